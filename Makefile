@@ -1,0 +1,36 @@
+# OncoPortal: `make run` starts the platform, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: run test setup lint migrate clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing Python dependencies into $(VENV) (first time: a few minutes)..."
+	$(PIP) install --quiet --upgrade pip wheel
+	$(PIP) install --quiet --progress-bar on ".[dev]"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py setup_demo
+	@bash scripts/run.sh
+
+test: setup
+	@set -o pipefail; $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf var test-artifacts

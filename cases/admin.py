@@ -1,0 +1,151 @@
+"""Django admin for dataset curation. Clinical history (images, audit, intake) is read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from cases.models import AuditEvent, Case, Image, IntakeBatch, Patient, Series, Site, Study, User
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History must not be edited: view only, no add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "created_at"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ["username", "email", "site", "is_staff", "is_active", "last_login"]
+    list_filter = ["site", "groups", "is_staff", "is_active"]
+    fieldsets = (*BaseUserAdmin.fieldsets, ("OncoPortal", {"fields": ("site",)}))
+    add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("OncoPortal", {"fields": ("site", "groups")}))
+
+
+@admin.register(Patient)
+class PatientAdmin(ReadOnlyAdmin):
+    list_display = ["pseudonym", "sex", "created_at"]
+    search_fields = ["pseudonym"]
+
+
+class SeriesInline(admin.TabularInline):
+    model = Series
+    extra = 0
+    fields = ["series_instance_uid", "modality", "body_part", "series_number"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Study)
+class StudyAdmin(ReadOnlyAdmin):
+    list_display = ["study_instance_uid", "site", "patient", "modality", "body_part", "study_date", "created_at"]
+    list_filter = ["site", "modality", "is_dicom"]
+    search_fields = ["study_instance_uid", "patient__pseudonym"]
+    inlines = [SeriesInline]
+
+
+@admin.register(Series)
+class SeriesAdmin(ReadOnlyAdmin):
+    list_display = ["series_instance_uid", "study", "modality", "series_number"]
+    search_fields = ["series_instance_uid", "study__study_instance_uid"]
+
+
+@admin.register(Image)
+class ImageAdmin(ReadOnlyAdmin):
+    list_display = ["id", "thumb", "case", "kind", "rows", "cols", "frames", "photometric", "created_at"]
+    list_filter = ["kind", "photometric", "burned_in_annotation"]
+    search_fields = ["sop_instance_uid", "sha256"]
+    exclude = ["header"]
+    readonly_fields = ["thumb"]
+
+    @admin.display(description="Thumbnail")
+    def thumb(self, obj: Image) -> str:
+        return format_html('<img src="/images/{}/thumbnail.png" height="48" alt="">', obj.pk)
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    """Curators fix task, priority, assignee and flags; status changes go through services."""
+
+    list_display = ["id", "site", "task", "status", "priority", "assignee", "flagged", "created_at"]
+    list_filter = ["site", "task", "status", "priority", "flagged"]
+    search_fields = ["id", "study__study_instance_uid", "study__patient__pseudonym"]
+    list_select_related = ["site", "assignee"]
+    fields = [
+        "site",
+        "study",
+        "task",
+        "task_inferred",
+        "status",
+        "priority",
+        "assignee",
+        "flagged",
+        "flag_reason",
+        "failure_reason",
+        "created_by",
+        "created_at",
+        "status_changed_at",
+    ]
+    readonly_fields = [
+        "site",
+        "study",
+        "task_inferred",
+        "status",
+        "failure_reason",
+        "created_by",
+        "created_at",
+        "status_changed_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # cases come from intake only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
+        from cases.services.audit import audit_record
+
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action="case.admin_changed",
+            obj=obj,
+            site=obj.site,
+            request=request,
+            detail={"fields": sorted(form.changed_data)},
+        )
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_username", "action", "object_type", "object_id", "site", "ip_address"]
+    list_filter = ["action", "object_type", "site"]
+    search_fields = ["actor_username", "object_id", "action"]
+    date_hierarchy = "at"
+
+
+@admin.register(IntakeBatch)
+class IntakeBatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "source", "site", "uploaded_by", "accepted_count", "duplicate_count", "rejected_count", "created_at"]
+    list_filter = ["source", "site"]

@@ -1,0 +1,17 @@
+from typing import Any
+
+from django.http import HttpRequest
+
+from cases.models import Role
+from cases.permissions import can_upload, sees_all_sites
+
+
+def roles(request: HttpRequest) -> dict[str, Any]:
+    user = request.user
+    if not user.is_authenticated:
+        return {}
+    return {
+        "can_upload": can_upload(user),  # type: ignore[arg-type]
+        "is_curator": sees_all_sites(user),  # type: ignore[arg-type]
+        "user_roles": [r for r in Role.values if user.has_role(r)],  # type: ignore[union-attr]
+    }

@@ -1,0 +1,24 @@
+from cases.models.audit import AuditEvent
+from cases.models.case import Case, CaseStatus, Priority, Task
+from cases.models.image import Image, ImageKind
+from cases.models.intake import IntakeBatch
+from cases.models.patient import Patient
+from cases.models.study import Series, Study
+from cases.models.user import Role, Site, User
+
+__all__ = [
+    "AuditEvent",
+    "Case",
+    "CaseStatus",
+    "Image",
+    "ImageKind",
+    "IntakeBatch",
+    "Patient",
+    "Priority",
+    "Role",
+    "Series",
+    "Site",
+    "Study",
+    "Task",
+    "User",
+]

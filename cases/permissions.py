@@ -1,0 +1,43 @@
+"""Who may do what. Roles are Django groups holding the Case model's custom permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cases.models import Role, User
+
+# Permissions per role, as data; the roles migration and `setup_roles` apply it.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.RADIOLOGIST: ["cases.upload_study", "cases.view_case", "cases.change_case"],
+    Role.REVIEWER: ["cases.view_case", "cases.review_case"],
+    Role.CURATOR: [
+        "cases.upload_study",
+        "cases.view_case",
+        "cases.change_case",
+        "cases.review_case",
+        "cases.adjudicate_case",
+        "cases.view_all_sites",
+        "cases.view_auditevent",
+        "cases.view_intakebatch",
+    ],
+    Role.INTEGRATION: ["cases.use_api", "cases.upload_study", "cases.view_case"],
+}
+
+UI_ROLES = (Role.RADIOLOGIST, Role.REVIEWER, Role.CURATOR)
+
+
+def can_use_ui(user: Any) -> bool:
+    """Integration accounts are API-only; everyone else with a role uses the web UI."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    return any(user.has_role(role) for role in UI_ROLES)
+
+
+def can_upload(user: User) -> bool:
+    return user.is_authenticated and user.has_perm("cases.upload_study")
+
+
+def sees_all_sites(user: User) -> bool:
+    return user.is_superuser or user.has_perm("cases.view_all_sites")

@@ -1,0 +1,45 @@
+"""Reads of patient data, always scoped to what the user may see."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from cases.models import Case, Image, IntakeBatch, Series, User
+from cases.permissions import can_use_ui, sees_all_sites
+
+
+def case_list_for_user(*, user: User) -> QuerySet[Case]:
+    """Cases the user may see: their site's, or all for Curators; none without a role."""
+    qs = Case.objects.select_related("study", "study__patient", "site", "assignee")
+    if not can_use_ui(user) and not user.has_perm("cases.use_api"):
+        return qs.none()
+    if sees_all_sites(user):
+        return qs
+    if user.site_id is None:
+        return qs.none()
+    return qs.filter(site_id=user.site_id)
+
+
+def worklist_for_user(*, user: User) -> QuerySet[Case]:
+    """The worklist rows with their image counts, in one query."""
+    return case_list_for_user(user=user).annotate(image_count=Count("images"))
+
+
+def case_series(*, case: Case) -> QuerySet[Series]:
+    return Series.objects.filter(study_id=case.study_id).prefetch_related("images").order_by(
+        "series_number", "pk"
+    )
+
+
+def image_for_user(*, user: User, image_id: int) -> Image:
+    """One image the user may see; raises Image.DoesNotExist otherwise (views turn that into 404)."""
+    return Image.objects.select_related("case").get(
+        pk=image_id, case__in=case_list_for_user(user=user).values("pk")
+    )
+
+
+def intake_batch_for_user(*, user: User, batch_id: str) -> IntakeBatch:
+    qs = IntakeBatch.objects.all()
+    if not sees_all_sites(user):
+        qs = qs.filter(uploaded_by=user)
+    return qs.get(pk=batch_id)

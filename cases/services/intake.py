@@ -1,0 +1,430 @@
+"""Study intake: the one service every entry point uses (web, CLI, REST, DICOMweb, DIMSE).
+
+Each uploaded blob is expanded (zips), each file is prepared by
+``cases.imaging`` (sniffed, checked against limits, de-identified, decoded,
+rendered) and stored on its own: files first, then rows in one transaction,
+and the files removed again if the rows fail. A bad file is reported with its
+reason and never stops the good ones; nothing is ever half-stored.
+Re-uploading the same bytes or the same SOP Instance UID adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from pydicom.uid import generate_uid
+
+from cases.imaging import (
+    DeidOptions,
+    Limits,
+    Prepared,
+    Rejected,
+    SourceFile,
+    SourceRejected,
+    expand_upload,
+    prepare,
+    pseudonym_for,
+)
+from cases.models import (
+    Case,
+    Image,
+    ImageKind,
+    IntakeBatch,
+    Patient,
+    Series,
+    Site,
+    Study,
+    Task,
+    User,
+)
+from cases.services.audit import audit_record
+from cases.signals import images_ingested
+
+logger = logging.getLogger(__name__)
+
+# Plain images carry no modality; the task tells us what they are.
+_PLAIN_MODALITY = {Task.BRAIN_MRI: "MR", Task.LUNG_CT: "CT", Task.HISTOLOGY: "SM"}
+
+
+@dataclass
+class ItemResult:
+    name: str
+    status: Literal["accepted", "duplicate", "rejected"]
+    reason: str = ""
+    image_id: int | None = None
+    case_id: int | None = None
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    sop_instance_uid: str = ""
+    modality: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IntakeReport:
+    batch_id: str
+    items: list[ItemResult]
+
+    @property
+    def accepted(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status == "accepted"]
+
+    @property
+    def duplicates(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status == "duplicate"]
+
+    @property
+    def rejected(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status == "rejected"]
+
+    @property
+    def case_ids(self) -> list[int]:
+        return sorted({i.case_id for i in self.items if i.case_id is not None and i.status == "accepted"})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "accepted": [asdict(i) for i in self.accepted],
+            "duplicates": [asdict(i) for i in self.duplicates],
+            "rejected": [{"name": i.name, "reason": i.reason} for i in self.rejected],
+            "case_ids": self.case_ids,
+        }
+
+
+def intake_limits() -> Limits:
+    return Limits(
+        max_pixels_per_frame=settings.INTAKE_MAX_PIXELS,
+        max_frames=settings.INTAKE_MAX_FRAMES,
+        max_zip_entries=settings.INTAKE_MAX_ZIP_ENTRIES,
+        max_zip_total_bytes=settings.INTAKE_MAX_ZIP_BYTES,
+        max_zip_ratio=float(settings.INTAKE_MAX_ZIP_RATIO),
+        max_file_bytes=settings.INTAKE_MAX_REQUEST_BYTES,
+    )
+
+
+def deid_options() -> DeidOptions:
+    return DeidOptions(
+        retain_uids=True,
+        retain_full_dates=settings.DEID_RETAIN_FULL_DATES,
+        retain_patient_characteristics=settings.DEID_RETAIN_PATIENT_CHARACTERISTICS,
+    )
+
+
+def infer_task(*, modality: str, body_part: str) -> str:
+    """Guess the task from the header; Unassigned when unsure (a user can change it later)."""
+    part = body_part.upper()
+    if modality == "MR" and any(word in part for word in ("BRAIN", "HEAD", "SKULL", "CEREBR")):
+        return Task.BRAIN_MRI
+    if modality == "CT" and any(word in part for word in ("CHEST", "LUNG", "THORAX")):
+        return Task.LUNG_CT
+    if modality == "SM":
+        return Task.HISTOLOGY
+    return Task.UNASSIGNED
+
+
+def intake_sources(
+    *,
+    uploads: Iterable[tuple[str, bytes]] | Iterable[SourceFile | SourceRejected],
+    site: Site,
+    user: User | None,
+    source: str,
+    task: str | None = None,
+    patient_ref: str = "",
+    request: Any = None,
+    progress: Any = None,
+) -> IntakeReport:
+    """Ingest uploaded blobs (name, bytes) or already-expanded sources; returns the per-file report.
+
+    Never raises for bad input: every problem becomes a rejected item with a reason.
+    ``task`` (a Task value) overrides the inferred one; ``patient_ref`` links plain
+    images to a patient pseudonym. ``progress`` (optional) is called once per file.
+    """
+    if task is not None and task not in Task.values:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(Task.values)}")
+    batch_id = uuid.uuid4()
+    limits = intake_limits()
+    options = deid_options()
+    key = settings.PSEUDONYM_KEY.encode()
+    items: list[ItemResult] = []
+    seen_sha: dict[str, str] = {}
+    seen_sop: dict[str, str] = {}
+    for src in _expand_all(uploads, limits):
+        if progress is not None:
+            progress(src.name)
+        if isinstance(src, SourceRejected):
+            items.append(ItemResult(name=src.name, status="rejected", reason=src.reason))
+            continue
+        items.append(
+            _intake_one(
+                src,
+                site=site,
+                user=user,
+                task=task,
+                patient_ref=patient_ref,
+                limits=limits,
+                options=options,
+                key=key,
+                seen_sha=seen_sha,
+                seen_sop=seen_sop,
+            )
+        )
+    report = IntakeReport(batch_id=str(batch_id), items=items)
+    _record_batch(report, batch_id=batch_id, site=site, user=user, source=source, task=task, request=request)
+    return report
+
+
+def _expand_all(
+    uploads: Iterable[tuple[str, bytes]] | Iterable[SourceFile | SourceRejected], limits: Limits
+) -> Iterator[SourceFile | SourceRejected]:
+    for upload in uploads:
+        if isinstance(upload, (SourceFile, SourceRejected)):
+            yield upload
+        else:
+            name, data = upload
+            yield from expand_upload(name, data, limits)
+
+
+def _intake_one(
+    src: SourceFile,
+    *,
+    site: Site,
+    user: User | None,
+    task: str | None,
+    patient_ref: str,
+    limits: Limits,
+    options: DeidOptions,
+    key: bytes,
+    seen_sha: dict[str, str],
+    seen_sop: dict[str, str],
+) -> ItemResult:
+    sha = hashlib.sha256(src.data).hexdigest()
+    if sha in seen_sha:
+        return ItemResult(name=src.name, status="duplicate", reason=f"same bytes as {seen_sha[sha]} in this upload")
+    existing = Image.objects.filter(sha256=sha).values("pk", "case_id").first()
+    if existing:
+        return _duplicate(src.name, existing, "these bytes were already uploaded")
+    try:
+        prepared = prepare(src, limits=limits, deid=options, pseudonym_key=key)
+    except Rejected as exc:
+        return ItemResult(name=src.name, status="rejected", reason=exc.reason)
+    seen_sha[sha] = src.name
+    if prepared.sop_instance_uid:
+        if prepared.sop_instance_uid in seen_sop:
+            return ItemResult(
+                name=src.name,
+                status="duplicate",
+                reason=f"same SOP Instance UID as {seen_sop[prepared.sop_instance_uid]} in this upload",
+            )
+        existing = Image.objects.filter(sop_instance_uid=prepared.sop_instance_uid).values("pk", "case_id").first()
+        if existing:
+            return _duplicate(src.name, existing, "this SOP Instance UID is already stored")
+        seen_sop[prepared.sop_instance_uid] = src.name
+    if prepared.kind == "image" and patient_ref:
+        prepared.patient_pseudonym = pseudonym_for(issuer=f"oncoportal:{site.code}", patient_id=patient_ref, key=key)
+    try:
+        image = _store(prepared, site=site, user=user, task=task)
+    except _StudyElsewhere as exc:
+        return ItemResult(name=src.name, status="rejected", reason=str(exc))
+    except IntegrityError:
+        # A concurrent upload stored the same instance between our check and insert.
+        return ItemResult(name=src.name, status="duplicate", reason="stored by a concurrent upload")
+    except OSError as exc:
+        logger.exception("storage failed for %s", src.name)
+        return ItemResult(name=src.name, status="rejected", reason=f"storage error: {exc.strerror or exc}")
+    return ItemResult(
+        name=src.name,
+        status="accepted",
+        image_id=image.pk,
+        case_id=image.case_id,
+        study_instance_uid=image.series.study.study_instance_uid,
+        series_instance_uid=image.series.series_instance_uid,
+        sop_instance_uid=image.sop_instance_uid,
+        modality=image.series.modality,
+        warnings=prepared.warnings,
+    )
+
+
+def _duplicate(name: str, existing: dict[str, int], why: str) -> ItemResult:
+    return ItemResult(
+        name=name,
+        status="duplicate",
+        reason=f"{why} (image {existing['pk']}, case {existing['case_id']}); nothing added",
+        image_id=existing["pk"],
+        case_id=existing["case_id"],
+    )
+
+
+class _StudyElsewhere(Exception):
+    pass
+
+
+def _store(prepared: Prepared, *, site: Site, user: User | None, task: str | None) -> Image:
+    """Write the files, then the rows; undo the files if the rows fail."""
+    prefix = f"images/{uuid.uuid4().hex}"
+    written: list[str] = []
+
+    def put(name: str, data: bytes) -> str:
+        stored = default_storage.save(f"{prefix}/{name}", ContentFile(data))
+        written.append(stored)
+        return stored
+
+    try:
+        file_name = put(f"source{prepared.stored_ext}", prepared.stored_bytes)
+        display_names = [put(f"display_{i:04d}.png", png) for i, png in enumerate(prepared.display_pngs)]
+        thumb_name = put("thumbnail.png", prepared.thumbnail_png)
+        with transaction.atomic():
+            image = _create_rows(
+                prepared,
+                site=site,
+                user=user,
+                task=task,
+                prefix=prefix,
+                file_name=file_name,
+                display_name=display_names[len(display_names) // 2],
+                thumb_name=thumb_name,
+            )
+    except BaseException:
+        for name in written:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                logger.warning("could not remove orphan file %s", name)
+        raise
+    return image
+
+
+def _create_rows(
+    p: Prepared,
+    *,
+    site: Site,
+    user: User | None,
+    task: str | None,
+    prefix: str,
+    file_name: str,
+    display_name: str,
+    thumb_name: str,
+) -> Image:
+    patient = None
+    if p.patient_pseudonym:
+        patient, _ = Patient.objects.get_or_create(pseudonym=p.patient_pseudonym, defaults={"sex": p.patient_sex})
+    is_dicom = p.kind == "dicom"
+    chosen_task = task or (infer_task(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED)
+    modality = p.modality or _PLAIN_MODALITY.get(chosen_task, "OT")
+    study_uid = p.study_instance_uid or generate_uid()
+    study, study_created = Study.objects.select_for_update().get_or_create(
+        study_instance_uid=study_uid,
+        defaults={
+            "site": site,
+            "patient": patient,
+            "is_dicom": is_dicom,
+            "study_date": p.study_date,
+            "study_time": p.study_time,
+            "modality": modality,
+            "body_part": p.body_part,
+            "description": p.study_description,
+            "patient_age": p.patient_age,
+        },
+    )
+    if study.site_id != site.pk:
+        raise _StudyElsewhere("this study belongs to another site; ask a Curator to move it")
+    if study_created:
+        case = Case.objects.create(
+            site=site,
+            study=study,
+            task=chosen_task,
+            task_inferred=task is None and is_dicom,
+            created_by=user,
+        )
+        audit_record(action="case.created", actor=user, obj=case, site=site, detail={"task": chosen_task})
+    else:
+        case = study.case
+    series, _ = Series.objects.get_or_create(
+        series_instance_uid=p.series_instance_uid or generate_uid(),
+        defaults={
+            "study": study,
+            "modality": modality,
+            "body_part": p.body_part,
+            "series_number": p.series_number,
+            "description": p.series_description,
+        },
+    )
+    if series.study_id != study.pk:
+        raise _StudyElsewhere("series UID already belongs to a different study")
+    image = Image.objects.create(
+        series=series,
+        case=case,
+        kind=ImageKind.DICOM if is_dicom else ImageKind.IMAGE,
+        sop_instance_uid=p.sop_instance_uid or generate_uid(),
+        sop_class_uid=p.sop_class_uid or "",
+        transfer_syntax_uid=p.transfer_syntax_uid or "",
+        instance_number=p.instance_number,
+        storage_prefix=prefix,
+        file=file_name,
+        display=display_name,
+        thumbnail=thumb_name,
+        sha256=p.sha256,
+        stored_sha256=p.stored_sha256,
+        file_size=len(p.stored_bytes),
+        rows=p.rows,
+        cols=p.cols,
+        frames=p.frames,
+        samples_per_pixel=p.samples_per_pixel,
+        photometric=p.photometric,
+        bits_stored=p.bits_stored,
+        pixel_spacing_row=p.pixel_spacing[0] if p.pixel_spacing else None,
+        pixel_spacing_col=p.pixel_spacing[1] if p.pixel_spacing else None,
+        window_center=p.window[0] if p.window else None,
+        window_width=p.window[1] if p.window else None,
+        burned_in_annotation=p.burned_in_annotation,
+        header=p.header,
+        warnings=p.warnings,
+    )
+    if p.burned_in_annotation and not case.flagged:
+        case.flagged = True
+        case.flag_reason = "Burned-in annotation: pixel data may show patient identity."
+        case.save(update_fields=["flagged", "flag_reason", "updated_at"])
+    return image
+
+
+def _record_batch(
+    report: IntakeReport,
+    *,
+    batch_id: uuid.UUID,
+    site: Site,
+    user: User | None,
+    source: str,
+    task: str | None,
+    request: Any,
+) -> None:
+    with transaction.atomic():
+        batch = IntakeBatch.objects.create(
+            id=batch_id,
+            site=site,
+            uploaded_by=user,
+            source=source,
+            requested_task=task or "",
+            accepted_count=len(report.accepted),
+            duplicate_count=len(report.duplicates),
+            rejected_count=len(report.rejected),
+            report=report.to_dict(),
+        )
+        audit_record(
+            action="intake.batch",
+            actor=user,
+            obj=batch,
+            site=site,
+            request=request,
+            detail={"accepted": len(report.accepted), "rejected": len(report.rejected), "source": source},
+        )
+        if report.case_ids:
+            transaction.on_commit(partial(images_ingested.send, sender=IntakeBatch, case_ids=report.case_ids))

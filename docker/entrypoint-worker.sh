@@ -1,0 +1,14 @@
+#!/bin/sh
+# Worker container. "inference" (GPU nodes): one process per GPU, model loaded once.
+# "default": the CPU queue plus the periodic sweeper (run exactly one with --beat).
+set -eu
+queue="${1:-inference}"
+case "$queue" in
+  inference)
+    exec celery -A oncoportal worker -Q inference --concurrency "${WORKER_CONCURRENCY:-1}" \
+        --prefetch-multiplier 1 --hostname "inference@%h" --loglevel INFO ;;
+  default)
+    exec celery -A oncoportal worker -Q default --concurrency "${WORKER_CONCURRENCY:-2}" \
+        --beat --schedule /var/lib/oncoportal/celerybeat-schedule --hostname "default@%h" --loglevel INFO ;;
+  *) echo "usage: entrypoint-worker.sh inference|default" >&2; exit 2 ;;
+esac

@@ -1,0 +1,94 @@
+"""Django ORM for inference: registered model versions and stored predictions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from cases.models import Image
+
+
+class ModelVersion(models.Model):
+    """One registered model bundle (weights + model card) for a task.
+
+    The active versions of a task are what new cases use; several active
+    versions form an ensemble whose probabilities are averaged by ``weight``.
+    """
+
+    class Status(models.TextChoices):
+        REGISTERED = "registered", "Registered"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    name = models.SlugField(max_length=80)
+    version = models.CharField(max_length=40)
+    task = models.CharField(max_length=32, db_index=True)
+    arch = models.CharField(max_length=40)
+    bundle_path = models.CharField(max_length=500, help_text="Folder with weights.safetensors and model.json")
+    weights_sha256 = models.CharField(max_length=64)
+    class_names = models.JSONField()
+    card = models.JSONField(help_text="The bundle's model card as registered.")
+    untrained = models.BooleanField(default=False, help_text="Random weights: never shown as a diagnosis.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REGISTERED)
+    weight = models.FloatField(default=1.0, help_text="Ensemble weight among the task's active versions.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task", "name", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="uniq_model_name_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}" + (" (untrained)" if self.untrained else "")
+
+
+class Prediction(models.Model):
+    """The output of the task's active model (or ensemble) for one image.
+
+    ``model_version`` is the ensemble's lead member; every member's output is in
+    ``members``. The unique constraint makes a second delivery write nothing twice.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    label = models.CharField(max_length=64, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    probabilities = models.JSONField(default=dict, blank=True)
+    uncertainty = models.FloatField(null=True, blank=True, help_text="Normalised entropy in [0, 1].")
+    disagreement = models.FloatField(null=True, blank=True, help_text="Between ensemble members.")
+    members = models.JSONField(default=list, blank=True)
+    untrained = models.BooleanField(default=False)
+    frame = models.PositiveIntegerField(default=0, help_text="Frame the model was run on.")
+    saliency_raw = models.FileField(max_length=255, blank=True, help_text="16-bit PNG of the Grad-CAM map")
+    saliency_overlay = models.FileField(max_length=255, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds per stage.")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["image_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "model_version"], name="uniq_prediction_image_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"Prediction {self.pk} of image {self.image_id}: {self.label or self.status}"

@@ -1,0 +1,24 @@
+"""Listeners for `cases` signals: new images and task changes queue predictions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.dispatch import receiver
+
+from cases.models import Case
+from cases.signals import case_task_changed, images_ingested
+from inference.services import prediction_request
+
+
+@receiver(images_ingested)
+def queue_predictions_for_new_images(sender: Any, case_ids: list[int], **kwargs: Any) -> None:
+    for case in Case.objects.filter(pk__in=case_ids):
+        prediction_request(case=case)
+
+
+@receiver(case_task_changed)
+def queue_predictions_for_new_task(sender: Any, case_id: int, **kwargs: Any) -> None:
+    case = Case.objects.filter(pk=case_id).first()
+    if case is not None:
+        prediction_request(case=case)

@@ -1,0 +1,30 @@
+"""Celery tasks: thin wrappers with retries and limits on the decorator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celery import shared_task
+
+from inference import pipeline
+
+
+@shared_task(
+    acks_late=True,  # delivered again if the worker dies mid-run
+    autoretry_for=(pipeline.TransientError,),
+    retry_backoff=10,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=600,
+    time_limit=900,
+)
+def run_predictions(prediction_ids: Sequence[int]) -> int:
+    """Predict these rows (one case's images, batched). Safe to run twice."""
+    return pipeline.predictions_run(prediction_ids=list(prediction_ids))
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=120)
+def sweep_stuck_predictions() -> int:
+    """Periodic: re-send predictions stuck in queued or running."""
+    return pipeline.predictions_sweep()

@@ -1,0 +1,258 @@
+"""OncoPortal settings, read from the environment (see README "Configuration").
+
+With nothing set, the platform runs embedded: SQLite, local files and a Celery
+broker on kombu's filesystem transport, all under ``var/``. DATABASE_URL,
+CELERY_BROKER_URL and ONCOPORTAL_STORAGE=s3 switch to PostgreSQL, Redis and S3.
+ONCOPORTAL_PRODUCTION=1 removes every insecure default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oncoportal.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PRODUCTION = env_bool("ONCOPORTAL_PRODUCTION", False)
+
+VAR_DIR = Path(env_str("ONCOPORTAL_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR = Path(env_str("ONCOPORTAL_DATA_DIR", str(BASE_DIR.parent / "shared" / "data"))).resolve()
+MODELS_DIR = Path(env_str("ONCOPORTAL_MODELS_DIR", str(BASE_DIR / "inference" / "bundles"))).resolve()
+
+# --- Security ---------------------------------------------------------------
+if PRODUCTION:
+    SECRET_KEY = env_str("SECRET_KEY")  # no default: a missing key fails at import
+    DEBUG = env_bool("DEBUG", False)
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
+    # HMAC key for patient pseudonyms; losing it breaks linking of new studies
+    # to existing patients, so it is required and never derived from SECRET_KEY.
+    PSEUDONYM_KEY = env_str("ONCOPORTAL_PSEUDONYM_KEY")
+else:
+    SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-3k1t9v0w8x7y6z5a4b3c2d1e0f9g8h7i6j5k4l3m2n1o0p")
+    DEBUG = env_bool("DEBUG", True)
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+    PSEUDONYM_KEY = env_str("ONCOPORTAL_PSEUDONYM_KEY", "oncoportal-development-pseudonym-key")
+
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("ONCOPORTAL_SESSION_SECONDS", 8 * 3600, minimum=60)
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    if env_bool("ONCOPORTAL_BEHIND_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Applications -----------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "cases",
+    "inference",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "oncoportal.urls"
+WSGI_APPLICATION = "oncoportal.wsgi.application"
+ASGI_APPLICATION = "oncoportal.asgi.application"
+AUTH_USER_MODEL = "cases.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "cases:worklist"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "cases.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+_database_url = env_str("DATABASE_URL", "")
+if _database_url:
+    DATABASES = {"default": database_from_url(_database_url)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "oncoportal.sqlite3",
+            # The web server and the worker write concurrently: WAL lets
+            # readers proceed, IMMEDIATE avoids lock-upgrade deadlocks.
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Files ------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = VAR_DIR / "media"
+# Media is never served by URL: image views stream files after a permission check.
+MEDIA_URL = "/media-not-served/"
+FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
+# The embedded defaults keep everything under VAR_DIR; create it on first use
+# so a fresh checkout runs without a setup step.
+for _sub in ("tmp", "media", "broker"):
+    (VAR_DIR / _sub).mkdir(parents=True, exist_ok=True)
+
+STORAGE_BACKEND = env_choice("ONCOPORTAL_STORAGE", "local", ("local", "s3"))
+if STORAGE_BACKEND == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "location": env_str("AWS_LOCATION", "oncoportal"),
+            "default_acl": None,  # private objects: patient data
+            "querystring_auth": True,
+            "file_overwrite": True,  # re-running a task rewrites the same key
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Intake limits (see cases.imaging.limits) -------------------------------
+INTAKE_MAX_REQUEST_BYTES = env_int("ONCOPORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1024)
+INTAKE_MAX_PIXELS = env_int("ONCOPORTAL_MAX_PIXELS", 40_000_000, minimum=1)
+INTAKE_MAX_FRAMES = env_int("ONCOPORTAL_MAX_FRAMES", 2000, minimum=1)
+INTAKE_MAX_ZIP_ENTRIES = env_int("ONCOPORTAL_MAX_ZIP_ENTRIES", 10_000, minimum=1)
+INTAKE_MAX_ZIP_BYTES = env_int("ONCOPORTAL_MAX_ZIP_BYTES", 8 * 1024**3, minimum=1)
+INTAKE_MAX_ZIP_RATIO = env_int("ONCOPORTAL_MAX_ZIP_RATIO", 200, minimum=1)
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("ONCOPORTAL_MAX_UPLOAD_FILES", 5000, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # non-file form fields only
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # larger files spill to FILE_UPLOAD_TEMP_DIR
+# De-identification: PS3.15 Basic profile + Retain UIDs (always), and these options.
+DEID_RETAIN_FULL_DATES = env_bool("ONCOPORTAL_DEID_RETAIN_DATES", True)
+DEID_RETAIN_PATIENT_CHARACTERISTICS = env_bool("ONCOPORTAL_DEID_RETAIN_PATIENT_CHARACTERISTICS", True)
+
+# --- Celery -----------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Longer than the slowest task's hard limit, or Redis hands a running
+        # task to a second worker.
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 900, minimum=1)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    # Exact names win over patterns: the sweeper is cheap and runs on the CPU worker.
+    "inference.tasks.sweep_stuck_predictions": {"queue": "default"},
+    "inference.tasks.*": {"queue": "inference"},
+    "training.*": {"queue": "training"},
+}
+# The sweeper re-sends predictions queued longer than this (a lost message).
+PREDICTION_REQUEUE_AFTER = env_int("ONCOPORTAL_REQUEUE_AFTER", 600, minimum=30)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-predictions": {"task": "inference.tasks.sweep_stuck_predictions", "schedule": 60.0},
+}
+# Inference device: auto picks cuda, then mps, then cpu.
+INFERENCE_DEVICE = env_choice("ONCOPORTAL_DEVICE", "auto", ("auto", "cuda", "mps", "cpu"))
+INFERENCE_BATCH_SIZE = env_int("ONCOPORTAL_BATCH_SIZE", 16, minimum=1)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- REST framework ---------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "oncoportal.exceptions.api_exception_handler",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

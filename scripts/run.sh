@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Start the web server and a Celery worker (with the periodic sweeper) on the
+# embedded defaults, print the URL and logins, and stop both on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+mkdir -p var/log
+
+pids=()
+cleanup() {
+    trap - INT TERM EXIT
+    echo
+    echo "Stopping OncoPortal..."
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    echo "Stopped."
+}
+trap cleanup INT TERM EXIT
+
+.venv/bin/celery -A oncoportal worker -Q default,inference --concurrency 1 --beat \
+    --schedule var/celerybeat-schedule --loglevel INFO >var/log/worker.log 2>&1 &
+pids+=($!)
+$PY manage.py runserver "$HOST:$PORT" --noreload >var/log/web.log 2>&1 &
+pids+=($!)
+
+for _ in $(seq 1 60); do
+    if $PY - "$HOST" "$PORT" <<'PYEOF' 2>/dev/null; then break; fi
+import socket, sys
+socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+PYEOF
+    sleep 0.5
+done
+
+cat <<TXT
+
+  OncoPortal is running at  http://$HOST:$PORT/
+  Admin (curators):         http://$HOST:$PORT/admin/
+
+  Demo logins (username / password):
+    radiologist / demo-radiologist   uploads and reads the demo site's cases
+    reviewer    / demo-reviewer      reviews cases
+    curator     / demo-curator       sees every site, adjudicates, admin
+    pacs        / demo-integration   API only
+
+  Logs: var/log/web.log, var/log/worker.log.  Press Ctrl-C to stop.
+
+TXT
+# Stop everything when either process dies, or on Ctrl-C.
+wait -n "${pids[@]}" || true
