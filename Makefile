@@ -25,8 +25,9 @@ run: migrate
 	$(PY) manage.py setup_demo
 	@bash scripts/run.sh
 
+# Tests keep their database, files and broker queue apart from `make run`'s.
 test: setup
-	@set -o pipefail; $(PY) -m pytest $(PYTEST_ARGS)
+	ONCOPORTAL_VAR_DIR=$${ONCOPORTAL_VAR_DIR:-$(CURDIR)/var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -31,6 +31,7 @@ from cases.services.lifecycle import case_set_status
 from inference.decode import serving_array
 from inference.models import ModelVersion, Prediction
 from inference.predictor import PredictionResult, Predictor, iter_prepared
+from inference.registry import BundleError
 from inference.saliency import cam_to_png16, overlay_png
 
 logger = logging.getLogger(__name__)
@@ -99,13 +100,15 @@ def predictions_run(*, prediction_ids: Sequence[int]) -> int:
         for preds in by_lead.values():
             done += _run_group(preds)
     except Exception as exc:
-        transient = isinstance(exc, (OSError, TransientError))
+        # A missing or corrupt model bundle is a configuration error, not a hiccup.
+        transient = isinstance(exc, (OSError, TransientError)) and not isinstance(exc, BundleError)
         # Put back what this call did not finish; a transient error retries it.
         still = Prediction.objects.filter(pk__in=[p.pk for p in claimed], status=Prediction.Status.RUNNING)
         if transient:
             still.update(status=Prediction.Status.QUEUED)
         else:
-            still.update(status=Prediction.Status.FAILED, error=_one_line(exc), finished_at=timezone.now())
+            reason = f"model {lead_label(claimed)} unusable: {_one_line(exc)}" if isinstance(exc, BundleError) else _one_line(exc)
+            still.update(status=Prediction.Status.FAILED, error=reason, finished_at=timezone.now())
         for case_id in case_ids:
             case_refresh_status(case_id=case_id)
         if transient:
@@ -114,6 +117,10 @@ def predictions_run(*, prediction_ids: Sequence[int]) -> int:
     for case_id in case_ids:
         case_refresh_status(case_id=case_id)
     return done
+
+
+def lead_label(predictions: Sequence[Prediction]) -> str:
+    return ", ".join(sorted({str(p.model_version) for p in predictions}))
 
 
 def _claim(prediction_ids: Sequence[int]) -> list[Prediction]:

@@ -100,9 +100,10 @@ def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, object]:
             "OPTIONS": options,
         }
     if scheme == "sqlite":
-        path = unquote(parsed.path)
         if parsed.netloc:  # sqlite://relative/path is a common typo for sqlite:///
             raise ImproperlyConfigured(f"DATABASE_URL {url!r}: use sqlite:////absolute/path.db")
+        # sqlite:////abs/x.db -> /abs/x.db ; sqlite:///rel/x.db -> rel/x.db
+        path = unquote(parsed.path)[1:]
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": path or ":memory:"}
     raise ImproperlyConfigured(
         f"DATABASE_URL {url!r}: unsupported scheme {scheme!r} (use postgres:// or sqlite:///)"

@@ -122,6 +122,8 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # A file, not :memory:, so a real worker process can share the test database.
+            "TEST": {"NAME": str(VAR_DIR / "test-oncoportal.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Keep test databases, files and broker messages away from `make run`'s var/.
+os.environ.setdefault("ONCOPORTAL_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+
 REQUIRE_SERVICES = os.environ.get("ONCOPORTAL_REQUIRE_SERVICES", "") == "1"
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ONCOPORTAL_DATA_DIR", REPO.parent / "shared" / "data")).resolve()
@@ -73,6 +76,11 @@ def _make_user(username, role, site, **extra):
 
     user = User.objects.create_user(username=username, password="correct-horse-42", site=site, **extra)
     if role:
+        if not Group.objects.filter(name=role).exists():
+            # Transactional tests flush the groups the roles migration made.
+            from cases.roles import sync_roles
+
+            sync_roles()
         user.groups.add(Group.objects.get(name=role))
     return user
 

@@ -1,0 +1,63 @@
+"""`manage.py ingest`: files, folders and zips; JSON report; exit status."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from cases.models import Case, Image
+
+pytestmark = pytest.mark.django_db
+
+
+def test_ingest_folder_and_zip_with_json_report(data_dir, site, tmp_path, capsys):
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for name in ("CT_small.dcm", "MR_small.dcm", "MR_truncated.dcm"):
+        shutil.copy(data_dir / "dicom" / "pydicom" / name, folder / name)
+    (folder / "readme.txt").write_text("not dicom")
+    archive = tmp_path / "rgb.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(data_dir / "dicom" / "pydicom" / "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_jpeg_dcmtk.dcm")
+
+    call_command("ingest", str(folder), str(archive), "--json", "--site", site.code)
+    report = json.loads(capsys.readouterr().out)
+
+    accepted = {item["name"].split("/")[-1] for item in report["accepted"]}
+    assert accepted == {"CT_small.dcm", "MR_small.dcm", "SC_rgb_jpeg_dcmtk.dcm"}
+    for item in report["accepted"]:
+        assert (
+            item["image_id"]
+            and item["case_id"]
+            and item["study_instance_uid"]
+            and item["series_instance_uid"]
+        )
+    rejected = {item["name"].split("/")[-1]: item["reason"] for item in report["rejected"]}
+    assert set(rejected) == {"MR_truncated.dcm", "readme.txt"}
+    assert all(rejected.values())
+    assert Image.objects.count() == 3
+    assert sorted(report["case_ids"]) == sorted(Case.objects.values_list("pk", flat=True))
+
+
+def test_ingest_exits_non_zero_only_when_nothing_could_be_ingested(data_dir, site, tmp_path, capsys):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00" * 500)
+    with pytest.raises(CommandError, match="nothing could be ingested"):
+        call_command("ingest", str(junk), str(tmp_path / "missing.dcm"))
+    out = capsys.readouterr().out
+    assert "no such file" in out
+
+    # Re-running an import that succeeded is not an error: everything is a duplicate.
+    good = data_dir / "dicom" / "pydicom" / "CT_small.dcm"
+    call_command("ingest", str(good))
+    call_command("ingest", str(good))
+    assert "1 duplicate" in capsys.readouterr().out
+
+
+def test_ingest_unknown_site_is_a_clear_error(site, tmp_path):
+    with pytest.raises(CommandError, match="unknown site 'nowhere'"):
+        call_command("ingest", str(tmp_path), "--site", "nowhere")

@@ -1,0 +1,155 @@
+"""The worker pipeline in-process: requests, runs, idempotency, failures, the sweeper, parity."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import torch
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from cases.models import Case, CaseStatus
+from inference.decode import serving_array
+from inference.models import Prediction
+from inference.pipeline import case_refresh_status, predictions_run, predictions_sweep
+from inference.preprocessing import normalize_uint8, preprocess
+from inference.registry import BundleError, load_card
+from inference.services import case_retry, prediction_request
+from inference.training.data import BatchLoader, CachedImageDataset
+from tests.inference.conftest import BRAIN_CLASSES as BRAIN
+
+pytestmark = pytest.mark.django_db
+
+
+def _request(cases, django_capture_on_commit_callbacks, mocker):
+    delay = mocker.patch("inference.services.run_predictions.delay")
+    with django_capture_on_commit_callbacks(execute=True):
+        created = [p for case in cases for p in prediction_request(case=case)]
+    return created, delay
+
+
+def test_request_queues_each_image_once(brain_case, random_model, django_capture_on_commit_callbacks, mocker):
+    created, delay = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    assert len(created) == 2
+    assert {c.status for c in Case.objects.all()} == {CaseStatus.QUEUED}
+    assert delay.call_count == 2  # one task per case (each plain image is its own case)
+    again, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    assert again == []
+    assert Prediction.objects.count() == 2
+
+
+def test_run_stores_prediction_saliency_and_timings(brain_case, random_model, django_capture_on_commit_callbacks, mocker):
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    assert predictions_run(prediction_ids=[p.pk for p in created]) == 2
+    for p in Prediction.objects.all():
+        assert p.status == Prediction.Status.DONE
+        assert set(p.probabilities) == {"glioma", "meningioma", "notumor", "pituitary"}
+        assert abs(sum(p.probabilities.values()) - 1) < 1e-4
+        assert 0.0 <= p.uncertainty <= 1.0
+        assert p.untrained is True  # random weights are never a diagnosis
+        assert p.device == "cpu"
+        for stage in ("queue_wait_ms", "decode_ms", "preprocess_ms", "forward_ms", "saliency_ms", "save_ms"):
+            assert p.timings[stage] is not None and p.timings[stage] >= 0
+        with default_storage.open(p.saliency_raw.name) as fh:
+            cam = np.asarray(PILImage.open(fh))
+        assert cam.shape == (p.image.rows, p.image.cols)  # the image's shape
+        assert np.isfinite(cam).all() and cam.max() > cam.min()  # not constant
+        with default_storage.open(p.saliency_overlay.name) as fh:
+            overlay = PILImage.open(fh)
+            overlay.load()
+        assert overlay.mode == "RGB"
+    assert {c.status for c in Case.objects.all()} == {CaseStatus.PREDICTED}
+
+
+def test_running_twice_writes_nothing_twice(brain_case, random_model, django_capture_on_commit_callbacks, mocker, media_dir):
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    ids = [p.pk for p in created]
+    predictions_run(prediction_ids=ids)
+    files = sorted(p for p in (media_dir / "predictions").rglob("*") if p.is_file())
+    rows = list(Prediction.objects.values_list("pk", "label", "finished_at"))
+    assert predictions_run(prediction_ids=ids) == 0  # second delivery: nothing claimed
+    # Even a forced rerun of a DONE row (sweeper race) overwrites the same files.
+    Prediction.objects.filter(pk=ids[0]).update(status=Prediction.Status.QUEUED)
+    predictions_run(prediction_ids=ids)
+    assert sorted(p for p in (media_dir / "predictions").rglob("*") if p.is_file()) == files
+    assert Prediction.objects.count() == len(rows)
+
+
+def test_corrupt_pixels_fail_the_case_with_a_reason_and_retry_recovers(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker
+):
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    broken = created[0]
+    original = default_storage.open(broken.image.file.name).read()
+    with default_storage.open(broken.image.file.name, "wb") as fh:
+        fh.write(b"garbage")
+    predictions_run(prediction_ids=[p.pk for p in created])
+    case = broken.image.case
+    case.refresh_from_db()
+    assert case.status == CaseStatus.FAILED
+    assert "cannot decode image" in case.failure_reason
+    # Fix the file, retry: the case goes back through the queue and succeeds.
+    default_storage.delete(broken.image.file.name)
+    default_storage.save(broken.image.file.name, io.BytesIO(original))
+    delay = mocker.patch("inference.services.run_predictions.delay")
+    with django_capture_on_commit_callbacks(execute=True):
+        case_retry(case=case)
+    delay.assert_called_once()
+    predictions_run(prediction_ids=delay.call_args.args[0])
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PREDICTED and case.failure_reason == ""
+
+
+def test_missing_model_file_fails_with_reason(brain_case, random_model, django_capture_on_commit_callbacks, mocker, tmp_path):
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    random_model.bundle_path = str(tmp_path / "gone")
+    random_model.save()
+    from inference import pipeline
+
+    pipeline._predictors.clear()
+    with pytest.raises(BundleError):
+        predictions_run(prediction_ids=[created[0].pk])
+    case = created[0].image.case
+    case.refresh_from_db()
+    assert case.status == CaseStatus.FAILED
+    assert case.failure_reason.startswith(f"model {random_model} unusable:")
+
+
+def test_sweeper_requeues_work_of_a_killed_worker(brain_case, random_model, django_capture_on_commit_callbacks, mocker, settings):
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
+    Prediction.objects.filter(pk=created[0].pk).update(status=Prediction.Status.RUNNING, started_at=long_ago)
+    send = mocker.patch("inference.pipeline.current_app.send_task")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert predictions_sweep() == 1
+    send.assert_called_once_with("inference.tasks.run_predictions", args=[[created[0].pk]])
+    assert Prediction.objects.get(pk=created[0].pk).status == Prediction.Status.QUEUED
+    with django_capture_on_commit_callbacks(execute=True):
+        assert predictions_sweep() == 0  # a fresh re-send is not sent again at once
+    predictions_run(prediction_ids=[created[0].pk])
+    assert Prediction.objects.get(pk=created[0].pk).status == Prediction.Status.DONE
+    assert case_refresh_status(case_id=created[0].image.case_id) in (None, CaseStatus.PREDICTED)
+
+
+def test_serving_tensor_equals_training_tensor(brain_case, random_model, data_dir):
+    """The worker feeds the model exactly what the training code builds for the same image."""
+    image = brain_case.first().images.get()
+    spec = load_card(random_model.bundle_path).preprocessing
+    served = preprocess(serving_array(image, spec), spec)
+    # The training data file this image was uploaded from (same original bytes).
+    source = next(
+        p
+        for p in (data_dir / "brain_mri" / "train" / "meningioma").glob("*.jpg")
+        if hashlib.sha256(p.read_bytes()).hexdigest() == image.sha256
+    )
+    # What the training code's evaluation feeds the model for that file.
+    dataset = CachedImageDataset([{"abs_path": str(source), "path": source.name, "class": "meningioma"}], spec, BRAIN)
+    trained = next(iter(BatchLoader(dataset, batch_size=1)))[0]
+    trained = normalize_uint8(trained, spec)[0]
+    assert served.dtype == trained.dtype and served.shape == trained.shape
+    assert torch.equal(served, trained)

@@ -1,0 +1,73 @@
+"""Round trips through a real Celery worker process on Redis."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from cases.models import Case, CaseStatus, Task
+from cases.services.intake import intake_sources
+from inference.models import Prediction
+from inference.pipeline import predictions_sweep
+from tests.conftest import require_service
+from tests.worker import redis_available, redis_url, use_broker, wait_for, worker_process
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+@pytest.fixture
+def worker(transactional_db, settings, tmp_path):
+    url = redis_url()
+    require_service("Redis", redis_available(url), url)
+    var_dir = tmp_path / "var"
+    media = var_dir / "media"
+    media.mkdir(parents=True)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(media)}},
+    }
+    log_path = tmp_path / "worker.log"
+    with use_broker(url), worker_process(broker_url=url, var_dir=var_dir, log_path=log_path) as proc:
+        proc.log_path = log_path
+        yield proc
+
+
+def _case_status(case_id: int) -> str:
+    return Case.objects.values_list("status", flat=True).get(pk=case_id)
+
+
+def test_upload_to_prediction_through_a_real_worker(worker, data_dir, site, radiologist, random_model):
+    path = sorted((data_dir / "brain_mri" / "train" / "glioma").glob("*.jpg"))[0]
+    report = intake_sources(
+        uploads=[(path.name, path.read_bytes())], site=site, user=radiologist, source="web", task=Task.BRAIN_MRI
+    )
+    case_id = report.case_ids[0]
+    wait_for(lambda: _case_status(case_id) == CaseStatus.PREDICTED, what="case predicted", log_path=worker.log_path)
+    prediction = Prediction.objects.get(image__case_id=case_id)
+    assert prediction.status == Prediction.Status.DONE
+    assert prediction.label in random_model.class_names
+    assert default_storage.exists(prediction.saliency_raw.name)
+    assert default_storage.exists(prediction.saliency_overlay.name)
+
+
+def test_killed_worker_recovery_through_the_sweeper(worker, data_dir, site, radiologist, random_model, settings):
+    path = sorted((data_dir / "brain_mri" / "train" / "pituitary").glob("*.jpg"))[0]
+    report = intake_sources(
+        uploads=[(path.name, path.read_bytes())], site=site, user=radiologist, source="web", task=Task.BRAIN_MRI
+    )
+    case_id = report.case_ids[0]
+    wait_for(lambda: _case_status(case_id) == CaseStatus.PREDICTED, what="first prediction", log_path=worker.log_path)
+    # Simulate a worker killed mid-task: the row is left RUNNING, long ago, its message gone.
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 300)
+    Prediction.objects.filter(image__case_id=case_id).update(
+        status=Prediction.Status.RUNNING, started_at=long_ago, label=""
+    )
+    Case.objects.filter(pk=case_id).update(status=CaseStatus.PREDICTING)
+    assert predictions_sweep() == 1
+    wait_for(lambda: _case_status(case_id) == CaseStatus.PREDICTED, what="re-queued prediction", log_path=worker.log_path)
+    prediction = Prediction.objects.get(image__case_id=case_id)
+    assert prediction.status == Prediction.Status.DONE and prediction.label
+    assert prediction.attempts == 2

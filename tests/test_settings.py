@@ -1,0 +1,83 @@
+"""Settings come from the environment, strictly; production mode has no insecure default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from oncoportal.env import database_from_url, env_bool, env_int, env_str
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_env_parsing_is_strict(monkeypatch):
+    monkeypatch.setenv("X_BOOL", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_BOOL='maybe'"):
+        env_bool("X_BOOL")
+    monkeypatch.setenv("X_INT", "12a")
+    with pytest.raises(ImproperlyConfigured, match="expected an integer"):
+        env_int("X_INT", 1)
+    monkeypatch.setenv("X_INT", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        env_int("X_INT", 5, minimum=1)
+    with pytest.raises(ImproperlyConfigured, match="X_MISSING is required"):
+        env_str("X_MISSING")
+
+
+def test_secret_from_file(monkeypatch, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    monkeypatch.setenv("X_SECRET_FILE", str(secret))
+    assert env_str("X_SECRET") == "from-a-file"
+    monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "nope"))
+    with pytest.raises(ImproperlyConfigured, match="cannot read file"):
+        env_str("X_SECRET")
+
+
+def test_database_url():
+    pg = database_from_url("postgres://u:p%40ss@db.example:5433/onco?sslmode=require")
+    assert pg["ENGINE"] == "django.db.backends.postgresql"
+    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == ("onco", "u", "p@ss", "db.example", "5433")
+    assert pg["OPTIONS"] == {"sslmode": "require"}
+    assert database_from_url("sqlite:////tmp/x.db")["NAME"] == "/tmp/x.db"
+    with pytest.raises(ImproperlyConfigured, match="unsupported scheme"):
+        database_from_url("mysql://x/y")
+    with pytest.raises(ImproperlyConfigured, match="no database name"):
+        database_from_url("postgres://host")
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "ONCOPORTAL_", "DJANGO_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env={**base, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_requires_a_secret_key(tmp_path):
+    result = _manage("check", env={"ONCOPORTAL_PRODUCTION": "1", "ONCOPORTAL_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "SECRET_KEY is required but not set" in result.stderr
+
+
+def test_production_passes_check_deploy(tmp_path):
+    env = {
+        "ONCOPORTAL_PRODUCTION": "1",
+        "ONCOPORTAL_VAR_DIR": str(tmp_path),
+        "SECRET_KEY": "k8Zq1!vR7#pL2@xW9$mN4%tB6^yH3&cJ5*fD0(gS8)aE1_uQ7+oI2=eT4-rY6",
+        "ONCOPORTAL_PSEUDONYM_KEY": "another-long-random-value-for-pseudonyms",
+        "ALLOWED_HOSTS": "oncoportal.example.org",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_bad_value_stops_start_up_with_one_line(tmp_path):
+    result = _manage("check", env={"ONCOPORTAL_MAX_PIXELS": "lots", "ONCOPORTAL_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "ONCOPORTAL_MAX_PIXELS='lots': expected an integer" in result.stderr

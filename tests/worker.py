@@ -1,0 +1,118 @@
+"""A real Celery worker process sharing the test database, broker and files.
+
+The worker runs `celery -A oncoportal worker` as a subprocess with the test
+database's connection settings, a Redis broker (the production broker; the
+embedded filesystem broker is covered by `make run`) and the test's media
+folder, so a test sees exactly what production would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+from oncoportal.celery import app
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def redis_url() -> str:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    return url if url.startswith("redis://") else "redis://127.0.0.1:6379/13"
+
+
+def redis_available(url: str) -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def test_database_url() -> str:
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(s['NAME']).resolve()}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@contextmanager
+def use_broker(url: str) -> Iterator[None]:
+    """Point this process's Celery producer at ``url`` and start from empty queues."""
+    old_url, old_options = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url = url
+    app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    _reset_pools()
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    try:
+        yield
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = old_url, old_options
+        _reset_pools()
+
+
+def _reset_pools() -> None:
+    # Celery and kombu cache connections made with the old URL (app, amqp, kombu's globals).
+    import kombu.pools
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    kombu.pools.reset()
+
+
+@contextmanager
+def worker_process(*, broker_url: str, var_dir: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": broker_url,
+        "ONCOPORTAL_VAR_DIR": str(var_dir),
+        "DJANGO_SETTINGS_MODULE": "oncoportal.settings",
+    }
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", "default,inference",
+        "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
+        "--hostname", f"test-{os.getpid()}@%h", "--loglevel", "INFO",
+    ]  # fmt: skip
+    log = log_path.open("wb")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while b"ready." not in log_path.read_bytes():
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def wait_for(predicate, *, timeout: float = 180, what: str = "condition", log_path: Path | None = None) -> None:
+    """Poll until ``predicate()`` is true; a bounded wait, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    tail = log_path.read_text()[-4000:] if log_path and log_path.exists() else ""
+    raise AssertionError(f"gave up waiting for {what}\n{tail}")
