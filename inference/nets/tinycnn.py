@@ -1,0 +1,47 @@
+"""A two-convolution network for tests and smoke runs (not for diagnosis)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TinyCNN(nn.Module):
+    """Two conv blocks, global average pooling and a linear head.
+
+    Small enough to train for a few steps on a CPU in a unit test while still
+    having a spatial feature map for Grad-CAM.
+    """
+
+    def __init__(self, *, num_classes: int, in_channels: int, width: int = 16) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Sequential(
+                nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ),
+            nn.Sequential(
+                nn.Conv2d(width, 2 * width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(2 * width),
+                nn.ReLU(inplace=True),
+            ),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map (B, C, H, W) float input to (B, num_classes) logits."""
+        x = self.features(x)  # (B, 2w, H/2, W/2)
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def build_tinycnn(*, num_classes: int, in_channels: int) -> nn.Module:
+    """Build :class:`TinyCNN`."""
+    return TinyCNN(num_classes=num_classes, in_channels=in_channels)
+
+
+def tinycnn_target_layer(model: nn.Module) -> nn.Module:
+    """Second conv block (post-ReLU), stride 2."""
+    return model.features[-1]  # type: ignore[index]

@@ -1,0 +1,330 @@
+"""Batch prediction with calibrated probabilities, uncertainty and Grad-CAM.
+
+Load a :class:`Predictor` once per process (model loading and the SHA-256
+check are not free) and call :meth:`Predictor.predict_batch` or
+:meth:`Predictor.predict_sources` per request. One bundle gives a single
+model; several bundles give a weighted ensemble over the same class list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .nets import gradcam_target_layer
+from .preprocessing import Geometry, ImageSource, PreprocessSpec, load_image, normalize_uint8, prepare_uint8
+from .registry import ModelCard, load_model
+from .saliency import cam_to_original, gradcam
+
+__all__ = ["PredictionResult", "Predictor", "iter_prepared", "select_device"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+PathLike = str | Path
+
+
+def select_device(preferred: str | torch.device | None = None) -> torch.device:
+    """Return ``preferred`` if given, else the first of cuda, mps, cpu available."""
+    if preferred is not None:
+        return torch.device(preferred)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def iter_prepared(
+    items: Iterable[T], prepare: Callable[[T], R], *, batch_size: int, num_workers: int = 2
+) -> Iterator[list[R]]:
+    """Yield ``[prepare(x) for x in batch]`` batch by batch, in input order.
+
+    The next batch is submitted to a thread pool before the current one is
+    yielded, so decoding/preprocessing (PIL releases the GIL) overlaps
+    whatever the caller does with the current batch, e.g. the forward pass.
+    Exceptions raised by ``prepare`` propagate when their batch is reached.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    it = iter(items)
+    with ThreadPoolExecutor(max_workers=max(1, num_workers), thread_name_prefix="prep") as pool:
+
+        def submit() -> list[Future[R]]:
+            return [pool.submit(prepare, x) for x in islice(it, batch_size)]
+
+        pending = submit()
+        while pending:
+            upcoming = submit()
+            yield [f.result() for f in pending]
+            pending = upcoming
+
+
+@dataclass
+class PredictionResult:
+    """Prediction for one image.
+
+    Attributes:
+        probabilities: Class name -> calibrated probability (sums to 1).
+        label: Most probable class.
+        confidence: Probability of ``label``.
+        uncertainty: Entropy of ``probabilities`` / log(num classes), in [0, 1].
+        cam: Grad-CAM for ``label``, float32 (H, W) in [0, 1] at the original
+            image geometry, or None when saliency was not requested.
+        geometry: Input-to-original mapping (of the first ensemble member).
+        timings: ``preprocess_ms`` (this image), ``forward_ms`` and
+            ``saliency_ms`` (its share of the batch).
+        device: Device the models ran on.
+        model_versions: ``"name@version"`` of each member.
+        untrained: True if any member has random weights.
+        member_probabilities: Per-member probabilities (ensembles only).
+        disagreement: Weighted mean KL(member || ensemble) in nats, i.e. the
+            generalised Jensen-Shannon divergence; 0 for a single model.
+    """
+
+    probabilities: dict[str, float]
+    label: str
+    confidence: float
+    uncertainty: float
+    cam: np.ndarray | None
+    geometry: Geometry
+    timings: dict[str, float]
+    device: str
+    model_versions: list[str]
+    untrained: bool
+    member_probabilities: list[dict[str, float]] | None = None
+    disagreement: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary (the CAM array is left out)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cam"}
+        return {**d, "geometry": self.geometry.to_dict()}
+
+
+@dataclass
+class _Prepared:
+    """Stage-A output of one image for every distinct member spec."""
+
+    by_spec: dict[PreprocessSpec, tuple[torch.Tensor, Geometry]]  # uint8 (C, S, S), geometry
+    preprocess_ms: float
+
+
+@dataclass
+class _Member:
+    model: nn.Module
+    card: ModelCard
+    layer: nn.Module
+    weight: float
+
+
+class Predictor:
+    """Single model or weighted ensemble, loaded once and reused.
+
+    Thread-safe: calls are serialised around the models (Grad-CAM attaches
+    hooks to the shared modules), preprocessing runs in a worker pool.
+    """
+
+    def __init__(
+        self,
+        bundles: PathLike | Sequence[PathLike],
+        *,
+        weights: Sequence[float] | None = None,
+        device: str | torch.device | None = None,
+        batch_size: int = 16,
+        num_workers: int = 2,
+        amp: bool | None = None,
+        channels_last: bool | None = None,
+    ) -> None:
+        """Load the bundle(s).
+
+        Args:
+            bundles: One bundle folder or a sequence of them (ensemble).
+            weights: Ensemble weights (positive, normalised here); default equal.
+            device: Override the automatic choice (cuda, then mps, then cpu).
+            batch_size: Images per forward pass.
+            num_workers: Threads decoding/preprocessing ahead of the model.
+            amp: bf16 autocast for the forward pass; default on for CUDA only.
+            channels_last: NHWC memory format; default on for CUDA only.
+
+        Raises:
+            ValueError: Empty list, bad weights, or members whose class lists
+                or tasks differ. Bundle errors from ``registry.load_model``.
+        """
+        dirs = [bundles] if isinstance(bundles, (str, Path)) else list(bundles)
+        if not dirs:
+            raise ValueError("Predictor needs at least one bundle")
+        w = [1.0] * len(dirs) if weights is None else [float(x) for x in weights]
+        if len(w) != len(dirs) or any(not math.isfinite(x) or x <= 0 for x in w):
+            raise ValueError("weights must be one positive number per bundle")
+        self.device = select_device(device)
+        cuda = self.device.type == "cuda"
+        self.amp = cuda if amp is None else amp
+        self.channels_last = cuda if channels_last is None else channels_last
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.members: list[_Member] = []
+        for d, wt in zip(dirs, w, strict=True):
+            model, card = load_model(d, self.device)
+            if self.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            self.members.append(_Member(model, card, gradcam_target_layer(model, card.arch), wt / sum(w)))
+        first = self.members[0].card
+        for m in self.members[1:]:
+            if m.card.class_names != first.class_names or m.card.task != first.task:
+                raise ValueError(f"ensemble members disagree on task/classes: {m.card.name} vs {first.name}")
+        self.class_names: tuple[str, ...] = first.class_names
+        self.task: str = first.task
+        self.untrained = any(m.card.untrained for m in self.members)
+        self.model_versions = [f"{m.card.name}@{m.card.version}" for m in self.members]
+        self.specs: list[PreprocessSpec] = list(dict.fromkeys(m.card.preprocessing for m in self.members))
+        self._lock = threading.Lock()
+
+    @property
+    def cards(self) -> list[ModelCard]:
+        """Model cards of the members, in load order."""
+        return [m.card for m in self.members]
+
+    def _prepare(self, source: np.ndarray | ImageSource) -> _Prepared:
+        """Decode (if needed) and run stage A for every distinct member spec."""
+        t0 = time.perf_counter()
+        out: dict[PreprocessSpec, tuple[torch.Tensor, Geometry]] = {}
+        decoded: dict[int, np.ndarray] = {}
+        for spec in self.specs:
+            if isinstance(source, np.ndarray):
+                array = source
+            else:  # decode once per channel count, exactly as training did
+                array = decoded.setdefault(spec.channels, load_image(source, spec.channels))
+            out[spec] = prepare_uint8(array, spec)
+        return _Prepared(out, (time.perf_counter() - t0) * 1e3)
+
+    def predict_batch(self, arrays: Sequence[np.ndarray], *, saliency: bool = True) -> list[PredictionResult]:
+        """Predict decoded images.
+
+        Args:
+            arrays: uint8 (H, W) or (H, W, 3) display images (raw arrays if
+                the spec's intensity mode expects them).
+            saliency: Also compute Grad-CAM for the predicted class.
+
+        Returns:
+            One :class:`PredictionResult` per input, in order.
+        """
+        return self.predict_sources(list(arrays), saliency=saliency)
+
+    def predict_sources(
+        self, sources: Iterable[np.ndarray | ImageSource], *, saliency: bool = True
+    ) -> list[PredictionResult]:
+        """Like :meth:`predict_batch`, also accepting paths, bytes or file objects.
+
+        Decoding happens in the worker pool, overlapping the forward pass.
+
+        Raises:
+            ValueError: An input cannot be decoded or has an unsupported shape.
+        """
+        results: list[PredictionResult] = []
+        for prepared in iter_prepared(
+            sources, self._prepare, batch_size=self.batch_size, num_workers=self.num_workers
+        ):
+            results.extend(self._run_batch(prepared, saliency))
+        return results
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _inputs(self, prepared: list[_Prepared], spec: PreprocessSpec) -> torch.Tensor:
+        u8 = torch.stack([p.by_spec[spec][0] for p in prepared])  # (B, C, S, S) uint8
+        # Ship uint8 (4x less traffic) and normalise on the device.
+        x = normalize_uint8(u8.to(self.device, non_blocking=True), spec)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _run_batch(self, prepared: list[_Prepared], saliency: bool) -> list[PredictionResult]:
+        n = len(prepared)
+        autocast = (
+            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+            if self.amp
+            else contextlib.nullcontext()
+        )
+        with self._lock:
+            self._sync()
+            t0 = time.perf_counter()
+            inputs = {spec: self._inputs(prepared, spec) for spec in self.specs}
+            member_probs = []
+            with torch.inference_mode(), autocast:
+                for m in self.members:
+                    logits = m.model(inputs[m.card.preprocessing]).float()  # (B, K)
+                    member_probs.append(torch.softmax(logits / m.card.temperature, dim=1))
+            probs = torch.stack(member_probs)  # (M, B, K)
+            wts = torch.tensor([m.weight for m in self.members], device=probs.device).view(-1, 1, 1)
+            mean = (wts * probs).sum(0)  # (B, K)
+            labels = mean.argmax(1)
+            self._sync()
+            t1 = time.perf_counter()
+            maps_per_image: list[np.ndarray | None] = [None] * n
+            if saliency:
+                for m in self.members:
+                    spec = m.card.preprocessing
+                    cams = gradcam(m.model, inputs[spec], m.layer, labels.tolist())  # (B, S, S)
+                    for i in range(n):
+                        mapped = m.weight * cam_to_original(cams[i], prepared[i].by_spec[spec][1])
+                        maps_per_image[i] = (
+                            mapped if maps_per_image[i] is None else maps_per_image[i] + mapped
+                        )
+                self._sync()
+            t2 = time.perf_counter()
+        return self._results(
+            prepared,
+            probs.cpu().double(),
+            mean.cpu().double(),
+            labels.tolist(),
+            maps_per_image,
+            {"forward_ms": (t1 - t0) * 1e3 / n, "saliency_ms": (t2 - t1) * 1e3 / n},
+        )
+
+    def _results(
+        self,
+        prepared: list[_Prepared],
+        probs: torch.Tensor,  # (M, B, K) float64, per member
+        mean: torch.Tensor,  # (B, K) float64, weighted ensemble mean
+        labels: list[int],
+        maps: list[np.ndarray | None],
+        shared_ms: dict[str, float],
+    ) -> list[PredictionResult]:
+        eps = 1e-12
+        entropy = -(mean * mean.clamp_min(eps).log()).sum(1) / math.log(len(self.class_names))  # (B,)
+        # KL(member || mean) per member and image, weighted over members.
+        kl = (probs * (probs.clamp_min(eps).log() - mean.clamp_min(eps).log().unsqueeze(0))).sum(2)  # (M, B)
+        wts = torch.tensor([m.weight for m in self.members], dtype=torch.float64).view(-1, 1)
+        disagreement = (wts * kl).sum(0).clamp_min(0.0)  # (B,)
+        names, lead_spec = self.class_names, self.members[0].card.preprocessing
+        out = []
+        for i, p in enumerate(prepared):
+            row = mean[i].tolist()
+            members = [dict(zip(names, probs[j, i].tolist(), strict=True)) for j in range(len(self.members))]
+            out.append(
+                PredictionResult(
+                    probabilities=dict(zip(names, row, strict=True)),
+                    label=names[labels[i]],
+                    confidence=float(row[labels[i]]),
+                    uncertainty=float(entropy[i].clamp(0.0, 1.0)),
+                    cam=None if maps[i] is None else np.clip(maps[i], 0.0, 1.0).astype(np.float32),
+                    geometry=p.by_spec[lead_spec][1],
+                    timings={"preprocess_ms": p.preprocess_ms, **shared_ms},
+                    device=str(self.device),
+                    model_versions=list(self.model_versions),
+                    untrained=self.untrained,
+                    member_probabilities=members if len(members) > 1 else None,
+                    disagreement=float(disagreement[i]),
+                )
+            )
+        return out

@@ -1,0 +1,65 @@
+"""Command-line options of ``python -m inference.training.train``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..nets import available_archs
+from .data import GROUP_COLUMNS
+
+BOOL = argparse.BooleanOptionalAction
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """All training options; defaults are close to the README reference runs."""
+    p = argparse.ArgumentParser(description="Train an OncoPortal image classifier.", add_help=add_help)
+    data = p.add_argument_group("data")
+    data.add_argument("--data-dir", required=True, help="folder with MANIFEST.tsv and train/<class>/*.jpg")
+    data.add_argument("--task", required=True, choices=sorted(GROUP_COLUMNS), help="dataset key")
+    data.add_argument(
+        "--val-fraction", type=float, default=0.2, help="share of each class held out, by group"
+    )
+    data.add_argument("--limit-per-class", type=int, default=0, help="smoke runs: ~N images/class (0: all)")
+    data.add_argument("--workers", type=int, default=4, help="threads decoding images into the cache")
+    data.add_argument("--cache-on-device", action=BOOL, default=True, help="keep the uint8 cache on the GPU")
+    data.add_argument("--cache-file", action="store_true", help="also save decoded caches in the run dir")
+    data.add_argument("--augment", choices=("auto", "none"), default="auto", help="auto: per modality")
+
+    model = p.add_argument_group("model")
+    model.add_argument("--arch", default="resnet18", choices=available_archs(), help="architecture")
+    model.add_argument("--input-size", type=int, default=224, help="model input side in pixels")
+
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, default=60, help="total epochs (resume continues up to it)")
+    opt.add_argument("--batch-size", type=int, default=32, help="images per micro-batch")
+    opt.add_argument("--accum-steps", type=int, default=1, help="micro-batches per optimizer step")
+    opt.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
+    opt.add_argument("--weight-decay", type=float, default=0.05, help="AdamW decay (not on norms/biases)")
+    opt.add_argument("--warmup-epochs", type=float, default=3.0, help="linear warm-up length in epochs")
+    opt.add_argument("--min-lr-ratio", type=float, default=0.01, help="final cosine LR as a fraction of --lr")
+    opt.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+    opt.add_argument(
+        "--imbalance",
+        choices=("weights", "sampler", "none"),
+        default="weights",
+        help="class-weighted loss, class-balanced sampling, or nothing",
+    )
+    opt.add_argument("--clip-grad", type=float, default=0.0, help="max gradient norm (0: no clipping)")
+    opt.add_argument("--patience", type=int, default=20, help="early stop: epochs without better macro-F1")
+    opt.add_argument("--max-steps-per-epoch", type=int, default=0, help="smoke runs: cap batches per epoch")
+    opt.add_argument("--seed", type=int, default=0, help="seeds split, init, batch order and augmentation")
+
+    run = p.add_argument_group("run")
+    run.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    run.add_argument("--amp", action=BOOL, default=None, help="bf16 autocast (default: on for CUDA)")
+    run.add_argument("--output-dir", required=True, help="run dir: checkpoints, log.jsonl, report/")
+    run.add_argument("--resume", default=None, help="checkpoint to resume, e.g. <output-dir>/checkpoint.pt")
+    run.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
+
+    export = p.add_argument_group("export")
+    export.add_argument("--export-bundle", default=None, help="write a bundle from best.pt to this folder")
+    export.add_argument("--card-task", default=None, help="task on the card (default: Django key of --task)")
+    export.add_argument("--model-name", default=None, help="bundle name (default: <card-task>-<arch>)")
+    export.add_argument("--model-version", default=None, help="bundle version (default: UTC timestamp)")
+    export.add_argument("--half", action="store_true", help="store bundle weights as float16")
+    return p

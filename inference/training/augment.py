@@ -1,0 +1,129 @@
+"""Batched, on-device training augmentations (never used when serving).
+
+They act on float (B, C, S, S) tensors in [0, 1], i.e. after ``to_unit`` and
+before ``normalize_unit``, with per-sample random parameters drawn from a
+seeded generator on the batch's device. Evaluation skips them entirely, which
+is what keeps the eval tensor identical to the serving tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _uniform(n: int, lo: float, hi: float, g: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.rand(n, generator=g, device=device) * (hi - lo) + lo  # (n,)
+
+
+def _coin(n: int, p: float, g: torch.Generator, device: torch.device) -> torch.Tensor:
+    return (torch.rand(n, generator=g, device=device) < p).view(n, 1, 1, 1)  # (n, 1, 1, 1) bool
+
+
+def random_flips_rot90(
+    x: torch.Tensor, g: torch.Generator, *, vertical: bool = True, rot90: bool = True
+) -> torch.Tensor:
+    """Horizontal (and optionally vertical) flips and 90-degree turns, per sample.
+
+    Histology tiles have no canonical orientation, so all 8 dihedral
+    transforms are label-preserving. Requires square inputs for ``rot90``.
+    """
+    b, dev = x.shape[0], x.device
+    x = torch.where(_coin(b, 0.5, g, dev), x.flip(-1), x)
+    if vertical:
+        x = torch.where(_coin(b, 0.5, g, dev), x.flip(-2), x)
+    if rot90:
+        x = torch.where(_coin(b, 0.5, g, dev), x.transpose(-1, -2), x)  # with the flips: all 8
+    return x
+
+
+def random_affine(
+    x: torch.Tensor,
+    g: torch.Generator,
+    *,
+    degrees: float = 10.0,
+    scale: tuple[float, float] = (0.9, 1.1),
+    translate: float = 0.05,
+) -> torch.Tensor:
+    """Mild rotation/scale/translation with zero (black) fill, per sample."""
+    b, dev = x.shape[0], x.device
+    angle = _uniform(b, -degrees, degrees, g, dev) * (math.pi / 180.0)
+    s = _uniform(b, scale[0], scale[1], g, dev)
+    tx, ty = _uniform(b, -translate, translate, g, dev) * 2, _uniform(b, -translate, translate, g, dev) * 2
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_intensity(
+    x: torch.Tensor,
+    g: torch.Generator,
+    *,
+    contrast: float = 0.1,
+    brightness: float = 0.05,
+    gamma: float = 0.15,
+) -> torch.Tensor:
+    """Contrast, brightness and gamma jitter for grayscale scans, per sample."""
+    b, dev = x.shape[0], x.device
+    c = _uniform(b, 1 - contrast, 1 + contrast, g, dev).view(b, 1, 1, 1)
+    br = _uniform(b, -brightness, brightness, g, dev).view(b, 1, 1, 1)
+    gm = _uniform(b, 1 - gamma, 1 + gamma, g, dev).view(b, 1, 1, 1)
+    return (x.clamp(0, 1).pow(gm) * c + br).clamp(0, 1)
+
+
+def random_color_jitter(
+    x: torch.Tensor,
+    g: torch.Generator,
+    *,
+    brightness: float = 0.1,
+    contrast: float = 0.1,
+    saturation: float = 0.15,
+    hue: float = 0.04,
+) -> torch.Tensor:
+    """Brightness/contrast/saturation/hue jitter for RGB stain variation, per sample.
+
+    Hue is rotated in YIQ space (a linear map, so it batches as one matmul).
+    """
+    b, dev = x.shape[0], x.device
+    x = x * _uniform(b, 1 - brightness, 1 + brightness, g, dev).view(b, 1, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * _uniform(b, 1 - contrast, 1 + contrast, g, dev).view(b, 1, 1, 1) + mean
+    if x.shape[1] != 3:
+        return x.clamp(0, 1)
+    gray = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    x = gray + (x - gray) * _uniform(b, 1 - saturation, 1 + saturation, g, dev).view(b, 1, 1, 1)
+    to_yiq = torch.tensor(
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=dev, dtype=x.dtype
+    )
+    phi = _uniform(b, -hue, hue, g, dev) * (2 * math.pi)
+    rot = torch.zeros(b, 3, 3, device=dev, dtype=x.dtype)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = phi.cos(), -phi.sin(), phi.sin(), phi.cos()
+    m = torch.linalg.inv(to_yiq) @ rot @ to_yiq  # (B, 3, 3)
+    x = torch.einsum("bij,bjhw->bihw", m, x)
+    return x.clamp(0, 1)
+
+
+def make_augment(modality: str) -> Augment:
+    """Augmentation for ``"histology"``, ``"mr"``, ``"ct"`` or ``"none"``.
+
+    Returns:
+        ``augment(x, generator) -> x`` on float [0, 1] (B, C, S, S).
+    """
+    if modality == "none":
+        return lambda x, g: x
+    if modality == "histology":
+        return lambda x, g: random_color_jitter(random_flips_rot90(x, g), g)
+    if modality in ("mr", "ct"):
+        # Left-right flips are plausible for axial/coronal slices; vertical
+        # flips and 90-degree turns are not (anatomy has an up direction).
+        return lambda x, g: random_intensity(
+            random_affine(random_flips_rot90(x, g, vertical=False, rot90=False), g), g
+        )
+    raise ValueError(f"unknown modality {modality!r}; use histology, mr, ct or none")

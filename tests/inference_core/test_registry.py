@@ -1,0 +1,112 @@
+"""Model bundles: round trip, integrity checks, card validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from inference.nets import build_model
+from inference.preprocessing import PreprocessSpec
+from inference.registry import (
+    BundleError,
+    BundleIntegrityError,
+    BundleNotFoundError,
+    ModelCard,
+    load_card,
+    load_model,
+    make_random_bundle,
+    save_bundle,
+)
+
+from .helpers import BRAIN_CLASSES
+
+
+def _card(**kw):
+    base = dict(
+        name="brain-test",
+        version="1.0",
+        task="brain_mri",
+        arch="tinycnn",
+        class_names=tuple(BRAIN_CLASSES),
+        preprocessing=PreprocessSpec(input_size=32),
+        class_hierarchy={"glioma": "tumour"},
+        metrics={"macro_f1": 0.5},
+        temperature=1.7,
+    )
+    return ModelCard(**{**base, **kw})
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_round_trip(tmp_path, half):
+    torch.manual_seed(0)
+    model = build_model("tinycnn", num_classes=4, in_channels=1).eval()
+    written = save_bundle(tmp_path / "b", model, _card(), half=half)
+    assert len(written.weights_sha256) == 64 and written.created_at
+    assert written.weights_dtype == ("float16" if half else "float32")
+    assert written.input_spec["shape"] == ["B", 1, 32, 32]
+    card = load_card(tmp_path / "b")
+    assert card == written and card.temperature == 1.7 and card.class_hierarchy == {"glioma": "tumour"}
+    loaded, card2 = load_model(tmp_path / "b", "cpu")
+    assert not loaded.training and card2 == card
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded(x), model(x), atol=1e-2 if half else 1e-6, rtol=1e-2 if half else 1e-6
+        )
+
+
+def test_sha256_mismatch_and_missing_files(tmp_path):
+    make_random_bundle(tmp_path / "b", task="brain_mri", class_names=BRAIN_CLASSES)
+    weights = tmp_path / "b" / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # flip bits in the last tensor byte
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleIntegrityError, match="SHA-256 mismatch"):
+        load_model(tmp_path / "b")
+    weights.unlink()
+    with pytest.raises(BundleNotFoundError, match="weights file missing"):
+        load_model(tmp_path / "b")
+    with pytest.raises(FileNotFoundError):  # BundleNotFoundError is also a FileNotFoundError
+        load_card(tmp_path / "nowhere")
+
+
+def test_card_validation_messages(tmp_path):
+    card = make_random_bundle(tmp_path / "b", task="brain_mri", class_names=BRAIN_CLASSES)
+    path = tmp_path / "b" / "model.json"
+    good = card.to_dict()
+    cases = [
+        ({k: v for k, v in good.items() if k != "arch"}, "missing key 'arch'"),
+        ({**good, "temperature": -1}, "temperature"),
+        ({**good, "class_names": ["a"]}, "class_names"),
+        ({**good, "arch": "vgg99"}, "unknown arch"),
+        ({**good, "preprocessing": {**good["preprocessing"], "channels": 2}}, "preprocessing"),
+        ({**good, "surprise": 1}, "unknown key"),
+        ({**good, "untrained": "yes"}, "untrained"),
+    ]
+    for data, message in cases:
+        path.write_text(json.dumps(data))
+        with pytest.raises(BundleError, match=message):
+            load_card(tmp_path / "b")
+    path.write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        load_card(tmp_path / "b")
+
+
+def test_random_bundle_and_overwrite_and_wrong_weights(tmp_path):
+    card = make_random_bundle(
+        tmp_path / "b", task="histology", class_names=["a", "b", "c"], channels=3, input_size=32
+    )
+    assert (
+        card.untrained
+        and card.preprocessing.channels == 3
+        and "Not for any clinical use" in card.intended_use
+    )
+    model, _ = load_model(tmp_path / "b")
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+    with pytest.raises(FileExistsError):
+        make_random_bundle(tmp_path / "b", task="histology", class_names=["a", "b", "c"], channels=3)
+    wrong = build_model("tinycnn", num_classes=5, in_channels=1)
+    with pytest.raises(BundleError, match="do not fit"):
+        save_bundle(tmp_path / "c", wrong, _card())

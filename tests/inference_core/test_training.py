@@ -1,0 +1,216 @@
+"""Training pipeline: group split, metrics, augmentation, a tiny run with resume and export."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from inference.nets import build_model
+from inference.predictor import Predictor
+from inference.preprocessing import PreprocessSpec
+from inference.registry import load_model
+from inference.training import train as train_mod
+from inference.training.augment import make_augment
+from inference.training.checkpoint import load_checkpoint, make_scheduler
+from inference.training.data import (
+    GROUP_COLUMNS,
+    BatchLoader,
+    CachedImageDataset,
+    group_split,
+    limit_per_class,
+    read_manifest,
+)
+from inference.training.metrics import (
+    classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    roc_auc,
+    softmax,
+)
+
+
+def _check_split(rows, group_col, train, val):
+    assert len(train) + len(val) == len(rows)
+    assert not {r[group_col] for r in train} & {r[group_col] for r in val}
+    classes = {r["class"] for r in rows}
+    assert {r["class"] for r in train} == classes == {r["class"] for r in val}
+
+
+def test_group_split_synthetic():
+    rng = random.Random(0)
+    rows = [
+        {"path": f"{c}/{g}_{i}.jpg", "class": c, "grp": f"{c}{g}"}
+        for c in "abc"
+        for g in range(8)
+        for i in range(rng.randint(1, 6))
+    ]
+    train, val = group_split(rows, "grp", 0.25, seed=1)
+    _check_split(rows, "grp", train, val)
+    assert group_split(rows, "grp", 0.25, seed=1) == (train, val)  # deterministic
+    with pytest.raises(ValueError, match="needs >= 2"):
+        group_split([r for r in rows if r["grp"] in ("a0", "b0", "b1", "c0", "c1")], "grp", 0.25)
+
+
+@pytest.mark.parametrize("task", sorted(GROUP_COLUMNS))
+def test_group_split_real_manifests(task, require_data):
+    rows = read_manifest(require_data(task))
+    col = GROUP_COLUMNS[task]
+    train, val = group_split(rows, col, 0.2, seed=0)
+    _check_split(rows, col, train, val)
+    assert 0.1 < len(val) / len(rows) < 0.3
+
+
+def test_metrics_against_known_values():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    targets = np.array([0, 1, 1, 1])
+    m = classification_metrics(probs, targets, ["neg", "pos"])
+    assert m["accuracy"] == 0.75 and m["confusion_matrix"] == [[1, 0], [1, 2]]
+    assert m["per_class"]["pos"]["recall"] == pytest.approx(2 / 3)
+    assert m["per_class"]["pos"]["auc"] == pytest.approx(1.0)
+    assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1], bool)) == pytest.approx(0.75)
+    assert expected_calibration_error(np.array([[1.0, 0.0]] * 4), np.array([0, 0, 1, 1])) == pytest.approx(
+        0.5
+    )
+
+
+def test_temperature_recovers_overconfidence():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2, (4000, 3))
+    targets = np.array([rng.choice(3, p=p) for p in softmax(true_logits)])
+    t = fit_temperature(true_logits * 2.5, targets)  # model 2.5x overconfident
+    assert t == pytest.approx(2.5, rel=0.1)
+
+
+@pytest.mark.parametrize("modality", ["histology", "mr", "ct", "none"])
+def test_augment_shapes_ranges_determinism(modality):
+    x = torch.rand(4, 3 if modality == "histology" else 1, 16, 16)
+    aug = make_augment(modality)
+    a = aug(x, torch.Generator().manual_seed(0))
+    b = aug(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+
+
+def test_scheduler_warmup_then_cosine():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_scheduler(opt, total_steps=20, warmup_steps=4, min_lr_ratio=0.1)
+    lrs = []
+    for _ in range(20):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] < lrs[3] < lrs[4] == pytest.approx(1.0) and lrs[-1] < 0.2
+    assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))
+
+
+@pytest.fixture(scope="module")
+def tiny_rows():
+    from .conftest import _require_data
+
+    rows = read_manifest(_require_data("brain_mri"))
+    return limit_per_class(rows, 3, GROUP_COLUMNS["brain_mri"], seed=0)  # ~12 real images
+
+
+def test_loss_falls_on_real_images(tiny_rows):
+    torch.manual_seed(0)
+    spec = PreprocessSpec.for_task("brain_mri", 32)
+    classes = sorted({r["class"] for r in tiny_rows})
+    ds = CachedImageDataset(tiny_rows, spec, classes, num_workers=2)
+    assert ds.images.shape == (len(tiny_rows), 1, 32, 32) and ds.images.dtype == torch.uint8
+    model = build_model("tinycnn", num_classes=len(classes), in_channels=1)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.02)
+    crit = torch.nn.CrossEntropyLoss()
+
+    loader = BatchLoader(ds, 16, shuffle=True)  # one batch: each epoch's loss is measured before its step
+    sched = make_scheduler(opt, 100, 0)
+    losses = []
+    for epoch in range(8):
+        stats = train_mod.train_one_epoch(
+            model,
+            loader,
+            opt,
+            sched,
+            crit,
+            spec=spec,
+            device=torch.device("cpu"),
+            augment=make_augment("none"),
+            generator=torch.Generator(),
+            epoch=epoch,
+            progress=False,
+        )
+        losses.append(stats["train_loss"])
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_main_resume_and_export(tiny_rows, tmp_path, require_data):
+    data_dir = require_data("brain_mri")
+    out, bundle = tmp_path / "run", tmp_path / "bundle"
+    base = [
+        "--data-dir",
+        str(data_dir),
+        "--task",
+        "brain_mri",
+        "--arch",
+        "tinycnn",
+        "--input-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--limit-per-class",
+        "3",
+        "--val-fraction",
+        "0.34",
+        "--output-dir",
+        str(out),
+        "--lr",
+        "0.01",
+        "--warmup-epochs",
+        "0.5",
+        "--no-progress",
+        "--workers",
+        "2",
+    ]
+    parser = train_mod.get_args_parser()
+    first = train_mod.main(parser.parse_args([*base, "--epochs", "2"]))
+    assert first["best_epoch"] in (0, 1)
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["epoch"] == 1 and set(ckpt) >= {
+        "model",
+        "optimizer",
+        "scheduler",
+        "epoch",
+        "args",
+        "classes",
+        "preprocessing",
+        "best_metric",
+    }
+    train_mod.main(
+        parser.parse_args(
+            [
+                *base,
+                "--epochs",
+                "3",
+                "--resume",
+                str(out / "checkpoint.pt"),
+                "--export-bundle",
+                str(bundle),
+                "--model-version",
+                "t1",
+            ]
+        )
+    )
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2]
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 2
+    _model, card = load_model(bundle)
+    assert not card.untrained and card.version == "t1" and card.task == "brain_mri"
+    assert card.temperature > 0 and "calibrated" in card.metrics and card.training_data["n_val"] > 0
+    assert (out / "report" / "report.md").is_file() and (out / "report" / "reliability.png").is_file()
+    (r,) = Predictor(bundle, device="cpu").predict_sources([tiny_rows[0]["abs_path"]])
+    assert sum(r.probabilities.values()) == pytest.approx(1.0) and not r.untrained
