@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 
 from cases.models import Case, Image, IntakeBatch, Series, User
 from cases.permissions import can_use_ui, sees_all_sites
@@ -21,13 +21,30 @@ def case_list_for_user(*, user: User) -> QuerySet[Case]:
 
 
 def worklist_for_user(*, user: User) -> QuerySet[Case]:
-    """The worklist rows with their image counts, in one query."""
-    return case_list_for_user(user=user).annotate(image_count=Count("images"))
+    """The worklist rows with image count and key image id, in one query, newest urgent first."""
+    # The key image is the first instance of the first series; a correlated
+    # subquery brings its id with the row, so thumbnails cost no extra query.
+    key_image = (
+        Image.objects.filter(case_id=OuterRef("pk")).order_by("series_id", "instance_number", "pk").values("pk")[:1]
+    )
+    return (
+        case_list_for_user(user=user)
+        .annotate(image_count=Count("images"), key_image_id=Subquery(key_image))
+        # Explicit: Meta.ordering is dropped from GROUP BY queries, and the pk
+        # tie-break keeps pages stable.
+        .order_by("-priority", "-created_at", "-pk")
+    )
 
 
 def case_series(*, case: Case) -> QuerySet[Series]:
-    return Series.objects.filter(study_id=case.study_id).prefetch_related("images").order_by(
-        "series_number", "pk"
+    """The case's series with images and their predictions (newest last), headers left out."""
+    return (
+        Series.objects.filter(study_id=case.study_id)
+        .prefetch_related(
+            # Headers can be large and the page shows one: it loads on access.
+            Prefetch("images", queryset=Image.objects.defer("header").prefetch_related("predictions__model_version"))
+        )
+        .order_by("series_number", "pk")
     )
 
 

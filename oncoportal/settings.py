@@ -150,7 +150,7 @@ MEDIA_URL = "/media-not-served/"
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
 # The embedded defaults keep everything under VAR_DIR; create it on first use
 # so a fresh checkout runs without a setup step.
-for _sub in ("tmp", "media", "broker"):
+for _sub in ("tmp", "media", "broker", "staticfiles"):
     (VAR_DIR / _sub).mkdir(parents=True, exist_ok=True)
 
 STORAGE_BACKEND = env_choice("ONCOPORTAL_STORAGE", "local", ("local", "s3"))

@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-# Keep test databases, files and broker messages away from `make run`'s var/.
-os.environ.setdefault("ONCOPORTAL_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
-
 REQUIRE_SERVICES = os.environ.get("ONCOPORTAL_REQUIRE_SERVICES", "") == "1"
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ONCOPORTAL_DATA_DIR", REPO.parent / "shared" / "data")).resolve()

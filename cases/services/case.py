@@ -1,0 +1,75 @@
+"""Changes a user makes to a case's routing: its task and its priority."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from cases.models import Case, Priority, Task, User
+from cases.services.audit import audit_record
+from cases.signals import case_task_changed
+from oncoportal.exceptions import InvalidInput
+
+
+@transaction.atomic
+def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest | None = None) -> Case:
+    """Set the case's task; returns the updated case.
+
+    Setting a different task clears ``task_inferred`` (a person decided), records a
+    'case.task_changed' audit event and, after commit, sends ``case_task_changed``
+    with ``case_id``, ``task`` and ``previous_task`` so listeners (inference) can
+    re-queue. Idempotent: setting the current task writes and sends nothing.
+    Raises InvalidInput for a value that is not a Task.
+    """
+    if task not in Task.values:
+        raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(Task.values)}.")
+    # Lock the row so two people changing the task at once leave one clear trail.
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    previous = locked.task
+    if previous == task:
+        return locked
+    locked.task = task
+    locked.task_inferred = False
+    locked.save(update_fields=["task", "task_inferred", "updated_at"])
+    audit_record(
+        action="case.task_changed",
+        actor=user,
+        obj=locked,
+        site=locked.site,
+        request=request,
+        detail={"from": previous, "to": task},
+    )
+    # After commit, so a listener that queues work is sure to read the new task.
+    transaction.on_commit(
+        partial(case_task_changed.send, sender=Case, case_id=locked.pk, task=task, previous_task=previous)
+    )
+    return locked
+
+
+@transaction.atomic
+def case_set_priority(*, case: Case, priority: int, user: User, request: HttpRequest | None = None) -> Case:
+    """Set the case's priority (a Priority value); returns the updated case.
+
+    Records a 'case.priority_changed' audit event. Idempotent: the current
+    priority writes nothing. Raises InvalidInput for a value that is not a Priority.
+    """
+    if priority not in Priority.values:
+        labels = ", ".join(f"{p.value} ({p.label})" for p in Priority)
+        raise InvalidInput(f"Unknown priority {priority!r}; choose one of {labels}.")
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    previous = locked.priority
+    if previous == priority:
+        return locked
+    locked.priority = priority
+    locked.save(update_fields=["priority", "updated_at"])
+    audit_record(
+        action="case.priority_changed",
+        actor=user,
+        obj=locked,
+        site=locked.site,
+        request=request,
+        detail={"from": previous, "to": priority},
+    )
+    return locked

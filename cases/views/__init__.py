@@ -1,0 +1,17 @@
+"""Server-rendered pages of the web UI. Each view parses input, reads through a selector and calls one service."""
+
+from cases.views.browse import worklist
+from cases.views.case import case_detail, case_priority, case_task
+from cases.views.images import image_frame, image_thumbnail
+from cases.views.uploads import upload, upload_result
+
+__all__ = [
+    "case_detail",
+    "case_priority",
+    "case_task",
+    "image_frame",
+    "image_thumbnail",
+    "upload",
+    "upload_result",
+    "worklist",
+]
