@@ -1,0 +1,37 @@
+"""OncoPortal imaging intake: uploaded bytes -> de-identified, validated, rendered files.
+
+Django-free on purpose: the Django side calls only the names exported here.
+
+    for item in expand_upload(name, data, limits):
+        if isinstance(item, SourceRejected): record(item.name, item.reason); continue
+        try:
+            prepared = prepare(item, limits=limits, deid=DeidOptions(), pseudonym_key=key)
+        except Rejected as exc:
+            record(item.name, exc.reason)
+"""
+
+from .archive import SourceFile, SourceRejected, expand_path, expand_upload
+from .deid import DeidOptions, deidentify, pseudonym_for
+from .errors import Rejected
+from .limits import Limits
+from .prepare import Prepared, prepare
+from .render import PRESETS, choose_window, png_bytes, render_frame, thumbnail_png
+
+__all__ = [
+    "DeidOptions",
+    "Limits",
+    "PRESETS",
+    "Prepared",
+    "Rejected",
+    "SourceFile",
+    "SourceRejected",
+    "choose_window",
+    "deidentify",
+    "expand_path",
+    "expand_upload",
+    "png_bytes",
+    "prepare",
+    "pseudonym_for",
+    "render_frame",
+    "thumbnail_png",
+]

@@ -1,0 +1,254 @@
+"""Plain images (JPEG, PNG, TIFF and a few others): strip metadata, check size, render.
+
+JPEG and PNG are stored as the original bytes minus their metadata segments, so
+the compressed image data is untouched (no generation loss):
+
+* JPEG: APPn segments are dropped except APP0 (JFIF), APP14 (Adobe colour
+  transform) and APP2 ICC_PROFILE; COM is dropped; bytes after EOI are dropped.
+* PNG: tEXt, zTXt, iTXt, eXIf and tIME chunks are dropped; bytes after IEND too.
+
+Everything else PIL can read (TIFF, BMP, GIF, WebP) is re-encoded losslessly to
+PNG, which carries no text metadata. Dimensions are read from the headers and
+checked against the limits before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import Rejected
+from .limits import Limits
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+_PIL_FORMATS = {"tiff": "TIFF", "bmp": "BMP", "gif": "GIF", "webp": "WEBP"}
+# Modes PNG stores losslessly as they are.
+_PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}
+
+
+def image_format(data: bytes) -> str | None:
+    """'jpeg', 'png', 'tiff', 'bmp', 'gif' or 'webp' by magic bytes, else None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == _PNG_SIGNATURE:
+        return "png"
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if data[:2] == b"BM" and len(data) > 26:
+        return "bmp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+@dataclass
+class PlainImage:
+    stored_bytes: bytes
+    stored_ext: str
+    width: int
+    height: int
+    pixels: np.ndarray  # decoded from stored_bytes: (H,W) grey or (H,W,3) RGB
+    bits_stored: int
+    header: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_size(width: int, height: int, limits: Limits) -> None:
+    if width <= 0 or height <= 0:
+        raise Rejected(f"image has no pixels: {width}x{height}")
+    if width * height > limits.max_pixels_per_frame:
+        raise Rejected(f"image is {width}x{height}, over the {limits.megapixel_text()} limit")
+
+
+def strip_jpeg(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
+    """The JPEG without identifying segments, and the names of what was dropped."""
+    out, dropped, pos, size = bytearray(b"\xff\xd8"), [], 2, None
+    while True:
+        if pos >= len(data) or data[pos] != 0xFF:
+            raise Rejected("corrupt JPEG: truncated or missing marker")
+        while pos < len(data) and data[pos] == 0xFF:
+            pos += 1  # fill bytes before a marker
+        if pos >= len(data):
+            raise Rejected("corrupt JPEG: truncated")
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI: anything after it (vendor trailers) is dropped
+            out += b"\xff\xd9"
+            break
+        if marker in _JPEG_STANDALONE:
+            out += bytes((0xFF, marker))
+            continue
+        if pos + 2 > len(data):
+            raise Rejected("corrupt JPEG: truncated segment")
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
+        if length < 2 or pos + length > len(data):
+            raise Rejected("corrupt JPEG: truncated segment")
+        body = data[pos + 2 : pos + length]
+        segment = bytes((0xFF, marker)) + data[pos : pos + length]
+        pos += length
+        if marker in _JPEG_SOF:
+            if len(body) < 5:
+                raise Rejected("corrupt JPEG: short frame header")
+            height, width = struct.unpack(">HH", body[1:5])
+            _check_size(width, height, limits)  # before anything is decoded
+            size = (width, height)
+        if 0xE0 <= marker <= 0xEF:
+            keep = marker in (0xE0, 0xEE) or (marker == 0xE2 and body.startswith(b"ICC_PROFILE\x00"))
+        else:
+            keep = marker != 0xFE  # COM
+        if keep:
+            out += segment
+        else:
+            dropped.append(_segment_label(marker, body))
+        if marker == 0xDA:  # start of scan: copy the entropy-coded data up to the next marker
+            if size is None:
+                raise Rejected("corrupt JPEG: scan before frame header")
+            end = _scan_end(data, pos)
+            out += data[pos:end]
+            pos = end
+    if size is None:
+        raise Rejected("corrupt JPEG: no frame header")
+    return bytes(out), dropped
+
+
+# APPn identifiers we name in the header; anything else is reported by number only,
+# because a segment's first bytes may themselves be identifying text.
+_APP_IDENTIFIERS = (b"Exif", b"http://ns.adobe.com/xap/1.0/", b"Photoshop 3.0", b"MPF", b"Ducky", b"JFXX", b"FLIR")
+
+
+def _segment_label(marker: int, body: bytes) -> str:
+    if marker == 0xFE:
+        return "COM"
+    ident = next((i for i in _APP_IDENTIFIERS if body.startswith(i)), None)
+    label = f"APP{marker - 0xE0}"
+    return f"{label} ({ident.decode('ascii')})" if ident else label
+
+
+def _scan_end(data: bytes, pos: int) -> int:
+    """Index of the 0xFF that starts the first real marker after entropy-coded data at ``pos``."""
+    while True:
+        i = data.find(b"\xff", pos)
+        if i < 0 or i + 1 >= len(data):
+            raise Rejected("corrupt JPEG: truncated scan data")
+        nxt = data[i + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+            pos = i + 1 if nxt == 0xFF else i + 2  # stuffed byte, restart marker or fill
+            continue
+        return i
+
+
+def strip_png(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
+    """The PNG without text/time/EXIF chunks, and the names of what was dropped."""
+    out, dropped, pos, first = bytearray(_PNG_SIGNATURE), [], len(_PNG_SIGNATURE), True
+    while True:
+        if pos + 12 > len(data):
+            raise Rejected("corrupt PNG: truncated (no IEND chunk)")
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise Rejected("corrupt PNG: truncated chunk")
+        if first:
+            if ctype != b"IHDR" or length != 13:
+                raise Rejected("corrupt PNG: missing IHDR")
+            width, height = struct.unpack(">II", data[pos + 8 : pos + 16])
+            _check_size(width, height, limits)  # before anything is decoded
+            first = False
+        if ctype in _PNG_DROP:
+            dropped.append(ctype.decode("ascii"))
+        else:
+            out += data[pos:end]
+        pos = end
+        if ctype == b"IEND":
+            return bytes(out), dropped
+
+
+def _open(data: bytes, limits: Limits) -> Image.Image:
+    try:
+        # PIL itself refuses far larger images (DecompressionBombError); our own
+        # limit is checked on the header right below, still before decoding.
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise Rejected(f"image is over the {limits.megapixel_text()} limit") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise Rejected(f"corrupt or unsupported image: {exc}") from None
+    _check_size(*im.size, limits)
+    return im
+
+
+def _reencode_png(im: Image.Image) -> tuple[bytes, list[str]]:
+    """Lossless PNG of ``im`` with no text metadata."""
+    notes: list[str] = []
+    if im.mode in ("I", "I;16B", "I;16L", "I;16S", "I;16N"):
+        arr = np.asarray(im)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise Rejected("pixel values outside 0..65535 cannot be stored losslessly as PNG")
+        im = Image.fromarray(arr.astype("<u2"), mode="I;16")
+    elif im.mode == "F":
+        raise Rejected("floating-point images are not supported")
+    elif im.mode not in _PNG_MODES:
+        notes.append(f"{im.mode} image converted to RGB")
+        im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", icc_profile=im.info.get("icc_profile"))
+    return buf.getvalue(), notes
+
+
+def _display_pixels(im: Image.Image) -> tuple[np.ndarray, int]:
+    """(H,W) grey or (H,W,3) RGB array for rendering, and its bit depth."""
+    if im.mode.startswith("I"):
+        return np.asarray(im).astype(np.uint16 if im.mode.startswith("I;16") else np.int32), 16
+    if im.mode in ("1", "L", "LA"):
+        return np.asarray(im.convert("L")), 8
+    return np.asarray(im.convert("RGB")), 8
+
+
+def prepare_plain_image(data: bytes, fmt: str, limits: Limits) -> PlainImage:
+    """Strip or re-encode ``data`` (format ``fmt`` from :func:`image_format`) and decode it for display."""
+    notes: list[str] = []
+    if fmt == "jpeg":
+        stored, dropped = strip_jpeg(data, limits)
+        ext = ".jpg"
+        notes += _orientation_note(data)
+    elif fmt == "png":
+        stored, dropped = strip_png(data, limits)
+        ext = ".png"
+    else:
+        source = _open(data, limits)
+        if getattr(source, "n_frames", 1) > 1:
+            raise Rejected("multi-page or animated images are not supported: upload one image per file")
+        try:
+            source.load()
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise Rejected(f"corrupt image: {exc}") from None
+        stored, notes = _reencode_png(source)
+        dropped, ext = ["all metadata (re-encoded as PNG)"], ".png"
+    im = _open(stored, limits)
+    try:
+        im.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise Rejected(f"corrupt image: {exc}") from None
+    pixels, bits = _display_pixels(im)
+    header = {"Format": fmt.upper(), "Mode": im.mode, "Width": im.size[0], "Height": im.size[1]}
+    if dropped:
+        header["Removed metadata"] = dropped
+    return PlainImage(stored, ext, im.size[0], im.size[1], pixels, bits, header, notes)
+
+
+def _orientation_note(data: bytes) -> list[str]:
+    """Stripping EXIF drops its orientation flag; say so when it asked for a rotation."""
+    try:
+        orientation = Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF is simply not there for us
+        return []
+    if orientation in (None, 1):
+        return []
+    return [f"EXIF orientation {orientation} dropped with the metadata: shown as encoded, not rotated"]

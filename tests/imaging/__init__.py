@@ -1,0 +1,1 @@
+"""Tests for cases.imaging (Django-free)."""
