@@ -74,7 +74,12 @@ class Prediction(models.Model):
     saliency_raw = models.FileField(max_length=255, blank=True, help_text="16-bit PNG of the Grad-CAM map")
     saliency_overlay = models.FileField(max_length=255, blank=True)
     device = models.CharField(max_length=32, blank=True)
-    timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds per stage.")
+    timings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Milliseconds per image and stage. With a single model, forward is one fused "
+        "forward+backward pass that yields logits and Grad-CAM; saliency is mapping the map back.",
+    )
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     requested_by = models.ForeignKey(

@@ -29,7 +29,9 @@ def gradcam(
     inputs: torch.Tensor,
     target_layer: nn.Module,
     class_indices: Sequence[int] | None = None,
-) -> np.ndarray:
+    *,
+    return_logits: bool = False,
+) -> np.ndarray | tuple[np.ndarray, torch.Tensor]:
     """Grad-CAM for a batch.
 
     Safe to call from inside ``torch.inference_mode()`` / ``torch.no_grad()``
@@ -43,10 +45,13 @@ def gradcam(
         target_layer: Module whose (B, K, h, w) output is weighted (see
             ``inference.nets.gradcam_target_layer``).
         class_indices: Class to explain for each image; default: the argmax.
+        return_logits: Also return the float32 (B, K) logits of the same
+            forward pass, so a caller needs no separate forward.
 
     Returns:
         float32 (B, H, W), each map min-max scaled to [0, 1] (all zeros when
-        the positive evidence is nil), at input resolution.
+        the positive evidence is nil), at input resolution; with
+        ``return_logits``, the pair (maps, logits).
     """
     if inputs.ndim != 4:
         raise ValueError(f"inputs must be (B, C, H, W), got {tuple(inputs.shape)}")
@@ -67,6 +72,7 @@ def gradcam(
         try:
             with autocast_off:
                 maps = cam(input_tensor=x, targets=targets)  # (B, H, W)
+            logits = cam.outputs.detach().float()  # (B, K), the pass that made the maps
         finally:
             # Not used as a context manager: GradCAM.__exit__ swallows IndexError.
             cam.activations_and_grads.release()
@@ -77,7 +83,8 @@ def gradcam(
     # grad-cam divides by (max + 1e-7), which leaves weak but real maps well
     # below 1; rescale so every non-empty map peaks at exactly 1.
     peak = maps.reshape(maps.shape[0], -1).max(axis=1)[:, None, None]  # (B, 1, 1)
-    return np.where(peak > 0, maps / np.maximum(peak, 1e-30), 0.0).astype(np.float32)
+    maps = np.where(peak > 0, maps / np.maximum(peak, 1e-30), 0.0).astype(np.float32)
+    return (maps, logits) if return_logits else maps
 
 
 def _resize_float(a: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -124,7 +131,9 @@ def _colormap_lut(name: str) -> np.ndarray:
 
 def _encode_png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False)
+    # Level 1: these maps are written once per prediction on the hot path, and
+    # zlib's default level costs several times the time for ~10 % smaller files.
+    img.save(buf, format="PNG", optimize=False, compress_level=1)
     return buf.getvalue()
 
 
