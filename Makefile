@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
+# Models first, so the demo studies are queued for prediction as they load.
 run: migrate
+	$(PY) manage.py register_models --activate-missing --untrained-fallback
 	$(PY) manage.py setup_demo
 	@bash scripts/run.sh
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,6 +32,7 @@ from cases.services.lifecycle import case_set_status
 from inference.decode import serving_array
 from inference.models import ModelVersion, Prediction
 from inference.predictor import PredictionResult, Predictor, iter_prepared
+from inference.preprocessing import PreprocessSpec
 from inference.registry import BundleError
 from inference.saliency import cam_to_png16, overlay_png
 
@@ -144,25 +146,37 @@ def _run_group(preds: list[Prediction]) -> int:
     predictor = predictor_for(members)
     spec = predictor.members[0].card.preprocessing
     done = 0
-    for batch in iter_prepared(preds, lambda p: _decode(p, spec), batch_size=predictor.batch_size):
-        ok = [d for d in batch if d.error == ""]
-        for failed in (d for d in batch if d.error):
-            _finish_failed(failed.prediction, failed.error)
-        if not ok:
-            continue
-        results = predictor.predict_batch([d.array for d in ok], saliency=True)  # type: ignore[misc]
-        for decoded, result in zip(ok, results, strict=True):
-            done += _save(decoded, result, members)
+    # Three stages overlap: the next batch decodes in iter_prepared's pool,
+    # this batch runs on the model, and the previous batch's PNGs are encoded
+    # and stored by `saver`. Rows are written here, in this thread's
+    # connection, one transaction per batch.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save") as saver:
+        pending: tuple[Future[list[_Stored]], list[_Decoded], list[PredictionResult]] | None = None
+        for batch in iter_prepared(preds, lambda p: _decode(p, spec), batch_size=predictor.batch_size):
+            ok = [d for d in batch if d.error == ""]
+            for failed in (d for d in batch if d.error):
+                _finish_failed(failed.prediction, failed.error)
+            if not ok:
+                continue
+            results = predictor.predict_batch([d.array for d in ok], saliency=True)  # type: ignore[misc]
+            if pending is not None:
+                done += _write_rows(*pending, members=members)
+            pending = (saver.submit(_store_files, ok, results), ok, results)
+        if pending is not None:
+            done += _write_rows(*pending, members=members)
     return done
 
 
-def _decode(prediction: Prediction, spec: object) -> _Decoded:
+def _decode(prediction: Prediction, spec: PreprocessSpec) -> _Decoded:
     t0 = time.perf_counter()
     image: Image = prediction.image
     try:
-        array = serving_array(image, spec)  # type: ignore[arg-type]
-        with default_storage.open(image.display_name(image.key_frame)) as fh:
-            display = np.asarray(PILImage.open(io.BytesIO(fh.read())).convert("RGB"))
+        array = serving_array(image, spec)
+        if array.dtype == np.uint8:
+            display = array  # the 8-bit image the model saw, at full resolution
+        else:  # raw values (a windowing spec): overlay on the stored display rendering
+            with default_storage.open(image.display_name(image.key_frame)) as fh:
+                display = np.asarray(PILImage.open(io.BytesIO(fh.read())).convert("RGB"))
     except (ValueError, KeyError) as exc:
         return _Decoded(prediction, None, None, f"cannot decode image: {_one_line(exc)}", 0.0)
     except FileNotFoundError as exc:
@@ -170,26 +184,58 @@ def _decode(prediction: Prediction, spec: object) -> _Decoded:
     return _Decoded(prediction, array, display, "", (time.perf_counter() - t0) * 1e3)
 
 
-def _save(decoded: _Decoded, result: PredictionResult, members: Sequence[ModelVersion]) -> int:
-    p = decoded.prediction
+@dataclass
+class _Stored:
+    raw_name: str
+    overlay_name: str
+    ms: float
+
+
+def _store_files(decoded: list[_Decoded], results: list[PredictionResult]) -> list[_Stored]:
+    """Encode and store each prediction's maps (runs in the saver thread; no database access)."""
+    stored = []
+    for d, r in zip(decoded, results, strict=True):
+        t0 = time.perf_counter()
+        raw_name = overlay_name = ""
+        if r.cam is not None:
+            raw_name = _put(f"predictions/{d.prediction.pk}/saliency.png", cam_to_png16(r.cam))
+            overlay_name = _put(f"predictions/{d.prediction.pk}/overlay.png", overlay_png(d.display, r.cam))
+        stored.append(_Stored(raw_name, overlay_name, (time.perf_counter() - t0) * 1e3))
+    return stored
+
+
+def _write_rows(
+    future: Future[list[_Stored]],
+    decoded: list[_Decoded],
+    results: list[PredictionResult],
+    *,
+    members: Sequence[ModelVersion],
+) -> int:
+    stored = future.result()  # re-raises a storage error here, in the task's thread
     t0 = time.perf_counter()
-    raw_name = overlay_name = ""
-    if result.cam is not None:
-        raw_name = _put(f"predictions/{p.pk}/saliency.png", cam_to_png16(result.cam))
-        overlay_name = _put(f"predictions/{p.pk}/overlay.png", overlay_png(decoded.display, result.cam))
-    save_ms = (time.perf_counter() - t0) * 1e3
+    updated = 0
+    with transaction.atomic():
+        for d, r, files in zip(decoded, results, stored, strict=True):
+            updated += _save_row(d, r, files, members, row_ms=(time.perf_counter() - t0) * 1e3 / len(decoded))
+    return updated
+
+
+def _save_row(
+    decoded: _Decoded, result: PredictionResult, files: _Stored, members: Sequence[ModelVersion], row_ms: float
+) -> int:
+    p = decoded.prediction
     queue_wait_ms = (p.started_at - p.created_at).total_seconds() * 1e3 if p.started_at else None
     timings = {
         "queue_wait_ms": queue_wait_ms,
         "decode_ms": decoded.decode_ms,
         **result.timings,
-        "save_ms": save_ms,
+        "save_ms": files.ms + row_ms,
     }
     member_rows = [
         {"version_id": m.pk, "version": str(m), "weight": m.weight, "probabilities": probs}
         for m, probs in zip(members, result.member_probabilities or [result.probabilities], strict=False)
     ]
-    updated = (
+    return (
         Prediction.objects.filter(pk=p.pk)
         .exclude(status=Prediction.Status.DONE)
         .update(
@@ -202,15 +248,14 @@ def _save(decoded: _Decoded, result: PredictionResult, members: Sequence[ModelVe
             members=member_rows,
             untrained=result.untrained,
             frame=p.image.key_frame,
-            saliency_raw=raw_name,
-            saliency_overlay=overlay_name,
+            saliency_raw=files.raw_name,
+            saliency_overlay=files.overlay_name,
             device=result.device,
             timings=timings,
             error="",
             finished_at=timezone.now(),
         )
     )
-    return updated
 
 
 def _finish_failed(prediction: Prediction, error: str) -> None:

@@ -165,8 +165,9 @@ def overlay_png(
     h, w = img.shape[:2]
     cam = np.clip(np.nan_to_num(_resize_float(np.asarray(cam, np.float32), h, w)), 0.0, 1.0)
     heat = _colormap_lut(colormap)[np.rint(cam * 255.0).astype(np.uint8)]  # (H, W, 3)
-    blend = (1.0 - alpha) * img.astype(np.float32) + alpha * heat.astype(np.float32)
-    return _encode_png(Image.fromarray(np.rint(blend).clip(0, 255).astype(np.uint8), "RGB"))
+    # PIL blends in C, several times faster than float arithmetic in numpy.
+    blend = Image.blend(Image.fromarray(np.ascontiguousarray(img), "RGB"), Image.fromarray(heat, "RGB"), alpha)
+    return _encode_png(blend)
 
 
 def cam_to_png16(cam: np.ndarray) -> bytes:

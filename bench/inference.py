@@ -1,0 +1,203 @@
+"""Inference throughput, measured side by side in one run on the same images and model.
+
+    .venv/bin/python bench/inference.py [--images 96] [--device cpu|cuda] [--bundle DIR]
+
+Rows (images/second):
+  decode ceiling      stored file -> model input array, in the worker's thread pool (no model)
+  bare forward        pre-decoded tensors in memory, model forward only
+  bare forward+CAM    the same plus Grad-CAM for the predicted class (the ceiling)
+  pipeline            the platform's worker path end to end: claim rows, decode, preprocess,
+                      batch, forward, Grad-CAM, save PNGs and rows
+  naive worker        one task per image that loads the model each time
+
+It runs on a throw-away SQLite database and file store in a temporary folder.
+Without --bundle it uses an untrained bundle of the shipped architecture and input
+size: speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def _setup_django(var_dir: Path) -> None:
+    os.environ["ONCOPORTAL_VAR_DIR"] = str(var_dir)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oncoportal.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=96, help="real brain MRI images to use")
+    parser.add_argument("--naive-images", type=int, default=12, help="images for the (slow) naive worker")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--bundle", type=Path, help="bundle to measure (default: untrained resnet10 at 128 px)")
+    parser.add_argument("--arch", default="resnet10")
+    parser.add_argument("--input-size", type=int, default=128)
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ONCOPORTAL_DATA_DIR", REPO.parent / "shared" / "data")))
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="oncoportal-bench-"))
+    _setup_django(tmp / "var")
+    os.environ["ONCOPORTAL_BATCH_SIZE"] = str(args.batch_size)
+
+    import torch
+    from django.conf import settings
+
+    settings.INFERENCE_BATCH_SIZE = args.batch_size
+    if args.device:
+        settings.INFERENCE_DEVICE = args.device
+
+    from cases.models import Site, Task
+    from cases.services.intake import intake_sources
+    from inference import registry
+    from inference.decode import serving_array
+    from inference.models import Prediction
+    from inference.nets import gradcam_target_layer
+    from inference.pipeline import predictions_run
+    from inference.predictor import Predictor, iter_prepared
+    from inference.preprocessing import normalize_uint8, prepare_uint8
+    from inference.saliency import cam_to_png16, gradcam, overlay_png
+    from inference.services import model_version_activate, model_version_register, prediction_request
+
+    bundle = args.bundle
+    if bundle is None:
+        bundle = tmp / "bundle"
+        card = registry.make_random_bundle(
+            bundle,
+            task=Task.BRAIN_MRI,
+            class_names=["glioma", "meningioma", "notumor", "pituitary"],
+            arch=args.arch,
+            input_size=args.input_size,
+        )
+    card = registry.load_card(bundle)
+    spec = card.preprocessing
+    # Real images, ingested once (not timed) before any model is active; the pipeline reads them from storage.
+    paths = sorted((args.data_dir / "brain_mri" / "train").glob("*/*.jpg"))[: args.images]
+    if len(paths) < args.images:
+        sys.exit(f"bench: only {len(paths)} images under {args.data_dir}/brain_mri")
+    site = Site.objects.create(code="bench", name="Bench")
+    report = intake_sources(
+        uploads=[(p.name, p.read_bytes()) for p in paths], site=site, user=None, source="cli", task=Task.BRAIN_MRI
+    )
+    from cases.models import Case, Image
+
+    # Activated after intake, so nothing was queued yet: the pipeline run below does all the work.
+    version, _ = model_version_register(bundle_dir=bundle)
+    model_version_activate(version=version, exclusive=True)
+
+    images = list(Image.objects.order_by("pk"))
+    n = len(images)
+    predictor = Predictor(bundle, device=args.device, batch_size=args.batch_size)
+    device = predictor.device
+    member = predictor.members[0]
+    results: dict[str, float] = {}
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    # 1. Decode ceiling: storage -> array -> stage-A uint8 tensor, in the pipeline's thread pool.
+    t0 = time.perf_counter()
+    decoded = []
+    for batch in iter_prepared(images, lambda im: prepare_uint8(serving_array(im, spec), spec)[0], batch_size=args.batch_size):
+        decoded.extend(batch)
+    results["decode ceiling"] = n / (time.perf_counter() - t0)
+    u8 = torch.stack(decoded)  # (N, C, S, S)
+
+    # 2/3. Bare loops on pre-decoded tensors already on the device.
+    x_all = normalize_uint8(u8.to(device), spec)
+    with torch.inference_mode():
+        member.model(x_all[: args.batch_size])  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, n, args.batch_size):
+            member.model(x_all[i : i + args.batch_size]).argmax(1).tolist()
+    sync()
+    results["bare forward"] = n / (time.perf_counter() - t0)
+    # The ceiling uses the same fused pass as the pipeline: one forward+backward
+    # yields both the logits and the Grad-CAM of the predicted class.
+    layer = gradcam_target_layer(member.model, card.arch)
+    gradcam(member.model, x_all[: args.batch_size], layer, None, return_logits=True)  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    for i in range(0, n, args.batch_size):
+        _, logits = gradcam(member.model, x_all[i : i + args.batch_size], layer, None, return_logits=True)
+        logits.argmax(1).tolist()
+    sync()
+    results["bare forward+CAM"] = n / (time.perf_counter() - t0)
+
+    # 4. The platform pipeline, end to end (the model is already loaded, as in a warm worker).
+    from inference import pipeline
+
+    pipeline._predictors.clear()
+    # A warm worker: the model is loaded and has already run once.
+    pipeline.predictor_for([version]).predict_batch([serving_array(images[0], spec)])
+    from unittest import mock
+
+    with mock.patch("inference.services.run_predictions.delay"):
+        ids = [p.pk for case in Case.objects.all() for p in prediction_request(case=case)]
+    t0 = time.perf_counter()
+    done = predictions_run(prediction_ids=ids)
+    results["pipeline"] = done / (time.perf_counter() - t0)
+    assert done == n, f"pipeline finished {done} of {n}"
+    stage_ms: dict[str, float] = {}
+    for timings in Prediction.objects.values_list("timings", flat=True):
+        for stage, ms in timings.items():
+            if ms is not None and stage != "queue_wait_ms":
+                stage_ms[stage] = stage_ms.get(stage, 0.0) + ms / n
+
+    # 5. Naive worker: per image, load the model, decode, predict, save.
+    k = min(args.naive_images, n)
+    t0 = time.perf_counter()
+    for image in images[:k]:
+        fresh = Predictor(bundle, device=args.device, batch_size=1, num_workers=1)
+        r = fresh.predict_batch([serving_array(image, spec)])[0]
+        cam_to_png16(r.cam)
+        overlay_png(serving_array(image, spec), r.cam)
+    results["naive worker"] = k / (time.perf_counter() - t0)
+
+    ceiling = results["bare forward+CAM"]
+    binding = "decode" if results["decode ceiling"] < ceiling else "model"
+    bound = min(results["decode ceiling"], ceiling)
+    cpu = platform.processor() or platform.machine()
+    print(f"\nOncoPortal inference benchmark: {n} real brain MRI images, {card.arch} at {spec.input_size} px, "
+          f"batch {args.batch_size}, device {device} ({torch.get_num_threads()} threads, {os.cpu_count()} cores, {cpu})")
+    print(f"{'':22}{'images/s':>10}")
+    for name, value in results.items():
+        print(f"{name:22}{value:10.1f}")
+    print(f"\npipeline / bare forward+CAM  {results['pipeline'] / ceiling:5.2f}x")
+    print(f"pipeline / decode ceiling    {results['pipeline'] / results['decode ceiling']:5.2f}x")
+    print(f"pipeline / min(ceilings)     {results['pipeline'] / bound:5.2f}x   ({binding} binds; goal >= 0.8)")
+    print(f"pipeline / naive worker      {results['pipeline'] / results['naive worker']:5.1f}x   (goal >= 10)")
+    print("pipeline stage means (ms/image): " + ", ".join(f"{k[:-3]} {v:.1f}" for k, v in stage_ms.items()))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "images": n, "arch": card.arch, "input_size": spec.input_size, "batch_size": args.batch_size,
+            "device": str(device), "images_per_s": results, "stage_ms": stage_ms,
+            "pipeline_over_ceiling": results["pipeline"] / bound, "binding": binding,
+            "pipeline_over_naive": results["pipeline"] / results["naive worker"],
+        }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

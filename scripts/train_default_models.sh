@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Train, evaluate and export the default model of every seed task.
+#   scripts/train_default_models.sh [cpu|gpu]   (run dirs in var/training/, bundles in inference/bundles/)
+# The cpu recipe is what fits a 2-core machine in about an hour; the gpu recipe
+# is the one to run on a GPU node (see docs/models.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+DATA=${ONCOPORTAL_DATA_DIR:-../shared/data}
+RECIPE=${1:-cpu}
+VERSION=${MODEL_VERSION:-$(date -u +%Y.%m.%d)-$RECIPE}
+OUT=var/training
+mkdir -p "$OUT"
+
+train() {  # task folder, card task, extra args...
+    local folder=$1 task=$2; shift 2
+    local name="$task-$RECIPE"
+    $PY -m inference.training.train --data-dir "$DATA/$folder" --task "$folder" \
+        --output-dir "$OUT/$name" --export-bundle "inference/bundles/$name" \
+        --model-name "$task" --model-version "$VERSION" --half --no-progress "$@" \
+        $( [ -f "$OUT/$name/checkpoint.pt" ] && echo --resume "$OUT/$name/checkpoint.pt" )
+}
+
+case "$RECIPE" in
+  cpu)
+    train brain_mri brain_mri --arch resnet10 --input-size 128 --epochs 20 --batch-size 32 --workers 2
+    train lung_ct lung_ct --arch resnet10 --input-size 128 --epochs 30 --batch-size 32 --workers 2 --imbalance sampler
+    train histo_lung histology --arch resnet10 --input-size 128 --epochs 15 --batch-size 32 --workers 2
+    ;;
+  gpu)
+    train brain_mri brain_mri --arch resnet10 --input-size 288 --epochs 300 --batch-size 128
+    train lung_ct lung_ct --arch resnet10 --input-size 256 --epochs 300 --batch-size 128 --imbalance sampler
+    train histo_lung histology --arch resnet10 --input-size 224 --epochs 120 --batch-size 128
+    ;;
+  *) echo "usage: $0 [cpu|gpu]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,71 @@
+"""Model registry commands and the `predict` try-out CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from inference.models import ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def test_register_activate_list_retire(random_bundle, capsys):
+    call_command("register_model", str(random_bundle), "--activate")
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersion.Status.ACTIVE and version.untrained
+    call_command("register_model", str(random_bundle))  # idempotent
+    assert ModelVersion.objects.count() == 1
+    call_command("list_models")
+    out = capsys.readouterr().out
+    assert f"{version.name}@{version.version}" in out and "UNTRAINED" in out
+    call_command("retire_model", f"{version.name}@{version.version}")
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.RETIRED
+    call_command("activate_model", version.name)
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.ACTIVE
+
+
+def test_register_rejects_tampered_weights(random_bundle, tmp_path):
+    copy = tmp_path / "tampered"
+    shutil.copytree(random_bundle, copy)
+    weights = copy / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x01")
+    with pytest.raises(CommandError, match="does not match"):
+        call_command("register_model", str(copy))
+    with pytest.raises(CommandError, match="no registered model"):
+        call_command("activate_model", "nope@1")
+
+
+def test_predict_json_lines_for_files_and_folders(random_model, data_dir, tmp_path, capsys):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for p in sorted((data_dir / "brain_mri" / "train" / "notumor").glob("*.jpg"))[:3]:
+        shutil.copy(p, folder / p.name)
+    (folder / "broken.jpg").write_bytes(b"not an image at all")
+    dicom = data_dir / "dicom" / "pydicom" / "MR_small.dcm"
+    overlays = tmp_path / "overlays"
+    call_command("predict", str(folder), str(dicom), "--task", "brain_mri", "--json", "--overlay-dir", str(overlays))
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 5
+    errors = [r for r in rows if "error" in r]
+    assert [r["path"].endswith("broken.jpg") for r in errors] == [True]
+    for row in (r for r in rows if "error" not in r):
+        assert row["task"] == "brain_mri"
+        assert row["label"] in row["probabilities"]
+        assert abs(sum(row["probabilities"].values()) - 1) < 1e-3
+        assert 0 <= row["uncertainty"] <= 1
+        assert row["model_version"] == f"{random_model.name}@{random_model.version}"
+        assert row["untrained"] is True
+    assert len(list(overlays.glob("*.png"))) == 4
+
+
+def test_predict_needs_an_active_model_or_a_bundle(db, tmp_path):
+    with pytest.raises(CommandError, match="no active model for lung_ct"):
+        call_command("predict", str(tmp_path), "--task", "lung_ct")
+    with pytest.raises(CommandError, match="--task is required"):
+        call_command("predict", str(tmp_path))
