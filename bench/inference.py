@@ -95,7 +95,7 @@ def main() -> None:
     if len(paths) < args.images:
         sys.exit(f"bench: only {len(paths)} images under {args.data_dir}/brain_mri")
     site = Site.objects.create(code="bench", name="Bench")
-    report = intake_sources(
+    intake_sources(
         uploads=[(p.name, p.read_bytes()) for p in paths], site=site, user=None, source="cli", task=Task.BRAIN_MRI
     )
     from cases.models import Case, Image
