@@ -198,7 +198,7 @@ DEID_RETAIN_FULL_DATES = env_bool("ONCOPORTAL_DEID_RETAIN_DATES", True)
 DEID_RETAIN_PATIENT_CHARACTERISTICS = env_bool("ONCOPORTAL_DEID_RETAIN_PATIENT_CHARACTERISTICS", True)
 
 # --- Celery -----------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
