@@ -81,3 +81,27 @@ def test_bad_value_stops_start_up_with_one_line(tmp_path):
     result = _manage("check", env={"ONCOPORTAL_MAX_PIXELS": "lots", "ONCOPORTAL_VAR_DIR": str(tmp_path)})
     assert result.returncode != 0
     assert "ONCOPORTAL_MAX_PIXELS='lots': expected an integer" in result.stderr
+
+
+def test_s3_storage_is_configured_from_the_environment(tmp_path):
+    # No S3 endpoint is reachable here, so this checks the wiring only (said in README "Tests").
+    script = (
+        "from django.core.files.storage import default_storage as s;"
+        "print(type(s._wrapped if hasattr(s, '_wrapped') else s).__name__);"
+        "s._setup() if hasattr(s, '_setup') else None;"
+        "w = s._wrapped; print(w.bucket_name, w.location, w.default_acl, w.querystring_auth)"
+    )
+    env = {
+        "ONCOPORTAL_VAR_DIR": str(tmp_path),
+        "ONCOPORTAL_STORAGE": "s3",
+        "AWS_STORAGE_BUCKET_NAME": "oncoportal-images",
+        "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    result = _manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "oncoportal-images oncoportal None True" in result.stdout
+    missing = _manage("check", env={"ONCOPORTAL_VAR_DIR": str(tmp_path), "ONCOPORTAL_STORAGE": "s3"})
+    assert missing.returncode != 0
+    assert "AWS_STORAGE_BUCKET_NAME is required but not set" in missing.stderr
+    bad = _manage("check", env={"ONCOPORTAL_VAR_DIR": str(tmp_path), "ONCOPORTAL_STORAGE": "ftp"})
+    assert "ONCOPORTAL_STORAGE='ftp': expected one of local, s3" in bad.stderr

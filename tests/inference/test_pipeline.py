@@ -153,3 +153,32 @@ def test_serving_tensor_equals_training_tensor(brain_case, random_model, data_di
     trained = normalize_uint8(trained, spec)[0]
     assert served.dtype == trained.dtype and served.shape == trained.shape
     assert torch.equal(served, trained)
+
+
+def test_ensemble_stores_every_member_and_their_disagreement(
+    brain_case, random_model, tmp_path, django_capture_on_commit_callbacks, mocker
+):
+    from inference import registry
+    from inference.services import model_version_activate, model_version_register
+
+    second = tmp_path / "second"
+    registry.make_random_bundle(second, task="brain_mri", class_names=BRAIN, input_size=64, seed=7)
+    card = registry.load_card(second)
+    # Same name as the first stand-in: give it its own version.
+    (second / "model.json").write_text((second / "model.json").read_text().replace(card.version, "0.0.1+untrained"))
+    member, _ = model_version_register(bundle_dir=second, weight=0.5)
+    model_version_activate(version=member)
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    predictions_run(prediction_ids=[p.pk for p in created])
+    for p in Prediction.objects.all():
+        assert p.status == Prediction.Status.DONE
+        assert p.model_version == random_model  # the lead: highest weight
+        assert [m["version_id"] for m in p.members] == [random_model.pk, member.pk]
+        assert [m["weight"] for m in p.members] == [1.0, 0.5]
+        for m in p.members:
+            assert abs(sum(m["probabilities"].values()) - 1) < 1e-4
+        assert p.disagreement is not None and p.disagreement >= 0
+        # The stored probabilities are the weighted mean of the members'.
+        for name, value in p.probabilities.items():
+            mean = (p.members[0]["probabilities"][name] * 1.0 + p.members[1]["probabilities"][name] * 0.5) / 1.5
+            assert abs(value - mean) < 1e-5
