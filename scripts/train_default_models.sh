@@ -19,6 +19,15 @@ train() {  # task folder, card task, extra args...
         --output-dir "$OUT/$name" --export-bundle "inference/bundles/$name" \
         --model-name "$task" --model-version "$VERSION" --half --no-progress "$@" \
         $( [ -f "$OUT/$name/checkpoint.pt" ] && echo --resume "$OUT/$name/checkpoint.pt" )
+    publish "$folder" "$task" "$name"
+}
+
+publish() {  # the evaluation report, plots and saliency check go to docs/models/<task>/
+    local folder=$1 task=$2 name=$3
+    mkdir -p "docs/models/$task"
+    cp "$OUT/$name"/report/*.png "$OUT/$name"/report/report.md "$OUT/$name"/report/report.json "docs/models/$task/"
+    $PY -m inference.training.saliency_check --bundle "inference/bundles/$name" --data-dir "$DATA/$folder" \
+        --task "$folder" --out "docs/models/$task/saliency.json" --grid "docs/models/$task/saliency_examples.png"
 }
 
 case "$RECIPE" in

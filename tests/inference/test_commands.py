@@ -69,3 +69,21 @@ def test_predict_needs_an_active_model_or_a_bundle(db, tmp_path):
         call_command("predict", str(tmp_path), "--task", "lung_ct")
     with pytest.raises(CommandError, match="--task is required"):
         call_command("predict", str(tmp_path))
+
+
+def test_train_model_command_trains_exports_and_registers(data_dir, tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    call_command(
+        "train_model",
+        "--data-dir", str(data_dir / "lung_ct"), "--task", "lung_ct", "--arch", "tinycnn",
+        "--input-size", "32", "--epochs", "1", "--limit-per-class", "4", "--batch-size", "8",
+        "--output-dir", str(tmp_path / "run"), "--export-bundle", str(bundle), "--no-progress",
+        "--register", "--activate",
+    )  # fmt: skip
+    version = ModelVersion.objects.get()
+    assert version.task == "lung_ct" and version.status == ModelVersion.Status.ACTIVE
+    assert (bundle / "weights.safetensors").exists()
+    assert "registered" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="--register needs --export-bundle"):
+        call_command("train_model", "--data-dir", str(data_dir / "lung_ct"), "--task", "lung_ct",
+                     "--output-dir", str(tmp_path / "run2"), "--register")  # fmt: skip
