@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, iter_pixels, pixel_array
 
 from . import gdcm_jpeg12
-from .dicom_io import Geometry
+from .dicom_io import Geometry, check_is_image, read_dataset, read_geometry, transfer_syntax_of
 from .errors import Rejected, one_line
 from .limits import Limits
 from .render import choose_window, png_bytes, render_frame, thumbnail_png
@@ -125,6 +125,36 @@ def decode_error(exc: Exception, ts_name: str) -> Rejected:
     else:
         detail = f"{type(exc).__name__}: {lines[0] if lines else ''}"
     return Rejected(f"could not decode pixel data ({ts_name}): {one_line(detail, 200)}")
+
+
+def frame_values(data: bytes, *, frame: int | None = None, limits: Limits | None = None) -> tuple[np.ndarray, str, str]:
+    """One frame of a DICOM file as ``(values, photometric, modality)``; ``frame=None`` is the middle one.
+
+    Grey frames carry modality values (Hounsfield units for CT), colour frames
+    RGB. ``photometric`` is how to display the values: MONOCHROME1 (invert),
+    MONOCHROME2 or RGB. The same decoding the intake renders with, for callers
+    that need the numbers (the inference worker, the CLI try-out).
+
+    Raises:
+        Rejected: Not a decodable DICOM image, with the reason.
+    """
+    limits = limits or Limits()
+    ds = read_dataset(data, limits)
+    check_is_image(ds)
+    geometry = read_geometry(ds, limits)
+    ts = transfer_syntax_of(ds)
+    if "TransferSyntaxUID" not in ds.file_meta:
+        ds.file_meta.TransferSyntaxUID = ts  # files without meta: as parsed
+    index = geometry.frames // 2 if frame is None else min(max(frame, 0), geometry.frames - 1)
+    try:
+        raw = pixel_array(ds, index=index) if geometry.frames > 1 else pixel_array(ds)
+        values = modality_values(raw, ds, geometry, index)
+    except Rejected:
+        raise
+    except Exception as exc:  # the plugins raise many types for bad streams
+        raise decode_error(exc, ts.name or str(ts)) from None
+    photometric = "RGB" if values.ndim == 3 else display_photometric(ds, geometry)
+    return values, photometric, str(ds.get("Modality", "") or "").upper()
 
 
 def _frames(ds: Dataset, geometry: Geometry) -> Iterator[np.ndarray]:
