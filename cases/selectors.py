@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 
-from cases.models import Case, Image, IntakeBatch, Series, User
+from cases.models import Case, CaseStatus, Image, IntakeBatch, Series, User
 from cases.permissions import can_use_ui, sees_all_sites
 
 
@@ -42,7 +42,12 @@ def case_series(*, case: Case) -> QuerySet[Series]:
         Series.objects.filter(study_id=case.study_id)
         .prefetch_related(
             # Headers can be large and the page shows one: it loads on access.
-            Prefetch("images", queryset=Image.objects.defer("header").prefetch_related("predictions__model_version"))
+            Prefetch(
+                "images",
+                queryset=Image.objects.defer("header").prefetch_related(
+                    "predictions__model_version", "reviews__reviewer"
+                ),
+            )
         )
         .order_by("series_number", "pk")
     )
@@ -60,3 +65,16 @@ def intake_batch_for_user(*, user: User, batch_id: str) -> IntakeBatch:
     if not sees_all_sites(user):
         qs = qs.filter(uploaded_by=user)
     return qs.get(pk=batch_id)
+
+
+def next_case_for_review(*, user: User, after: Case | None = None) -> Case | None:
+    """The next case waiting for this reader: predicted or in review, not yet read by them, most urgent first."""
+    qs = (
+        case_list_for_user(user=user)
+        .filter(status__in=[CaseStatus.PREDICTED, CaseStatus.IN_REVIEW])
+        .exclude(reviews__reviewer=user)
+        .order_by("-priority", "created_at", "pk")
+    )
+    if after is not None:
+        qs = qs.exclude(pk=after.pk)
+    return qs.first()

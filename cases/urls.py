@@ -10,6 +10,7 @@ urlpatterns = [
     path("cases/<int:pk>/", views.case_detail, name="case_detail"),
     path("cases/<int:pk>/task/", views.case_task, name="case_task"),
     path("cases/<int:pk>/priority/", views.case_priority, name="case_priority"),
+    path("cases/<int:pk>/images/<int:image_pk>/review/", views.review_submit_view, name="review_submit"),
     path("images/<int:pk>/thumbnail.png", views.image_thumbnail, name="image_thumbnail"),
     path("images/<int:pk>/frames/<int:frame>.png", views.image_frame, name="image_frame"),
 ]

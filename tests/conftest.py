@@ -115,3 +115,45 @@ def other_radiologist(other_site):
 @pytest.fixture
 def make_user():
     return _make_user
+
+
+# --- Inference: an untrained (random-weight) bundle registered and active, and ingested cases.
+BRAIN_CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+
+
+@pytest.fixture(scope="session")
+def random_bundle(tmp_path_factory):
+    from cases.models import Task
+    from inference import registry
+
+    folder = tmp_path_factory.mktemp("bundles") / "brain-tiny"
+    registry.make_random_bundle(folder, task=Task.BRAIN_MRI, class_names=BRAIN_CLASSES, input_size=64)
+    return folder
+
+
+@pytest.fixture
+def random_model(db, random_bundle):
+    from inference.services import model_version_activate, model_version_register
+
+    version, _ = model_version_register(bundle_dir=random_bundle)
+    model_version_activate(version=version)
+    return version
+
+
+@pytest.fixture
+def brain_case(data_dir, site, radiologist):
+    """Two single-image brain MRI cases from real images, ingested before any model is active (nothing queued)."""
+    from cases.models import Case, Task
+    from cases.services.intake import intake_sources
+
+    paths = sorted((data_dir / "brain_mri" / "train" / "meningioma").glob("*.jpg"))[:2]
+    report = intake_sources(
+        uploads=[(p.name, p.read_bytes()) for p in paths],
+        site=site,
+        user=radiologist,
+        source="web",
+        task=Task.BRAIN_MRI,
+        patient_ref="pt-1",
+    )
+    assert len(report.accepted) == 2
+    return Case.objects.filter(pk__in=report.case_ids)

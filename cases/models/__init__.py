@@ -3,6 +3,7 @@ from cases.models.case import Case, CaseStatus, Priority, Task
 from cases.models.image import Image, ImageKind
 from cases.models.intake import IntakeBatch
 from cases.models.patient import Patient
+from cases.models.review import Review, ReviewDecision
 from cases.models.study import Series, Study
 from cases.models.user import Role, Site, User
 
@@ -15,6 +16,8 @@ __all__ = [
     "IntakeBatch",
     "Patient",
     "Priority",
+    "Review",
+    "ReviewDecision",
     "Role",
     "Series",
     "Site",

@@ -12,6 +12,14 @@ class Task(models.TextChoices):
     UNASSIGNED = "unassigned", "Unassigned"
 
 
+# The classes each task's models predict and readers label: the training folders' names.
+TASK_CLASSES: dict[str, list[str]] = {
+    Task.BRAIN_MRI: ["glioma", "meningioma", "notumor", "pituitary"],
+    Task.LUNG_CT: ["benign", "malignant", "normal"],
+    Task.HISTOLOGY: ["lung_adenocarcinoma", "lung_benign", "lung_squamous_cell_carcinoma"],
+}
+
+
 class CaseStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     QUEUED = "queued", "Queued"

@@ -3,6 +3,7 @@
 from cases.views.browse import worklist
 from cases.views.case import case_detail, case_priority, case_task
 from cases.views.images import image_frame, image_thumbnail
+from cases.views.review import review_submit_view
 from cases.views.uploads import upload, upload_result
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "case_task",
     "image_frame",
     "image_thumbnail",
+    "review_submit_view",
     "upload",
     "upload_result",
     "worklist",

@@ -15,10 +15,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases.forms import PriorityForm, TaskChangeForm
 from cases.models import Case, CaseStatus, Image, User
-from cases.selectors import case_list_for_user, case_series
+from cases.models.case import TASK_CLASSES
+from cases.selectors import case_list_for_user, case_series, next_case_for_review
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
 from cases.views.access import ui_view
+from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
 
 # The happy path a case walks; FAILED can interrupt it at any step.
@@ -73,6 +75,35 @@ def frame_links(image: Image) -> list[FrameLink]:
     else:
         indexes = sorted({0, image.key_frame, image.frames - 1})
     return [FrameLink(index=i, label=str(i + 1)) for i in indexes]
+
+
+@dataclass
+class ReviewRow:
+    """One image in the review panel: what the AI said, who read it, and the reader's form."""
+
+    image: Image
+    classes: list[tuple[int, str]]  # (shortcut digit, class name)
+    ai_label: str
+    reviews: list[Any]
+    mine: Any | None
+
+
+def review_rows(images: list[Image], *, task: str, user: User) -> list[ReviewRow]:
+    rows = []
+    for image in images:
+        predictions = [p for p in image.predictions.all() if p.status == "done"]  # type: ignore[attr-defined]
+        classes = list(predictions[-1].probabilities) if predictions else list(TASK_CLASSES.get(task, []))
+        reviews = list(image.reviews.all())  # type: ignore[attr-defined]
+        rows.append(
+            ReviewRow(
+                image=image,
+                classes=list(enumerate(classes, start=1)),
+                ai_label=predictions[-1].label if predictions else "",
+                reviews=reviews,
+                mine=next((r for r in reviews if r.reviewer_id == user.pk), None),
+            )
+        )
+    return rows
 
 
 @dataclass
@@ -148,6 +179,10 @@ def _render_case(
             "task_form": task_form or TaskChangeForm(initial={"task": case.task}),
             "priority_form": priority_form or PriorityForm(initial={"priority": case.priority}),
             "header_image": header_image,
+            "can_review": request.user.has_perm("cases.review_case") and case.task in TASK_CLASSES,
+            "review_rows": review_rows(images, task=case.task, user=request.user),  # type: ignore[arg-type]
+            "opened_token": opened_token(),
+            "next_case": next_case_for_review(user=request.user, after=case),  # type: ignore[arg-type]
             # The newest prediction of each image (the AI result panel).
             "predicted_images": [(i, list(i.predictions.all())[-1]) for i in images if i.predictions.all()],
             "header_rows": header_rows(header_image.header) if header_image is not None else [],

@@ -6,18 +6,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cases.models import Task
+from cases.models.case import TASK_CLASSES
 from inference import registry
 from inference.models import ModelVersion
 from inference.services import model_version_activate, model_version_register
 from oncoportal.exceptions import DomainError
-
-# Class names per task, for untrained stand-ins (folder names of the training data).
-TASK_CLASSES = {
-    Task.BRAIN_MRI: ["glioma", "meningioma", "notumor", "pituitary"],
-    Task.LUNG_CT: ["benign", "malignant", "normal"],
-    Task.HISTOLOGY: ["lung_adenocarcinoma", "lung_benign", "lung_squamous_cell_carcinoma"],
-}
 
 
 class Command(BaseCommand):

@@ -1,0 +1,79 @@
+"""Submitting a review from the case page; then on to the next case waiting for this reader."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import forms
+from django.contrib import messages
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from cases.selectors import case_list_for_user, next_case_for_review
+from cases.services.review import review_submit
+from cases.views.access import ui_view
+from oncoportal.exceptions import DomainError
+
+OPENED_SALT = "cases.review.opened"
+
+
+def opened_token() -> str:
+    """A signed timestamp put in the review form when the page is rendered (time spent reading)."""
+    return signing.dumps(timezone.now().isoformat(), salt=OPENED_SALT)
+
+
+def _opened_at(token: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(signing.loads(token, salt=OPENED_SALT, max_age=24 * 3600))
+    except (signing.BadSignature, ValueError):
+        return None  # a stale or tampered token loses the timing, not the review
+
+
+class ReviewForm(forms.Form):
+    label = forms.CharField(required=False, max_length=64)
+    non_diagnostic = forms.BooleanField(required=False)
+    note = forms.CharField(required=False, max_length=4000)
+    opened = forms.CharField(required=False)
+
+
+@require_POST
+@ui_view
+def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
+    """Save the reader's label for one image (needs review_case); 404 for a case the user may not see."""
+    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
+    if not request.user.has_perm("cases.review_case"):
+        raise PermissionDenied("Your role cannot review cases. Reviewers and Curators can.")
+    image = get_object_or_404(case.images, pk=image_pk)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The review form was incomplete; nothing was saved.")
+        return redirect("cases:case_detail", pk=case.pk)
+    data = form.cleaned_data
+    try:
+        review = review_submit(
+            case=case,
+            image=image,
+            reviewer=request.user,  # type: ignore[arg-type]
+            label=data["label"],
+            non_diagnostic=data["non_diagnostic"],
+            note=data["note"],
+            opened_at=_opened_at(data["opened"]),
+            request=request,
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("cases:case_detail", pk=case.pk)
+    what = "non-diagnostic" if review.decision == "non_diagnostic" else review.label
+    messages.success(request, f"Case {case.pk}: saved as {what} ({review.get_decision_display().lower()}).")
+    case.refresh_from_db()
+    if case.images.exclude(reviews__reviewer=request.user).exists():
+        return redirect("cases:case_detail", pk=case.pk)  # more images of this case to read
+    following = next_case_for_review(user=request.user, after=case)  # type: ignore[arg-type]
+    if following is None:
+        messages.info(request, "No more cases are waiting for your review.")
+        return redirect("cases:worklist")
+    return redirect("cases:case_detail", pk=following.pk)

@@ -1,0 +1,28 @@
+// Keyboard review: digits pick a class in the first open review form, Enter saves it,
+// N opens the next case waiting for review. Keys typed into text fields are left alone.
+(() => {
+  const section = document.getElementById("review");
+  if (!section) return;
+  const form = () => section.querySelector("form[data-review-form]");
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target instanceof HTMLTextAreaElement || (target instanceof HTMLInputElement && target.type === "text")) return;
+    if (target instanceof HTMLSelectElement) return;
+    const open = form();
+    if (/^[1-9]$/.test(event.key) && open) {
+      const choice = open.querySelector(`input[name="label"][data-digit="${event.key}"]`);
+      if (choice) {
+        choice.checked = true;
+        choice.focus();
+        event.preventDefault();
+      }
+    } else if (event.key === "Enter" && open && !(target instanceof HTMLButtonElement)) {
+      event.preventDefault();
+      open.requestSubmit();
+    } else if ((event.key === "n" || event.key === "N") && section.dataset.nextUrl) {
+      event.preventDefault();
+      window.location.assign(section.dataset.nextUrl);
+    }
+  });
+})();
