@@ -27,6 +27,7 @@ from PIL import Image, ImageOps
 
 ImageSource = str | Path | bytes | bytearray | BinaryIO
 _RESIZE_MODES = ("letterbox", "resize")
+_FOREGROUND_MODES = ("mass", "body")
 _INTENSITIES = ("display", "ct_window", "mr_percentile")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,6 +44,9 @@ class PreprocessSpec:
             (black); ``"resize"`` stretches to S x S.
         crop_foreground: Crop to the bounding box of pixels brighter than
             ``foreground_threshold`` before resizing (MR: the head, not the air).
+        foreground_mode: ``"mass"``: the box holding 99 % of the bright pixels;
+            ``"body"``: the box of the largest connected bright region after an
+            opening, which leaves out separate objects such as the CT table.
         foreground_threshold: Threshold as a fraction of full scale (0..1).
         foreground_margin: Margin added around the box, fraction of its long side.
         intensity: ``"display"`` for 8-bit display images (scaled to [0, 1]);
@@ -61,6 +65,7 @@ class PreprocessSpec:
     channels: int = 1
     resize_mode: str = "letterbox"
     crop_foreground: bool = False
+    foreground_mode: str = "mass"
     foreground_threshold: float = 0.06
     foreground_margin: float = 0.02
     intensity: str = "display"
@@ -83,6 +88,8 @@ class PreprocessSpec:
             problems.append(f"channels must be 1 or 3, got {self.channels!r}")
         if self.resize_mode not in _RESIZE_MODES:
             problems.append(f"resize_mode must be one of {_RESIZE_MODES}, got {self.resize_mode!r}")
+        if self.foreground_mode not in _FOREGROUND_MODES:
+            problems.append(f"foreground_mode must be one of {_FOREGROUND_MODES}, got {self.foreground_mode!r}")
         if self.intensity not in _INTENSITIES:
             problems.append(f"intensity must be one of {_INTENSITIES}, got {self.intensity!r}")
         if not 0.0 <= self.foreground_threshold < 1.0 or not 0.0 <= self.foreground_margin <= 1.0:
@@ -117,7 +124,8 @@ class PreprocessSpec:
         """Default spec for the shipped tasks (8-bit JPEG training data).
 
         brain_mri: grayscale, crop to the head, letterbox. lung_ct: grayscale,
-        letterbox (some scans are not square). histo_lung: RGB tiles, plain
+        crop to the patient's body (a model trained on whole slices looked at
+        the scanner table: a shortcut), letterbox. histo_lung: RGB tiles, plain
         resize, ImageNet statistics ("histology" is accepted as an alias).
         Unknown tasks get a grayscale letterbox.
         """
@@ -125,6 +133,8 @@ class PreprocessSpec:
             return cls(
                 input_size=input_size, channels=3, resize_mode="resize", mean=IMAGENET_MEAN, std=IMAGENET_STD
             )
+        if task == "lung_ct":
+            return cls(input_size=input_size, channels=1, crop_foreground=True, foreground_mode="body")
         return cls(input_size=input_size, channels=1, crop_foreground=(task == "brain_mri"))
 
 
@@ -262,6 +272,26 @@ def _foreground_box(gray: np.ndarray, spec: PreprocessSpec) -> tuple[int, int, i
     return max(0, top - m), max(0, left - m), min(h, bottom + m), min(w, right + m)
 
 
+def _body_box(gray: np.ndarray, spec: PreprocessSpec) -> tuple[int, int, int, int]:
+    """Bounding box of the largest connected bright region (the patient, not the table)."""
+    from scipy import ndimage
+
+    h, w = gray.shape
+    # Blurring merges the speckled soft tissue and ribs of a slice into one
+    # blob, while thin structures (the table's curved edge, lines, text)
+    # fade below the threshold; the largest blob left is the patient.
+    sigma = max(h, w) / 64.0
+    blob = ndimage.gaussian_filter(gray.astype(np.float32), sigma) > spec.foreground_threshold * 255.0
+    labels, count = ndimage.label(blob)
+    if count == 0:
+        return 0, 0, h, w
+    sizes = np.bincount(labels.ravel())[1:]  # (count,) pixels per region
+    rows, cols = np.nonzero(labels == int(sizes.argmax()) + 1)
+    top, bottom, left, right = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    m = round(spec.foreground_margin * max(bottom - top, right - left))
+    return max(0, top - m), max(0, left - m), min(h, bottom + m), min(w, right + m)
+
+
 def prepare_uint8(array: np.ndarray, spec: PreprocessSpec) -> tuple[torch.Tensor, Geometry]:
     """Stage A: intensity, channels, foreground crop and resize, kept in uint8.
 
@@ -281,7 +311,7 @@ def prepare_uint8(array: np.ndarray, spec: PreprocessSpec) -> tuple[torch.Tensor
     box = (0, 0, h, w)
     if spec.crop_foreground:
         gray = np.asarray(img if spec.channels == 1 else img.convert("L"))
-        box = _foreground_box(gray, spec)
+        box = _body_box(gray, spec) if spec.foreground_mode == "body" else _foreground_box(gray, spec)
         img = img.crop((box[1], box[0], box[3], box[2]))  # PIL wants (left, top, right, bottom)
     s = spec.input_size
     if spec.resize_mode == "resize":

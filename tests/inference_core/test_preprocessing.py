@@ -175,3 +175,21 @@ def test_load_image_16bit_png_and_garbage():
     assert load_image(buf.getvalue(), 3).shape == (64, 64, 3)
     with pytest.raises(ValueError, match="cannot decode"):
         load_image(b"not an image", 1)
+
+
+def test_body_crop_keeps_the_patient_and_leaves_out_the_table():
+    """CT slices: the largest blurred bright region is the body; a thin table curve below is cropped away."""
+    gray = np.zeros((256, 256), np.uint8)
+    yy, xx = np.mgrid[:256, :256]
+    body = ((yy - 110) / 70.0) ** 2 + ((xx - 128) / 100.0) ** 2 <= 1.0  # rows 40..180
+    speckle = (np.random.default_rng(0).random((256, 256)) > 0.5).astype(np.uint8)
+    gray[body] = (120 * speckle[body] + 60).astype(np.uint8)  # speckled soft tissue, as in the JPEGs
+    gray[226:228, 20:236] = 255  # the table: a thin bright line well below the body
+    spec = PreprocessSpec(input_size=64, channels=1, crop_foreground=True, foreground_mode="body")
+    _, geometry = prepare_uint8(gray, spec)
+    top, left, bottom, right = geometry.crop_box
+    assert 30 <= top <= 45 and 175 <= bottom <= 190, geometry.crop_box
+    assert bottom < 226  # the table is outside the crop
+    assert 15 <= left <= 35 and 220 <= right <= 241  # the blur widens the blob by a few pixels
+    with pytest.raises(ValueError, match="foreground_mode"):
+        PreprocessSpec(foreground_mode="lungs")
