@@ -27,9 +27,19 @@ def worklist_for_user(*, user: User) -> QuerySet[Case]:
     key_image = (
         Image.objects.filter(case_id=OuterRef("pk")).order_by("series_id", "instance_number", "pk").values("pk")[:1]
     )
+    # The newest finished prediction of the case, reached through the images'
+    # reverse relation (cases does not import inference).
+    latest = Image.objects.filter(case_id=OuterRef("pk"), predictions__status="done").order_by("-predictions__pk")
     return (
         case_list_for_user(user=user)
-        .annotate(image_count=Count("images"), key_image_id=Subquery(key_image))
+        .annotate(
+            image_count=Count("images"),
+            key_image_id=Subquery(key_image),
+            ai_label=Subquery(latest.values("predictions__label")[:1]),
+            ai_confidence=Subquery(latest.values("predictions__confidence")[:1]),
+            ai_uncertainty=Subquery(latest.values("predictions__uncertainty")[:1]),
+            ai_untrained=Subquery(latest.values("predictions__untrained")[:1]),
+        )
         # Explicit: Meta.ordering is dropped from GROUP BY queries, and the pk
         # tie-break keeps pages stable.
         .order_by("-priority", "-created_at", "-pk")

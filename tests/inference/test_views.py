@@ -73,3 +73,12 @@ def test_retry_requeues_a_failed_case(client, radiologist, reviewer, predicted_c
     # A case that has not failed cannot be retried: a message, not an error page.
     response = client.post(url, follow=True)
     assert "only failed cases can be retried" in response.content.decode()
+
+
+def test_worklist_shows_the_ai_label_in_constant_queries(client, radiologist, predicted_case, django_assert_max_num_queries):
+    client.force_login(radiologist)
+    prediction = Prediction.objects.get(image__case=predicted_case)
+    with django_assert_max_num_queries(12):
+        html = client.get(reverse("cases:worklist")).content.decode()
+    assert f"{prediction.label} <span class=\"muted\">{prediction.confidence:.2f}</span>" in html
+    assert "untrained" in html
