@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from inference.predictor import Predictor
 from inference.training.data import GROUP_COLUMNS, group_split, read_manifest
@@ -30,41 +30,26 @@ from inference.training.data import GROUP_COLUMNS, group_split, read_manifest
 __all__ = ["foreground_mask", "inside_share", "main", "saliency_report"]
 
 
-def foreground_mask(gray: np.ndarray, *, threshold: float = 0.08, close_px: int = 9) -> np.ndarray:
-    """Bool (H, W): the bright region (head, lung field, tissue), with small gaps and holes closed.
+def foreground_mask(gray: np.ndarray, *, threshold: float = 0.06) -> np.ndarray:
+    """Bool (H, W): the imaged anatomy (head, body, tissue) as one filled region.
+
+    The image is blurred so speckled tissue merges and thin lines (a CT table,
+    text) fade, thresholded, and the largest region's holes are filled: air
+    inside the body (the lung fields, sinuses) counts as inside.
 
     Args:
         gray: uint8 (H, W) image (RGB is converted by the caller).
-        threshold: Fraction of full scale above which a pixel is foreground.
-        close_px: Size of the closing filter (odd), in pixels.
+        threshold: Fraction of full scale above which a blurred pixel is foreground.
     """
-    img = Image.fromarray(((gray > threshold * 255) * 255).astype(np.uint8))
-    closed = img.filter(ImageFilter.MaxFilter(close_px)).filter(ImageFilter.MinFilter(close_px))
-    mask = np.asarray(closed) > 0
-    # Fill holes: background is what connects to the border; the rest is inside.
-    return mask | ~_border_connected(~mask)
+    from scipy import ndimage
 
-
-def _border_connected(free: np.ndarray) -> np.ndarray:
-    """Pixels of ``free`` reachable from the image border (4-connected flood fill)."""
-    h, w = free.shape
-    seen = np.zeros_like(free)
-    stack = [(y, x) for y in (0, h - 1) for x in range(w) if free[y, x]]
-    stack += [(y, x) for x in (0, w - 1) for y in range(h) if free[y, x]]
-    while stack:
-        y, x = stack.pop()
-        if seen[y, x] or not free[y, x]:
-            continue
-        seen[y, x] = True
-        if y > 0:
-            stack.append((y - 1, x))
-        if y < h - 1:
-            stack.append((y + 1, x))
-        if x > 0:
-            stack.append((y, x - 1))
-        if x < w - 1:
-            stack.append((y, x + 1))
-    return seen
+    h, w = gray.shape
+    blob = ndimage.gaussian_filter(gray.astype(np.float32), max(h, w) / 64.0) > threshold * 255.0
+    labels, count = ndimage.label(blob)
+    if count == 0:
+        return np.ones_like(blob)
+    largest = labels == int(np.bincount(labels.ravel())[1:].argmax()) + 1
+    return ndimage.binary_fill_holes(largest)
 
 
 def inside_share(cam: np.ndarray, mask: np.ndarray) -> float:
@@ -73,7 +58,7 @@ def inside_share(cam: np.ndarray, mask: np.ndarray) -> float:
     return 1.0 if total <= 0 else float(cam[mask].sum() / total)
 
 
-def saliency_report(predictor: Predictor, paths: Sequence[Path], *, threshold: float = 0.08) -> dict[str, Any]:
+def saliency_report(predictor: Predictor, paths: Sequence[Path], *, threshold: float = 0.06) -> dict[str, Any]:
     """Per-image inside-foreground shares and their summary."""
     shares: list[float] = []
     corners: list[float] = []
