@@ -33,12 +33,13 @@ publish() {  # the evaluation report, plots and saliency check go to docs/models
 case "$RECIPE" in
   cpu)
     train brain_mri brain_mri --arch resnet10 --input-size 128 --epochs 20 --batch-size 32 --workers 2
-    train lung_ct lung_ct --arch resnet10 --input-size 128 --epochs 30 --batch-size 32 --workers 2 --imbalance sampler
+    # Unweighted: with 12 benign groups, class weights pushed unseen patients into "benign".
+    train lung_ct lung_ct --arch resnet10 --input-size 128 --epochs 30 --batch-size 32 --workers 2 --imbalance none
     train histo_lung histology --arch resnet10 --input-size 128 --epochs 15 --batch-size 32 --workers 2
     ;;
   gpu)
     train brain_mri brain_mri --arch resnet10 --input-size 288 --epochs 300 --batch-size 128
-    train lung_ct lung_ct --arch resnet10 --input-size 256 --epochs 300 --batch-size 128 --imbalance sampler
+    train lung_ct lung_ct --arch resnet10 --input-size 256 --epochs 300 --batch-size 128 --imbalance none
     train histo_lung histology --arch resnet10 --input-size 224 --epochs 120 --batch-size 128
     ;;
   *) echo "usage: $0 [cpu|gpu]" >&2; exit 2 ;;
