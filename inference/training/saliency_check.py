@@ -108,7 +108,7 @@ def example_grid(predictor: Predictor, paths: Sequence[Path], out: Path, *, per_
         for ax in axes[:, col]:
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=80)
     plt.close(fig)
 
 

@@ -91,12 +91,12 @@ def test_batch_with_a_bad_file_keeps_the_good_ones_and_stores_nothing_half(
 
 
 def test_failed_row_write_removes_the_files(data_dir, site, radiologist, media_dir, monkeypatch):
-    from cases.services import intake
+    from cases.services import intake_store
 
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(intake, "_create_rows", explode)
+    monkeypatch.setattr(intake_store, "_create_rows", explode)
     report = intake_sources(
         uploads=[_read(data_dir, "pydicom/CT_small.dcm")], site=site, user=radiologist, source="web"
     )

@@ -1,0 +1,168 @@
+"""Storing one prepared instance: files first, then the rows that point to them, in one transaction.
+
+If the rows fail, the files written for them are removed again, so nothing is
+ever half-stored. Used by the intake service only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from pydicom.uid import generate_uid
+
+from cases.imaging import Prepared
+from cases.models import Case, Image, ImageKind, Patient, Series, Site, Study, Task, User
+from cases.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+# Plain images carry no modality; the task tells us what they are.
+_PLAIN_MODALITY = {Task.BRAIN_MRI: "MR", Task.LUNG_CT: "CT", Task.HISTOLOGY: "SM"}
+
+
+def infer_task(*, modality: str, body_part: str) -> str:
+    """Guess the task from the header; Unassigned when unsure (a user can change it later)."""
+    part = body_part.upper()
+    if modality == "MR" and any(word in part for word in ("BRAIN", "HEAD", "SKULL", "CEREBR")):
+        return Task.BRAIN_MRI
+    if modality == "CT" and any(word in part for word in ("CHEST", "LUNG", "THORAX")):
+        return Task.LUNG_CT
+    if modality == "SM":
+        return Task.HISTOLOGY
+    return Task.UNASSIGNED
+
+
+class StudyElsewhere(Exception):
+    """The study (or series) UID is already stored under another site or study."""
+
+
+def store_prepared(prepared: Prepared, *, site: Site, user: User | None, task: str | None) -> Image:
+    """Write the files, then the rows; undo the files if the rows fail."""
+    prefix = f"images/{uuid.uuid4().hex}"
+    written: list[str] = []
+
+    def put(name: str, data: bytes) -> str:
+        stored = default_storage.save(f"{prefix}/{name}", ContentFile(data))
+        written.append(stored)
+        return stored
+
+    try:
+        file_name = put(f"source{prepared.stored_ext}", prepared.stored_bytes)
+        display_names = [put(f"display_{i:04d}.png", png) for i, png in enumerate(prepared.display_pngs)]
+        thumb_name = put("thumbnail.png", prepared.thumbnail_png)
+        with transaction.atomic():
+            image = _create_rows(
+                prepared,
+                site=site,
+                user=user,
+                task=task,
+                prefix=prefix,
+                file_name=file_name,
+                display_name=display_names[len(display_names) // 2],
+                thumb_name=thumb_name,
+            )
+    except BaseException:
+        for name in written:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                logger.warning("could not remove orphan file %s", name)
+        raise
+    return image
+
+
+def _create_rows(
+    p: Prepared,
+    *,
+    site: Site,
+    user: User | None,
+    task: str | None,
+    prefix: str,
+    file_name: str,
+    display_name: str,
+    thumb_name: str,
+) -> Image:
+    patient = None
+    if p.patient_pseudonym:
+        patient, _ = Patient.objects.get_or_create(pseudonym=p.patient_pseudonym, defaults={"sex": p.patient_sex})
+    is_dicom = p.kind == "dicom"
+    chosen_task = task or (infer_task(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED)
+    modality = p.modality or _PLAIN_MODALITY.get(chosen_task, "OT")
+    study_uid = p.study_instance_uid or generate_uid()
+    study, study_created = Study.objects.select_for_update().get_or_create(
+        study_instance_uid=study_uid,
+        defaults={
+            "site": site,
+            "patient": patient,
+            "is_dicom": is_dicom,
+            "study_date": p.study_date,
+            "study_time": p.study_time,
+            "modality": modality,
+            "body_part": p.body_part,
+            "description": p.study_description,
+            "patient_age": p.patient_age,
+        },
+    )
+    if study.site_id != site.pk:
+        raise StudyElsewhere("this study belongs to another site; ask a Curator to move it")
+    if study_created:
+        case = Case.objects.create(
+            site=site,
+            study=study,
+            task=chosen_task,
+            task_inferred=task is None and is_dicom,
+            created_by=user,
+        )
+        audit_record(action="case.created", actor=user, obj=case, site=site, detail={"task": chosen_task})
+    else:
+        case = study.case
+    series, _ = Series.objects.get_or_create(
+        series_instance_uid=p.series_instance_uid or generate_uid(),
+        defaults={
+            "study": study,
+            "modality": modality,
+            "body_part": p.body_part,
+            "series_number": p.series_number,
+            "description": p.series_description,
+        },
+    )
+    if series.study_id != study.pk:
+        raise StudyElsewhere("series UID already belongs to a different study")
+    image = Image.objects.create(
+        series=series,
+        case=case,
+        kind=ImageKind.DICOM if is_dicom else ImageKind.IMAGE,
+        sop_instance_uid=p.sop_instance_uid or generate_uid(),
+        sop_class_uid=p.sop_class_uid or "",
+        transfer_syntax_uid=p.transfer_syntax_uid or "",
+        instance_number=p.instance_number,
+        storage_prefix=prefix,
+        file=file_name,
+        display=display_name,
+        thumbnail=thumb_name,
+        sha256=p.sha256,
+        stored_sha256=p.stored_sha256,
+        file_size=len(p.stored_bytes),
+        rows=p.rows,
+        cols=p.cols,
+        frames=p.frames,
+        samples_per_pixel=p.samples_per_pixel,
+        photometric=p.photometric,
+        bits_stored=p.bits_stored,
+        pixel_spacing_row=p.pixel_spacing[0] if p.pixel_spacing else None,
+        pixel_spacing_col=p.pixel_spacing[1] if p.pixel_spacing else None,
+        window_center=p.window[0] if p.window else None,
+        window_width=p.window[1] if p.window else None,
+        burned_in_annotation=p.burned_in_annotation,
+        header=p.header,
+        warnings=p.warnings,
+    )
+    if p.burned_in_annotation and not case.flagged:
+        case.flagged = True
+        case.flag_reason = "Burned-in annotation: pixel data may show patient identity."
+        case.save(update_fields=["flagged", "flag_reason", "updated_at"])
+    return image
