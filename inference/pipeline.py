@@ -325,7 +325,7 @@ def predictions_sweep(*, now: timezone.datetime | None = None) -> int:
         Prediction.objects.filter(pk__in=ids).update(status=Prediction.Status.QUEUED, started_at=now)
         for case_id in {case_id for _, case_id in stuck}:
             case_set_status(case_id=case_id, status=CaseStatus.QUEUED)
-        transaction.on_commit(lambda: current_app.send_task(RUN_TASK, args=[ids]))
+        transaction.on_commit(lambda: current_app.send_task(RUN_TASK, args=[ids]), robust=True)
     logger.warning("sweeper re-queued %d prediction(s)", len(ids))
     return len(ids)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 from pathlib import Path
 
 from django.db import transaction
@@ -126,8 +125,9 @@ def prediction_request(*, case: Case, requested_by: User | None = None) -> list[
     created = list(Prediction.objects.filter(image__case=case, model_version=lead, status=Prediction.Status.QUEUED))
     case_set_status(case_id=case.pk, status=CaseStatus.QUEUED)
     ids = [p.pk for p in created]
-    # After commit, so the worker is sure to find the rows.
-    transaction.on_commit(partial(run_predictions.delay, ids))
+    # After commit, so the worker is sure to find the rows. Robust: if the broker is
+    # down the rows stay queued and the sweeper sends them later.
+    transaction.on_commit(lambda: run_predictions.delay(ids), robust=True)
     return created
 
 
@@ -142,6 +142,6 @@ def case_retry(*, case: Case, user: User | None = None) -> list[Prediction]:
     case_set_status(case_id=case.pk, status=CaseStatus.QUEUED, strict=True)
     audit_record(action="case.retried", actor=user, obj=case, site=case.site)
     if ids:
-        transaction.on_commit(partial(run_predictions.delay, ids))
+        transaction.on_commit(lambda: run_predictions.delay(ids), robust=True)
     case.refresh_from_db()
     return [*Prediction.objects.filter(pk__in=ids), *prediction_request(case=case, requested_by=user)]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -43,7 +41,8 @@ def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest 
     )
     # After commit, so a listener that queues work is sure to read the new task.
     transaction.on_commit(
-        partial(case_task_changed.send, sender=Case, case_id=locked.pk, task=task, previous_task=previous)
+        lambda: case_task_changed.send(sender=Case, case_id=locked.pk, task=task, previous_task=previous),
+        robust=True,  # a broker outage must not undo a committed change; the sweeper re-sends
     )
     return locked
 

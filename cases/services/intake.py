@@ -15,7 +15,6 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 from django.conf import settings
@@ -271,4 +270,8 @@ def _record_batch(
             detail={"accepted": len(report.accepted), "rejected": len(report.rejected), "source": source},
         )
         if report.case_ids:
-            transaction.on_commit(partial(images_ingested.send, sender=IntakeBatch, case_ids=report.case_ids))
+            # robust: a broker outage must not fail an upload whose files and rows are
+            # committed; the sweeper sends queued predictions again.
+            transaction.on_commit(
+                lambda: images_ingested.send(sender=IntakeBatch, case_ids=report.case_ids), robust=True
+            )

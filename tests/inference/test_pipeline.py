@@ -182,3 +182,30 @@ def test_ensemble_stores_every_member_and_their_disagreement(
         for name, value in p.probabilities.items():
             mean = (p.members[0]["probabilities"][name] * 1.0 + p.members[1]["probabilities"][name] * 0.5) / 1.5
             assert abs(value - mean) < 1e-5
+
+
+def test_broker_outage_keeps_the_upload_and_the_sweeper_sends_later(
+    data_dir, site, radiologist, random_model, django_capture_on_commit_callbacks, mocker, settings
+):
+    from kombu.exceptions import OperationalError
+
+    from cases.models import Task
+    from cases.services.intake import intake_sources
+
+    mocker.patch("inference.services.run_predictions.delay", side_effect=OperationalError("broker down"))
+    path = sorted((data_dir / "brain_mri" / "train" / "glioma").glob("*.jpg"))[3]
+    with django_capture_on_commit_callbacks(execute=True):
+        report = intake_sources(
+            uploads=[(path.name, path.read_bytes())], site=site, user=radiologist, source="web", task=Task.BRAIN_MRI
+        )
+    assert len(report.accepted) == 1  # the upload stands
+    prediction = Prediction.objects.get()
+    assert prediction.status == Prediction.Status.QUEUED
+    # Later the sweeper finds it queued too long and sends it again.
+    Prediction.objects.filter(pk=prediction.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.PREDICTION_REQUEUE_AFTER + 5)
+    )
+    send = mocker.patch("inference.pipeline.current_app.send_task")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert predictions_sweep() == 1
+    send.assert_called_once_with("inference.tasks.run_predictions", args=[[prediction.pk]])
