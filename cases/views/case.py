@@ -78,6 +78,40 @@ def frame_links(image: Image) -> list[FrameLink]:
 
 
 @dataclass
+class TimelineEvent:
+    label: str
+    at: Any  # datetime
+    since_previous: str  # "4 min 10 s" from the previous event
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def case_timeline(case: Case, images: list[Image]) -> list[TimelineEvent]:
+    """Received -> predicted -> first review -> reviewed: the turnaround a department reports on."""
+    finished = [p.finished_at for i in images for p in i.predictions.all() if p.finished_at]  # type: ignore[attr-defined]
+    reviews = sorted(r.submitted_at for i in images for r in i.reviews.all())  # type: ignore[attr-defined]
+    moments = [("Received", case.created_at)]
+    if finished and all(i.predictions.all() for i in images):  # type: ignore[attr-defined]
+        moments.append(("Predicted", max(finished)))
+    if reviews:
+        moments.append(("First review", reviews[0]))
+    if case.status == CaseStatus.REVIEWED and reviews:
+        moments.append(("Reviewed", reviews[-1] if len(reviews) > 1 else reviews[0]))
+    events, previous = [], None
+    for label, at in moments:
+        events.append(TimelineEvent(label, at, _duration((at - previous).total_seconds()) if previous else ""))
+        previous = at
+    return events
+
+
+@dataclass
 class ReviewRow:
     """One image in the review panel: what the AI said, who read it, and the reader's form."""
 
@@ -182,6 +216,7 @@ def _render_case(
             "can_review": request.user.has_perm("cases.review_case") and case.task in TASK_CLASSES,
             "review_rows": review_rows(images, task=case.task, user=request.user),  # type: ignore[arg-type]
             "opened_token": opened_token(),
+            "timeline": case_timeline(case, images),
             "next_case": next_case_for_review(user=request.user, after=case),  # type: ignore[arg-type]
             # The newest prediction of each image (the AI result panel).
             "predicted_images": [(i, list(i.predictions.all())[-1]) for i in images if i.predictions.all()],

@@ -99,3 +99,14 @@ def test_review_page_flow_saves_and_opens_the_next_case(client, predicted, revie
     assert response["Location"] == reverse("cases:worklist")
     # A tampered timing token loses the timing, not the review.
     assert Review.objects.get(image=image2).seconds_spent is None
+
+
+def test_case_page_shows_the_turnaround_timeline(client, predicted, reviewer):
+    case = predicted[0]
+    image = case.images.get()
+    review_submit(case=case, image=image, reviewer=reviewer, label="glioma")
+    client.force_login(reviewer)
+    html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
+    timeline = html.split('aria-label="Timeline"')[1].split("</p>")[0]
+    assert timeline.index("Received") < timeline.index("Predicted") < timeline.index("First review") < timeline.index("Reviewed")
+    assert " s →" in timeline or " min " in timeline
