@@ -68,7 +68,8 @@ def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResp
         messages.error(request, exc.message)
         return redirect("cases:case_detail", pk=case.pk)
     what = "non-diagnostic" if review.decision == "non_diagnostic" else review.label
-    messages.success(request, f"Case {case.pk}: saved as {what} ({review.get_decision_display().lower()}).")
+    decision = review.get_decision_display()
+    messages.success(request, f"Case {case.pk}: saved as {what} ({decision[0].lower()}{decision[1:]}).")
     case.refresh_from_db()
     if case.images.exclude(reviews__reviewer=request.user).exists():
         return redirect("cases:case_detail", pk=case.pk)  # more images of this case to read
