@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA_DIR, REPO, require_service
+from tests.browser.support import VIEWPORT
+from tests.browser.support import log_in as _log_in
+from tests.conftest import DATA_DIR, require_service
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,21 +24,6 @@ pytestmark = [
     # migrations created (the role groups) after the flush, for later tests.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = REPO / "test-artifacts"
-VIEWPORT = {"width": 1366, "height": 768}
-PASSWORD = "correct-horse-42"  # set by tests.conftest._make_user
 
 # Records every state change of the upload panel through an exposed Python
 # function, so the progress is known even after the page navigates away.
@@ -53,42 +40,6 @@ IMAGES_LOADED = """
   return images.length > 0 && images.every((img) => img.complete && img.naturalWidth > 0);
 }
 """
-
-
-@pytest.fixture
-def chromium(monkeypatch):
-    """A headless Chromium, or a skip (a failure under ONCOPORTAL_REQUIRE_SERVICES=1)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require_service("Chromium", False, "the playwright package is not installed (pip install playwright)")
-    require_service("Chromium", CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; the test's own
-    # ORM calls are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    """A page at 1366x768 with JavaScript on."""
-    context = chromium.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(60_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
 
 
 def _upload_files(tmp_path: Path) -> list[Path]:
@@ -119,14 +70,6 @@ def held_intake(monkeypatch):
     monkeypatch.setattr(upload_views, "intake_sources", held)
     yield release
     release.set()
-
-
-def _log_in(page, base: str, user) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
 
 
 def test_upload_and_review_in_chromium(page, live_server, radiologist, tmp_path, artifacts, held_intake):

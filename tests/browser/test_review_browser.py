@@ -1,0 +1,56 @@
+"""The keyboard review in a real Chromium: digits pick a class, Enter saves, the next case opens."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.support import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.fixture
+def two_predicted_cases(brain_case, random_model):
+    """Two brain cases predicted in-process by the untrained test model (no worker needed here)."""
+    from unittest import mock
+
+    from inference.pipeline import predictions_run
+    from inference.services import prediction_request
+
+    with mock.patch("inference.services.run_predictions.delay"):
+        ids = [p.pk for case in brain_case for p in prediction_request(case=case)]
+    predictions_run(prediction_ids=ids)
+    return list(brain_case.order_by("created_at"))
+
+
+def test_keyboard_review_saves_a_correction_and_opens_the_next_case(
+    page, live_server, reviewer, two_predicted_cases, artifacts
+):
+    from cases.models import Review
+    from inference.models import Prediction
+
+    first, second = two_predicted_cases
+    prediction = Prediction.objects.get(image__case=first)
+    classes = list(prediction.probabilities)
+    corrected = next(c for c in classes if c != prediction.label)
+    digit = str(classes.index(corrected) + 1)
+
+    log_in(page, live_server.url, reviewer)
+    # N opens the next case waiting for this reader.
+    page.goto(f"{live_server.url}/cases/{first.pk}/")
+    page.wait_for_load_state("load")  # review.js is deferred
+    page.keyboard.press("n")
+    page.wait_for_url(f"{live_server.url}/cases/{second.pk}/")
+
+    page.goto(f"{live_server.url}/cases/{first.pk}/")
+    page.wait_for_load_state("load")
+    page.keyboard.press(digit)
+    assert page.locator(f'input[name="label"][value="{corrected}"]').is_checked()
+    page.screenshot(path=str(artifacts / "review.png"), full_page=True)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/cases/{second.pk}/")
+    assert page.get_by_text(f"Case {first.pk}: saved as {corrected} (corrected the AI label).").is_visible()
+
+    review = Review.objects.get(image__case=first)
+    assert review.label == corrected and review.decision == "correct"
+    assert review.ai_label == prediction.label and review.seconds_spent is not None
