@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from cases.models import AuditEvent, Case, Image, IntakeBatch, Patient, Series, Site, Study, User
+from cases.models import AuditEvent, Case, Image, IntakeBatch, Patient, Review, Series, Site, Study, User
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -149,3 +149,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class IntakeBatchAdmin(ReadOnlyAdmin):
     list_display = ["id", "source", "site", "uploaded_by", "accepted_count", "duplicate_count", "rejected_count", "created_at"]
     list_filter = ["source", "site"]
+
+
+@admin.register(Review)
+class ReviewAdmin(ReadOnlyAdmin):
+    """The labelled examples, with the AI result each reader saw (read-only: they are the dataset)."""
+
+    list_display = ["id", "case", "image", "reviewer", "task", "decision", "label", "ai_label", "ai_model_version", "submitted_at"]
+    list_filter = ["task", "decision", "label", "ai_untrained"]
+    search_fields = ["case__id", "reviewer__username", "label", "ai_label"]
+    list_select_related = ["reviewer"]
+    date_hierarchy = "submitted_at"

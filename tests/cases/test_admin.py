@@ -6,14 +6,14 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from cases.models import AuditEvent, Case, Image, IntakeBatch, Patient, Series, Site, Study, User
+from cases.models import AuditEvent, Case, Image, IntakeBatch, Patient, Review, Series, Site, Study, User
 from inference.models import ModelVersion, Prediction
 
 pytestmark = pytest.mark.django_db
 
 
 def test_every_model_is_registered():
-    for model in (Site, User, Patient, Study, Series, Image, Case, AuditEvent, IntakeBatch, ModelVersion, Prediction):
+    for model in (Site, User, Patient, Study, Series, Image, Case, AuditEvent, IntakeBatch, Review, ModelVersion, Prediction):
         assert admin.site.is_registered(model), model
 
 
@@ -21,7 +21,7 @@ def test_curator_browses_and_history_is_read_only(client, curator, ct_case):
     curator.is_superuser = True  # the admin's own permission checks are not what is tested here
     curator.save()
     client.force_login(curator)
-    for model in (Case, Image, Study, AuditEvent, IntakeBatch, Patient, ModelVersion, Prediction):
+    for model in (Case, Image, Study, AuditEvent, IntakeBatch, Patient, Review, ModelVersion, Prediction):
         url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
         assert client.get(url).status_code == 200, url
     event = AuditEvent.objects.first()
