@@ -35,7 +35,7 @@ case "$RECIPE" in
     train brain_mri brain_mri --arch resnet10 --input-size 128 --epochs 20 --batch-size 32 --workers 2
     # Unweighted: with 12 benign groups, class weights pushed unseen patients into "benign".
     train lung_ct lung_ct --arch resnet10 --input-size 128 --epochs 30 --batch-size 32 --workers 2 --imbalance none
-    train histo_lung histology --arch resnet10 --input-size 128 --epochs 15 --batch-size 32 --workers 2
+    train histo_lung histology --arch resnet10 --input-size 192 --epochs 20 --batch-size 32 --workers 2
     ;;
   gpu)
     train brain_mri brain_mri --arch resnet10 --input-size 288 --epochs 300 --batch-size 128
