@@ -32,7 +32,7 @@ publish() {  # the evaluation report, plots and saliency check go to docs/models
 
 case "$RECIPE" in
   cpu)
-    train brain_mri brain_mri --arch resnet10 --input-size 128 --epochs 20 --batch-size 32 --workers 2
+    train brain_mri brain_mri --arch resnet10 --input-size 160 --epochs 36 --batch-size 32 --workers 2
     # Unweighted: with 12 benign groups, class weights pushed unseen patients into "benign".
     train lung_ct lung_ct --arch resnet10 --input-size 128 --epochs 30 --batch-size 32 --workers 2 --imbalance none
     train histo_lung histology --arch resnet10 --input-size 192 --epochs 20 --batch-size 32 --workers 2
