@@ -87,3 +87,28 @@ def test_train_model_command_trains_exports_and_registers(data_dir, tmp_path, ca
     with pytest.raises(CommandError, match="--register needs --export-bundle"):
         call_command("train_model", "--data-dir", str(data_dir / "lung_ct"), "--task", "lung_ct",
                      "--output-dir", str(tmp_path / "run2"), "--register")  # fmt: skip
+
+
+def test_register_models_prefers_trained_bundles_over_stand_ins(tmp_path, settings, capsys):
+    from inference import registry
+
+    settings.VAR_DIR = tmp_path / "var"
+    root = tmp_path / "bundles"
+    root.mkdir()
+    # A fresh install: no trained bundle, so each task gets an untrained stand-in.
+    call_command("register_models", "--dir", str(root), "--untrained-fallback")
+    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)
+    assert active.count() == 3 and all(v.untrained for v in active)
+    # A trained brain bundle arrives (here a stand-in marked trained): it takes over, the stand-in retires.
+    trained = root / "brain"
+    card = registry.make_random_bundle(trained, task="brain_mri", class_names=["glioma", "meningioma", "notumor", "pituitary"])
+    data = json.loads((trained / "model.json").read_text())
+    data.update(untrained=False, name="brain_mri", version="1")
+    (trained / "model.json").write_text(json.dumps(data))
+    call_command("register_models", "--dir", str(root), "--activate-missing", "--untrained-fallback")
+    brain = ModelVersion.objects.filter(task="brain_mri", status=ModelVersion.Status.ACTIVE)
+    assert [v.name for v in brain] == ["brain_mri"] and card.task == "brain_mri"
+    assert ModelVersion.objects.filter(task="brain_mri", untrained=True, status=ModelVersion.Status.RETIRED).exists()
+    # Running it again changes nothing.
+    call_command("register_models", "--dir", str(root), "--activate-missing", "--untrained-fallback")
+    assert list(ModelVersion.objects.filter(task="brain_mri", status=ModelVersion.Status.ACTIVE)) == list(brain)

@@ -51,12 +51,13 @@ class Command(BaseCommand):
                 versions.append(version)
                 self.stdout.write(f"stand-in   {version.label} ({task}): no trained model shipped for this task")
         if opts["activate_missing"] or opts["untrained_fallback"]:
-            for task in {v.task for v in versions}:
-                if ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).exists():
-                    continue
+            for task in sorted({v.task for v in versions}):
+                active = ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE)
                 # Prefer trained bundles, then the newest.
-                candidates = sorted(
-                    (v for v in versions if v.task == task), key=lambda v: (not v.untrained, v.created_at)
-                )
-                model_version_activate(version=candidates[-1])
-                self.stdout.write(f"activated  {candidates[-1].label} for {task}")
+                best = sorted((v for v in versions if v.task == task), key=lambda v: (not v.untrained, v.created_at))[-1]
+                if active.filter(untrained=False).exists() or (active.exists() and best.untrained):
+                    continue
+                # Nothing active, or only an untrained stand-in while a trained bundle is here:
+                # the trained one takes over and the stand-in retires.
+                model_version_activate(version=best, exclusive=True)
+                self.stdout.write(f"activated  {best.label} for {task}")
