@@ -23,22 +23,12 @@ def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest 
     """
     if task not in Task.values:
         raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(Task.values)}.")
-    # Lock the row so two people changing the task at once leave one clear trail.
-    locked = Case.objects.select_for_update().get(pk=case.pk)
-    previous = locked.task
+    locked, previous = _case_set_field(
+        case=case, field="task", value=task, action="case.task_changed", user=user, request=request,
+        also={"task_inferred": False},  # a person decided
+    )  # fmt: skip
     if previous == task:
         return locked
-    locked.task = task
-    locked.task_inferred = False
-    locked.save(update_fields=["task", "task_inferred", "updated_at"])
-    audit_record(
-        action="case.task_changed",
-        actor=user,
-        obj=locked,
-        site=locked.site,
-        request=request,
-        detail={"from": previous, "to": task},
-    )
     # After commit, so a listener that queues work is sure to read the new task.
     transaction.on_commit(
         lambda: case_task_changed.send(sender=Case, case_id=locked.pk, task=task, previous_task=previous),
@@ -57,18 +47,36 @@ def case_set_priority(*, case: Case, priority: int, user: User, request: HttpReq
     if priority not in Priority.values:
         labels = ", ".join(f"{p.value} ({p.label})" for p in Priority)
         raise InvalidInput(f"Unknown priority {priority!r}; choose one of {labels}.")
-    locked = Case.objects.select_for_update().get(pk=case.pk)
-    previous = locked.priority
-    if previous == priority:
-        return locked
-    locked.priority = priority
-    locked.save(update_fields=["priority", "updated_at"])
-    audit_record(
-        action="case.priority_changed",
-        actor=user,
-        obj=locked,
-        site=locked.site,
-        request=request,
-        detail={"from": previous, "to": priority},
+    locked, _ = _case_set_field(
+        case=case, field="priority", value=priority, action="case.priority_changed", user=user, request=request
     )
     return locked
+
+
+def _case_set_field(
+    *,
+    case: Case,
+    field: str,
+    value: object,
+    action: str,
+    user: User,
+    request: HttpRequest | None,
+    also: dict[str, object] | None = None,
+) -> tuple[Case, object]:
+    """Lock the row, set one field (plus ``also``) if it changes, and audit the change.
+
+    Returns (case, previous value); an unchanged value writes nothing. The lock
+    makes two people changing the same case at once leave one clear trail.
+    """
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    previous = getattr(locked, field)
+    if previous == value:
+        return locked, previous
+    updates = {field: value, **(also or {})}
+    for name, new in updates.items():
+        setattr(locked, name, new)
+    locked.save(update_fields=[*updates, "updated_at"])
+    audit_record(
+        action=action, actor=user, obj=locked, site=locked.site, request=request, detail={"from": previous, "to": value}
+    )
+    return locked, previous

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -17,11 +18,10 @@ from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 REVIEWABLE = {CaseStatus.RECEIVED, CaseStatus.PREDICTED, CaseStatus.IN_REVIEW, CaseStatus.REVIEWED}
 
 
-def review_class_names(*, image: Image, task: str) -> list[str]:
+def review_class_names(*, prediction: Any | None, task: str) -> list[str]:
     """The labels a reader may choose: the shown prediction's classes, else the task's."""
-    latest = image.predictions.order_by("-pk").first()  # type: ignore[attr-defined]
-    if latest is not None and latest.probabilities:
-        return list(latest.probabilities)
+    if prediction is not None and prediction.probabilities:
+        return list(prediction.probabilities)
     return list(TASK_CLASSES.get(task, []))
 
 
@@ -52,12 +52,13 @@ def review_submit(
         raise TransitionNotAllowed(f"a {case.get_status_display().lower()} case cannot be reviewed yet")
     if case.task not in TASK_CLASSES:
         raise InvalidInput("set the case's task before reviewing it")
-    classes = review_class_names(image=image, task=case.task)
+    # The newest finished prediction: the one the reader was shown.
+    prediction = image.predictions.filter(status="done").order_by("-pk").first()  # type: ignore[attr-defined]
+    classes = review_class_names(prediction=prediction, task=case.task)
     if non_diagnostic:
         label = ""
     elif label not in classes:
         raise InvalidInput(f"choose one of: {', '.join(classes)}" if label else "choose a label or non-diagnostic")
-    prediction = image.predictions.filter(status="done").order_by("-pk").first()  # type: ignore[attr-defined]
     if non_diagnostic:
         decision = ReviewDecision.NON_DIAGNOSTIC
     elif prediction is None:
@@ -85,7 +86,7 @@ def review_submit(
             )
     except IntegrityError:
         raise TransitionNotAllowed("you have already reviewed this image") from None
-    if case.status != CaseStatus.IN_REVIEW and case.status != CaseStatus.REVIEWED:
+    if case.status not in (CaseStatus.IN_REVIEW, CaseStatus.REVIEWED):
         case_set_status(case_id=case.pk, status=CaseStatus.IN_REVIEW)
     unreviewed = case.images.exclude(reviews__isnull=False).exists()
     if not unreviewed:

@@ -19,6 +19,7 @@ from cases.models.case import TASK_CLASSES
 from cases.selectors import case_list_for_user, case_series, next_case_for_review
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
+from cases.services.review import review_class_names
 from cases.views.access import ui_view
 from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
@@ -125,14 +126,14 @@ class ReviewRow:
 def review_rows(images: list[Image], *, task: str, user: User) -> list[ReviewRow]:
     rows = []
     for image in images:
-        predictions = [p for p in image.predictions.all() if p.status == "done"]  # type: ignore[attr-defined]
-        classes = list(predictions[-1].probabilities) if predictions else list(TASK_CLASSES.get(task, []))
+        done = [p for p in image.predictions.all() if p.status == "done"]  # type: ignore[attr-defined]
+        shown = done[-1] if done else None  # prefetched oldest first: the newest is last
         reviews = list(image.reviews.all())  # type: ignore[attr-defined]
         rows.append(
             ReviewRow(
                 image=image,
-                classes=list(enumerate(classes, start=1)),
-                ai_label=predictions[-1].label if predictions else "",
+                classes=list(enumerate(review_class_names(prediction=shown, task=task), start=1)),
+                ai_label=shown.label if shown else "",
                 reviews=reviews,
                 mine=next((r for r in reviews if r.reviewer_id == user.pk), None),
             )
