@@ -18,9 +18,9 @@ from .prepare import Prepared, prepare
 from .render import PRESETS, choose_window, png_bytes, render_frame, thumbnail_png
 
 __all__ = [
+    "PRESETS",
     "DeidOptions",
     "Limits",
-    "PRESETS",
     "Prepared",
     "Rejected",
     "SourceFile",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .limits import Limits, describe_bytes
 
-__all__ = ["SourceFile", "SourceRejected", "expand_upload", "expand_path", "archive_kind"]
+__all__ = ["SourceFile", "SourceRejected", "archive_kind", "expand_path", "expand_upload"]
 
 _READ_CHUNK = 1024 * 1024
 DICOMDIR_REASON = "DICOMDIR index file skipped"

@@ -32,7 +32,7 @@ from pydicom.sequence import Sequence
 
 from .deid_table import ActionPlan, action_plan
 
-__all__ = ["DeidOptions", "pseudonym_for", "deidentify", "DEID_METHOD_TEXT"]
+__all__ = ["DEID_METHOD_TEXT", "DeidOptions", "deidentify", "pseudonym_for"]
 
 DEID_METHOD_TEXT = "PS3.15 E.1-1 Basic Application Confidentiality Profile"
 
@@ -105,7 +105,7 @@ def pseudonym_for(*, issuer: str, patient_id: str, key: bytes) -> str:
     """
     if not key:
         raise ValueError("the pseudonym key must not be empty")
-    mac = hmac.new(key, f"{issuer}\x00{patient_id}".encode("utf-8"), hashlib.sha256).digest()
+    mac = hmac.new(key, f"{issuer}\x00{patient_id}".encode(), hashlib.sha256).digest()
     return "P" + base64.b32encode(mac).decode("ascii")[:12]
 
 
@@ -243,7 +243,7 @@ def _replace_uids(value: object, uid_salt: str) -> object:
     if not value:
         return value
     # A 2.25 UID (PS3.5 B.2) from 128 bits of a hash: deterministic, unlinkable to the original.
-    digest = hashlib.sha256(f"{uid_salt}\x00{value}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{uid_salt}\x00{value}".encode()).digest()
     return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 

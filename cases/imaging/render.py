@@ -13,7 +13,7 @@ import math
 import numpy as np
 from PIL import Image
 
-__all__ = ["PRESETS", "choose_window", "render_frame", "png_bytes", "thumbnail_png", "window_spanning"]
+__all__ = ["PRESETS", "choose_window", "png_bytes", "render_frame", "thumbnail_png", "window_spanning"]
 
 # name -> (center, width), in Hounsfield units.
 PRESETS: dict[str, tuple[float, float]] = {
