@@ -30,9 +30,6 @@ class TransitionNotAllowed(DomainError):
     status_code = 409
 
 
-class PayloadTooLarge(DomainError):
-    status_code = 413
-
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):

@@ -96,6 +96,3 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"Case {self.pk} ({self.get_task_display()}, {self.status})"
-
-    def can_transition_to(self, status: str) -> bool:
-        return status in ALLOWED_TRANSITIONS.get(self.status, frozenset())

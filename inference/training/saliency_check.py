@@ -87,7 +87,7 @@ def saliency_report(predictor: Predictor, paths: Sequence[Path], *, threshold: f
     }
 
 
-def example_grid(predictor: Predictor, paths: Sequence[Path], out: Path, *, per_row: int = 4) -> None:
+def example_grid(predictor: Predictor, paths: Sequence[Path], out: Path) -> None:
     """A PNG of images (top) and their Grad-CAM overlays (bottom), labelled with the predicted class."""
     import matplotlib
 
