@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 import pydicom
@@ -32,7 +33,7 @@ from pydicom.sequence import Sequence
 
 from .deid_table import ActionPlan, action_plan
 
-__all__ = ["DEID_METHOD_TEXT", "DeidOptions", "deidentify", "pseudonym_for"]
+__all__ = ["DEID_METHOD_TEXT", "DeidOptions", "deidentify", "is_own_pseudonym", "pseudonym_for"]
 
 DEID_METHOD_TEXT = "PS3.15 E.1-1 Basic Application Confidentiality Profile"
 
@@ -107,6 +108,24 @@ def pseudonym_for(*, issuer: str, patient_id: str, key: bytes) -> str:
         raise ValueError("the pseudonym key must not be empty")
     mac = hmac.new(key, f"{issuer}\x00{patient_id}".encode(), hashlib.sha256).digest()
     return "P" + base64.b32encode(mac).decode("ascii")[:12]
+
+
+_PSEUDONYM = re.compile(r"^P[A-Z2-7]{12}$")
+
+
+def is_own_pseudonym(ds: Dataset, patient_id: str) -> bool:
+    """True when ``ds`` was de-identified by this platform and ``patient_id`` is one of its pseudonyms.
+
+    Such a file (a saved try-out, a re-imported export) keeps its pseudonym, so
+    it links to the same patient instead of being hashed a second time. A file
+    that merely claims this gains nothing an uploader could not do by sending
+    the real patient ID.
+    """
+    return (
+        str(ds.get("PatientIdentityRemoved", "")).strip().upper() == "YES"
+        and str(ds.get("DeidentificationMethod", "")).strip() == DEID_METHOD_TEXT
+        and bool(_PSEUDONYM.match(patient_id))
+    )
 
 
 def deidentify(ds: Dataset, *, pseudonym: str, options: DeidOptions) -> list[str]:

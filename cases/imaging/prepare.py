@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from .archive import SourceFile, archive_kind
-from .deid import DeidOptions, deidentify, pseudonym_for
+from .deid import DeidOptions, deidentify, is_own_pseudonym, pseudonym_for
 from .dicom_io import (
     Geometry,
     check_decodable,
@@ -193,7 +193,10 @@ def _validate_and_deidentify(
     check_decodable(ds, ts, geometry)
     patient_id = _text(ds, "PatientID")
     issuer = _text(ds, "IssuerOfPatientID")
-    pseudonym = pseudonym_for(issuer=issuer, patient_id=patient_id, key=key) if patient_id else None
+    if is_own_pseudonym(ds, patient_id):
+        pseudonym: str | None = patient_id  # de-identified here before (a try-out saved, a re-import)
+    else:
+        pseudonym = pseudonym_for(issuer=issuer, patient_id=patient_id, key=key) if patient_id else None
     warnings += deidentify(ds, pseudonym=pseudonym or "", options=deid)
     return write_part10(ds, ts), geometry, ts, pseudonym, warnings
 

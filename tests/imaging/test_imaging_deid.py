@@ -230,6 +230,31 @@ def test_prepare_synthetic_phi_image(make_dicom, limits, pseudonym_key):
     assert p.study_description == "" and p.body_part == "CHEST"
 
 
+def test_a_file_de_identified_here_keeps_its_pseudonym(make_dicom, limits, pseudonym_key):
+    """A saved try-out or a re-imported export links to the same patient, not to a hash of the pseudonym."""
+    data = make_dicom(np.full((8, 8), 1024, np.uint16), extra=lambda ds: setattr(ds, "PatientID", "MRN-1"))
+    first = prepare(SourceFile("a.dcm", data), limits=limits, deid=DeidOptions(), pseudonym_key=pseudonym_key)
+    again = prepare(
+        SourceFile("a.dcm", first.stored_bytes), limits=limits, deid=DeidOptions(), pseudonym_key=pseudonym_key
+    )
+    assert first.patient_pseudonym == pseudonym_for(issuer="", patient_id="MRN-1", key=pseudonym_key)
+    assert again.patient_pseudonym == first.patient_pseudonym
+
+    # The marker alone is not enough: an ID that is not in the pseudonym format is hashed.
+    def claims_deid(ds: Dataset) -> None:
+        ds.PatientID = "MRN-2"
+        ds.PatientIdentityRemoved = "YES"
+        ds.DeidentificationMethod = "PS3.15 E.1-1 Basic Application Confidentiality Profile"
+
+    forged = prepare(
+        SourceFile("b.dcm", make_dicom(np.full((8, 8), 1, np.uint16), extra=claims_deid)),
+        limits=limits,
+        deid=DeidOptions(),
+        pseudonym_key=pseudonym_key,
+    )
+    assert forged.patient_pseudonym == pseudonym_for(issuer="", patient_id="MRN-2", key=pseudonym_key)
+
+
 # ---------------------------------------------------------------- every sample file with a patient name
 
 
