@@ -9,7 +9,20 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from cases.models import AuditEvent, Case, Image, IntakeBatch, Patient, Review, Series, Site, Study, User
+from cases.models import (
+    Adjudication,
+    AuditEvent,
+    Case,
+    Image,
+    IntakeBatch,
+    Patient,
+    Review,
+    ReviewPolicy,
+    Series,
+    Site,
+    Study,
+    User,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -59,7 +72,15 @@ class SeriesInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(ReadOnlyAdmin):
-    list_display = ["study_instance_uid", "site", "patient", "modality", "body_part", "study_date", "created_at"]
+    list_display = [
+        "study_instance_uid",
+        "site",
+        "patient",
+        "modality",
+        "body_part",
+        "study_date",
+        "created_at",
+    ]
     list_filter = ["site", "modality", "is_dicom"]
     search_fields = ["study_instance_uid", "patient__pseudonym"]
     inlines = [SeriesInline]
@@ -147,7 +168,16 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(IntakeBatch)
 class IntakeBatchAdmin(ReadOnlyAdmin):
-    list_display = ["id", "source", "site", "uploaded_by", "accepted_count", "duplicate_count", "rejected_count", "created_at"]
+    list_display = [
+        "id",
+        "source",
+        "site",
+        "uploaded_by",
+        "accepted_count",
+        "duplicate_count",
+        "rejected_count",
+        "created_at",
+    ]
     list_filter = ["source", "site"]
 
 
@@ -155,8 +185,48 @@ class IntakeBatchAdmin(ReadOnlyAdmin):
 class ReviewAdmin(ReadOnlyAdmin):
     """The labelled examples, with the AI result each reader saw (read-only: they are the dataset)."""
 
-    list_display = ["id", "case", "image", "reviewer", "task", "decision", "label", "ai_label", "ai_model_version", "submitted_at"]
+    list_display = [
+        "id",
+        "case",
+        "image",
+        "reviewer",
+        "task",
+        "decision",
+        "label",
+        "ai_label",
+        "ai_model_version",
+        "submitted_at",
+    ]
     list_filter = ["task", "decision", "label", "ai_untrained"]
     search_fields = ["case__id", "reviewer__username", "label", "ai_label"]
     list_select_related = ["reviewer"]
     date_hierarchy = "submitted_at"
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(ReadOnlyAdmin):
+    """Curators' final labels where readers disagreed, with the readings weighed (read-only)."""
+
+    list_display = [
+        "id",
+        "case",
+        "image",
+        "curator",
+        "task",
+        "label",
+        "non_diagnostic",
+        "ai_label",
+        "decided_at",
+    ]
+    list_filter = ["task", "label", "non_diagnostic"]
+    search_fields = ["case__id", "curator__username", "label"]
+    list_select_related = ["curator"]
+    date_hierarchy = "decided_at"
+
+
+@admin.register(ReviewPolicy)
+class ReviewPolicyAdmin(admin.ModelAdmin):
+    """Per task: one reader, or two independent (blinded) readers with adjudication of disagreements."""
+
+    list_display = ["task", "readers_required", "updated_at"]
+    list_editable = ["readers_required"]

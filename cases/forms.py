@@ -6,8 +6,12 @@ from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Q
 
 from cases.models import CaseStatus, Priority, Site, Task, User
+from cases.models.case import TASK_CLASSES
+from cases.permissions import sees_all_sites
+from cases.selectors import WorklistOrder
 
 # The empty choice means "let intake guess the task from each study's DICOM header".
 INFER_TASK = ""
@@ -143,26 +147,69 @@ class PriorityForm(forms.Form):
     priority = forms.TypedChoiceField(label="Priority", choices=Priority.choices, coerce=int)
 
 
+AI_POSITIVE = "__positive__"  # the AI-label filter's "any finding" choice
+
+
+def _ai_label_choices() -> list[tuple[str, str]]:
+    labels = sorted({name for names in TASK_CLASSES.values() for name in names})
+    return [("", "Any AI label"), (AI_POSITIVE, "Any finding (tumour, malignant)"), *[(n, n) for n in labels]]
+
+
 class WorklistFilterForm(forms.Form):
-    """GET filters of the worklist; invalid values are reported and ignored."""
+    """GET filters and sort order of the worklist; invalid values are reported and ignored.
+
+    ``site`` exists only for users who see every site (Curators).
+    """
 
     status = forms.ChoiceField(
         label="Status", choices=[("", "Any status"), *CaseStatus.choices], required=False
     )
     task = forms.ChoiceField(label="Task", choices=[("", "Any task"), *Task.choices], required=False)
+    ai_label = forms.ChoiceField(label="AI label", choices=_ai_label_choices, required=False)
+    received_from = forms.DateField(
+        label="Received from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    received_to = forms.DateField(label="to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    mine = forms.BooleanField(label="Assigned to me", required=False)
     flagged = forms.BooleanField(label="Flagged only", required=False)
+    order = forms.ChoiceField(label="Order", choices=WorklistOrder.choices, required=False)
 
-    def filters(self) -> dict[str, Any]:
-        """ORM filter kwargs for the valid, non-empty fields."""
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if sees_all_sites(user):
+            self.fields["site"] = forms.ModelChoiceField(
+                label="Site", queryset=Site.objects.order_by("name"), required=False, empty_label="Any site"
+            )
+
+    def _data(self) -> dict[str, Any]:
         if not self.is_bound:
             return {}
         self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        found: dict[str, Any] = {}
-        if data.get("status"):
-            found["status"] = data["status"]
-        if data.get("task"):
-            found["task"] = data["task"]
+        return getattr(self, "cleaned_data", {})
+
+    def filters(self) -> Q:
+        """An ORM condition for the valid, non-empty fields (an empty Q when none)."""
+        data = self._data()
+        found = Q()
+        for name in ("status", "task"):
+            if data.get(name):
+                found &= Q(**{name: data[name]})
+        if data.get("ai_label") == AI_POSITIVE:
+            found &= Q(ai_positive=True)
+        elif data.get("ai_label"):
+            found &= Q(ai_label=data["ai_label"])
+        if data.get("received_from"):
+            found &= Q(created_at__date__gte=data["received_from"])
+        if data.get("received_to"):
+            found &= Q(created_at__date__lte=data["received_to"])
+        if data.get("mine"):
+            found &= Q(assignee=self.user)
         if data.get("flagged"):
-            found["flagged"] = True
+            found &= Q(flagged=True)
+        if data.get("site"):
+            found &= Q(site=data["site"])
         return found
+
+    def ordering(self) -> str:
+        return self._data().get("order") or WorklistOrder.FINDINGS

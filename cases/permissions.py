@@ -19,6 +19,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cases.view_all_sites",
         "cases.view_auditevent",
         "cases.view_intakebatch",
+        "cases.view_review",
+        "cases.view_adjudication",
+        "cases.view_reviewpolicy",
+        "cases.add_reviewpolicy",
+        "cases.change_reviewpolicy",
     ],
     Role.INTEGRATION: ["cases.use_api", "cases.upload_study", "cases.view_case"],
 }

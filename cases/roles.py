@@ -26,5 +26,9 @@ def sync_roles(apps: Any = None) -> None:
         wanted = []
         for dotted in perms:
             app_label, codename = dotted.split(".")
-            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            found = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            # Inside an early migration a later model's permissions do not exist
+            # yet; the migration that adds the model syncs the roles again.
+            if found is not None:
+                wanted.append(found)
         group.permissions.set(wanted)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from collections.abc import Sequence
 
-from cases.models import Case, CaseStatus, Image, IntakeBatch, Series, User
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, TextChoices
+
+from cases.models import Case, CaseStatus, Image, IntakeBatch, Review, Series, User
+from cases.models.case import UNCERTAINTY_RANK
 from cases.permissions import can_use_ui, sees_all_sites
 
 
@@ -20,29 +23,98 @@ def case_list_for_user(*, user: User) -> QuerySet[Case]:
     return qs.filter(site_id=user.site_id)
 
 
-def worklist_for_user(*, user: User) -> QuerySet[Case]:
-    """The worklist rows with image count and key image id, in one query, newest urgent first."""
-    # The key image is the first instance of the first series; a correlated
-    # subquery brings its id with the row, so thumbnails cost no extra query.
-    key_image = (
-        Image.objects.filter(case_id=OuterRef("pk")).order_by("series_id", "instance_number", "pk").values("pk")[:1]
+class WorklistOrder(TextChoices):
+    FINDINGS = "findings", "Findings first"
+    UNCERTAINTY = "uncertainty", "Most uncertain first"
+    NEWEST = "newest", "Newest first"
+    WAITING = "waiting", "Longest waiting first"
+
+
+# Priority always leads: a STAT case is read first whatever the AI says.
+WORKLIST_ORDERINGS = {
+    # AI-positive findings (tumour, malignancy) first, then the most uncertain.
+    WorklistOrder.FINDINGS: [
+        "-priority",
+        F("ai_positive").desc(),
+        UNCERTAINTY_RANK.desc(),
+        "-created_at",
+        "-pk",
+    ],
+    # Active learning: what the model is least sure of, whatever its label.
+    WorklistOrder.UNCERTAINTY: [UNCERTAINTY_RANK.desc(), "-created_at", "-pk"],
+    WorklistOrder.NEWEST: ["-priority", "-created_at", "-pk"],
+    WorklistOrder.WAITING: ["-priority", "created_at", "pk"],
+}
+
+
+def worklist_for_user(*, user: User, order: str = WorklistOrder.FINDINGS) -> QuerySet[Case]:
+    """The worklist's cases the user may see, in the chosen order (paginate its ``pk`` values).
+
+    The AI summary (label, confidence, uncertainty, positive) lives on the case
+    row, so sorting and filtering on it cost no joins, and the main orders have
+    matching indexes. Pages are cut from the ids alone and the rows fetched by
+    ``worklist_rows``: a deep OFFSET then skips narrow index entries instead of
+    sorting 10,000 joined rows.
+    """
+    return case_list_for_user(user=user).order_by(
+        *WORKLIST_ORDERINGS.get(order, WORKLIST_ORDERINGS[WorklistOrder.FINDINGS])
     )
-    # The newest finished prediction of the case, reached through the images'
-    # reverse relation (cases does not import inference).
-    latest = Image.objects.filter(case_id=OuterRef("pk"), predictions__status="done").order_by("-predictions__pk")
+
+
+def worklist_rows(*, user: User, case_ids: Sequence[int]) -> list[Case]:
+    """One page of worklist rows, in the order of ``case_ids``, with image count and key image id, in one query."""
+    # The key image is the first instance of the first series.
+    key_image = (
+        Image.objects.filter(case_id=OuterRef("pk"))
+        .order_by("series_id", "instance_number", "pk")
+        .values("pk")[:1]
+    )
+    image_count = (
+        Image.objects.filter(case_id=OuterRef("pk"))
+        .order_by()
+        .values("case_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    rows = case_list_for_user(user=user).filter(pk__in=case_ids)
+    found = {
+        case.pk: case
+        for case in rows.annotate(image_count=Subquery(image_count), key_image_id=Subquery(key_image))
+    }
+    return [found[pk] for pk in case_ids if pk in found]
+
+
+def case_statuses_for_user(*, user: User, case_ids: list[int]) -> QuerySet[Case]:
+    """The live fields of some worklist rows (status and AI summary), for polling."""
     return (
         case_list_for_user(user=user)
-        .annotate(
-            image_count=Count("images"),
-            key_image_id=Subquery(key_image),
-            ai_label=Subquery(latest.values("predictions__label")[:1]),
-            ai_confidence=Subquery(latest.values("predictions__confidence")[:1]),
-            ai_uncertainty=Subquery(latest.values("predictions__uncertainty")[:1]),
-            ai_untrained=Subquery(latest.values("predictions__untrained")[:1]),
+        .filter(pk__in=case_ids)
+        .only(
+            "pk",
+            "status",
+            "ai_label",
+            "ai_confidence",
+            "ai_uncertainty",
+            "ai_positive",
+            "ai_untrained",
+            "site",
         )
-        # Explicit: Meta.ordering is dropped from GROUP BY queries, and the pk
-        # tie-break keeps pages stable.
-        .order_by("-priority", "-created_at", "-pk")
+        .select_related(None)
+        .order_by("pk")
+    )
+
+
+def adjudication_queue_for_user(*, user: User) -> QuerySet[Case]:
+    """Cases whose readers disagreed, oldest decision-wait first, with their readings (Curators only)."""
+    if not user.has_perm("cases.adjudicate_case"):
+        return Case.objects.none()
+    return (
+        case_list_for_user(user=user)
+        .filter(status=CaseStatus.ADJUDICATION)
+        .prefetch_related(
+            Prefetch("reviews", queryset=Review.objects.select_related("reviewer").order_by("image_id", "pk"))
+        )
+        .order_by("-priority", "status_changed_at", "pk")
     )
 
 
@@ -54,9 +126,9 @@ def case_series(*, case: Case) -> QuerySet[Series]:
             # Headers can be large and the page shows one: it loads on access.
             Prefetch(
                 "images",
-                queryset=Image.objects.defer("header").prefetch_related(
-                    "predictions__model_version", "reviews__reviewer"
-                ),
+                queryset=Image.objects.defer("header")
+                .select_related("adjudication__curator")
+                .prefetch_related("predictions__model_version", "reviews__reviewer"),
             )
         )
         .order_by("series_number", "pk")

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from cases.admin import ReadOnlyAdmin
-from inference.models import ModelVersion, Prediction
+from inference.models import ModelVersion, Prediction, TryOut
 from inference.services import model_version_activate, model_version_retire
 
 
@@ -57,3 +57,13 @@ class PredictionAdmin(ReadOnlyAdmin):
         if not obj.saliency_overlay:
             return "—"
         return format_html('<img src="/predictions/{}/overlay.png" height="48" alt="">', obj.pk)
+
+
+@admin.register(TryOut)
+class TryOutAdmin(ReadOnlyAdmin):
+    """Read-only: try-outs are deleted (files first) by their owner or by expiry, never here."""
+
+    list_display = ["id", "user", "task", "status", "label", "confidence", "untrained", "expires_at"]
+    list_filter = ["status", "task", "untrained"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "label"]

@@ -1,11 +1,13 @@
-"""Django ORM for inference: registered model versions and stored predictions."""
+"""Django ORM for inference: registered model versions, stored predictions and try-outs."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from django.db import models
 
-from cases.models import Image
+from cases.models import Image, ImageKind, Site
 
 
 class ModelVersion(models.Model):
@@ -97,3 +99,58 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"Prediction {self.pk} of image {self.image_id}: {self.label or self.status}"
+
+
+class TryOut(models.Model):
+    """One image run through a task's active model for a quick look, kept for an hour at most.
+
+    Nothing of it is part of a case: the files live under ``storage_prefix``
+    (``tryout/<id>/``) and go, files first, when the user discards it, saves it
+    as a case, or it expires. Only its owner ever sees it.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tryouts")
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    task = models.CharField(max_length=32, help_text="A Task value with an active model.")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+", help_text="The ensemble's lead."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    original_name = models.CharField(max_length=255, help_text="The uploaded file's name, for display only.")
+    kind = models.CharField(max_length=8, choices=ImageKind.choices)
+    sha256 = models.CharField(max_length=64, help_text="Of the uploaded bytes: finds an earlier upload.")
+    storage_prefix = models.CharField(max_length=100)
+    file = models.FileField(max_length=255, help_text="De-identified DICOM, or the stripped image")
+    display = models.FileField(max_length=255, help_text="8-bit PNG of the (middle) frame")
+    overlay = models.FileField(max_length=255, blank=True)
+    label = models.CharField(max_length=64, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    probabilities = models.JSONField(default=dict, blank=True)
+    uncertainty = models.FloatField(null=True, blank=True, help_text="Normalised entropy in [0, 1].")
+    members = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds per stage.")
+    untrained = models.BooleanField(default=False)
+    device = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "try-out"
+
+    def __str__(self) -> str:
+        return f"Try-out {self.pk} ({self.original_name}): {self.label or self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

@@ -27,7 +27,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from cases.models import CaseStatus, Image
+from cases.models import Case, CaseStatus, Image
+from cases.services.case import AiResult, case_set_ai_summary
 from cases.services.lifecycle import case_set_status
 from inference.decode import serving_array
 from inference.models import ModelVersion, Prediction
@@ -53,7 +54,9 @@ _predictors_lock = threading.Lock()
 def ensemble_for(lead: ModelVersion) -> list[ModelVersion]:
     """The lead's current ensemble: the task's active versions, or the lead alone if it was retired."""
     members = list(
-        ModelVersion.objects.filter(task=lead.task, status=ModelVersion.Status.ACTIVE).order_by("-weight", "pk")
+        ModelVersion.objects.filter(task=lead.task, status=ModelVersion.Status.ACTIVE).order_by(
+            "-weight", "pk"
+        )
     )
     return members if members and members[0].pk == lead.pk else [lead]
 
@@ -109,7 +112,11 @@ def predictions_run(*, prediction_ids: Sequence[int]) -> int:
         if transient:
             still.update(status=Prediction.Status.QUEUED)
         else:
-            reason = f"model {lead_label(claimed)} unusable: {_one_line(exc)}" if isinstance(exc, BundleError) else _one_line(exc)
+            reason = (
+                f"model {lead_label(claimed)} unusable: {_one_line(exc)}"
+                if isinstance(exc, BundleError)
+                else _one_line(exc)
+            )
             still.update(status=Prediction.Status.FAILED, error=reason, finished_at=timezone.now())
         for case_id in case_ids:
             case_refresh_status(case_id=case_id)
@@ -135,9 +142,7 @@ def _claim(prediction_ids: Sequence[int]) -> list[Prediction]:
         )
     ]
     return list(
-        Prediction.objects.filter(pk__in=claimed_ids)
-        .select_related("image", "model_version")
-        .order_by("pk")
+        Prediction.objects.filter(pk__in=claimed_ids).select_related("image", "model_version").order_by("pk")
     )
 
 
@@ -221,7 +226,11 @@ def _write_rows(
 
 
 def _save_row(
-    decoded: _Decoded, result: PredictionResult, files: _Stored, members: Sequence[ModelVersion], row_ms: float
+    decoded: _Decoded,
+    result: PredictionResult,
+    files: _Stored,
+    members: Sequence[ModelVersion],
+    row_ms: float,
 ) -> int:
     p = decoded.prediction
     queue_wait_ms = (p.started_at - p.created_at).total_seconds() * 1e3 if p.started_at else None
@@ -231,10 +240,6 @@ def _save_row(
         **result.timings,
         "save_ms": files.ms + row_ms,
     }
-    member_rows = [
-        {"version_id": m.pk, "version": str(m), "weight": m.weight, "probabilities": probs}
-        for m, probs in zip(members, result.member_probabilities or [result.probabilities], strict=False)
-    ]
     return (
         Prediction.objects.filter(pk=p.pk)
         .exclude(status=Prediction.Status.DONE)
@@ -245,7 +250,7 @@ def _save_row(
             probabilities=result.probabilities,
             uncertainty=result.uncertainty,
             disagreement=result.disagreement if len(members) > 1 else None,
-            members=member_rows,
+            members=member_rows(members, result),
             untrained=result.untrained,
             frame=p.image.key_frame,
             saliency_raw=files.raw_name,
@@ -256,6 +261,14 @@ def _save_row(
             finished_at=timezone.now(),
         )
     )
+
+
+def member_rows(members: Sequence[ModelVersion], result: PredictionResult) -> list[dict[str, object]]:
+    """Each ensemble member's version, weight and probabilities, as stored with a result."""
+    return [
+        {"version_id": m.pk, "version": str(m), "weight": m.weight, "probabilities": probs}
+        for m, probs in zip(members, result.member_probabilities or [result.probabilities], strict=False)
+    ]
 
 
 def _finish_failed(prediction: Prediction, error: str) -> None:
@@ -281,13 +294,14 @@ def case_refresh_status(*, case_id: int) -> str | None:
     """Derive the case status from the newest prediction of each image."""
     latest: dict[int, tuple[str, str]] = {}
     for image_id, status, error in (
-        Prediction.objects.filter(image__case_id=case_id).order_by("image_id", "pk").values_list(
-            "image_id", "status", "error"
-        )
+        Prediction.objects.filter(image__case_id=case_id)
+        .order_by("image_id", "pk")
+        .values_list("image_id", "status", "error")
     ):
         latest[image_id] = (status, error)
     if not latest:
         return None
+    case_refresh_ai_summary(case_id=case_id)
     statuses = {status for status, _ in latest.values()}
     if statuses & {Prediction.Status.QUEUED, Prediction.Status.RUNNING}:
         return None
@@ -297,6 +311,23 @@ def case_refresh_status(*, case_id: int) -> str | None:
         return CaseStatus.FAILED
     case_set_status(case_id=case_id, status=CaseStatus.PREDICTED)
     return CaseStatus.PREDICTED
+
+
+def case_refresh_ai_summary(*, case_id: int) -> None:
+    """Copy the newest finished prediction of each image (for the case's current task) into the case summary."""
+    task = Case.objects.filter(pk=case_id).values_list("task", flat=True).first()
+    if task is None:
+        return
+    newest: dict[int, AiResult] = {}
+    for image_id, label, confidence, uncertainty, untrained in (
+        Prediction.objects.filter(
+            image__case_id=case_id, status=Prediction.Status.DONE, model_version__task=task
+        )
+        .order_by("image_id", "pk")
+        .values_list("image_id", "label", "confidence", "uncertainty", "untrained")
+    ):
+        newest[image_id] = AiResult(label, confidence, uncertainty, untrained)
+    case_set_ai_summary(case_id=case_id, task=task, results=list(newest.values()))
 
 
 def predictions_sweep(*, now: timezone.datetime | None = None) -> int:
@@ -328,4 +359,3 @@ def predictions_sweep(*, now: timezone.datetime | None = None) -> int:
         transaction.on_commit(lambda: current_app.send_task(RUN_TASK, args=[ids]), robust=True)
     logger.warning("sweeper re-queued %d prediction(s)", len(ids))
     return len(ids)
-

@@ -8,6 +8,7 @@ from django.dispatch import receiver
 
 from cases.models import Case
 from cases.signals import case_task_changed, images_ingested
+from inference.pipeline import case_refresh_ai_summary
 from inference.services import prediction_request
 
 
@@ -21,4 +22,5 @@ def queue_predictions_for_new_images(sender: Any, case_ids: list[int], **kwargs:
 def queue_predictions_for_new_task(sender: Any, case_id: int, **kwargs: Any) -> None:
     case = Case.objects.filter(pk=case_id).first()
     if case is not None:
+        case_refresh_ai_summary(case_id=case_id)  # the old task's label no longer applies
         prediction_request(case=case)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from celery import shared_task
 
 from inference import pipeline
+from inference.tryout import worker as tryout_worker
 
 
 @shared_task(
@@ -28,3 +29,24 @@ def run_predictions(prediction_ids: Sequence[int]) -> int:
 def sweep_stuck_predictions() -> int:
     """Periodic: re-send predictions stuck in queued or running."""
     return pipeline.predictions_sweep()
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(pipeline.TransientError,),
+    retry_backoff=2,  # someone is watching the page: retry soon
+    retry_backoff_max=30,
+    max_retries=3,
+    soft_time_limit=tryout_worker.SOFT_TIME_LIMIT_S,
+    time_limit=tryout_worker.TIME_LIMIT_S,
+)
+def run_tryout(tryout_id: str) -> bool:
+    """Predict one try-out with its task's active model. Safe to run twice."""
+    return tryout_worker.tryout_run(tryout_id=tryout_id)
+
+
+# queue: the route pattern sends inference.tasks.* to the GPU queue; this is file deletes only.
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=120, queue="default")
+def expire_tryouts() -> int:
+    """Periodic: delete try-outs past their expiry, files first. Safe to run twice."""
+    return tryout_worker.tryouts_expire()

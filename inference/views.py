@@ -1,19 +1,32 @@
-"""Prediction files and the retry action, behind the same access rules as cases."""
+"""Prediction files and the retry action, behind the same access rules as cases; the try-out page."""
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_GET, require_POST
+from typing import Any
+from uuid import UUID
 
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from cases.models import Task, User
+from cases.permissions import can_upload
 from cases.selectors import case_list_for_user
-from cases.views.access import ui_view
-from inference.models import Prediction
+from cases.views.access import ui_view, wants_json
+from inference.models import Prediction, TryOut
 from inference.selectors import prediction_for_user
 from inference.services import case_retry
+from inference.tryout.forms import SaveAsCaseForm, TryOutForm
+from inference.tryout.selectors import tryout_for_user, tryout_list_for_user, tryout_task_choices
+from inference.tryout.services import NO_UPLOAD_MESSAGE, tryout_discard, tryout_save_as_case, tryout_start
 from oncoportal.exceptions import DomainError
 
 
@@ -51,3 +64,199 @@ def case_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, "The case is queued again.")
     return redirect("cases:case_detail", pk=case.pk)
+
+
+# --- Try-out: one image through a model, nothing kept unless saved as a case ----------
+def _tryout_page(
+    request: HttpRequest, form: TryOutForm | None = None, *, status: int = 200, error: str = ""
+) -> HttpResponse:
+    if error and wants_json(request):
+        return JsonResponse({"error": error}, status=status)
+    tasks = tryout_task_choices()
+    return render(
+        request,
+        "inference/tryout.html",
+        {
+            "form": form or TryOutForm(tasks=tasks),
+            "has_tasks": bool(tasks),
+            "error": error,
+            "recent": tryout_list_for_user(user=request.user)[:10],  # type: ignore[misc]
+            "ttl_minutes": settings.TRYOUT_TTL_SECONDS // 60,
+            "max_bytes": settings.INTAKE_MAX_REQUEST_BYTES,
+        },
+        status=status,
+    )
+
+
+@csrf_exempt  # CSRF is checked in _tryout_post: checking it reads the body, and the size check comes first.
+@require_http_methods(["GET", "POST"])
+@ui_view
+def tryout(request: HttpRequest) -> HttpResponse:
+    """GET: the try-out form. POST: store and queue one image, then redirect (JSON: 201 {url}) to its page.
+
+    Responses: 413 over INTAKE_MAX_REQUEST_BYTES (decided before the body is
+    read); 400 with the reason for a bad form, an unknown task, a task without
+    an active model, or a file the intake refuses. Nothing is stored on a 4xx.
+    """
+    if request.method == "GET":
+        return _tryout_page(request)
+    size, limit = _content_length(request), settings.INTAKE_MAX_REQUEST_BYTES
+    if size > limit:
+        message = f"This file is {filesizeformat(size)}, over the {filesizeformat(limit)} limit. Nothing was stored."
+        return _tryout_page(request, status=413, error=message)
+    try:
+        request.FILES  # noqa: B018  (parse now, so Django's own limits become a clear message)
+    except (TooManyFilesSent, TooManyFieldsSent, RequestDataTooBig, MultiPartParserError):
+        return _tryout_page(
+            request, status=400, error="The form data was malformed or too large. Nothing was stored."
+        )
+    return _tryout_post(request)
+
+
+@csrf_protect
+def _tryout_post(request: HttpRequest) -> HttpResponse:
+    form = TryOutForm(request.POST, request.FILES, tasks=tryout_task_choices())
+    if not form.is_valid():
+        reasons = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        return _tryout_page(request, form, status=400, error=f"Nothing was stored: {reasons}")
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        created = tryout_start(user=user, task=form.cleaned_data["task"], upload=form.cleaned_data["file"])
+    except DomainError as exc:
+        return _tryout_page(request, form, status=exc.status_code, error=f"Nothing was stored: {exc.message}")
+    url = reverse("inference:tryout_detail", args=[created.pk])
+    if wants_json(request):
+        return JsonResponse(
+            {
+                "id": str(created.pk),
+                "url": url,
+                "status_url": reverse("inference:tryout_status", args=[created.pk]),
+            },
+            status=201,
+        )
+    return redirect(url)
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def _own_tryout(request: HttpRequest, pk: UUID) -> TryOut:
+    try:
+        return tryout_for_user(user=request.user, tryout_id=pk)  # type: ignore[arg-type]
+    except TryOut.DoesNotExist:
+        raise Http404("No such try-out: it was discarded, saved as a case, or has expired.") from None
+
+
+def _tryout_result_page(
+    request: HttpRequest,
+    item: TryOut,
+    *,
+    form: SaveAsCaseForm | None = None,
+    status: int = 200,
+    error: str = "",
+) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    return render(
+        request,
+        "inference/tryout_result.html",
+        {
+            "tryout": item,
+            "task_label": Task(item.task).label if item.task in Task.values else item.task,
+            "result": tryout_payload(item),
+            "can_save": can_upload(user),
+            "save_form": form or SaveAsCaseForm(user=user),
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@require_GET
+@ui_view
+def tryout_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """The try-out's page; its script polls tryout_status until the result is in. Owner only (404)."""
+    return _tryout_result_page(request, _own_tryout(request, pk))
+
+
+def tryout_payload(item: TryOut) -> dict[str, Any]:
+    """What the page's script needs to show a try-out (also rendered server-side)."""
+    done = item.status == TryOut.Status.DONE
+    return {
+        "id": str(item.pk),
+        "status": item.status,
+        "status_display": item.get_status_display(),
+        "finished": item.is_finished,
+        "error": item.error,
+        "label": item.label,
+        "confidence": item.confidence,
+        "probabilities": item.probabilities,
+        "uncertainty": item.uncertainty,
+        "untrained": item.untrained,
+        "models": [m.get("version", "") for m in item.members] or [str(item.model_version or "")],
+        "device": item.device,
+        "timings": item.timings,
+        "image_url": reverse("inference:tryout_image", args=[item.pk]),
+        "overlay_url": reverse("inference:tryout_overlay", args=[item.pk]) if done and item.overlay else None,
+        "expires_at": item.expires_at.isoformat(),
+    }
+
+
+@require_GET
+@ui_view
+def tryout_status(request: HttpRequest, pk: UUID) -> JsonResponse:
+    """The try-out's state and result as JSON, for polling. Owner only (404)."""
+    response = JsonResponse(tryout_payload(_own_tryout(request, pk)))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@ui_view
+def tryout_file(request: HttpRequest, pk: UUID, kind: str) -> FileResponse:
+    """The input as shown ('image': 8-bit PNG of the frame the model saw) or the saliency overlay. Owner only."""
+    item = _own_tryout(request, pk)
+    field = {"image": item.display, "overlay": item.overlay}[kind]
+    if not field.name:
+        raise Http404("This try-out has no saliency overlay yet.")
+    try:
+        handle = default_storage.open(field.name, "rb")
+    except FileNotFoundError:
+        raise Http404("This file is gone.") from None
+    response = FileResponse(handle, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_POST
+@ui_view
+def tryout_save(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Ingest the try-out as a new case (needs upload permission) and open the case; the try-out goes."""
+    user: User = request.user  # type: ignore[assignment]
+    item = _own_tryout(request, pk)
+    if not can_upload(user):
+        raise PermissionDenied(NO_UPLOAD_MESSAGE)
+    form = SaveAsCaseForm(request.POST, user=user)
+    if not form.is_valid():
+        reasons = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        return _tryout_result_page(request, item, form=form, status=400, error=f"Not saved: {reasons}")
+    try:
+        case_id = tryout_save_as_case(tryout=item, user=user, site=form.chosen_site())
+    except DomainError as exc:
+        return _tryout_result_page(request, item, form=form, status=exc.status_code, error=exc.message)
+    messages.success(
+        request, f"Saved as case {case_id}; the try-out was deleted. The case is queued for the model."
+    )
+    return redirect("cases:case_detail", pk=case_id)
+
+
+@require_POST
+@ui_view
+def tryout_discard_view(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Delete the try-out and its files now."""
+    tryout_discard(tryout=_own_tryout(request, pk), user=request.user)  # type: ignore[arg-type]
+    messages.success(request, "Try-out discarded. Nothing was kept.")
+    return redirect("inference:tryout")

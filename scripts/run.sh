@@ -41,6 +41,7 @@ cat <<TXT
   Demo logins (username / password):
     radiologist / demo-radiologist   uploads and reads the demo site's cases
     reviewer    / demo-reviewer      reviews cases
+    reviewer2   / demo-reviewer2     a second reader for double reading
     curator     / demo-curator       sees every site, adjudicates, admin
     pacs        / demo-integration   API only
 

@@ -3,11 +3,12 @@ from cases.models.case import Case, CaseStatus, Priority, Task
 from cases.models.image import Image, ImageKind
 from cases.models.intake import IntakeBatch
 from cases.models.patient import Patient
-from cases.models.review import Review, ReviewDecision
+from cases.models.review import Adjudication, Review, ReviewDecision, ReviewPolicy
 from cases.models.study import Series, Study
 from cases.models.user import Role, Site, User
 
 __all__ = [
+    "Adjudication",
     "AuditEvent",
     "Case",
     "CaseStatus",
@@ -18,6 +19,7 @@ __all__ = [
     "Priority",
     "Review",
     "ReviewDecision",
+    "ReviewPolicy",
     "Role",
     "Series",
     "Site",

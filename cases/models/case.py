@@ -1,8 +1,14 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 
 from cases.models.study import Study
 from cases.models.user import Site
+
+# Uncertainty for ordering: cases without a prediction rank after every predicted
+# one. An expression rather than NULLS LAST, which SQLite indexes cannot hold.
+UNCERTAINTY_RANK = Coalesce(F("ai_uncertainty"), Value(-1.0))
 
 
 class Task(models.TextChoices):
@@ -19,6 +25,18 @@ TASK_CLASSES: dict[str, list[str]] = {
     Task.HISTOLOGY: ["lung_adenocarcinoma", "lung_benign", "lung_squamous_cell_carcinoma"],
 }
 
+# The findings a reader should see first: tumours and malignancy. The worklist
+# puts cases whose AI label is one of these ahead of the rest.
+TASK_POSITIVE_CLASSES: dict[str, frozenset[str]] = {
+    Task.BRAIN_MRI: frozenset({"glioma", "meningioma", "pituitary"}),
+    Task.LUNG_CT: frozenset({"malignant"}),
+    Task.HISTOLOGY: frozenset({"lung_adenocarcinoma", "lung_squamous_cell_carcinoma"}),
+}
+
+
+def is_positive_finding(task: str, label: str) -> bool:
+    return label in TASK_POSITIVE_CLASSES.get(task, frozenset())
+
 
 class CaseStatus(models.TextChoices):
     RECEIVED = "received", "Received"
@@ -26,6 +44,7 @@ class CaseStatus(models.TextChoices):
     PREDICTING = "predicting", "Predicting"
     PREDICTED = "predicted", "Predicted"
     IN_REVIEW = "in_review", "In review"
+    ADJUDICATION = "adjudication", "Awaiting adjudication"
     REVIEWED = "reviewed", "Reviewed"
     FAILED = "failed", "Failed"
 
@@ -36,7 +55,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     CaseStatus.QUEUED: frozenset({CaseStatus.PREDICTING, CaseStatus.FAILED, CaseStatus.RECEIVED}),
     CaseStatus.PREDICTING: frozenset({CaseStatus.PREDICTED, CaseStatus.FAILED, CaseStatus.QUEUED}),
     CaseStatus.PREDICTED: frozenset({CaseStatus.IN_REVIEW, CaseStatus.REVIEWED, CaseStatus.QUEUED}),
-    CaseStatus.IN_REVIEW: frozenset({CaseStatus.REVIEWED, CaseStatus.PREDICTED}),
+    CaseStatus.IN_REVIEW: frozenset({CaseStatus.REVIEWED, CaseStatus.PREDICTED, CaseStatus.ADJUDICATION}),
+    # Two readers disagreed: only a Curator's decision moves the case on.
+    CaseStatus.ADJUDICATION: frozenset({CaseStatus.REVIEWED}),
     CaseStatus.REVIEWED: frozenset({CaseStatus.IN_REVIEW, CaseStatus.QUEUED}),
     CaseStatus.FAILED: frozenset({CaseStatus.QUEUED, CaseStatus.RECEIVED}),
 }
@@ -76,6 +97,15 @@ class Case(models.Model):
     flagged = models.BooleanField(default=False, help_text="Needs attention, e.g. burned-in annotation.")
     flag_reason = models.CharField(max_length=300, blank=True)
     failure_reason = models.TextField(blank=True)
+    # The AI summary of the case, kept by the inference pipeline when
+    # predictions finish, so the worklist can sort and filter on it cheaply.
+    ai_label = models.CharField(max_length=64, blank=True, db_index=True)
+    ai_confidence = models.FloatField(null=True, blank=True)
+    ai_uncertainty = models.FloatField(
+        null=True, blank=True, help_text="Highest normalised entropy of its images."
+    )
+    ai_positive = models.BooleanField(default=False, help_text="The AI reports a tumour or malignancy.")
+    ai_untrained = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(auto_now_add=True)
@@ -85,6 +115,28 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["site", "status"]),
             models.Index(fields=["task", "status"]),
+            # The worklist's two main orders (cases.selectors.WORKLIST_ORDERINGS),
+            # per site and across sites: a page is read off the index, not sorted.
+            *[
+                models.Index(*prefix, *order, name=f"case_worklist_{name}_{scope}")
+                for scope, prefix in (("site", [F("site")]), ("all", []))
+                for name, order in (
+                    (
+                        "findings",
+                        [
+                            F("priority").desc(),
+                            F("ai_positive").desc(),
+                            UNCERTAINTY_RANK.desc(),
+                            F("created_at").desc(),
+                            F("id").desc(),
+                        ],
+                    ),
+                    (
+                        "uncertain",
+                        [UNCERTAINTY_RANK.desc(), F("created_at").desc(), F("id").desc()],
+                    ),
+                )
+            ],
         ]
         permissions = [
             ("upload_study", "Can upload studies"),

@@ -1,5 +1,11 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+# The tasks a policy can name: every task a model serves.
+from cases.models.case import Task
+
+TASK_CHOICES = [(value, label) for value, label in Task.choices if value != Task.UNASSIGNED]
 
 
 class ReviewDecision(models.TextChoices):
@@ -21,7 +27,9 @@ class Review(models.Model):
     image = models.ForeignKey("cases.Image", on_delete=models.CASCADE, related_name="reviews")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
     decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
-    label = models.CharField(max_length=64, blank=True, help_text="The reader's class; empty when non-diagnostic.")
+    label = models.CharField(
+        max_length=64, blank=True, help_text="The reader's class; empty when non-diagnostic."
+    )
     task = models.CharField(max_length=32)
     note = models.TextField(blank=True)
     # The AI result as the reader saw it.
@@ -43,3 +51,63 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"Review of image {self.image_id} by {self.reviewer_id}: {self.label or self.decision}"
+
+
+class ReviewPolicy(models.Model):
+    """How many independent readings a task's images need before a case counts as reviewed.
+
+    With two readers, the second does not see the first's label while reading
+    (a blinded double read), and any disagreement goes to a Curator.
+    A task without a row needs one reader.
+    """
+
+    task = models.CharField(max_length=32, unique=True, choices=TASK_CHOICES)
+    readers_required = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(2)],
+        help_text="1: a single reading. 2: two independent readings; disagreements go to adjudication.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task"]
+        verbose_name_plural = "review policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(readers_required__gte=1, readers_required__lte=2),
+                name="review_policy_readers_1_or_2",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_task_display()}: {self.readers_required} reader(s)"
+
+
+class Adjudication(models.Model):
+    """A Curator's final label for an image the readers disagreed on, with what they saw when deciding."""
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="adjudications")
+    image = models.OneToOneField("cases.Image", on_delete=models.CASCADE, related_name="adjudication")
+    curator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjudications"
+    )
+    label = models.CharField(
+        max_length=64, blank=True, help_text="The final class; empty when non-diagnostic."
+    )
+    non_diagnostic = models.BooleanField(default=False)
+    task = models.CharField(max_length=32)
+    note = models.TextField(blank=True)
+    # Provenance: the readings weighed (id, reader, label, decision) and the AI result shown.
+    readings = models.JSONField(default=list)
+    ai_label = models.CharField(max_length=64, blank=True)
+    ai_probabilities = models.JSONField(default=dict, blank=True)
+    ai_model_version = models.CharField(max_length=160, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(auto_now_add=True)
+    seconds_spent = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-decided_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Adjudication of image {self.image_id} by {self.curator_id}: {self.label or 'non-diagnostic'}"

@@ -1,11 +1,16 @@
-"""Changes a user makes to a case's routing: its task and its priority."""
+"""Changes to a case's routing (its task and priority, by a user) and to its AI summary (by the pipeline)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
 
 from cases.models import Case, Priority, Task, User
+from cases.models.case import is_positive_finding
 from cases.services.audit import audit_record
 from cases.signals import case_task_changed
 from oncoportal.exceptions import InvalidInput
@@ -48,7 +53,12 @@ def case_set_priority(*, case: Case, priority: int, user: User, request: HttpReq
         labels = ", ".join(f"{p.value} ({p.label})" for p in Priority)
         raise InvalidInput(f"Unknown priority {priority!r}; choose one of {labels}.")
     locked, _ = _case_set_field(
-        case=case, field="priority", value=priority, action="case.priority_changed", user=user, request=request
+        case=case,
+        field="priority",
+        value=priority,
+        action="case.priority_changed",
+        user=user,
+        request=request,
     )
     return locked
 
@@ -77,6 +87,54 @@ def _case_set_field(
         setattr(locked, name, new)
     locked.save(update_fields=[*updates, "updated_at"])
     audit_record(
-        action=action, actor=user, obj=locked, site=locked.site, request=request, detail={"from": previous, "to": value}
+        action=action,
+        actor=user,
+        obj=locked,
+        site=locked.site,
+        request=request,
+        detail={"from": previous, "to": value},
     )
     return locked, previous
+
+
+@dataclass(frozen=True)
+class AiResult:
+    """One image's newest finished prediction, as the case summary needs it."""
+
+    label: str
+    confidence: float | None
+    uncertainty: float | None
+    untrained: bool
+
+
+def ai_summary(*, task: str, results: Sequence[AiResult]) -> dict[str, Any]:
+    """The case's AI summary fields from its images' results.
+
+    A case is AI-positive when any image is; its label is then the most
+    confident positive one, otherwise the most confident label. Uncertainty is
+    the highest of its images, so one doubtful image ranks the whole case.
+    No results give an empty summary (e.g. after a task change).
+    """
+    if not results:
+        return {
+            "ai_label": "",
+            "ai_confidence": None,
+            "ai_uncertainty": None,
+            "ai_positive": False,
+            "ai_untrained": False,
+        }
+    positives = [r for r in results if is_positive_finding(task, r.label)]
+    lead = max(positives or results, key=lambda r: r.confidence or 0.0)
+    uncertainties = [r.uncertainty for r in results if r.uncertainty is not None]
+    return {
+        "ai_label": lead.label,
+        "ai_confidence": lead.confidence,
+        "ai_uncertainty": max(uncertainties) if uncertainties else None,
+        "ai_positive": bool(positives),
+        "ai_untrained": any(r.untrained for r in results),
+    }
+
+
+def case_set_ai_summary(*, case_id: int, task: str, results: Sequence[AiResult]) -> None:
+    """Keep the case's AI summary columns (worklist sorting and filtering) in step with its predictions."""
+    Case.objects.filter(pk=case_id).update(**ai_summary(task=task, results=results))

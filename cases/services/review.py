@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -9,13 +11,60 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from cases.models import Case, CaseStatus, Image, Review, ReviewDecision, User
+from cases.models import Case, CaseStatus, Image, Review, ReviewDecision, ReviewPolicy, User
 from cases.models.case import TASK_CLASSES
 from cases.services.audit import audit_record
 from cases.services.lifecycle import case_set_status
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
 REVIEWABLE = {CaseStatus.RECEIVED, CaseStatus.PREDICTED, CaseStatus.IN_REVIEW, CaseStatus.REVIEWED}
+
+
+def readers_required(*, task: str) -> int:
+    """Independent readings each image of this task needs (the task's ReviewPolicy; 1 without one)."""
+    found = ReviewPolicy.objects.filter(task=task).values_list("readers_required", flat=True).first()
+    return int(found or 1)
+
+
+@dataclass
+class ImageReading:
+    """Where one image stands in its reading: the readings so far against the number required."""
+
+    image_id: int
+    required: int
+    reviews: list[Review] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.reviews) >= self.required
+
+    @property
+    def labels(self) -> set[str]:
+        return {r.label for r in self.reviews}  # "" stands for non-diagnostic
+
+    @property
+    def disagreement(self) -> bool:
+        """Two or more readers, and they chose different labels."""
+        return self.required > 1 and self.complete and len(self.labels) > 1
+
+    def hidden_from(self, user: User) -> bool:
+        """A blinded double read: until an image has all its readings, a reader who has
+        not read it yet sees no one else's label."""
+        return self.required > 1 and not self.complete and all(r.reviewer_id != user.pk for r in self.reviews)
+
+
+def image_readings(
+    *, reviews_by_image: Iterable[tuple[int, Sequence[Review]]], required: int
+) -> list[ImageReading]:
+    return [ImageReading(image_id=i, required=required, reviews=list(r)) for i, r in reviews_by_image]
+
+
+def case_readings(*, case: Case) -> list[ImageReading]:
+    """Every image's reading state, from the database (the service's view, under the case lock)."""
+    by_image: dict[int, list[Review]] = {pk: [] for pk in case.images.values_list("pk", flat=True)}
+    for review in Review.objects.filter(case=case).select_related("reviewer").order_by("submitted_at", "pk"):
+        by_image.setdefault(review.image_id, []).append(review)
+    return image_readings(reviews_by_image=by_image.items(), required=readers_required(task=case.task))
 
 
 def review_class_names(*, prediction: Any | None, task: str) -> list[str]:
@@ -48,6 +97,8 @@ def review_submit(
     case = Case.objects.select_for_update().get(pk=case.pk)
     if image.case_id != case.pk:
         raise InvalidInput("that image belongs to another case")
+    if case.status == CaseStatus.ADJUDICATION:
+        raise TransitionNotAllowed("the readers disagreed: this case now waits for a Curator's adjudication")
     if case.status not in REVIEWABLE:
         raise TransitionNotAllowed(f"a {case.get_status_display().lower()} case cannot be reviewed yet")
     if case.task not in TASK_CLASSES:
@@ -58,7 +109,9 @@ def review_submit(
     if non_diagnostic:
         label = ""
     elif label not in classes:
-        raise InvalidInput(f"choose one of: {', '.join(classes)}" if label else "choose a label or non-diagnostic")
+        raise InvalidInput(
+            f"choose one of: {', '.join(classes)}" if label else "choose a label or non-diagnostic"
+        )
     if non_diagnostic:
         decision = ReviewDecision.NON_DIAGNOSTIC
     elif prediction is None:
@@ -86,17 +139,44 @@ def review_submit(
             )
     except IntegrityError:
         raise TransitionNotAllowed("you have already reviewed this image") from None
-    if case.status not in (CaseStatus.IN_REVIEW, CaseStatus.REVIEWED):
-        case_set_status(case_id=case.pk, status=CaseStatus.IN_REVIEW)
-    unreviewed = case.images.exclude(reviews__isnull=False).exists()
-    if not unreviewed:
-        case_set_status(case_id=case.pk, status=CaseStatus.REVIEWED)
+    if case.status == CaseStatus.REVIEWED:
+        pass  # an extra reading of a finished case is kept as a labelled example; it reopens nothing
+    else:
+        if case.status != CaseStatus.IN_REVIEW:
+            case_set_status(case_id=case.pk, status=CaseStatus.IN_REVIEW)
+        _finish_reading(case=case, reviewer=reviewer, request=request)
     audit_record(
         action="review.submitted",
         actor=reviewer,
         obj=review,
         site=case.site,
         request=request,
-        detail={"case": case.pk, "image": image.pk, "decision": decision, "label": label, "ai_label": review.ai_label},
+        detail={
+            "case": case.pk,
+            "image": image.pk,
+            "decision": decision,
+            "label": label,
+            "ai_label": review.ai_label,
+        },
     )
     return review
+
+
+def _finish_reading(*, case: Case, reviewer: User, request: HttpRequest | None) -> None:
+    """Once every image has its readings: reviewed if the readers agree, else off to adjudication."""
+    readings = case_readings(case=case)
+    if not all(r.complete for r in readings):
+        return
+    disputed = [r for r in readings if r.disagreement]
+    if not disputed:
+        case_set_status(case_id=case.pk, status=CaseStatus.REVIEWED, strict=True)
+        return
+    case_set_status(case_id=case.pk, status=CaseStatus.ADJUDICATION, strict=True)
+    audit_record(
+        action="case.sent_to_adjudication",
+        actor=reviewer,
+        obj=case,
+        site=case.site,
+        request=request,
+        detail={"images": {str(r.image_id): sorted(r.labels) for r in disputed}},
+    )

@@ -1,32 +1,98 @@
-"""The worklist page: every case the user may see, filtered and paginated."""
+"""The worklist page, its live-status feed, and the Curators' adjudication queue."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from cases.forms import WorklistFilterForm
-from cases.selectors import worklist_for_user
+from cases.models import CaseStatus
+from cases.selectors import (
+    adjudication_queue_for_user,
+    case_statuses_for_user,
+    worklist_for_user,
+    worklist_rows,
+)
 from cases.views.access import ui_view
 
 PAGE_SIZE = 50
+# A poll asks about one page of rows at most.
+MAX_STATUS_IDS = 200
+# Statuses that will change without anyone acting: the page keeps polling while one is shown.
+IN_FLIGHT = [CaseStatus.RECEIVED, CaseStatus.QUEUED, CaseStatus.PREDICTING]
 
 
 @require_GET
 @ui_view
 def worklist(request: HttpRequest) -> HttpResponse:
     """Cases visible to the user, 50 per page, in a constant number of queries whatever the page size."""
-    filter_form = WorklistFilterForm(request.GET)
-    cases = worklist_for_user(user=request.user).filter(**filter_form.filters())  # type: ignore[arg-type]
-    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    filter_form = WorklistFilterForm(request.GET, user=request.user)  # type: ignore[arg-type]
+    conditions = filter_form.filters()
+    cases = worklist_for_user(user=request.user, order=filter_form.ordering()).filter(conditions)  # type: ignore[arg-type]
+    page = Paginator(cases.values_list("pk", flat=True), PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = worklist_rows(user=request.user, case_ids=list(page.object_list))  # type: ignore[arg-type]
     return render(
         request,
         "cases/worklist.html",
         {
             "page": page,
             "filter_form": filter_form,
-            "is_filtered": bool(filter_form.filters()),
+            "is_filtered": bool(conditions),
+            "order": filter_form.ordering(),
+            "in_flight": IN_FLIGHT,
         },
     )
+
+
+@require_GET
+@ui_view
+def case_statuses(request: HttpRequest) -> JsonResponse:
+    """``?ids=1,2,3`` → the status and AI summary of those cases the user may see (the worklist polls this)."""
+    raw = [part for part in request.GET.get("ids", "").split(",") if part.strip()]
+    if len(raw) > MAX_STATUS_IDS:
+        return JsonResponse({"detail": f"ask for at most {MAX_STATUS_IDS} cases at once"}, status=400)
+    try:
+        ids = [int(part) for part in raw]
+    except ValueError:
+        return JsonResponse({"detail": "ids must be a comma-separated list of case numbers"}, status=400)
+    rows = case_statuses_for_user(user=request.user, case_ids=ids)  # type: ignore[arg-type]
+    return JsonResponse(
+        {
+            "cases": [
+                {
+                    "id": case.pk,
+                    "status": case.status,
+                    "status_label": case.get_status_display(),
+                    "in_flight": case.status in IN_FLIGHT,
+                    "ai_label": case.ai_label,
+                    "ai_confidence": case.ai_confidence,
+                    "ai_uncertainty": case.ai_uncertainty,
+                    "ai_positive": case.ai_positive,
+                    "ai_untrained": case.ai_untrained,
+                }
+                for case in rows
+            ]
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@require_GET
+@ui_view
+def adjudication_queue(request: HttpRequest) -> HttpResponse:
+    """Cases whose two readers disagreed, for Curators to decide; 403 for other roles."""
+    if not request.user.has_perm("cases.adjudicate_case"):
+        raise PermissionDenied("Only Curators adjudicate disagreements between readers.")
+    page = Paginator(adjudication_queue_for_user(user=request.user), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )  # type: ignore[arg-type]
+    for case in page.object_list:
+        by_image: dict[int, list] = {}
+        for review in case.reviews.all():
+            by_image.setdefault(review.image_id, []).append(review)
+        # Only the images the readers disagreed on.
+        case.disputes = [reviews for reviews in by_image.values() if len({r.label for r in reviews}) > 1]  # type: ignore[attr-defined]
+    return render(request, "cases/adjudication_queue.html", {"page": page})

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.forms import PriorityForm, TaskChangeForm
@@ -19,7 +20,7 @@ from cases.models.case import TASK_CLASSES
 from cases.selectors import case_list_for_user, case_series, next_case_for_review
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
-from cases.services.review import review_class_names
+from cases.services.review import ImageReading, readers_required, review_class_names
 from cases.views.access import ui_view
 from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
@@ -46,11 +47,17 @@ class LifecycleStep:
     state: str  # "done", "current" or "todo"
 
 
-def lifecycle_steps(status: str) -> list[LifecycleStep]:
-    """The lifecycle bar: steps before the current one are done. A failed case shows every step as to-do."""
-    position = LIFECYCLE.index(CaseStatus(status)) if status in LIFECYCLE else -1
+def lifecycle_steps(status: str, *, adjudicated: bool = False) -> list[LifecycleStep]:
+    """The lifecycle bar: steps before the current one are done. A failed case shows every step as to-do.
+
+    Adjudication is a step only for cases whose readers disagreed.
+    """
+    lifecycle = list(LIFECYCLE)
+    if status == CaseStatus.ADJUDICATION or adjudicated:
+        lifecycle.insert(lifecycle.index(CaseStatus.REVIEWED), CaseStatus.ADJUDICATION)
+    position = lifecycle.index(CaseStatus(status)) if status in lifecycle else -1
     steps = []
-    for index, step in enumerate(LIFECYCLE):
+    for index, step in enumerate(lifecycle):
         if position < 0 or index > position:
             state = "todo"
         elif index == position:
@@ -107,35 +114,54 @@ def case_timeline(case: Case, images: list[Image]) -> list[TimelineEvent]:
         moments.append(("Reviewed", reviews[-1] if len(reviews) > 1 else reviews[0]))
     events, previous = [], None
     for label, at in moments:
-        events.append(TimelineEvent(label, at, _duration((at - previous).total_seconds()) if previous else ""))
+        events.append(
+            TimelineEvent(label, at, _duration((at - previous).total_seconds()) if previous else "")
+        )
         previous = at
     return events
 
 
 @dataclass
 class ReviewRow:
-    """One image in the review panel: what the AI said, who read it, and the reader's form."""
+    """One image in the review panel: what the AI said, who read it, and the reader's (or Curator's) form."""
 
     image: Image
     classes: list[tuple[int, str]]  # (shortcut digit, class name)
     ai_label: str
-    reviews: list[Any]
+    reviews: list[Any]  # empty while a blinded double read hides them from this user
     mine: Any | None
+    hidden_readings: int  # readings done by others that this user may not see yet
+    readers_required: int
+    disputed: bool  # two readers disagreed
+    adjudication: Any | None
+    can_adjudicate: bool
 
 
-def review_rows(images: list[Image], *, task: str, user: User) -> list[ReviewRow]:
+def review_rows(images: list[Image], *, case: Case, user: User) -> list[ReviewRow]:
+    required = readers_required(task=case.task)
+    adjudicator = user.has_perm("cases.adjudicate_case") and case.status == CaseStatus.ADJUDICATION
     rows = []
     for image in images:
         done = [p for p in image.predictions.all() if p.status == "done"]  # type: ignore[attr-defined]
         shown = done[-1] if done else None  # prefetched oldest first: the newest is last
-        reviews = list(image.reviews.all())  # type: ignore[attr-defined]
+        reading = ImageReading(image_id=image.pk, required=required, reviews=list(image.reviews.all()))  # type: ignore[attr-defined]
+        hidden = reading.hidden_from(user)
+        adjudication = getattr(image, "adjudication", None)
         rows.append(
             ReviewRow(
                 image=image,
-                classes=list(enumerate(review_class_names(prediction=shown, task=task), start=1)),
+                classes=list(enumerate(review_class_names(prediction=shown, task=case.task), start=1)),
                 ai_label=shown.label if shown else "",
-                reviews=reviews,
-                mine=next((r for r in reviews if r.reviewer_id == user.pk), None),
+                reviews=[] if hidden else reading.reviews,
+                mine=next((r for r in reading.reviews if r.reviewer_id == user.pk), None),
+                hidden_readings=len(reading.reviews) if hidden else 0,
+                readers_required=required,
+                disputed=reading.disagreement,
+                adjudication=adjudication,
+                can_adjudicate=adjudicator
+                and reading.disagreement
+                and adjudication is None
+                and all(r.reviewer_id != user.pk for r in reading.reviews),
             )
         )
     return rows
@@ -171,6 +197,55 @@ def header_rows(header: dict[str, Any]) -> list[HeaderRow]:
     return rows
 
 
+@dataclass
+class SeriesViewer:
+    """One series in the image viewer: its images (each with ``.prediction``) and the script's data."""
+
+    series: Any  # Series
+    images: list[Image]
+    data: dict[str, Any]  # read by static/js/viewer.js through json_script
+
+
+_FRAME = 999_999_999  # reversed into a frame URL, then replaced by "{frame}" for the script
+
+
+def _frame_url(name: str, image: Image) -> str:
+    return reverse(name, kwargs={"pk": image.pk, "frame": _FRAME}).replace(str(_FRAME), "{frame}")
+
+
+def series_viewer(series: Any, *, start_image: Image | None) -> SeriesViewer:
+    """The viewer's stack for one series: its images x frames in order, starting at ``start_image`` if it is here."""
+    images = list(series.images.all())
+    entries = []
+    for image in images:
+        predictions = list(image.predictions.all())  # type: ignore[attr-defined]
+        image.prediction = predictions[-1] if predictions else None  # type: ignore[attr-defined]
+        p = image.prediction  # type: ignore[attr-defined]
+        has_map = p is not None and p.status == "done" and bool(p.saliency_raw)
+        row, col = image.pixel_spacing_row, image.pixel_spacing_col
+        entries.append(
+            {
+                "id": image.pk,
+                "label": f"Image {image.instance_number if image.instance_number is not None else image.pk}",
+                "frames": image.frames,
+                "keyFrame": image.key_frame,
+                # Rows are drawn this much taller than columns (non-square pixels).
+                "aspect": row / col if row and col and 0.2 < row / col < 5 else 1,
+                "pixels": _frame_url("cases:image_pixels", image),
+                "png": _frame_url("cases:image_frame", image),
+                "header": reverse("cases:image_header", kwargs={"pk": image.pk}),
+                # cases never imports inference; the URL name is the only contract.
+                "saliency": reverse("inference:prediction_file", args=[p.pk, "saliency"])
+                if has_map
+                else None,
+                "saliencyFrame": p.frame if has_map else None,
+            }
+        )
+    start = next((i for i, image in enumerate(images) if image == start_image), 0)
+    start_frame = images[start].key_frame if images else 0
+    return SeriesViewer(series, images, {"images": entries, "start": [start, start_frame]})
+
+
 def _visible_case(request: HttpRequest, pk: int) -> Case:
     return get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
 
@@ -199,6 +274,8 @@ def _render_case(
     for image in images:
         image.frame_links = frame_links(image)  # type: ignore[attr-defined]
     header_image = _header_image(request, images)
+    # ?header= also says where the viewer starts (the series list links it).
+    start_image = header_image if request.GET.get("header") else None
     return render(
         request,
         "cases/case_detail.html",
@@ -208,19 +285,23 @@ def _render_case(
             "patient": case.study.patient,
             "series_list": series,
             "image_count": len(images),
-            "lifecycle": lifecycle_steps(case.status),
+            "lifecycle": lifecycle_steps(
+                case.status, adjudicated=any(getattr(i, "adjudication", None) for i in images)
+            ),
             "is_failed": case.status == CaseStatus.FAILED,
             "can_change": request.user.has_perm("cases.change_case"),
             "task_form": task_form or TaskChangeForm(initial={"task": case.task}),
             "priority_form": priority_form or PriorityForm(initial={"priority": case.priority}),
             "header_image": header_image,
-            "can_review": request.user.has_perm("cases.review_case") and case.task in TASK_CLASSES,
-            "review_rows": review_rows(images, task=case.task, user=request.user),  # type: ignore[arg-type]
+            "can_review": request.user.has_perm("cases.review_case")
+            and case.task in TASK_CLASSES
+            and case.status != CaseStatus.ADJUDICATION,
+            "review_rows": review_rows(images, case=case, user=request.user),  # type: ignore[arg-type]
             "opened_token": opened_token(),
             "timeline": case_timeline(case, images),
             "next_case": next_case_for_review(user=request.user, after=case),  # type: ignore[arg-type]
-            # The newest prediction of each image (the AI result panel).
-            "predicted_images": [(i, list(i.predictions.all())[-1]) for i in images if i.predictions.all()],
+            # One viewer per series; each image's side panel shows its newest prediction.
+            "viewers": [series_viewer(s, start_image=start_image) for s in series if s.images.all()],
             "header_rows": header_rows(header_image.header) if header_image is not None else [],
         },
         status=status,

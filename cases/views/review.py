@@ -13,7 +13,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from cases.selectors import case_list_for_user, next_case_for_review
+from cases.selectors import adjudication_queue_for_user, case_list_for_user, next_case_for_review
+from cases.services.adjudication import adjudication_submit
 from cases.services.review import review_submit
 from cases.views.access import ui_view
 from oncoportal.exceptions import DomainError
@@ -77,4 +78,42 @@ def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResp
     if following is None:
         messages.info(request, "No more cases are waiting for your review.")
         return redirect("cases:worklist")
+    return redirect("cases:case_detail", pk=following.pk)
+
+
+@require_POST
+@ui_view
+def adjudication_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
+    """A Curator's final label for one disputed image (needs adjudicate_case); then the next disputed case."""
+    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
+    if not request.user.has_perm("cases.adjudicate_case"):
+        raise PermissionDenied("Only Curators adjudicate disagreements between readers.")
+    image = get_object_or_404(case.images, pk=image_pk)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The adjudication form was incomplete; nothing was saved.")
+        return redirect("cases:case_detail", pk=case.pk)
+    data = form.cleaned_data
+    try:
+        decision = adjudication_submit(
+            case=case,
+            image=image,
+            curator=request.user,  # type: ignore[arg-type]
+            label=data["label"],
+            non_diagnostic=data["non_diagnostic"],
+            note=data["note"],
+            opened_at=_opened_at(data["opened"]),
+            request=request,
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("cases:case_detail", pk=case.pk)
+    messages.success(request, f"Case {case.pk}: final label {decision.label or 'non-diagnostic'} recorded.")
+    case.refresh_from_db()
+    if case.status == "adjudication":
+        return redirect("cases:case_detail", pk=case.pk)  # another disputed image of this case
+    following = adjudication_queue_for_user(user=request.user).exclude(pk=case.pk).first()  # type: ignore[arg-type]
+    if following is None:
+        messages.info(request, "No more disagreements are waiting for adjudication.")
+        return redirect("cases:adjudication_queue")
     return redirect("cases:case_detail", pk=following.pk)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.conftest import require_service
+from tests.worker import redis_available, use_broker, worker_process
 
 
 @pytest.fixture
@@ -44,3 +46,43 @@ def page(chromium):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def two_predicted_cases(brain_case, random_model):
+    """Two brain cases predicted in-process by the untrained test model (no worker needed here)."""
+    from unittest import mock
+
+    from inference.pipeline import predictions_run
+    from inference.services import prediction_request
+
+    with mock.patch("inference.services.run_predictions.delay"):
+        ids = [p.pk for case in brain_case for p in prediction_request(case=case)]
+    predictions_run(prediction_ids=ids)
+    return list(brain_case.order_by("created_at"))
+
+
+def _redis_url() -> str:
+    # Not db 13 (tests/inference/test_worker.py) nor 12 (tests/inference/test_tryout.py): each flushes its own.
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    return url if url.startswith("redis://") else "redis://127.0.0.1:6379/11"
+
+
+@pytest.fixture
+def celery_worker(settings, tmp_path):
+    """A real Celery worker process on Redis, sharing the live server's database and media folder."""
+    url = _redis_url()
+    require_service("Redis", redis_available(url), url)
+    media = tmp_path / "var" / "media"
+    media.mkdir(parents=True)
+    # The live server (this process) and the worker share one media folder.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media)},
+        },
+    }
+    log_path = tmp_path / "worker.log"
+    with use_broker(url), worker_process(broker_url=url, var_dir=tmp_path / "var", log_path=log_path) as proc:
+        yield proc

@@ -9,20 +9,6 @@ from tests.browser.support import log_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-@pytest.fixture
-def two_predicted_cases(brain_case, random_model):
-    """Two brain cases predicted in-process by the untrained test model (no worker needed here)."""
-    from unittest import mock
-
-    from inference.pipeline import predictions_run
-    from inference.services import prediction_request
-
-    with mock.patch("inference.services.run_predictions.delay"):
-        ids = [p.pk for case in brain_case for p in prediction_request(case=case)]
-    predictions_run(prediction_ids=ids)
-    return list(brain_case.order_by("created_at"))
-
-
 def test_keyboard_review_saves_a_correction_and_opens_the_next_case(
     page, live_server, reviewer, two_predicted_cases, artifacts
 ):

@@ -24,6 +24,13 @@ def _pages(case, image_id: int, batch_id: str) -> list[tuple[str, str]]:
         ("post", reverse("cases:case_priority", kwargs={"pk": case.pk})),
         ("get", reverse("cases:image_thumbnail", kwargs={"pk": image_id})),
         ("get", reverse("cases:image_frame", kwargs={"pk": image_id, "frame": 0})),
+        ("get", reverse("cases:image_pixels", kwargs={"pk": image_id, "frame": 0})),
+        ("get", reverse("cases:image_header", kwargs={"pk": image_id})),
+        ("get", reverse("cases:case_statuses") + f"?ids={case.pk}"),
+        ("get", reverse("cases:adjudication_queue")),
+        ("post", reverse("cases:review_submit", kwargs={"pk": case.pk, "image_pk": image_id})),
+        ("post", reverse("cases:adjudication_submit", kwargs={"pk": case.pk, "image_pk": image_id})),
+        ("get", reverse("inference:tryout")),
     ]
 
 
@@ -78,6 +85,10 @@ def test_another_sites_case_image_and_batch_are_404(client, radiologist, ct_case
         ("post", reverse("cases:case_priority", kwargs={"pk": other_site_case.pk})),
         ("get", reverse("cases:image_thumbnail", kwargs={"pk": image.pk})),
         ("get", reverse("cases:image_frame", kwargs={"pk": image.pk, "frame": 0})),
+        ("get", reverse("cases:image_pixels", kwargs={"pk": image.pk, "frame": 0})),
+        ("get", reverse("cases:image_header", kwargs={"pk": image.pk})),
+        ("post", reverse("cases:review_submit", kwargs={"pk": other_site_case.pk, "image_pk": image.pk})),
+        ("post", reverse("cases:adjudication_submit", kwargs={"pk": other_site_case.pk, "image_pk": image.pk})),
         ("get", reverse("cases:upload_result", kwargs={"batch_id": batch_id})),
     ]:
         assert getattr(client, method)(url).status_code == 404, (method, url)

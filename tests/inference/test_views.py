@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -80,5 +82,6 @@ def test_worklist_shows_the_ai_label_in_constant_queries(client, radiologist, pr
     prediction = Prediction.objects.get(image__case=predicted_case)
     with django_assert_max_num_queries(12):
         html = client.get(reverse("cases:worklist")).content.decode()
-    assert f"{prediction.label} <span class=\"muted\">{prediction.confidence:.2f}</span>" in html
+    # A tumour label is emphasised (positive finding); "notumor" is plain text.
+    assert re.search(rf'{prediction.label}(</strong>)? <span class="muted">{prediction.confidence:.2f}</span>', html)
     assert "untrained" in html

@@ -19,6 +19,7 @@ DEMO_SITE = ("demo-hospital", "Demo Hospital Radiology")
 DEMO_USERS = [
     ("radiologist", "demo-radiologist", Role.RADIOLOGIST, False, True),
     ("reviewer", "demo-reviewer", Role.REVIEWER, False, True),
+    ("reviewer2", "demo-reviewer2", Role.REVIEWER, False, True),  # the second reader of double reads
     ("curator", "demo-curator", Role.CURATOR, True, False),
     ("pacs", "demo-integration", Role.INTEGRATION, False, True),
 ]

@@ -8,26 +8,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.models import AuditEvent, Case, CaseStatus, Review, ReviewDecision
+from cases.models import AuditEvent, CaseStatus, Review, ReviewDecision
 from cases.services.review import review_submit
 from inference.models import Prediction
-from inference.pipeline import predictions_run
-from inference.services import prediction_request
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def predicted(brain_case, random_model, django_capture_on_commit_callbacks, mocker):
-    """Two single-image brain cases with predictions from the untrained test model."""
-    mocker.patch("inference.services.run_predictions.delay")
-    ids = []
-    for case in brain_case:
-        with django_capture_on_commit_callbacks(execute=True):
-            ids += [p.pk for p in prediction_request(case=case)]
-    predictions_run(prediction_ids=ids)
-    return list(Case.objects.filter(pk__in=brain_case.values("pk")).order_by("created_at"))
 
 
 def test_confirm_and_correct_freeze_the_ai_result(predicted, reviewer):
@@ -36,7 +22,9 @@ def test_confirm_and_correct_freeze_the_ai_result(predicted, reviewer):
     prediction = Prediction.objects.get(image=image)
     other = next(c for c in prediction.probabilities if c != prediction.label)
     opened = timezone.now() - timedelta(seconds=42)
-    review = review_submit(case=case, image=image, reviewer=reviewer, label=other, note=" enhancing rim ", opened_at=opened)
+    review = review_submit(
+        case=case, image=image, reviewer=reviewer, label=other, note=" enhancing rim ", opened_at=opened
+    )
     assert review.decision == ReviewDecision.CORRECT and review.label == other
     assert review.ai_label == prediction.label and review.ai_probabilities == prediction.probabilities
     assert review.ai_model_version == str(prediction.model_version) and review.ai_untrained is True
@@ -48,7 +36,9 @@ def test_confirm_and_correct_freeze_the_ai_result(predicted, reviewer):
 
     second = predicted[1]
     image2 = second.images.get()
-    confirm = review_submit(case=second, image=image2, reviewer=reviewer, label=Prediction.objects.get(image=image2).label)
+    confirm = review_submit(
+        case=second, image=image2, reviewer=reviewer, label=Prediction.objects.get(image=image2).label
+    )
     assert confirm.decision == ReviewDecision.CONFIRM
 
 
@@ -76,7 +66,9 @@ def test_case_without_a_model_can_be_labelled(jpeg_case, reviewer):
     assert jpeg_case.status == CaseStatus.REVIEWED
 
 
-def test_review_page_flow_saves_and_opens_the_next_case(client, predicted, reviewer, radiologist, other_radiologist):
+def test_review_page_flow_saves_and_opens_the_next_case(
+    client, predicted, reviewer, radiologist, other_radiologist
+):
     first, second = predicted
     image = first.images.get()
     url = reverse("cases:review_submit", args=[first.pk, image.pk])
@@ -95,7 +87,9 @@ def test_review_page_flow_saves_and_opens_the_next_case(client, predicted, revie
     assert review.label == "meningioma" and review.seconds_spent is not None
     # The last case: back to the worklist.
     image2 = second.images.get()
-    response = client.post(reverse("cases:review_submit", args=[second.pk, image2.pk]), {"non_diagnostic": "on"})
+    response = client.post(
+        reverse("cases:review_submit", args=[second.pk, image2.pk]), {"non_diagnostic": "on"}
+    )
     assert response["Location"] == reverse("cases:worklist")
     # A tampered timing token loses the timing, not the review.
     assert Review.objects.get(image=image2).seconds_spent is None
@@ -108,5 +102,10 @@ def test_case_page_shows_the_turnaround_timeline(client, predicted, reviewer):
     client.force_login(reviewer)
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     timeline = html.split('aria-label="Timeline"')[1].split("</p>")[0]
-    assert timeline.index("Received") < timeline.index("Predicted") < timeline.index("First review") < timeline.index("Reviewed")
+    assert (
+        timeline.index("Received")
+        < timeline.index("Predicted")
+        < timeline.index("First review")
+        < timeline.index("Reviewed")
+    )
     assert " s →" in timeline or " min " in timeline

@@ -1,0 +1,97 @@
+"""Curator adjudication: the final label for an image two readers disagreed on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from cases.models import Adjudication, Case, CaseStatus, Image, User
+from cases.services.audit import audit_record
+from cases.services.lifecycle import case_set_status
+from cases.services.review import case_readings, review_class_names
+from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
+
+
+@transaction.atomic
+def adjudication_submit(
+    *,
+    case: Case,
+    image: Image,
+    curator: User,
+    label: str = "",
+    non_diagnostic: bool = False,
+    note: str = "",
+    opened_at: datetime | None = None,
+    request: HttpRequest | None = None,
+) -> Adjudication:
+    """Record a Curator's final label for one disputed image; the case is reviewed once none is left.
+
+    The readings weighed and the AI result shown are frozen into the row. The
+    caller checks the adjudicate permission. Raises InvalidInput for a label
+    outside the task's classes or an image nobody disagreed on, and
+    TransitionNotAllowed for a case not awaiting adjudication, an image already
+    decided, or a Curator who was one of the image's readers.
+    """
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if image.case_id != case.pk:
+        raise InvalidInput("that image belongs to another case")
+    if case.status != CaseStatus.ADJUDICATION:
+        raise TransitionNotAllowed(f"a {case.get_status_display().lower()} case is not awaiting adjudication")
+    readings = {r.image_id: r for r in case_readings(case=case)}
+    reading = readings.get(image.pk)
+    if reading is None or not reading.disagreement:
+        raise InvalidInput("the readers agreed on this image: there is nothing to adjudicate")
+    if any(r.reviewer_id == curator.pk for r in reading.reviews):
+        raise TransitionNotAllowed("you read this image yourself: another Curator must adjudicate it")
+    prediction = image.predictions.filter(status="done").order_by("-pk").first()  # type: ignore[attr-defined]
+    classes = review_class_names(prediction=prediction, task=case.task)
+    if non_diagnostic:
+        label = ""
+    elif label not in classes:
+        raise InvalidInput(
+            f"choose one of: {', '.join(classes)}" if label else "choose a label or non-diagnostic"
+        )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            decision = Adjudication.objects.create(
+                case=case,
+                image=image,
+                curator=curator,
+                label=label,
+                non_diagnostic=non_diagnostic,
+                task=case.task,
+                note=note.strip(),
+                readings=[
+                    {
+                        "review": r.pk,
+                        "reader": r.reviewer.get_username(),
+                        "label": r.label,
+                        "decision": r.decision,
+                        "note": r.note,
+                    }
+                    for r in reading.reviews
+                ],
+                ai_label=prediction.label if prediction else "",
+                ai_probabilities=prediction.probabilities if prediction else {},
+                ai_model_version=str(prediction.model_version) if prediction else "",
+                opened_at=opened_at,
+                seconds_spent=(now - opened_at).total_seconds() if opened_at else None,
+            )
+    except IntegrityError:
+        raise TransitionNotAllowed("this image has already been adjudicated") from None
+    decided = set(Adjudication.objects.filter(case=case).values_list("image_id", flat=True))
+    if all(r.image_id in decided for r in readings.values() if r.disagreement):
+        case_set_status(case_id=case.pk, status=CaseStatus.REVIEWED, strict=True)
+    audit_record(
+        action="adjudication.decided",
+        actor=curator,
+        obj=decision,
+        site=case.site,
+        request=request,
+        detail={"case": case.pk, "image": image.pk, "label": label, "readings": sorted(reading.labels)},
+    )
+    return decision

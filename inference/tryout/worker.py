@@ -1,0 +1,204 @@
+"""Worker side of a try-out: the case pipeline's cached predictor and decoders, on one stored file.
+
+Safe to run twice: only a QUEUED row (or one RUNNING past the hard time limit,
+whose worker died) is claimed, the overlay always has the same name, and the
+result lands only on a row that is still RUNNING. A try-out discarded or
+expired while its model ran leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import time
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db.models import Q
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from cases.imaging.errors import one_line
+from cases.models import ImageKind
+from inference.decode import dicom_model_input
+from inference.models import TryOut
+from inference.pipeline import TransientError, ensemble_for, member_rows, predictor_for
+from inference.preprocessing import PreprocessSpec, load_image
+from inference.registry import BundleError
+from inference.saliency import overlay_png
+
+logger = logging.getLogger(__name__)
+
+# Expired try-outs handled per sweep; the next sweep takes the rest.
+EXPIRE_BATCH = 500
+# The run_tryout task's limits. A row RUNNING for longer than the hard one lost its worker.
+SOFT_TIME_LIMIT_S = 120
+TIME_LIMIT_S = 180
+
+
+def tryout_run(*, tryout_id: str) -> bool:
+    """Predict one try-out and store its overlay; True when this call finished it. Idempotent.
+
+    Raises:
+        TransientError: Storage hiccup; the row is queued again for the retry.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=TIME_LIMIT_S + 30)
+    claimed = (
+        TryOut.objects.filter(pk=tryout_id)
+        .filter(Q(status=TryOut.Status.QUEUED) | Q(status=TryOut.Status.RUNNING, started_at__lt=stale))
+        .update(status=TryOut.Status.RUNNING, started_at=now)
+    )
+    if not claimed:
+        return False  # done, discarded, or another delivery is on it
+    tryout = TryOut.objects.select_related("model_version").get(pk=tryout_id)
+    try:
+        return _predict(tryout)
+    except BundleError as exc:  # a ValueError: before the decode errors
+        _fail(tryout, f"model {tryout.model_version} unusable: {one_line(str(exc))}")
+        raise
+    except (ValueError, KeyError) as exc:
+        _fail(tryout, f"cannot decode image: {one_line(str(exc))}")
+    except FileNotFoundError as exc:  # an OSError: before the transient ones
+        _fail(tryout, f"stored file missing: {exc.filename or exc}")
+    except OSError as exc:
+        TryOut.objects.filter(pk=tryout.pk, status=TryOut.Status.RUNNING).update(status=TryOut.Status.QUEUED)
+        raise TransientError(one_line(f"{type(exc).__name__}: {exc}")) from exc
+    except Exception as exc:
+        _fail(tryout, one_line(f"{type(exc).__name__}: {exc}"))
+        raise
+    return False
+
+
+def _predict(tryout: TryOut) -> bool:
+    if tryout.model_version is None:
+        _fail(tryout, "the model chosen for this try-out no longer exists")
+        return False
+    t0 = time.perf_counter()
+    members = ensemble_for(tryout.model_version)  # the same ensemble a case of this task gets
+    predictor = predictor_for(members)  # cached per worker process, shared with case predictions
+    spec = predictor.members[0].card.preprocessing
+    t1 = time.perf_counter()
+    array = model_input(_read(tryout.file.name), kind=tryout.kind, spec=spec)
+    if array.dtype == np.uint8:
+        display = array  # the 8-bit image the model saw
+    else:  # raw values (a windowing spec): overlay on the stored display rendering
+        display = np.asarray(PILImage.open(io.BytesIO(_read(tryout.display.name))).convert("RGB"))
+    t2 = time.perf_counter()
+    result = predictor.predict_batch([array], saliency=True)[0]
+    t3 = time.perf_counter()
+    overlay_name = ""
+    if result.cam is not None:
+        overlay_name = _put(f"{tryout.storage_prefix}/overlay.png", overlay_png(display, result.cam))
+    finished = timezone.now()
+    queue_wait = (tryout.started_at - tryout.created_at).total_seconds() * 1e3 if tryout.started_at else None
+    updated = TryOut.objects.filter(pk=tryout.pk, status=TryOut.Status.RUNNING).update(
+        status=TryOut.Status.DONE,
+        label=result.label,
+        confidence=result.confidence,
+        probabilities=result.probabilities,
+        uncertainty=result.uncertainty,
+        members=member_rows(members, result),
+        untrained=result.untrained,
+        device=result.device,
+        overlay=overlay_name,
+        timings={
+            "queue_wait_ms": queue_wait,
+            "load_ms": (t1 - t0) * 1e3,
+            "decode_ms": (t2 - t1) * 1e3,
+            **result.timings,
+            "save_ms": (time.perf_counter() - t3) * 1e3,
+        },
+        error="",
+        finished_at=finished,
+    )
+    if not updated and not TryOut.objects.filter(pk=tryout.pk).exists():
+        # Discarded or expired while the model ran: its files are already gone but this one.
+        _delete_quietly(overlay_name)
+    return bool(updated)
+
+
+def model_input(data: bytes, *, kind: str, spec: PreprocessSpec) -> np.ndarray:
+    """The model input for a stored try-out file, decoded exactly as ``decode.serving_array`` does.
+
+    Raises:
+        ValueError: Not decodable.
+    """
+    if kind == ImageKind.DICOM:
+        return dicom_model_input(data, frame=None, spec=spec)  # None: the middle frame, as intake shows
+    return load_image(data, spec.channels)
+
+
+def _read(name: str) -> bytes:
+    with default_storage.open(name, "rb") as fh:
+        return fh.read()
+
+
+def _put(name: str, data: bytes) -> str:
+    # Same name on every run: a redelivered task overwrites instead of adding files.
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(data))
+
+
+def _fail(tryout: TryOut, error: str) -> None:
+    TryOut.objects.filter(pk=tryout.pk, status=TryOut.Status.RUNNING).update(
+        status=TryOut.Status.FAILED, error=error, finished_at=timezone.now()
+    )
+
+
+def _delete_quietly(name: str) -> None:
+    if name:
+        with contextlib.suppress(OSError):
+            default_storage.delete(name)
+
+
+# --- Files and expiry ---------------------------------------------------------
+def tryout_delete_files(*, storage_prefix: str) -> None:
+    """Delete every file under a try-out's prefix (and its folder, on local storage).
+
+    Raises:
+        OSError: A file could not be deleted; the caller keeps the row so a later sweep retries.
+    """
+    if not storage_prefix.startswith("tryout/"):
+        raise ValueError(f"not a try-out prefix: {storage_prefix!r}")  # never delete outside tryout/
+    try:
+        _, files = default_storage.listdir(storage_prefix)
+    except FileNotFoundError:
+        return
+    for name in files:
+        default_storage.delete(f"{storage_prefix}/{name}")
+    try:
+        folder = default_storage.path(storage_prefix)
+    except NotImplementedError:  # object storage has no folders
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(folder)
+
+
+def tryouts_expire(*, now: datetime | None = None) -> int:
+    """Delete try-outs past ``expires_at``, files then row; returns how many rows went. Idempotent.
+
+    A try-out whose files cannot be deleted keeps its row, so the next sweep tries again.
+    """
+    now = now or timezone.now()
+    expired = list(
+        TryOut.objects.filter(expires_at__lte=now).values_list("pk", "storage_prefix")[:EXPIRE_BATCH]
+    )
+    removed = 0
+    for pk, prefix in expired:
+        try:
+            tryout_delete_files(storage_prefix=prefix)
+        except OSError:
+            logger.warning(
+                "could not delete the files of expired try-out %s; retrying next sweep", pk, exc_info=True
+            )
+            continue
+        removed += TryOut.objects.filter(pk=pk).delete()[0]
+    if removed:
+        logger.info("deleted %d expired try-out(s)", removed)
+    return removed

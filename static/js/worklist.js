@@ -1,0 +1,89 @@
+// Live worklist: while some rows are still being received, queued or predicted, ask the
+// server every few seconds for those rows' status and AI summary and update the cells in
+// place (no reload). Polling stops when nothing is in flight and pauses in hidden tabs.
+(() => {
+  const table = document.querySelector("table.worklist[data-status-url]");
+  if (!table) return;
+  const POLL_MS = 3000;
+  const live = document.createElement("p");
+  live.className = "visually-hidden";
+  live.setAttribute("role", "status");
+  live.setAttribute("aria-live", "polite");
+  table.before(live);
+
+  const rows = () => Array.from(table.querySelectorAll("tr[data-case-id][data-in-flight]"));
+
+  const text = (tag, content, className) => {
+    const el = document.createElement(tag);
+    el.textContent = content;
+    if (className) el.className = className;
+    return el;
+  };
+
+  const render = (row, info) => {
+    const status = row.querySelector('[data-field="status"]');
+    const badge = text("span", info.status_label, `badge badge-${info.status}`);
+    status.replaceChildren(badge);
+    const ai = row.querySelector('[data-field="ai"]');
+    if (info.ai_label) {
+      const label = info.ai_positive ? text("strong", info.ai_label, "ai-positive") : document.createTextNode(info.ai_label);
+      const parts = [label, document.createTextNode(" ")];
+      parts.push(text("span", Number(info.ai_confidence).toFixed(2), "muted"));
+      if (info.ai_untrained) {
+        parts.push(document.createTextNode(" "));
+        const hint = text("span", "untrained", "hint");
+        hint.title = "Untrained model: not a diagnosis";
+        parts.push(hint);
+      }
+      ai.replaceChildren(...parts);
+    } else {
+      ai.replaceChildren(text("span", "—", "muted"));
+    }
+    const uncertainty = row.querySelector('[data-field="uncertainty"]');
+    uncertainty.replaceChildren(
+      info.ai_uncertainty === null ? text("span", "—", "muted") : document.createTextNode(Number(info.ai_uncertainty).toFixed(2)),
+    );
+    row.dataset.status = info.status;
+    if (!info.in_flight) delete row.dataset.inFlight;
+  };
+
+  let timer = null;
+  const poll = async () => {
+    timer = null;
+    const pending = rows();
+    if (!pending.length) return;
+    if (document.hidden) {
+      schedule();
+      return;
+    }
+    const ids = pending.map((row) => row.dataset.caseId).join(",");
+    try {
+      const response = await fetch(`${table.dataset.statusUrl}?ids=${ids}`, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      if (response.ok) {
+        const body = await response.json();
+        const done = [];
+        for (const info of body.cases) {
+          const row = table.querySelector(`tr[data-case-id="${info.id}"]`);
+          if (!row) continue;
+          const before = row.dataset.status;
+          render(row, info);
+          if (before !== info.status && !info.in_flight) done.push(`Case ${info.id}: ${info.status_label}`);
+        }
+        if (done.length) live.textContent = done.join(". ");
+      }
+    } catch (error) {
+      // A dropped connection: try again on the next tick.
+    }
+    schedule();
+  };
+  const schedule = () => {
+    if (timer === null && rows().length) timer = window.setTimeout(poll, POLL_MS);
+  };
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && timer === null) poll();
+  });
+  schedule();
+})();
