@@ -59,10 +59,7 @@ class ProfileRow:
         """The concrete action (X, Z, D, K or U) with the ``enabled`` option columns."""
         cells = dict(self.options)
         chosen = [cells[col] for col in enabled if cells.get(col)]
-        if chosen:
-            action = next((a for a in chosen if a != "K"), "K")
-        else:
-            action = self.basic
+        action = next((a for a in chosen if a != "K"), "K") if chosen else self.basic
         action = _COMBINED.get(action, action)
         if action not in _SIMPLE:
             raise ValueError(f"unknown action {action!r} for {self.tag} in {TABLE_PATH.name}")

@@ -41,7 +41,7 @@ def _key(elem: DataElement) -> str:
 
 def _dataset_dict(ds: Dataset, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for tag in ds.keys():
+    for tag in ds.keys():  # noqa: SIM118 - iterating a Dataset yields elements, not tags
         if tag.group == 0x7FE0:  # Pixel Data and its float/double variants
             continue
         try:

@@ -26,8 +26,8 @@ from cases.imaging import (
 KEY = b"limits-tests"
 
 
-def _prepare(data: bytes, limits: Limits = Limits(), name: str = "upload") -> Prepared:
-    return prepare(SourceFile(name, data), limits=limits, deid=DeidOptions(), pseudonym_key=KEY)
+def _prepare(data: bytes, limits: Limits | None = None, name: str = "upload") -> Prepared:
+    return prepare(SourceFile(name, data), limits=limits or Limits(), deid=DeidOptions(), pseudonym_key=KEY)
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -84,7 +84,7 @@ def test_truncated_native_pixel_data(make_dicom):
 
 
 def test_file_size_limit():
-    with pytest.raises(Rejected, match="^file is 200 bytes, over the 100 bytes limit$"):
+    with pytest.raises(Rejected, match=r"^file is 200 bytes, over the 100 bytes limit$"):
         _prepare(b"\x00" * 200, Limits(max_file_bytes=100))
     rejected = list(expand_upload("big.bin", b"\x00" * 200, Limits(max_file_bytes=100)))
     assert len(rejected) == 1 and isinstance(rejected[0], SourceRejected)

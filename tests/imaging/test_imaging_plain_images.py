@@ -38,7 +38,7 @@ def test_sample_jpegs_prepare(folder, data_path, limits):
     stored = Image.open(io.BytesIO(p.stored_bytes))
     assert stored.format == "JPEG"
     # Only metadata segments went: the decoded pixels are identical.
-    assert np.array_equal(np.asarray(stored.convert(expected.ndim == 3 and "RGB" or "L")), expected)
+    assert np.array_equal(np.asarray(stored.convert((expected.ndim == 3 and "RGB") or "L")), expected)
     assert max(Image.open(io.BytesIO(p.thumbnail_png)).size) == 160
 
 

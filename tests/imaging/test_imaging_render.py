@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from cases.imaging import PRESETS, DeidOptions, Prepared, SourceFile, choose_window, prepare, render_frame
-from cases.imaging.dicom_pixels import modality_values
 from cases.imaging.dicom_io import read_geometry
+from cases.imaging.dicom_pixels import modality_values
 from cases.imaging.render import png_bytes, thumbnail_png
 
 KEY = b"render-tests"
