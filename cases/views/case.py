@@ -102,16 +102,20 @@ def _duration(seconds: float) -> str:
 
 
 def case_timeline(case: Case, images: list[Image]) -> list[TimelineEvent]:
-    """Received -> predicted -> first review -> reviewed: the turnaround a department reports on."""
+    """Received -> predicted -> first review -> (adjudicated) -> reviewed: the turnaround a department reports on."""
     finished = [p.finished_at for i in images for p in i.predictions.all() if p.finished_at]  # type: ignore[attr-defined]
     reviews = sorted(r.submitted_at for i in images for r in i.reviews.all())  # type: ignore[attr-defined]
+    decided = [i.adjudication.decided_at for i in images if getattr(i, "adjudication", None)]
     moments = [("Received", case.created_at)]
     if finished and all(i.predictions.all() for i in images):  # type: ignore[attr-defined]
         moments.append(("Predicted", max(finished)))
-    if reviews:
+    if len(reviews) > 1 or (reviews and case.status != CaseStatus.REVIEWED):
         moments.append(("First review", reviews[0]))
-    if case.status == CaseStatus.REVIEWED and reviews:
-        moments.append(("Reviewed", reviews[-1] if len(reviews) > 1 else reviews[0]))
+    if decided:
+        moments.append(("Adjudicated", max(decided)))
+    if case.status == CaseStatus.REVIEWED:
+        # The moment the case became reviewed (a later extra reading does not move it).
+        moments.append(("Reviewed", case.status_changed_at))
     events, previous = [], None
     for label, at in moments:
         events.append(

@@ -95,17 +95,34 @@ def test_review_page_flow_saves_and_opens_the_next_case(
     assert Review.objects.get(image=image2).seconds_spent is None
 
 
+def _timeline(client, case) -> str:
+    html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
+    return html.split('aria-label="Timeline"')[1].split("</p>")[0]
+
+
 def test_case_page_shows_the_turnaround_timeline(client, predicted, reviewer):
+    case = predicted[0]
+    image = case.images.get()
+    client.force_login(reviewer)
+    review_submit(case=case, image=image, reviewer=reviewer, label="glioma")
+    timeline = _timeline(client, case)
+    # One reading: it is the moment the case became reviewed, shown once.
+    assert timeline.index("Received") < timeline.index("Predicted") < timeline.index("Reviewed")
+    assert "First review" not in timeline
+    assert " s →" in timeline or " min " in timeline
+
+
+def test_timeline_of_an_adjudicated_case(client, predicted, reviewer, make_user, site, curator):
+    from cases.models import ReviewPolicy, Task
+    from cases.services.adjudication import adjudication_submit
+
+    ReviewPolicy.objects.create(task=Task.BRAIN_MRI, readers_required=2)
     case = predicted[0]
     image = case.images.get()
     review_submit(case=case, image=image, reviewer=reviewer, label="glioma")
     client.force_login(reviewer)
-    html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
-    timeline = html.split('aria-label="Timeline"')[1].split("</p>")[0]
-    assert (
-        timeline.index("Received")
-        < timeline.index("Predicted")
-        < timeline.index("First review")
-        < timeline.index("Reviewed")
-    )
-    assert " s →" in timeline or " min " in timeline
+    assert "First review" in _timeline(client, case) and "Reviewed" not in _timeline(client, case)
+    review_submit(case=case, image=image, reviewer=make_user("rev2", "Reviewer", site), label="pituitary")
+    adjudication_submit(case=case, image=image, curator=curator, label="pituitary")
+    timeline = _timeline(client, case)
+    assert timeline.index("First review") < timeline.index("Adjudicated") < timeline.index("Reviewed")
