@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, TextChoices
 
 from cases.models import Case, CaseStatus, Image, IntakeBatch, Review, Series, User
-from cases.models.case import UNCERTAINTY_RANK
+from cases.models.case import REVIEW_QUEUE_STATUSES, UNCERTAINTY_RANK
 from cases.permissions import can_use_ui, sees_all_sites
 
 
@@ -149,14 +149,18 @@ def intake_batch_for_user(*, user: User, batch_id: str) -> IntakeBatch:
     return qs.get(pk=batch_id)
 
 
-def next_case_for_review(*, user: User, after: Case | None = None) -> Case | None:
-    """The next case waiting for this reader: predicted or in review, not yet read by them, most urgent first."""
+def next_case_for_review(*, user: User, after: Case | None = None) -> int | None:
+    """Id of the next case waiting for this reader: predicted or in review, not yet read by them, most urgent first.
+
+    Only the id: the partial index ``case_review_queue_*`` answers it without
+    reading or sorting the rows.
+    """
     qs = (
         case_list_for_user(user=user)
-        .filter(status__in=[CaseStatus.PREDICTED, CaseStatus.IN_REVIEW])
+        .filter(status__in=REVIEW_QUEUE_STATUSES)
         .exclude(reviews__reviewer=user)
         .order_by("-priority", "created_at", "pk")
     )
     if after is not None:
         qs = qs.exclude(pk=after.pk)
-    return qs.first()
+    return qs.values_list("pk", flat=True).first()

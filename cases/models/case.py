@@ -63,6 +63,10 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# Cases a reader can pick up next (``cases.selectors.next_case_for_review``).
+REVIEW_QUEUE_STATUSES = [CaseStatus.PREDICTED, CaseStatus.IN_REVIEW]
+
+
 class Priority(models.IntegerChoices):
     ROUTINE = 0, "Routine"
     URGENT = 1, "Urgent"
@@ -136,6 +140,18 @@ class Case(models.Model):
                         [UNCERTAINTY_RANK.desc(), F("created_at").desc(), F("id").desc()],
                     ),
                 )
+            ],
+            # The next case waiting for a reader: most urgent, then oldest.
+            *[
+                models.Index(
+                    *prefix,
+                    F("priority").desc(),
+                    F("created_at"),
+                    F("id"),
+                    name=f"case_review_queue_{scope}",
+                    condition=models.Q(status__in=REVIEW_QUEUE_STATUSES),
+                )
+                for scope, prefix in (("site", [F("site")]), ("all", []))
             ],
         ]
         permissions = [

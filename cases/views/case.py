@@ -303,7 +303,7 @@ def _render_case(
             "review_rows": review_rows(images, case=case, user=request.user),  # type: ignore[arg-type]
             "opened_token": opened_token(),
             "timeline": case_timeline(case, images),
-            "next_case": next_case_for_review(user=request.user, after=case),  # type: ignore[arg-type]
+            "next_case_id": next_case_for_review(user=request.user, after=case),  # type: ignore[arg-type]
             # One viewer per series; each image's side panel shows its newest prediction.
             "viewers": [series_viewer(s, start_image=start_image) for s in series if s.images.all()],
             "header_rows": header_rows(header_image.header) if header_image is not None else [],

@@ -78,7 +78,7 @@ def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResp
     if following is None:
         messages.info(request, "No more cases are waiting for your review.")
         return redirect("cases:worklist")
-    return redirect("cases:case_detail", pk=following.pk)
+    return redirect("cases:case_detail", pk=following)
 
 
 @require_POST
