@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
-mkdir -p var/log
+VAR=${ONCOPORTAL_VAR_DIR:-var}  # the same folder settings.py uses
+mkdir -p "$VAR/log"
 
 pids=()
 cleanup() {
@@ -20,9 +21,9 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 .venv/bin/celery -A oncoportal worker -Q default,inference --concurrency 1 --beat \
-    --schedule var/celerybeat-schedule --loglevel INFO >var/log/worker.log 2>&1 &
+    --schedule "$VAR/celerybeat-schedule" --loglevel INFO >"$VAR/log/worker.log" 2>&1 &
 pids+=($!)
-$PY manage.py runserver "$HOST:$PORT" --noreload >var/log/web.log 2>&1 &
+$PY manage.py runserver "$HOST:$PORT" --noreload >"$VAR/log/web.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 60); do
@@ -45,7 +46,7 @@ cat <<TXT
     curator     / demo-curator       sees every site, adjudicates, admin
     pacs        / demo-integration   API only
 
-  Logs: var/log/web.log, var/log/worker.log.  Press Ctrl-C to stop.
+  Logs: $VAR/log/web.log, $VAR/log/worker.log.  Press Ctrl-C to stop.
 
 TXT
 # Stop everything when either process dies, or on Ctrl-C.
