@@ -48,5 +48,6 @@ def run_tryout(tryout_id: str) -> bool:
 # queue: the route pattern sends inference.tasks.* to the GPU queue; this is file deletes only.
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=120, queue="default")
 def expire_tryouts() -> int:
-    """Periodic: delete try-outs past their expiry, files first. Safe to run twice."""
+    """Periodic: re-send try-outs whose message was lost, delete those past their expiry (files first). Safe to run twice."""
+    tryout_worker.tryouts_resend()
     return tryout_worker.tryouts_expire()

@@ -27,6 +27,19 @@ def require_service(name: str, available: bool, why: str = "") -> None:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """No persistent connections in tests.
+
+    The live server answers each request in a new thread; with CONN_MAX_AGE
+    (60 s from DATABASE_URL) those threads' connections outlive the test and
+    PostgreSQL refuses to drop the test database at the end of the run.
+    """
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     require_service("sample data", (DATA_DIR / "dicom" / "MANIFEST.tsv").exists(), f"no {DATA_DIR}")
     return DATA_DIR

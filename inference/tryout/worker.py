@@ -14,10 +14,13 @@ import logging
 import os
 import time
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
+from celery import current_app
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -35,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 # Expired try-outs handled per sweep; the next sweep takes the rest.
 EXPIRE_BATCH = 500
+# A try-out still queued this long after it was sent lost its message (a broker
+# outage): the sweep sends it again. Someone is waiting on the page.
+RESEND_AFTER_S = 60
+RUN_TASK = "inference.tasks.run_tryout"
 # The run_tryout task's limits. A row RUNNING for longer than the hard one lost its worker.
 SOFT_TIME_LIMIT_S = 120
 TIME_LIMIT_S = 180
@@ -178,6 +185,29 @@ def tryout_delete_files(*, storage_prefix: str) -> None:
         return
     with contextlib.suppress(FileNotFoundError):
         os.rmdir(folder)
+
+
+def tryouts_resend(*, now: datetime | None = None) -> int:
+    """Send again the try-outs queued for over RESEND_AFTER_S (lost messages); returns how many.
+
+    ``started_at`` marks a re-send, so a row is sent at most once per interval.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=RESEND_AFTER_S)
+    with transaction.atomic():
+        stuck = list(
+            TryOut.objects.select_for_update(skip_locked=True)
+            .filter(status=TryOut.Status.QUEUED, expires_at__gt=now)
+            .filter(Q(started_at__isnull=True, created_at__lt=cutoff) | Q(started_at__lt=cutoff))
+            .values_list("pk", flat=True)[:EXPIRE_BATCH]
+        )
+        if not stuck:
+            return 0
+        TryOut.objects.filter(pk__in=stuck).update(started_at=now)
+        for pk in stuck:
+            transaction.on_commit(partial(current_app.send_task, RUN_TASK, args=[str(pk)]), robust=True)
+    logger.warning("re-sent %d queued try-out(s)", len(stuck))
+    return len(stuck)
 
 
 def tryouts_expire(*, now: datetime | None = None) -> int:

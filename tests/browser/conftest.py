@@ -29,6 +29,12 @@ def chromium(monkeypatch):
             yield browser
         finally:
             browser.close()
+            # The test's ORM calls ran beside Playwright's event loop, in a context
+            # whose connection pytest-django does not close; left open, it keeps
+            # PostgreSQL from dropping the test database at the end of the run.
+            from django.db import connections
+
+            connections.close_all()
 
 
 @pytest.fixture

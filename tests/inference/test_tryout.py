@@ -207,6 +207,28 @@ def test_expiry_keeps_the_row_when_a_file_cannot_be_deleted(start, radiologist, 
     assert TryOut.objects.filter(pk=old.pk).exists()  # the next sweep tries again
 
 
+def test_a_lost_message_is_sent_again_once_per_interval(
+    start, radiologist, random_model, glioma, mocker, django_capture_on_commit_callbacks
+):
+    """A broker outage at start leaves the row queued; the periodic sweep sends it again."""
+    lost = start(radiologist, glioma)
+    fresh = start(radiologist, glioma)
+    TryOut.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    send = mocker.patch.object(app, "send_task")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert worker.tryouts_resend() == 1
+    send.assert_called_once_with("inference.tasks.run_tryout", args=[str(lost.pk)])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert worker.tryouts_resend() == 0  # just re-sent: not again at once
+    assert TryOut.objects.get(pk=fresh.pk).started_at is None
+    later = timezone.now() + timedelta(seconds=worker.RESEND_AFTER_S + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert worker.tryouts_resend(now=later) == 2  # both are overdue by then
+    # Claimed by a worker (running) or finished: never re-sent.
+    TryOut.objects.update(status=TryOut.Status.DONE)
+    assert worker.tryouts_resend(now=later + timedelta(hours=1)) == 0
+
+
 def test_tasks_go_to_the_right_queues_and_expiry_is_scheduled(settings):
     router = app.amqp.router
     assert router.route(run_tryout._get_exec_options().copy(), run_tryout.name)["queue"].name == "inference"
