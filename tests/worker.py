@@ -23,9 +23,10 @@ from oncoportal.celery import app
 REPO = Path(__file__).resolve().parent.parent
 
 
-def redis_url() -> str:
+def redis_url(db: int = 13) -> str:
+    """CI's Redis broker URL, else a local Redis database of the caller's own (each test module flushes its own)."""
     url = os.environ.get("CELERY_BROKER_URL", "")
-    return url if url.startswith("redis://") else "redis://127.0.0.1:6379/13"
+    return url if url.startswith("redis://") else f"redis://127.0.0.1:6379/{db}"
 
 
 def redis_available(url: str) -> bool:
@@ -107,7 +108,9 @@ def worker_process(*, broker_url: str, var_dir: Path, log_path: Path) -> Iterato
         log.close()
 
 
-def wait_for(predicate, *, timeout: float = 180, what: str = "condition", log_path: Path | None = None) -> None:
+def wait_for(
+    predicate, *, timeout: float = 180, what: str = "condition", log_path: Path | None = None
+) -> None:
     """Poll until ``predicate()`` is true; a bounded wait, not a timing assertion."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -116,3 +119,29 @@ def wait_for(predicate, *, timeout: float = 180, what: str = "condition", log_pa
         time.sleep(0.25)
     tail = log_path.read_text()[-4000:] if log_path and log_path.exists() else ""
     raise AssertionError(f"gave up waiting for {what}\n{tail}")
+
+
+@contextmanager
+def worker_sharing_media(*, settings, tmp_path: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker on Redis ``url`` whose media folder is this process's too (the live server's, the test's).
+
+    Skips, or fails under ONCOPORTAL_REQUIRE_SERVICES=1, without Redis. The
+    process gets a ``log_path`` attribute for waits that print its log.
+    """
+    from tests.conftest import require_service
+
+    require_service("Redis", redis_available(url), url)
+    var_dir = tmp_path / "var"
+    media = var_dir / "media"
+    media.mkdir(parents=True)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media)},
+        },
+    }
+    log_path = tmp_path / "worker.log"
+    with use_broker(url), worker_process(broker_url=url, var_dir=var_dir, log_path=log_path) as proc:
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        yield proc

@@ -6,12 +6,11 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
 from cases.models import Adjudication, Case, CaseStatus, Image, User
 from cases.services.audit import audit_record
 from cases.services.lifecycle import case_set_status
-from cases.services.review import case_readings, review_class_names
+from cases.services.review import ai_provenance, case_readings, checked_label, locked_case_of, reading_time
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
 
@@ -35,9 +34,7 @@ def adjudication_submit(
     TransitionNotAllowed for a case not awaiting adjudication, an image already
     decided, or a Curator who was one of the image's readers.
     """
-    case = Case.objects.select_for_update().get(pk=case.pk)
-    if image.case_id != case.pk:
-        raise InvalidInput("that image belongs to another case")
+    case = locked_case_of(image=image, case=case)
     if case.status != CaseStatus.ADJUDICATION:
         raise TransitionNotAllowed(f"a {case.get_status_display().lower()} case is not awaiting adjudication")
     readings = {r.image_id: r for r in case_readings(case=case)}
@@ -46,15 +43,7 @@ def adjudication_submit(
         raise InvalidInput("the readers agreed on this image: there is nothing to adjudicate")
     if any(r.reviewer_id == curator.pk for r in reading.reviews):
         raise TransitionNotAllowed("you read this image yourself: another Curator must adjudicate it")
-    prediction = image.predictions.filter(status="done").order_by("-pk").first()  # type: ignore[attr-defined]
-    classes = review_class_names(prediction=prediction, task=case.task)
-    if non_diagnostic:
-        label = ""
-    elif label not in classes:
-        raise InvalidInput(
-            f"choose one of: {', '.join(classes)}" if label else "choose a label or non-diagnostic"
-        )
-    now = timezone.now()
+    prediction, label = checked_label(image=image, task=case.task, label=label, non_diagnostic=non_diagnostic)
     try:
         with transaction.atomic():
             decision = Adjudication.objects.create(
@@ -75,11 +64,8 @@ def adjudication_submit(
                     }
                     for r in reading.reviews
                 ],
-                ai_label=prediction.label if prediction else "",
-                ai_probabilities=prediction.probabilities if prediction else {},
-                ai_model_version=str(prediction.model_version) if prediction else "",
-                opened_at=opened_at,
-                seconds_spent=(now - opened_at).total_seconds() if opened_at else None,
+                **ai_provenance(prediction),
+                **reading_time(opened_at),
             )
     except IntegrityError:
         raise TransitionNotAllowed("this image has already been adjudicated") from None

@@ -74,6 +74,47 @@ def review_class_names(*, prediction: Any | None, task: str) -> list[str]:
     return list(TASK_CLASSES.get(task, []))
 
 
+def locked_case_of(*, image: Image, case: Case) -> Case:
+    """The case row, locked for this transaction; InvalidInput if ``image`` is not one of its images."""
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if image.case_id != locked.pk:
+        raise InvalidInput("that image belongs to another case")
+    return locked
+
+
+def checked_label(*, image: Image, task: str, label: str, non_diagnostic: bool) -> tuple[Any | None, str]:
+    """The prediction the reader was shown (the newest finished one) and the label, checked against its classes.
+
+    Non-diagnostic gives an empty label. Raises InvalidInput for a label that is not one of the classes.
+    """
+    prediction = image.predictions.filter(status="done").order_by("-pk").first()  # type: ignore[attr-defined]
+    if non_diagnostic:
+        return prediction, ""
+    classes = review_class_names(prediction=prediction, task=task)
+    if label not in classes:
+        raise InvalidInput(
+            f"choose one of: {', '.join(classes)}" if label else "choose a label or non-diagnostic"
+        )
+    return prediction, label
+
+
+def ai_provenance(prediction: Any | None) -> dict[str, Any]:
+    """The AI result as a reader saw it, frozen into their review or adjudication."""
+    return {
+        "ai_label": prediction.label if prediction else "",
+        "ai_probabilities": prediction.probabilities if prediction else {},
+        "ai_model_version": str(prediction.model_version) if prediction else "",
+    }
+
+
+def reading_time(opened_at: datetime | None) -> dict[str, Any]:
+    """When the reader opened the case and how long they took (unknown without ``opened_at``)."""
+    return {
+        "opened_at": opened_at,
+        "seconds_spent": (timezone.now() - opened_at).total_seconds() if opened_at else None,
+    }
+
+
 @transaction.atomic
 def review_submit(
     *,
@@ -94,31 +135,20 @@ def review_submit(
     the task's classes, TransitionNotAllowed for a case that cannot be reviewed
     now or an image this reader has already read.
     """
-    case = Case.objects.select_for_update().get(pk=case.pk)
-    if image.case_id != case.pk:
-        raise InvalidInput("that image belongs to another case")
+    case = locked_case_of(image=image, case=case)
     if case.status == CaseStatus.ADJUDICATION:
         raise TransitionNotAllowed("the readers disagreed: this case now waits for a Curator's adjudication")
     if case.status not in REVIEWABLE:
         raise TransitionNotAllowed(f"a {case.get_status_display().lower()} case cannot be reviewed yet")
     if case.task not in TASK_CLASSES:
         raise InvalidInput("set the case's task before reviewing it")
-    # The newest finished prediction: the one the reader was shown.
-    prediction = image.predictions.filter(status="done").order_by("-pk").first()  # type: ignore[attr-defined]
-    classes = review_class_names(prediction=prediction, task=case.task)
-    if non_diagnostic:
-        label = ""
-    elif label not in classes:
-        raise InvalidInput(
-            f"choose one of: {', '.join(classes)}" if label else "choose a label or non-diagnostic"
-        )
+    prediction, label = checked_label(image=image, task=case.task, label=label, non_diagnostic=non_diagnostic)
     if non_diagnostic:
         decision = ReviewDecision.NON_DIAGNOSTIC
     elif prediction is None:
         decision = ReviewDecision.LABEL
     else:
         decision = ReviewDecision.CONFIRM if label == prediction.label else ReviewDecision.CORRECT
-    now = timezone.now()
     try:
         with transaction.atomic():
             review = Review.objects.create(
@@ -129,13 +159,10 @@ def review_submit(
                 label=label,
                 task=case.task,
                 note=note.strip(),
-                ai_label=prediction.label if prediction else "",
-                ai_probabilities=prediction.probabilities if prediction else {},
-                ai_model_version=str(prediction.model_version) if prediction else "",
                 ai_untrained=bool(prediction and prediction.untrained),
                 prediction_ref=prediction.pk if prediction else None,
-                opened_at=opened_at,
-                seconds_spent=(now - opened_at).total_seconds() if opened_at else None,
+                **ai_provenance(prediction),
+                **reading_time(opened_at),
             )
     except IntegrityError:
         raise TransitionNotAllowed("you have already reviewed this image") from None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -13,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from cases.models import Case, CaseStatus, Image
 from cases.selectors import adjudication_queue_for_user, case_list_for_user, next_case_for_review
 from cases.services.adjudication import adjudication_submit
 from cases.services.review import review_submit
@@ -41,30 +44,51 @@ class ReviewForm(forms.Form):
     opened = forms.CharField(required=False)
 
 
+@dataclass
+class LabelSubmission:
+    """A checked label form for one image of a case the user may see (the shared first half of both views)."""
+
+    case: Case
+    image: Image
+    fields: dict[str, Any]  # label, non_diagnostic, note, opened_at, request: a service's keyword arguments
+
+
+def _label_submission(
+    request: HttpRequest, pk: int, image_pk: int, *, permission: str, denied: str, what: str
+) -> LabelSubmission | HttpResponse:
+    """404 for a case or image the user may not see, then 403 without ``permission``; a message for a bad form."""
+    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
+    if not request.user.has_perm(permission):
+        raise PermissionDenied(denied)
+    image = get_object_or_404(case.images, pk=image_pk)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"The {what} form was incomplete; nothing was saved.")
+        return redirect("cases:case_detail", pk=case.pk)
+    data = form.cleaned_data
+    fields = {
+        "label": data["label"],
+        "non_diagnostic": data["non_diagnostic"],
+        "note": data["note"],
+        "opened_at": _opened_at(data["opened"]),
+        "request": request,
+    }
+    return LabelSubmission(case=case, image=image, fields=fields)
+
+
 @require_POST
 @ui_view
 def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
     """Save the reader's label for one image (needs review_case); 404 for a case the user may not see."""
-    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
-    if not request.user.has_perm("cases.review_case"):
-        raise PermissionDenied("Your role cannot review cases. Reviewers and Curators can.")
-    image = get_object_or_404(case.images, pk=image_pk)
-    form = ReviewForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The review form was incomplete; nothing was saved.")
-        return redirect("cases:case_detail", pk=case.pk)
-    data = form.cleaned_data
+    got = _label_submission(
+        request, pk, image_pk, permission="cases.review_case", what="review",
+        denied="Your role cannot review cases. Reviewers and Curators can.",
+    )  # fmt: skip
+    if isinstance(got, HttpResponse):
+        return got
+    case = got.case
     try:
-        review = review_submit(
-            case=case,
-            image=image,
-            reviewer=request.user,  # type: ignore[arg-type]
-            label=data["label"],
-            non_diagnostic=data["non_diagnostic"],
-            note=data["note"],
-            opened_at=_opened_at(data["opened"]),
-            request=request,
-        )
+        review = review_submit(case=case, image=got.image, reviewer=request.user, **got.fields)  # type: ignore[arg-type]
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("cases:case_detail", pk=case.pk)
@@ -85,32 +109,21 @@ def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResp
 @ui_view
 def adjudication_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
     """A Curator's final label for one disputed image (needs adjudicate_case); then the next disputed case."""
-    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
-    if not request.user.has_perm("cases.adjudicate_case"):
-        raise PermissionDenied("Only Curators adjudicate disagreements between readers.")
-    image = get_object_or_404(case.images, pk=image_pk)
-    form = ReviewForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The adjudication form was incomplete; nothing was saved.")
-        return redirect("cases:case_detail", pk=case.pk)
-    data = form.cleaned_data
+    got = _label_submission(
+        request, pk, image_pk, permission="cases.adjudicate_case", what="adjudication",
+        denied="Only Curators adjudicate disagreements between readers.",
+    )  # fmt: skip
+    if isinstance(got, HttpResponse):
+        return got
+    case = got.case
     try:
-        decision = adjudication_submit(
-            case=case,
-            image=image,
-            curator=request.user,  # type: ignore[arg-type]
-            label=data["label"],
-            non_diagnostic=data["non_diagnostic"],
-            note=data["note"],
-            opened_at=_opened_at(data["opened"]),
-            request=request,
-        )
+        decision = adjudication_submit(case=case, image=got.image, curator=request.user, **got.fields)  # type: ignore[arg-type]
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("cases:case_detail", pk=case.pk)
     messages.success(request, f"Case {case.pk}: final label {decision.label or 'non-diagnostic'} recorded.")
     case.refresh_from_db()
-    if case.status == "adjudication":
+    if case.status == CaseStatus.ADJUDICATION:
         return redirect("cases:case_detail", pk=case.pk)  # another disputed image of this case
     following = adjudication_queue_for_user(user=request.user).exclude(pk=case.pk).first()  # type: ignore[arg-type]
     if following is None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.conftest import require_service
-from tests.worker import redis_available, use_broker, worker_process
+from tests.worker import redis_url, worker_sharing_media
 
 
 @pytest.fixture
@@ -68,27 +67,8 @@ def two_predicted_cases(brain_case, random_model):
     return list(brain_case.order_by("created_at"))
 
 
-def _redis_url() -> str:
-    # Not db 13 (tests/inference/test_worker.py) nor 12 (tests/inference/test_tryout.py): each flushes its own.
-    url = os.environ.get("CELERY_BROKER_URL", "")
-    return url if url.startswith("redis://") else "redis://127.0.0.1:6379/11"
-
-
 @pytest.fixture
 def celery_worker(settings, tmp_path):
-    """A real Celery worker process on Redis, sharing the live server's database and media folder."""
-    url = _redis_url()
-    require_service("Redis", redis_available(url), url)
-    media = tmp_path / "var" / "media"
-    media.mkdir(parents=True)
-    # The live server (this process) and the worker share one media folder.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(media)},
-        },
-    }
-    log_path = tmp_path / "worker.log"
-    with use_broker(url), worker_process(broker_url=url, var_dir=tmp_path / "var", log_path=log_path) as proc:
+    """A real Celery worker process on Redis (db 11), sharing the live server's database and media folder."""
+    with worker_sharing_media(settings=settings, tmp_path=tmp_path, url=redis_url(11)) as proc:
         yield proc

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import zipfile
 from datetime import timedelta
 
@@ -24,8 +23,7 @@ from inference.tryout.services import tryout_discard, tryout_start
 from inference.tryout.worker import tryout_run, tryouts_expire
 from oncoportal.celery import app
 from oncoportal.exceptions import InvalidInput
-from tests.conftest import require_service
-from tests.worker import redis_available, use_broker, wait_for, worker_process
+from tests.worker import redis_url, wait_for, worker_sharing_media
 
 pytestmark = pytest.mark.django_db
 
@@ -421,28 +419,10 @@ def test_discard_deletes_files_then_row(client, radiologist, finished, media_dir
 
 
 # --- Through a real worker process ---------------------------------------------
-def _tryout_redis_url() -> str:
-    # Its own database: tests/inference/test_worker.py flushes 13 and may run at the same time.
-    url = os.environ.get("CELERY_BROKER_URL", "")
-    return url if url.startswith("redis://") else "redis://127.0.0.1:6379/12"
-
-
 @pytest.fixture
 def real_worker(transactional_db, settings, tmp_path):
-    url = _tryout_redis_url()
-    require_service("Redis", redis_available(url), url)
-    media = tmp_path / "var" / "media"
-    media.mkdir(parents=True)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(media)},
-        },
-    }
-    log_path = tmp_path / "worker.log"
-    with use_broker(url), worker_process(broker_url=url, var_dir=tmp_path / "var", log_path=log_path) as proc:
-        proc.log_path = log_path
+    # Redis db 12: tests/inference/test_worker.py flushes 13, the browser tests 11.
+    with worker_sharing_media(settings=settings, tmp_path=tmp_path, url=redis_url(12)) as proc:
         yield proc
 
 

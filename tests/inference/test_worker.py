@@ -12,26 +12,18 @@ from cases.models import Case, CaseStatus, Task
 from cases.services.intake import intake_sources
 from inference.models import Prediction
 from inference.pipeline import predictions_sweep
-from tests.conftest import require_service
-from tests.worker import redis_available, redis_url, use_broker, wait_for, worker_process
+from tests.worker import (
+    redis_url,
+    wait_for,
+    worker_sharing_media,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
 @pytest.fixture
 def worker(transactional_db, settings, tmp_path):
-    url = redis_url()
-    require_service("Redis", redis_available(url), url)
-    var_dir = tmp_path / "var"
-    media = var_dir / "media"
-    media.mkdir(parents=True)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(media)}},
-    }
-    log_path = tmp_path / "worker.log"
-    with use_broker(url), worker_process(broker_url=url, var_dir=var_dir, log_path=log_path) as proc:
-        proc.log_path = log_path
+    with worker_sharing_media(settings=settings, tmp_path=tmp_path, url=redis_url()) as proc:
         yield proc
 
 
@@ -42,10 +34,16 @@ def _case_status(case_id: int) -> str:
 def test_upload_to_prediction_through_a_real_worker(worker, data_dir, site, radiologist, random_model):
     path = sorted((data_dir / "brain_mri" / "train" / "glioma").glob("*.jpg"))[0]
     report = intake_sources(
-        uploads=[(path.name, path.read_bytes())], site=site, user=radiologist, source="web", task=Task.BRAIN_MRI
+        uploads=[(path.name, path.read_bytes())],
+        site=site,
+        user=radiologist,
+        source="web",
+        task=Task.BRAIN_MRI,
     )
     case_id = report.case_ids[0]
-    wait_for(lambda: _case_status(case_id) == CaseStatus.PREDICTED, what="case predicted", log_path=worker.log_path)
+    wait_for(
+        lambda: _case_status(case_id) == CaseStatus.PREDICTED, what="case predicted", log_path=worker.log_path
+    )
     prediction = Prediction.objects.get(image__case_id=case_id)
     assert prediction.status == Prediction.Status.DONE
     assert prediction.label in random_model.class_names
@@ -53,13 +51,23 @@ def test_upload_to_prediction_through_a_real_worker(worker, data_dir, site, radi
     assert default_storage.exists(prediction.saliency_overlay.name)
 
 
-def test_killed_worker_recovery_through_the_sweeper(worker, data_dir, site, radiologist, random_model, settings):
+def test_killed_worker_recovery_through_the_sweeper(
+    worker, data_dir, site, radiologist, random_model, settings
+):
     path = sorted((data_dir / "brain_mri" / "train" / "pituitary").glob("*.jpg"))[0]
     report = intake_sources(
-        uploads=[(path.name, path.read_bytes())], site=site, user=radiologist, source="web", task=Task.BRAIN_MRI
+        uploads=[(path.name, path.read_bytes())],
+        site=site,
+        user=radiologist,
+        source="web",
+        task=Task.BRAIN_MRI,
     )
     case_id = report.case_ids[0]
-    wait_for(lambda: _case_status(case_id) == CaseStatus.PREDICTED, what="first prediction", log_path=worker.log_path)
+    wait_for(
+        lambda: _case_status(case_id) == CaseStatus.PREDICTED,
+        what="first prediction",
+        log_path=worker.log_path,
+    )
     # Simulate a worker killed mid-task: the row is left RUNNING, long ago, its message gone.
     long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 300)
     Prediction.objects.filter(image__case_id=case_id).update(
@@ -67,7 +75,11 @@ def test_killed_worker_recovery_through_the_sweeper(worker, data_dir, site, radi
     )
     Case.objects.filter(pk=case_id).update(status=CaseStatus.PREDICTING)
     assert predictions_sweep() == 1
-    wait_for(lambda: _case_status(case_id) == CaseStatus.PREDICTED, what="re-queued prediction", log_path=worker.log_path)
+    wait_for(
+        lambda: _case_status(case_id) == CaseStatus.PREDICTED,
+        what="re-queued prediction",
+        log_path=worker.log_path,
+    )
     prediction = Prediction.objects.get(image__case_id=case_id)
     assert prediction.status == Prediction.Status.DONE and prediction.label
     assert prediction.attempts == 2
