@@ -55,6 +55,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     run.add_argument("--output-dir", required=True, help="run dir: checkpoints, log.jsonl, report/")
     run.add_argument("--resume", default=None, help="checkpoint to resume, e.g. <output-dir>/checkpoint.pt")
     run.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
+    run.add_argument(
+        "--time-budget-minutes",
+        type=float,
+        default=0.0,
+        help="stop after the epoch that would run past this many minutes (0: off); "
+        "checkpoint.pt is saved, the export skipped and the exit status 0, so --resume continues",
+    )
 
     export = p.add_argument_group("export")
     export.add_argument("--export-bundle", default=None, help="write a bundle from best.pt to this folder")

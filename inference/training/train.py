@@ -141,6 +141,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     """Run training (and optional export); returns a summary dict."""
+    started = time.monotonic()
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(args.seed)
@@ -209,6 +210,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         )
     log_path = out / "log.jsonl"
     generator = torch.Generator(device=device)
+    budget_s = 60.0 * getattr(args, "time_budget_minutes", 0.0)
+    time_stop = False
     for epoch in range(start, args.epochs):
         if stale >= args.patience:
             break
@@ -266,9 +269,19 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         }
         with open(log_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        # Time budget: stop (checkpoint saved above) when one more epoch, with
+        # a 50 % margin, would run past it; at least one epoch runs per call.
+        more = epoch + 1 < args.epochs and stale < args.patience
+        if budget_s > 0 and more and time.monotonic() - started + 1.5 * (time.perf_counter() - t0) > budget_s:
+            time_stop = True
+            break
 
     summary: dict[str, Any] = {"best_macro_f1": best, "best_epoch": best_epoch, "output_dir": str(out)}
-    if args.export_bundle:
+    if time_stop:
+        summary["time_budget_stop"] = True
+        summary["next_epoch"] = epoch + 1
+        summary["resume"] = str(out / "checkpoint.pt")
+    if args.export_bundle and not time_stop:
         card_task = args.card_task or CARD_TASKS[args.task]
         training_data = {
             "dataset": args.task,
