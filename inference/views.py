@@ -8,7 +8,6 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,6 +20,7 @@ from cases.models import Task, User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user
 from cases.views.access import ui_view, wants_json
+from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
 from inference.selectors import prediction_for_user
 from inference.services import case_retry
@@ -39,15 +39,7 @@ def prediction_file(request: HttpRequest, pk: str, kind: str) -> HttpResponse:
     except Prediction.DoesNotExist:
         raise Http404("no such prediction") from None
     field = {"overlay": prediction.saliency_overlay, "saliency": prediction.saliency_raw}[kind]
-    if not field.name:
-        raise Http404("this prediction has no saliency map")
-    try:
-        handle = default_storage.open(field.name, "rb")
-    except FileNotFoundError:
-        raise Http404("saliency file missing") from None
-    response = FileResponse(handle, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return stored_png(field.name, missing="This prediction has no saliency map (or it is gone).")
 
 
 @require_POST
@@ -220,15 +212,7 @@ def tryout_file(request: HttpRequest, pk: UUID, kind: str) -> FileResponse:
     """The input as shown ('image': 8-bit PNG of the frame the model saw) or the saliency overlay. Owner only."""
     item = _own_tryout(request, pk)
     field = {"image": item.display, "overlay": item.overlay}[kind]
-    if not field.name:
-        raise Http404("This try-out has no saliency overlay yet.")
-    try:
-        handle = default_storage.open(field.name, "rb")
-    except FileNotFoundError:
-        raise Http404("This file is gone.") from None
-    response = FileResponse(handle, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return stored_png(field.name, missing="This try-out has no such file (yet, or any more).")
 
 
 @require_POST

@@ -127,6 +127,24 @@ def decode_error(exc: Exception, ts_name: str) -> Rejected:
     return Rejected(f"could not decode pixel data ({ts_name}): {one_line(detail, 200)}")
 
 
+def decode_frame(ds: Dataset, geometry: Geometry, index: int) -> np.ndarray:
+    """Decode frame ``index`` of ``ds`` and apply the modality LUT (grey) or return RGB (colour).
+
+    Raises:
+        Rejected: The pixel data cannot be decoded, with the plugin's reason.
+    """
+    ts = transfer_syntax_of(ds)
+    if "TransferSyntaxUID" not in ds.file_meta:
+        ds.file_meta.TransferSyntaxUID = ts  # files without meta: as parsed
+    try:
+        raw = pixel_array(ds, index=index) if geometry.frames > 1 else pixel_array(ds)
+        return modality_values(raw, ds, geometry, index)
+    except Rejected:
+        raise
+    except Exception as exc:  # the plugins raise many types for bad streams
+        raise decode_error(exc, ts.name or str(ts)) from None
+
+
 def frame_values(data: bytes, *, frame: int | None = None, limits: Limits | None = None) -> tuple[np.ndarray, str, str]:
     """One frame of a DICOM file as ``(values, photometric, modality)``; ``frame=None`` is the middle one.
 
@@ -142,17 +160,8 @@ def frame_values(data: bytes, *, frame: int | None = None, limits: Limits | None
     ds = read_dataset(data, limits)
     check_is_image(ds)
     geometry = read_geometry(ds, limits)
-    ts = transfer_syntax_of(ds)
-    if "TransferSyntaxUID" not in ds.file_meta:
-        ds.file_meta.TransferSyntaxUID = ts  # files without meta: as parsed
     index = geometry.frames // 2 if frame is None else min(max(frame, 0), geometry.frames - 1)
-    try:
-        raw = pixel_array(ds, index=index) if geometry.frames > 1 else pixel_array(ds)
-        values = modality_values(raw, ds, geometry, index)
-    except Rejected:
-        raise
-    except Exception as exc:  # the plugins raise many types for bad streams
-        raise decode_error(exc, ts.name or str(ts)) from None
+    values = decode_frame(ds, geometry, index)
     photometric = "RGB" if values.ndim == 3 else display_photometric(ds, geometry)
     return values, photometric, str(ds.get("Modality", "") or "").upper()
 

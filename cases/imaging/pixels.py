@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from pydicom.pixels import pixel_array
 
-from .dicom_io import check_is_image, read_dataset, read_geometry, transfer_syntax_of
-from .dicom_pixels import decode_error, display_photometric, file_window, modality_values
+from .dicom_io import check_is_image, read_dataset, read_geometry
+from .dicom_pixels import decode_frame, display_photometric, file_window
 from .errors import Rejected
 from .limits import Limits
 from .plain_image import _display_pixels
@@ -80,16 +79,7 @@ def dicom_frame_pixels(
     geometry = read_geometry(ds, limits)
     if not 0 <= frame < geometry.frames:
         raise Rejected(f"no frame {frame}: the image has {geometry.frames}")
-    ts = transfer_syntax_of(ds)
-    if "TransferSyntaxUID" not in ds.file_meta:
-        ds.file_meta.TransferSyntaxUID = ts  # files without meta: as parsed
-    try:
-        raw = pixel_array(ds, index=frame) if geometry.frames > 1 else pixel_array(ds)
-        values = modality_values(raw, ds, geometry, frame)
-    except Rejected:
-        raise
-    except Exception as exc:  # the plugins raise many types for bad streams
-        raise decode_error(exc, ts.name or str(ts)) from None
+    values = decode_frame(ds, geometry, frame)
     if values.ndim == 3:
         return _colour(values)
     window = file_window(ds, frame) or stored_window

@@ -66,11 +66,7 @@ def store_prepared(prepared: Prepared, *, site: Site, user: User | None, task: s
                 thumb_name=thumb_name,
             )
     except BaseException:
-        for name in written:
-            try:
-                default_storage.delete(name)
-            except OSError:
-                logger.warning("could not remove orphan file %s", name)
+        delete_orphans(written)
         raise
     return image
 
@@ -88,9 +84,13 @@ def _create_rows(
 ) -> Image:
     patient = None
     if p.patient_pseudonym:
-        patient, _ = Patient.objects.get_or_create(pseudonym=p.patient_pseudonym, defaults={"sex": p.patient_sex})
+        patient, _ = Patient.objects.get_or_create(
+            pseudonym=p.patient_pseudonym, defaults={"sex": p.patient_sex}
+        )
     is_dicom = p.kind == "dicom"
-    chosen_task = task or (infer_task(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED)
+    chosen_task = task or (
+        infer_task(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED
+    )
     modality = p.modality or _PLAIN_MODALITY.get(chosen_task, "OT")
     study_uid = p.study_instance_uid or generate_uid()
     study, study_created = Study.objects.select_for_update().get_or_create(
@@ -166,3 +166,12 @@ def _create_rows(
         case.flag_reason = "Burned-in annotation: pixel data may show patient identity."
         case.save(update_fields=["flagged", "flag_reason", "updated_at"])
     return image
+
+
+def delete_orphans(names: list[str]) -> None:
+    """Remove files written for rows that were not saved; a file that cannot go is logged, not raised."""
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not remove orphan file %s", name)

@@ -27,11 +27,14 @@ def _visible_image(request: HttpRequest, pk: int) -> Image:
         raise Http404("No such image.") from None
 
 
-def _png(name: str) -> FileResponse:
+def stored_png(name: str, *, missing: str = "This rendering is not available.") -> FileResponse:
+    """A stored PNG as a privately cacheable response; 404 with ``missing`` when the name is empty or the file gone."""
+    if not name:
+        raise Http404(missing)
     try:
         handle = default_storage.open(name, "rb")
     except FileNotFoundError:
-        raise Http404("This rendering is not available.") from None
+        raise Http404(missing) from None
     response = FileResponse(handle, content_type="image/png")
     response["Cache-Control"] = IMAGE_CACHE_CONTROL
     return response
@@ -41,7 +44,7 @@ def _png(name: str) -> FileResponse:
 @ui_view
 def image_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
     """The image's thumbnail PNG; 404 unless the user may see its case."""
-    return _png(_visible_image(request, pk).thumbnail.name)
+    return stored_png(_visible_image(request, pk).thumbnail.name)
 
 
 @require_GET
@@ -51,7 +54,7 @@ def image_frame(request: HttpRequest, pk: int, frame: int) -> FileResponse:
     image = _visible_image(request, pk)
     if not 0 <= frame < image.frames:
         raise Http404("No such frame.")
-    return _png(image.display_name(frame))
+    return stored_png(image.display_name(frame))
 
 
 def _stored_window(image: Image) -> tuple[float, float] | None:

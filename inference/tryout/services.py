@@ -26,6 +26,7 @@ from cases.models import Image, ImageKind, IntakeBatch, Site, Task, User
 from cases.permissions import can_upload
 from cases.services.audit import audit_record
 from cases.services.intake import deid_options, intake_limits, intake_sources
+from cases.services.intake_store import delete_orphans
 from inference.models import TryOut
 from inference.services import active_versions
 from inference.tasks import run_tryout
@@ -83,11 +84,7 @@ def tryout_start(*, user: User, task: str, upload: File) -> TryOut:
             # queued (the page says so) instead of failing a request whose files are stored.
             transaction.on_commit(partial(run_tryout.delay, str(tryout.pk)), robust=True)
     except BaseException:
-        for name in written:
-            try:
-                default_storage.delete(name)
-            except OSError:
-                logger.warning("could not remove orphan try-out file %s", name)
+        delete_orphans(written)
         raise
     return tryout
 
