@@ -1,8 +1,7 @@
-"""The try-out: one image through the task's active model, kept only if saved as a case."""
+"""The try-out's services and worker side: one image through the task's active model, kept only if saved."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from datetime import timedelta
@@ -11,57 +10,20 @@ import pydicom
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 from django.utils import timezone
 
-from cases.models import Case, Image, IntakeBatch, Task
+from cases.models import Task
 from inference.models import TryOut
 from inference.tasks import expire_tryouts, run_tryout
-from inference.tryout import services as tryout_services
 from inference.tryout import worker
 from inference.tryout.services import tryout_discard, tryout_start
 from inference.tryout.worker import tryout_run, tryouts_expire
 from oncoportal.celery import app
 from oncoportal.exceptions import InvalidInput
+from tests.inference.conftest import files_under
 from tests.worker import redis_url, wait_for, worker_sharing_media
 
 pytestmark = pytest.mark.django_db
-
-
-def _files_under(media_dir, prefix: str = "") -> list[str]:
-    root = media_dir / prefix
-    return (
-        sorted(str(p.relative_to(media_dir)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
-    )
-
-
-@pytest.fixture
-def glioma(data_dir):
-    return sorted((data_dir / "brain_mri" / "train" / "glioma").glob("*.jpg"))[0]
-
-
-@pytest.fixture
-def start(mocker, django_capture_on_commit_callbacks):
-    """tryout_start with the Celery send replaced by a recorder."""
-    delay = mocker.patch("inference.tryout.services.run_tryout.delay")
-
-    def _start(user, path, task=Task.BRAIN_MRI):
-        with django_capture_on_commit_callbacks(execute=True):
-            created = tryout_start(
-                user=user, task=task, upload=SimpleUploadedFile(path.name, path.read_bytes())
-            )
-        return created
-
-    _start.delay = delay
-    return _start
-
-
-@pytest.fixture
-def finished(start, radiologist, random_model, glioma):
-    created = start(radiologist, glioma)
-    assert tryout_run(tryout_id=str(created.pk))
-    created.refresh_from_db()
-    return created
 
 
 # --- Services and the worker side ---------------------------------------------
@@ -76,7 +38,7 @@ def test_start_stores_a_deidentified_dicom_before_the_row_and_queues_after_commi
     assert created.status == TryOut.Status.QUEUED and created.kind == "dicom"
     assert created.model_version == random_model and created.untrained
     assert created.storage_prefix == f"tryout/{created.pk}"
-    assert _files_under(media_dir) == [f"tryout/{created.pk}/display.png", f"tryout/{created.pk}/source.dcm"]
+    assert files_under(media_dir) == [f"tryout/{created.pk}/display.png", f"tryout/{created.pk}/source.dcm"]
     stored = pydicom.dcmread(io.BytesIO(default_storage.open(created.file.name).read()))
     assert str(stored.PatientName) != str(original.PatientName)
     assert stored.PatientIdentityRemoved == "YES"
@@ -103,7 +65,7 @@ def test_bad_files_are_refused_with_the_intakes_reason_and_nothing_is_stored(
     delay = mocker.patch("inference.tryout.services.run_tryout.delay")
     with pytest.raises(InvalidInput, match=reason):
         tryout_start(user=radiologist, task=Task.BRAIN_MRI, upload=SimpleUploadedFile(name, data))
-    assert not TryOut.objects.exists() and _files_under(media_dir) == []
+    assert not TryOut.objects.exists() and files_under(media_dir) == []
     delay.assert_not_called()
 
 
@@ -117,7 +79,7 @@ def test_a_task_needs_an_active_model(radiologist, random_model, glioma, media_d
             tryout_start(
                 user=radiologist, task=task, upload=SimpleUploadedFile(glioma.name, glioma.read_bytes())
             )
-    assert not TryOut.objects.exists() and _files_under(media_dir) == []
+    assert not TryOut.objects.exists() and files_under(media_dir) == []
 
 
 def test_a_failed_row_write_removes_the_files(radiologist, random_model, glioma, media_dir, mocker):
@@ -126,7 +88,7 @@ def test_a_failed_row_write_removes_the_files(radiologist, random_model, glioma,
         tryout_start(
             user=radiologist, task=Task.BRAIN_MRI, upload=SimpleUploadedFile("a.jpg", glioma.read_bytes())
         )
-    assert _files_under(media_dir) == []
+    assert files_under(media_dir) == []
 
 
 def test_the_worker_runs_the_case_pipelines_cached_predictor_once(
@@ -172,7 +134,7 @@ def test_discarded_while_the_model_runs_leaves_no_file(
 
     mocker.patch.object(worker, "overlay_png", side_effect=discard_then_draw)
     assert tryout_run(tryout_id=str(created.pk)) is False
-    assert not TryOut.objects.exists() and _files_under(media_dir) == []
+    assert not TryOut.objects.exists() and files_under(media_dir) == []
 
 
 def test_expiry_deletes_files_then_rows(
@@ -192,8 +154,8 @@ def test_expiry_deletes_files_then_rows(
     assert tryouts_expire() == 1
     assert row_present_while_deleting == [True]
     assert list(TryOut.objects.values_list("pk", flat=True)) == [fresh.pk]
-    assert _files_under(media_dir, f"tryout/{old.pk}") == [] and not (media_dir / old.storage_prefix).exists()
-    assert len(_files_under(media_dir, fresh.storage_prefix)) == 2
+    assert files_under(media_dir, f"tryout/{old.pk}") == [] and not (media_dir / old.storage_prefix).exists()
+    assert len(files_under(media_dir, fresh.storage_prefix)) == 2
     assert tryouts_expire() == 0
 
 
@@ -236,186 +198,6 @@ def test_tasks_go_to_the_right_queues_and_expiry_is_scheduled(settings):
     )
     entry = settings.CELERY_BEAT_SCHEDULE["expire-tryouts"]
     assert entry["task"] == expire_tryouts.name and entry["schedule"] <= 600
-
-
-# --- Views ----------------------------------------------------------------------
-def test_page_offers_only_tasks_with_an_active_model(client, radiologist, random_model):
-    client.force_login(radiologist)
-    html = client.get(reverse("inference:tryout")).content.decode()
-    assert 'value="brain_mri"' in html and 'value="lung_ct"' not in html
-    assert 'href="/tryout/"' in html and "Try out" in html  # the nav link
-
-
-def test_post_redirects_to_the_result_page(client, radiologist, random_model, glioma, mocker):
-    mocker.patch("inference.tryout.services.run_tryout.delay")
-    client.force_login(radiologist)
-    response = client.post(
-        reverse("inference:tryout"),
-        {"task": "brain_mri", "file": SimpleUploadedFile(glioma.name, glioma.read_bytes())},
-    )
-    created = TryOut.objects.get()
-    assert response.status_code == 302 and response["Location"] == f"/tryout/{created.pk}/"
-    assert created.user == radiologist and created.original_name == glioma.name
-
-
-def test_bad_upload_is_a_400_with_the_reason_and_nothing_stored(
-    client, radiologist, random_model, media_dir, mocker
-):
-    delay = mocker.patch("inference.tryout.services.run_tryout.delay")
-    client.force_login(radiologist)
-    url = reverse("inference:tryout")
-    response = client.post(
-        url, {"task": "brain_mri", "file": SimpleUploadedFile("x.png", b"\x89PNG\r\n\x1a\nbroken")}
-    )
-    assert response.status_code == 400
-    assert "Nothing was stored:" in response.content.decode()
-    response = client.post(
-        url,
-        {"task": "brain_mri", "file": SimpleUploadedFile("x.txt", b"hello")},
-        HTTP_ACCEPT="application/json",
-    )
-    assert response.status_code == 400
-    assert (
-        response.json()["error"]
-        == "Nothing was stored: not a DICOM file or a supported image (JPEG, PNG, TIFF)"
-    )
-    response = client.post(url, {"task": "lung_ct", "file": SimpleUploadedFile("x.txt", b"hello")})
-    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
-    response = client.post(url, {"task": "brain_mri"})
-    assert response.status_code == 400 and "This field is required" in response.content.decode()
-    assert not TryOut.objects.exists() and _files_under(media_dir) == []
-    delay.assert_not_called()
-
-
-def test_too_large_is_a_413_before_the_body_is_read(
-    client, radiologist, random_model, glioma, settings, media_dir
-):
-    settings.INTAKE_MAX_REQUEST_BYTES = 1024
-    client.force_login(radiologist)
-    response = client.post(
-        reverse("inference:tryout"),
-        {"task": "brain_mri", "file": SimpleUploadedFile(glioma.name, glioma.read_bytes())},
-    )
-    assert response.status_code == 413 and "Nothing was stored" in response.content.decode()
-    assert not TryOut.objects.exists() and _files_under(media_dir) == []
-
-
-def test_result_page_json_and_files(client, radiologist, finished):
-    client.force_login(radiologist)
-    html = client.get(reverse("inference:tryout_detail", args=[finished.pk])).content.decode()
-    assert f'<strong id="tryout-label">{finished.label}</strong>' in html
-    for name in finished.probabilities:
-        assert name in html
-    assert f"/tryout/{finished.pk}/overlay.png" in html and f"/tryout/{finished.pk}/image.png" in html
-    assert "Untrained model." in html and "Save as case" in html and "Discard" in html
-    data = client.get(f"/tryout/{finished.pk}.json").json()
-    assert data["status"] == "done" and data["finished"] and data["label"] == finished.label
-    assert data["probabilities"] == finished.probabilities and data["models"] == [str(finished.model_version)]
-    assert data["overlay_url"] == f"/tryout/{finished.pk}/overlay.png"
-    for kind in ("overlay", "image"):
-        response = client.get(f"/tryout/{finished.pk}/{kind}.png")
-        assert response.status_code == 200 and response["Content-Type"] == "image/png"
-        assert b"".join(response.streaming_content)[:4] == b"\x89PNG"
-
-
-def test_a_queued_try_out_polls_and_has_no_overlay_yet(client, radiologist, start, random_model, glioma):
-    created = start(radiologist, glioma)
-    client.force_login(radiologist)
-    html = client.get(reverse("inference:tryout_detail", args=[created.pk])).content.decode()
-    assert 'data-status="queued"' in html and "js/tryout.js" in html and 'http-equiv="refresh"' in html
-    assert client.get(f"/tryout/{created.pk}.json").json()["overlay_url"] is None
-    assert client.get(f"/tryout/{created.pk}/overlay.png").status_code == 404
-
-
-def test_only_the_owner_sees_a_try_out(
-    client, finished, other_radiologist, curator, make_user, site, reviewer
-):
-    colleague = make_user("rad-same-site", "Radiologist", site)
-    urls = [
-        ("get", reverse("inference:tryout_detail", args=[finished.pk])),
-        ("get", f"/tryout/{finished.pk}.json"),
-        ("get", f"/tryout/{finished.pk}/overlay.png"),
-        ("get", f"/tryout/{finished.pk}/image.png"),
-        ("post", reverse("inference:tryout_save", args=[finished.pk])),
-        ("post", reverse("inference:tryout_discard", args=[finished.pk])),
-    ]
-    for user in (colleague, other_radiologist, curator, reviewer):
-        client.force_login(user)
-        for method, url in urls:
-            assert getattr(client, method)(url).status_code == 404, (user, url)
-    assert TryOut.objects.filter(pk=finished.pk).exists() and default_storage.exists(finished.file.name)
-
-
-def test_an_expired_try_out_is_gone_for_its_owner_too(client, radiologist, finished):
-    TryOut.objects.filter(pk=finished.pk).update(expires_at=timezone.now())
-    client.force_login(radiologist)
-    assert client.get(f"/tryout/{finished.pk}.json").status_code == 404
-
-
-def test_save_as_case_goes_through_intake_and_removes_the_try_out(
-    client, radiologist, finished, media_dir, mocker
-):
-    mocker.patch("inference.services.run_predictions.delay")
-    intake = mocker.spy(tryout_services, "intake_sources")
-    client.force_login(radiologist)
-    response = client.post(reverse("inference:tryout_save", args=[finished.pk]))
-    case = Case.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse(
-        "cases:case_detail", args=[case.pk]
-    )
-    intake.assert_called_once()
-    assert (
-        intake.call_args.kwargs["task"] == Task.BRAIN_MRI and intake.call_args.kwargs["user"] == radiologist
-    )
-    assert case.task == Task.BRAIN_MRI and case.site == radiologist.site and case.created_by == radiologist
-    image = Image.objects.get(case=case)
-    assert default_storage.exists(image.file.name)
-    assert IntakeBatch.objects.get().source == "web"
-    assert not TryOut.objects.exists()
-    assert _files_under(media_dir, "tryout") == [] and not (media_dir / finished.storage_prefix).exists()
-    page = client.get(response["Location"]).content.decode()
-    assert f"Saved as case {case.pk}" in page
-
-
-def test_saving_needs_upload_permission(client, reviewer, start, random_model, glioma):
-    created = start(reviewer, glioma)
-    client.force_login(reviewer)
-    html = client.get(reverse("inference:tryout_detail", args=[created.pk])).content.decode()
-    assert 'id="tryout-save"' not in html and "cannot save try-outs" in html
-    assert client.post(reverse("inference:tryout_save", args=[created.pk])).status_code == 403
-    assert not Case.objects.exists() and TryOut.objects.filter(pk=created.pk).exists()
-
-
-def test_a_curator_chooses_the_site(client, curator, site, start, random_model, glioma, mocker):
-    mocker.patch("inference.services.run_predictions.delay")
-    created = start(curator, glioma)
-    client.force_login(curator)
-    url = reverse("inference:tryout_save", args=[created.pk])
-    response = client.post(url)
-    assert response.status_code == 400 and "This field is required" in response.content.decode()
-    assert client.post(url, {"site": site.pk}).status_code == 302
-    assert Case.objects.get().site == site
-
-
-def test_saving_an_image_that_was_already_uploaded_adds_nothing(
-    client, radiologist, brain_case, start, random_model, data_dir
-):
-    uploaded = sorted((data_dir / "brain_mri" / "train" / "meningioma").glob("*.jpg"))[0]  # as brain_case did
-    earlier = Image.objects.get(case__in=brain_case, sha256=hashlib.sha256(uploaded.read_bytes()).hexdigest())
-    created = start(radiologist, uploaded)
-    client.force_login(radiologist)
-    response = client.post(reverse("inference:tryout_save", args=[created.pk]))
-    assert response.status_code == 400
-    assert f"already uploaded (image {earlier.pk}, case {earlier.case_id})" in response.content.decode()
-    assert TryOut.objects.filter(pk=created.pk).exists() and Case.objects.count() == 2
-
-
-def test_discard_deletes_files_then_row(client, radiologist, finished, media_dir):
-    client.force_login(radiologist)
-    response = client.post(reverse("inference:tryout_discard", args=[finished.pk]), follow=True)
-    assert response.redirect_chain[-1][0] == reverse("inference:tryout")
-    assert "Try-out discarded. Nothing was kept." in response.content.decode()
-    assert not TryOut.objects.exists() and _files_under(media_dir) == []
 
 
 # --- Through a real worker process ---------------------------------------------
