@@ -21,8 +21,10 @@ from cases.views.access import ui_view
 PAGE_SIZE = 50
 # A poll asks about one page of rows at most.
 MAX_STATUS_IDS = 200
-# Statuses that will change without anyone acting: the page keeps polling while one is shown.
-IN_FLIGHT = [CaseStatus.RECEIVED, CaseStatus.QUEUED, CaseStatus.PREDICTING]
+# Statuses the worker will change without anyone acting: the page keeps polling while one
+# is shown. Not "received": intake queues a case at once when its task has a model, and
+# one without (task unassigned) waits for a person, which polling would not see sooner.
+IN_FLIGHT = [CaseStatus.QUEUED, CaseStatus.PREDICTING]
 
 
 @require_GET
