@@ -351,7 +351,10 @@ def shrink_checkpoint(src: Path, dst: Path, *, weights_only_state: bool = False)
         return t
 
     ck["model"] = {k: small(v) for k, v in ck["model"].items()}
+    if "train_model" in ck:  # --ema-decay: the raw weights too (about twice the size)
+        ck["train_model"] = {k: small(v) for k, v in ck["train_model"].items()}
     if weights_only_state:
+        ck.pop("train_model", None)  # the export needs only the averaged weights
         ck.pop("optimizer", None)
         ck.pop("scheduler", None)
     elif "optimizer" in ck:

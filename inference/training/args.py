@@ -45,6 +45,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="class-weighted loss, class-balanced sampling, or nothing",
     )
     opt.add_argument("--clip-grad", type=float, default=0.0, help="max gradient norm (0: no clipping)")
+    opt.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.0,
+        help="keep an exponential moving average of the weights (and BatchNorm statistics) with this decay per "
+        "optimizer step, e.g. 0.999; validation, best.pt and the exported bundle then use the average (0: off)",
+    )
     opt.add_argument("--patience", type=int, default=20, help="early stop: epochs without better macro-F1")
     opt.add_argument("--max-steps-per-epoch", type=int, default=0, help="smoke runs: cap batches per epoch")
     opt.add_argument("--seed", type=int, default=0, help="seeds split, init, batch order and augmentation")

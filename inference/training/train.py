@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..nets import build_model
@@ -79,6 +80,7 @@ def train_one_epoch(
     max_steps: int = 0,
     epoch: int = 0,
     progress: bool = True,
+    ema: AveragedModel | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns ``{"train_loss", "lr", "images_per_s"}``.
 
@@ -106,6 +108,8 @@ def train_one_epoch(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update_parameters(model)
         total += loss.item() * y.shape[0]
         count += y.shape[0]
         bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
@@ -197,9 +201,20 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
     augment = make_augment("none" if args.augment == "none" else MODALITIES[args.task])
 
+    # The weight average: smoother than the last step's weights when validation swings
+    # from epoch to epoch (few validation groups, BatchNorm statistics that jump).
+    ema = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+        if getattr(args, "ema_decay", 0.0) > 0
+        else None
+    )
     start, best, best_epoch, stale = 0, -1.0, -1, 0
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        # With EMA, "model" holds the average (what best.pt exports) and "train_model" the raw weights.
+        model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
+        if ema is not None and "train_model" in ckpt:
+            ema.module.load_state_dict(ckpt["model"])
+            ema.n_averaged.fill_(ckpt.get("ema_steps", 1))
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         start, best, best_epoch, stale = (
@@ -237,12 +252,19 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             max_steps=args.max_steps_per_epoch,
             epoch=epoch,
             progress=not args.no_progress,
+            ema=ema,
         )
-        val = evaluate(model, val_loader, spec=spec, device=device, class_names=classes, amp=amp)
+        judged = ema.module if ema is not None else model
+        val = evaluate(judged, val_loader, spec=spec, device=device, class_names=classes, amp=amp)
         improved = val["macro_f1"] > best
         best, best_epoch, stale = (val["macro_f1"], epoch, 0) if improved else (best, best_epoch, stale + 1)
         state = {
-            "model": model.state_dict(),
+            "model": judged.state_dict(),
+            **(
+                {"train_model": model.state_dict(), "ema_steps": int(ema.n_averaged)}
+                if ema is not None
+                else {}
+            ),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "epoch": epoch,
