@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Pack training data and checkpoints small enough for the GPU machine (the ``device`` tool).
+"""Pack training data small enough for the GPU machine (the ``device`` tool).
 
 Only the git working tree travels to that machine, 64 MiB in all with the
 ignored paths named in ``carry``, and at most 16 MiB per file comes back.
@@ -13,15 +13,13 @@ that already fit (the 224 px histology tiles) are copied unchanged.
 Usage (Django-free; our venv here, the device's ``python3`` there)::
 
     .venv/bin/python scripts/gpu_pack.py brain_mri lung_ct histo_lung   # -> .pack/<folder>/
-    python3 scripts/gpu_pack.py shrink RUN/checkpoint.pt OUT/checkpoint.pt   # used by gpu_train.sh
-    python3 scripts/gpu_pack.py status RUN/checkpoint.pt [--shell]
 
 ``--quality auto`` (default) takes the best JPEG quality for which the folder
 stays within ``--budget-mib`` and one device call still fits: tracked repo +
 folder + wheels + one shrunk checkpoint (``--checkpoint-mib``) <= ``--travel-mib``.
-``shrink`` stores a checkpoint's weights as float16 and drops AdamW's moment
-estimates (a ResNet-10 checkpoint goes from ~59 MB to ~9.8 MB); resuming from
-it restarts the moments, everything else (epoch, schedule, best metric) continues.
+Checkpoints that travel are made small by ``scripts/gpu_checkpoint.py``: float16
+weights without AdamW's moment estimates (a ResNet-10 checkpoint: ~59 MB to
+~9.8 MB); resuming from one restarts the moments, everything else continues.
 """
 
 from __future__ import annotations
@@ -262,7 +260,7 @@ def pack_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="gpu_pack.py",
         description="Write .pack/<folder>/ (downscaled data) for the GPU machine; "
-        "see also the 'shrink' and 'status' commands.",
+        "checkpoints: scripts/gpu_checkpoint.py.",
     )
     p.add_argument("folders", nargs="+", help="data folders: brain_mri, lung_ct, histo_lung")
     p.add_argument(
@@ -328,89 +326,8 @@ def pack_main(argv: list[str]) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- checkpoints
-
-
-def shrink_checkpoint(src: Path, dst: Path, *, weights_only_state: bool = False) -> int:
-    """Write a small copy of a ``train.py`` checkpoint; returns its size in bytes.
-
-    Floating-point weights become float16 (kept float32 where float16 would
-    overflow); the optimizer keeps its param groups but not its per-parameter
-    state (AdamW moments, ~2/3 of the file), so ``--resume`` from it restarts
-    the moment estimates. ``weights_only_state`` (for ``best.pt``) also drops
-    optimizer and scheduler: enough for the bundle export.
-    """
-    import torch
-
-    ck = torch.load(src, map_location="cpu", weights_only=True)
-
-    def small(t: torch.Tensor) -> torch.Tensor:
-        if t.is_floating_point() and t.dtype == torch.float32:
-            h = t.half()
-            return h if bool(torch.isfinite(h).all()) == bool(torch.isfinite(t).all()) else t
-        return t
-
-    ck["model"] = {k: small(v) for k, v in ck["model"].items()}
-    if "train_model" in ck:  # --ema-decay: the raw weights too (about twice the size)
-        ck["train_model"] = {k: small(v) for k, v in ck["train_model"].items()}
-    if weights_only_state:
-        ck.pop("train_model", None)  # the export needs only the averaged weights
-        ck.pop("optimizer", None)
-        ck.pop("scheduler", None)
-    elif "optimizer" in ck:
-        ck["optimizer"] = {"state": {}, "param_groups": ck["optimizer"]["param_groups"]}
-    ck["shrunk"] = True
-    tmp = Path(str(dst) + ".tmp")
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ck, tmp)
-    os.replace(tmp, dst)
-    return Path(dst).stat().st_size
-
-
-def checkpoint_status(path: Path) -> dict[str, Any]:
-    """Epoch, best epoch and whether the run is finished (epochs done or early-stopped)."""
-    import torch
-
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    args = ck.get("args", {})
-    epochs, patience = int(args.get("epochs", 0)), int(args.get("patience", 0))
-    stale = int(ck.get("epochs_since_best", 0))
-    return {
-        "epoch": int(ck["epoch"]),
-        "epochs": epochs,
-        "best_epoch": int(ck.get("best_epoch", -1)),
-        "best_metric": float(ck.get("best_metric", -1.0)),
-        "finished": ck["epoch"] + 1 >= epochs or (patience > 0 and stale >= patience),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["shrink"]:
-        p = argparse.ArgumentParser(prog="gpu_pack.py shrink", description=shrink_checkpoint.__doc__)
-        p.add_argument("src")
-        p.add_argument("dst")
-        p.add_argument("--best", action="store_true", help="weights only (for best.pt)")
-        a = p.parse_args(argv[1:])
-        n = shrink_checkpoint(Path(a.src), Path(a.dst), weights_only_state=a.best)
-        print(f"{a.dst}: {_mib(n)} (from {_mib(Path(a.src).stat().st_size)})")
-        if n > 16 * MIB:
-            print(
-                f"gpu_pack: warning: {a.dst} is over 16 MiB and will not come back from $OUT", file=sys.stderr
-            )
-        return 0
-    if argv[:1] == ["status"]:
-        p = argparse.ArgumentParser(prog="gpu_pack.py status", description=checkpoint_status.__doc__)
-        p.add_argument("checkpoint")
-        p.add_argument("--shell", action="store_true", help="print NAME=value lines for bash eval")
-        a = p.parse_args(argv[1:])
-        st = checkpoint_status(Path(a.checkpoint))
-        if a.shell:
-            print("\n".join(f"CK_{k.upper()}={int(v) if isinstance(v, bool) else v}" for k, v in st.items()))
-        else:
-            print(json.dumps(st))
-        return 0
-    return pack_main(argv)
+    return pack_main(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ if ! "$PY" -c "$NEEDS" 2>/dev/null; then
 fi
 "$PY" -c "import torch; print('gpu_train: torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 
-status() { eval "$("$PY" scripts/gpu_pack.py status "$1" --shell)"; }
+status() { eval "$("$PY" scripts/gpu_checkpoint.py status "$1" --shell)"; }
 # Resume: a full-precision checkpoint left on a still-warm machine wins over the carried shrunk one.
 if [ -f "$CKPT_IN/checkpoint.pt" ]; then
   status "$CKPT_IN/checkpoint.pt"; CARRIED=$CK_EPOCH
@@ -84,10 +84,10 @@ set -o pipefail
 "$PY" -m inference.training.train "${ARGS[@]}" --time-budget-minutes "$BUDGET" "${RESUME[@]}" 2>&1 | tee "$OUT/train.log"
 
 status "$RUN/checkpoint.pt"
-"$PY" scripts/gpu_pack.py shrink "$RUN/checkpoint.pt" "$OUT/checkpoint.pt"
+"$PY" scripts/gpu_checkpoint.py shrink "$RUN/checkpoint.pt" "$OUT/checkpoint.pt"
 # best.pt goes back only when this call improved it (it is then newer than the call's start).
 if [ -f "$RUN/best.pt" ] && [ "$RUN/best.pt" -nt "$RUN/.call-start" ]; then
-  "$PY" scripts/gpu_pack.py shrink --best "$RUN/best.pt" "$OUT/best.pt"
+  "$PY" scripts/gpu_checkpoint.py shrink --best "$RUN/best.pt" "$OUT/best.pt"
 fi
 cp "$RUN/log.jsonl" "$OUT/"
 tail -n 2 "$RUN/log.jsonl" | cut -c1-300

@@ -27,20 +27,21 @@ def worker(transactional_db, settings, tmp_path):
         yield proc
 
 
+def _upload_brain_image(path, *, site, user) -> int:
+    """One image through the intake (as the upload page sends it); returns its case id."""
+    report = intake_sources(
+        uploads=[(path.name, path.read_bytes())], site=site, user=user, source="web", task=Task.BRAIN_MRI
+    )
+    return report.case_ids[0]
+
+
 def _case_status(case_id: int) -> str:
     return Case.objects.values_list("status", flat=True).get(pk=case_id)
 
 
 def test_upload_to_prediction_through_a_real_worker(worker, data_dir, site, radiologist, random_model):
     path = sorted((data_dir / "brain_mri" / "train" / "glioma").glob("*.jpg"))[0]
-    report = intake_sources(
-        uploads=[(path.name, path.read_bytes())],
-        site=site,
-        user=radiologist,
-        source="web",
-        task=Task.BRAIN_MRI,
-    )
-    case_id = report.case_ids[0]
+    case_id = _upload_brain_image(path, site=site, user=radiologist)
     wait_for(
         lambda: _case_status(case_id) == CaseStatus.PREDICTED, what="case predicted", log_path=worker.log_path
     )
@@ -55,14 +56,7 @@ def test_killed_worker_recovery_through_the_sweeper(
     worker, data_dir, site, radiologist, random_model, settings
 ):
     path = sorted((data_dir / "brain_mri" / "train" / "pituitary").glob("*.jpg"))[0]
-    report = intake_sources(
-        uploads=[(path.name, path.read_bytes())],
-        site=site,
-        user=radiologist,
-        source="web",
-        task=Task.BRAIN_MRI,
-    )
-    case_id = report.case_ids[0]
+    case_id = _upload_brain_image(path, site=site, user=radiologist)
     wait_for(
         lambda: _case_status(case_id) == CaseStatus.PREDICTED,
         what="first prediction",

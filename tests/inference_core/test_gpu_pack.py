@@ -1,4 +1,4 @@
-"""scripts/gpu_pack.py: the data pack for the GPU machine, shrunk checkpoints, and the time budget."""
+"""scripts/gpu_pack.py and gpu_checkpoint.py: the data pack for the GPU machine, shrunk checkpoints, the time budget."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from .helpers import jpeg_bytes, synthetic_rgb, synthetic_scan
 _spec = importlib.util.spec_from_file_location("gpu_pack", REPO / "scripts" / "gpu_pack.py")
 gpu_pack = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gpu_pack)
+_spec = importlib.util.spec_from_file_location("gpu_checkpoint", REPO / "scripts" / "gpu_checkpoint.py")
+gpu_checkpoint = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gpu_checkpoint)
 
 CLASSES = {"lung_ct": ["benign", "malignant", "normal"], "histo_lung": ["aca", "benign", "scc"]}
 
@@ -132,13 +135,13 @@ def test_time_budget_stops_then_shrunk_checkpoint_resumes(tmp_path):
     )
     assert first["time_budget_stop"] and first["next_epoch"] == 1
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 0 and not bundle.exists()
-    status = gpu_pack.checkpoint_status(run / "checkpoint.pt")
+    status = gpu_checkpoint.checkpoint_status(run / "checkpoint.pt")
     assert status["epoch"] == 0 and not status["finished"]
 
     # What travels back and forth: a shrunk checkpoint (float16, no AdamW moments) and the log.
     carried = tmp_path / "carried"
-    n = gpu_pack.shrink_checkpoint(run / "checkpoint.pt", carried / "checkpoint.pt")
-    gpu_pack.shrink_checkpoint(run / "best.pt", carried / "best.pt", weights_only_state=True)
+    n = gpu_checkpoint.shrink_checkpoint(run / "checkpoint.pt", carried / "checkpoint.pt")
+    gpu_checkpoint.shrink_checkpoint(run / "best.pt", carried / "best.pt", weights_only_state=True)
     assert n < (run / "checkpoint.pt").stat().st_size
     small = load_checkpoint(carried / "checkpoint.pt")
     assert small["optimizer"]["state"] == {} and small["optimizer"]["param_groups"]
@@ -165,7 +168,7 @@ def test_time_budget_stops_then_shrunk_checkpoint_resumes(tmp_path):
         )
     )
     assert "time_budget_stop" not in second and "bundle" in second
-    assert gpu_pack.checkpoint_status(fresh / "checkpoint.pt") | {"best_metric": 0} == {
+    assert gpu_checkpoint.checkpoint_status(fresh / "checkpoint.pt") | {"best_metric": 0} == {
         "epoch": 2,
         "epochs": 3,
         "best_epoch": second["best_epoch"],
