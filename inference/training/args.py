@@ -28,6 +28,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model = p.add_argument_group("model")
     model.add_argument("--arch", default="resnet18", choices=available_archs(), help="architecture")
     model.add_argument("--input-size", type=int, default=224, help="model input side in pixels")
+    model.add_argument(
+        "--init-from",
+        default=None,
+        help="start from a backbone written by inference.training.pretrain (pretrained.pt); the head starts "
+        "fresh. Refused if it was pre-trained on any of this run's validation images",
+    )
 
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int, default=60, help="total epochs (resume continues up to it)")

@@ -185,6 +185,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     val_loader = BatchLoader(datasets["val"], args.batch_size * 2, device=device)
 
     model = build_model(args.arch, num_classes=len(classes), in_channels=spec.channels).to(device)
+    pretrained = None
+    if getattr(args, "init_from", None) and ckpt is None:
+        from .pretrain import init_from_pretrained  # pretrain imports this module
+
+        pretrained = init_from_pretrained(
+            model, args.init_from, arch=args.arch, task=args.task, val_rows=val_rows
+        )
+    elif ckpt is not None:
+        pretrained = ckpt.get("pretrained")
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(_param_groups(model, args.weight_decay), lr=args.lr)
@@ -274,6 +283,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "best_metric": best,
             "best_epoch": best_epoch,
             "epochs_since_best": stale,
+            "pretrained": pretrained,
         }
         save_checkpoint(out / "checkpoint.pt", state)
         if improved:
@@ -317,6 +327,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "class_counts_train": dict(zip(classes, counts, strict=True)),
             "licence": "see SOURCE_AND_LICENSE.md in the data folder",
         }
+        if pretrained:
+            training_data["pretrained_backbone"] = pretrained
         card = export_bundle(
             out / "best.pt",
             args.export_bundle,

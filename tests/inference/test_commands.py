@@ -89,6 +89,23 @@ def test_train_model_command_trains_exports_and_registers(data_dir, tmp_path, ca
                      "--output-dir", str(tmp_path / "run2"), "--register")  # fmt: skip
 
 
+def test_pretrain_backbone_command_then_train_model_init_from(data_dir, tmp_path, capsys):
+    out = tmp_path / "pre"
+    call_command(
+        "pretrain_backbone", "--data-root", str(data_dir), "--datasets", "lung_ct", "--limit-per-class", "2",
+        "--input-size", "32", "--epochs", "1", "--batch-size", "4", "--output-dir", str(out), "--no-progress",
+    )  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["checkpoint"].endswith("pretrained.pt")
+    with pytest.raises(CommandError, match="backbone is resnet10, this run trains resnet18"):
+        call_command("train_model", "--data-dir", str(data_dir / "lung_ct"), "--task", "lung_ct",
+                     "--arch", "resnet18", "--input-size", "32", "--epochs", "1", "--limit-per-class", "2",
+                     "--output-dir", str(tmp_path / "run"), "--init-from", str(out / "pretrained.pt"),
+                     "--no-progress")  # fmt: skip
+    with pytest.raises(CommandError, match=r"MANIFEST\.tsv"):
+        call_command("pretrain_backbone", "--data-root", str(tmp_path), "--datasets", "lung_ct",
+                     "--output-dir", str(out), "--no-progress")  # fmt: skip
+
+
 def test_register_models_prefers_trained_bundles_over_stand_ins(tmp_path, settings, capsys):
     from inference import registry
 
