@@ -103,7 +103,7 @@ def plot_reliability(
 
 def plot_training_curves(log_path: PathLike, path: PathLike) -> Path:
     """Loss, validation macro-F1/accuracy and learning rate per epoch from the JSON-lines log."""
-    rows = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    rows = read_log(log_path)
     epochs = [r["epoch"] for r in rows]
     fig = Figure(figsize=(12, 3.8))
     ax = fig.add_subplot(1, 3, 1)
@@ -122,4 +122,41 @@ def plot_training_curves(log_path: PathLike, path: PathLike) -> Path:
     ax.set_title("learning rate (end of epoch)")
     for a in fig.axes:
         a.set_xlabel("epoch")
+    return _save(fig, path)
+
+
+def read_log(log_path: PathLike) -> list[dict]:
+    return [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+
+
+def plot_pretraining_curves(log_path: PathLike, path: PathLike) -> Path:
+    """Per-task training loss and held-out accuracy per epoch of a multi-task pre-training log."""
+    rows = read_log(log_path)
+    tasks = sorted(k[: -len("_train_loss")] for k in rows[0] if k.endswith("_train_loss"))
+    epochs = [r["epoch"] for r in rows]
+    fig = Figure(figsize=(9, 3.8))
+    loss, acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for task in tasks:
+        loss.plot(epochs, [r.get(f"{task}_train_loss") for r in rows], label=task)
+        acc.plot(epochs, [r.get(f"{task}_val_accuracy") for r in rows], label=task)
+    loss.set_title("training loss per task")
+    acc.set_title("held-out accuracy per task head (log only)")
+    acc.set_ylim(0, 1)
+    for a in fig.axes:
+        a.set_xlabel("epoch")
+        a.legend()
+    return _save(fig, path)
+
+
+def plot_run_comparison(runs: dict[str, PathLike], path: PathLike, metric: str = "val_macro_f1") -> Path:
+    """One validation curve per training run (label -> ``log.jsonl``), for side-by-side recipes."""
+    fig = Figure(figsize=(6.5, 4))
+    ax = fig.add_subplot()
+    for label, log_path in runs.items():
+        rows = read_log(log_path)
+        ax.plot([r["epoch"] for r in rows], [r.get(metric) for r in rows], label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_ylim(0, 1)
+    ax.legend()
     return _save(fig, path)

@@ -44,6 +44,7 @@ from .augment import make_augment
 from .checkpoint import load_checkpoint, make_scheduler, save_checkpoint
 from .data import GROUP_COLUMNS, MODALITIES, CachedImageDataset, group_split, manifest_digest, read_manifest
 from .metrics import classification_metrics, softmax
+from .plots import plot_pretraining_curves
 from .train import _autocast, _param_groups, seed_everything
 
 __all__ = ["PRETRAIN_KIND", "MultiTaskNet", "get_args_parser", "init_from_pretrained", "main", "split_record"]
@@ -274,6 +275,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         budget = 60.0 * args.time_budget_minutes
         if budget and epoch + 1 < args.epochs and time.monotonic() - started + 1.5 * last > budget:
             return {"checkpoint": str(path), "time_budget_stop": True, "next_epoch": epoch + 1, **record}
+    if record:
+        plot_pretraining_curves(out / "log.jsonl", out / "curves.png")
     return {"checkpoint": str(path), **record}
 
 

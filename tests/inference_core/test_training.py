@@ -15,6 +15,7 @@ from inference.nets import build_model
 from inference.predictor import Predictor
 from inference.preprocessing import PreprocessSpec
 from inference.registry import load_model
+from inference.training import compare_runs
 from inference.training import train as train_mod
 from inference.training.augment import make_augment
 from inference.training.checkpoint import load_checkpoint, make_scheduler
@@ -289,3 +290,9 @@ def test_multitask_pretraining_then_fine_tuning(tmp_path, require_data):
         )
     )  # fmt: skip
     assert load_checkpoint(run / "checkpoint.pt")["pretrained"]["file"] == "pretrained.pt"
+    assert (out / "curves.png").stat().st_size > 0
+
+    table = compare_runs.main([f"pretrained={run}", "--plot", str(tmp_path / "cmp.png")])
+    assert table.splitlines()[2].startswith("| pretrained | 1 | 0 |") and (tmp_path / "cmp.png").is_file()
+    with pytest.raises(FileNotFoundError):
+        compare_runs.main([f"missing={tmp_path / 'nope'}"])
