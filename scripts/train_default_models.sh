@@ -30,11 +30,20 @@ publish() {  # the evaluation report, plots and saliency check go to docs/models
         --task "$folder" --out "docs/models/$task/saliency.json" --grid "docs/models/$task/saliency_examples.png"
 }
 
+pretrain() {  # multi-task backbone on the training sides of all three data sets (resumes if cut short)
+    local name=$1; shift
+    $PY -m inference.training.pretrain --data-root "$DATA" --output-dir "$OUT/$name" --no-progress --resume "$@"
+}
+
 case "$RECIPE" in
   cpu)
+    # About 18 minutes on 2 cores; never sees a validation image (train.py --init-from checks).
+    pretrain pretrain-128 --arch resnet10 --input-size 128 --epochs 15 --batch-size 48 --workers 2
     train brain_mri brain_mri --arch resnet10 --input-size 160 --epochs 36 --batch-size 32 --workers 2
     # Unweighted: with 12 benign groups, class weights pushed unseen patients into "benign".
-    train lung_ct lung_ct --arch resnet10 --input-size 128 --epochs 30 --batch-size 32 --workers 2 --imbalance none
+    # Pre-trained: best validation accuracy 0.823 against 0.756 from scratch (docs/models.md).
+    train lung_ct lung_ct --arch resnet10 --input-size 128 --epochs 30 --batch-size 32 --workers 2 --imbalance none \
+        --init-from "$OUT/pretrain-128/pretrained.pt"
     train histo_lung histology --arch resnet10 --input-size 192 --epochs 20 --batch-size 32 --workers 2
     ;;
   gpu)

@@ -40,6 +40,19 @@ LIMITATIONS = {
 }
 
 
+def weights_origin(training_data: dict[str, Any]) -> str:
+    """How the weights came about, for the card's limitations (no ImageNet weights either way)."""
+    n = training_data.get("n_train", "?")
+    pre = training_data.get("pretrained_backbone")
+    if not pre:
+        return f"Trained from scratch on {n} images"
+    total = sum(d.get("n_train", 0) for d in pre.get("datasets", {}).values())
+    return (
+        f"Fine-tuned on {n} images from a backbone pre-trained (multi-task, from scratch) on the training "
+        f"sides of {', '.join(sorted(pre.get('datasets', {})))} ({total} images, none of this validation split)"
+    )
+
+
 def make_scheduler(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, min_lr_ratio: float = 0.01
 ) -> LambdaLR:
@@ -157,8 +170,8 @@ def export_bundle(
             "the network looked. Not a medical device; a qualified reviewer must confirm every result."
         ),
         limitations=(
-            f"Trained from scratch on {training_data.get('n_train', '?')} images and validated on "
-            "group-held-out images of the same sources, not on external data. " + LIMITATIONS.get(dataset, "")
+            weights_origin(training_data) + " and validated on group-held-out images of the same sources, "
+            "not on external data. " + LIMITATIONS.get(dataset, "")
         ),
         untrained=False,
         extra={"checkpoint_args": args},

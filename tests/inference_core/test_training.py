@@ -296,3 +296,12 @@ def test_multitask_pretraining_then_fine_tuning(tmp_path, require_data):
     assert table.splitlines()[2].startswith("| pretrained | 1 | 0 |") and (tmp_path / "cmp.png").is_file()
     with pytest.raises(FileNotFoundError):
         compare_runs.main([f"missing={tmp_path / 'nope'}"])
+
+
+def test_card_limitations_say_how_the_weights_came_about():
+    from inference.training.checkpoint import weights_origin
+
+    assert weights_origin({"n_train": 5}) == "Trained from scratch on 5 images"
+    pre = {"datasets": {"lung_ct": {"n_train": 7}, "brain_mri": {"n_train": 5}}}
+    text = weights_origin({"n_train": 7, "pretrained_backbone": pre})
+    assert text.startswith("Fine-tuned on 7 images") and "brain_mri, lung_ct (12 images" in text
