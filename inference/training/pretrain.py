@@ -38,14 +38,13 @@ from torch import nn
 from tqdm import tqdm
 
 from ..nets import build_model
-from ..predictor import select_device
 from ..preprocessing import PreprocessSpec, normalize_unit, to_unit
 from .augment import make_augment
 from .checkpoint import load_checkpoint, make_scheduler, save_checkpoint
 from .data import GROUP_COLUMNS, MODALITIES, CachedImageDataset, group_split, manifest_digest, read_manifest
 from .metrics import classification_metrics, softmax
 from .plots import plot_pretraining_curves
-from .train import _autocast, _param_groups, seed_everything
+from .train import _autocast, _param_groups, start_run
 
 __all__ = ["PRETRAIN_KIND", "MultiTaskNet", "get_args_parser", "init_from_pretrained", "main", "split_record"]
 
@@ -181,11 +180,7 @@ def _evaluate(net: MultiTaskNet, tasks: list[_Task], device: torch.device, amp: 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     """Pre-train and write ``<output-dir>/pretrained.pt``; returns a summary dict."""
     started = time.monotonic()
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    seed_everything(args.seed)
-    device = select_device(args.device)
-    amp = device.type == "cuda" if args.amp is None else args.amp
+    out, device, amp = start_run(args)
     tasks = [_Task(t, Path(args.data_root), args) for t in args.datasets]
     net = MultiTaskNet(args.arch, {t.task: len(t.classes) for t in tasks}).to(device)
     # One epoch = every training image once, in mixed batches.

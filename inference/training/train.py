@@ -143,14 +143,19 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    """Run training (and optional export); returns a summary dict."""
-    started = time.monotonic()
+def start_run(args: argparse.Namespace) -> tuple[Path, torch.device, bool]:
+    """Create the run dir, seed everything, pick the device and bf16 autocast (on by default on CUDA)."""
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(args.seed)
     device = select_device(args.device)
-    amp = device.type == "cuda" if args.amp is None else args.amp
+    return out, device, device.type == "cuda" if args.amp is None else args.amp
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    """Run training (and optional export); returns a summary dict."""
+    started = time.monotonic()
+    out, device, amp = start_run(args)
     group_col = GROUP_COLUMNS[args.task]
     rows = read_manifest(args.data_dir)
     if args.limit_per_class:
