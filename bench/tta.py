@@ -48,13 +48,9 @@ from inference.preprocessing import normalize_uint8  # noqa: E402
 from inference.registry import load_model  # noqa: E402
 from inference.saliency import gradcam  # noqa: E402
 from inference.training.data import (  # noqa: E402
-    CARD_TASKS,
-    GROUP_COLUMNS,
     BatchLoader,
     CachedImageDataset,
-    group_split,
-    manifest_digest,
-    read_manifest,
+    card_validation_rows,
 )
 from inference.training.metrics import classification_metrics, softmax  # noqa: E402
 
@@ -93,29 +89,12 @@ TASK_POLICIES = {
 KEY_CLASS = {"lung_ct": "malignant"}
 
 
-def dataset_key(card: Any) -> str:
-    """Data folder name for a card (``training_data.dataset`` or from the task)."""
-    key = card.training_data.get("dataset")
-    if key in GROUP_COLUMNS:
-        return key
-    inverse = {v: k for k, v in CARD_TASKS.items()}
-    if card.task in inverse:
-        return inverse[card.task]
-    raise SystemExit(f"{card.name}: cannot tell which data folder the card was trained on")
-
-
 def validation_set(card: Any, data_dir: Path) -> tuple[str, list[dict[str, str]]]:
     """The card's group-held-out validation rows, checked against the card."""
-    key = dataset_key(card)
-    td = card.training_data
-    rows = read_manifest(data_dir / key)
-    if td.get("manifest_sha256") and manifest_digest(rows) != td["manifest_sha256"]:
-        raise SystemExit(f"{card.name}: {data_dir / key} manifest differs from the one the card records")
-    group_col = td.get("group_column", GROUP_COLUMNS[key])
-    _, val = group_split(rows, group_col, float(td.get("val_fraction", 0.2)), int(td.get("split_seed", 0)))
-    if td.get("n_val") is not None and len(val) != int(td["n_val"]):
-        raise SystemExit(f"{card.name}: split gives {len(val)} validation images, card says {td['n_val']}")
-    return key, val
+    try:
+        return card_validation_rows(card, data_dir)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 @torch.inference_mode()

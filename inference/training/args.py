@@ -61,6 +61,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     opt.add_argument("--patience", type=int, default=20, help="early stop: epochs without better macro-F1")
     opt.add_argument("--max-steps-per-epoch", type=int, default=0, help="smoke runs: cap batches per epoch")
     opt.add_argument("--seed", type=int, default=0, help="seeds split, init, batch order and augmentation")
+    opt.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the train/validation split only (default: --seed); ensemble members trained with "
+        "different --seed keep one split this way",
+    )
 
     run = p.add_argument_group("run")
     run.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -134,6 +135,51 @@ def group_split(
         if absent:
             raise ValueError(f"group split left class(es) {sorted(absent)} out of {name}")
     return train, val
+
+
+def card_dataset(card: Any) -> str:
+    """Data folder a model card was trained on (``training_data.dataset``, else from its task).
+
+    Raises:
+        ValueError: Neither names a known data folder.
+    """
+    key = card.training_data.get("dataset")
+    if key in GROUP_COLUMNS:
+        return key
+    inverse = {v: k for k, v in CARD_TASKS.items()}
+    if card.task in inverse:
+        return inverse[card.task]
+    raise ValueError(f"{card.name}: cannot tell which data folder the card was trained on")
+
+
+def card_validation_rows(card: Any, data_root: PathLike) -> tuple[str, list[Row]]:
+    """The group-held-out validation rows a card's metrics were measured on.
+
+    Rebuilds the split from the card (group column, validation fraction,
+    split seed) and checks the manifest digest and image count against it.
+
+    Args:
+        card: A :class:`inference.registry.ModelCard`.
+        data_root: Folder holding the data folders (``../shared/data``).
+
+    Returns:
+        ``(data folder name, validation rows)``.
+
+    Raises:
+        ValueError: Unknown data folder, another manifest, or another split size.
+    """
+    key = card_dataset(card)
+    td = card.training_data
+    rows = read_manifest(Path(data_root) / key)
+    if td.get("manifest_sha256") and manifest_digest(rows) != td["manifest_sha256"]:
+        raise ValueError(
+            f"{card.name}: {Path(data_root) / key} manifest differs from the one the card records"
+        )
+    group_col = td.get("group_column", GROUP_COLUMNS[key])
+    _, val = group_split(rows, group_col, float(td.get("val_fraction", 0.2)), int(td.get("split_seed", 0)))
+    if td.get("n_val") is not None and len(val) != int(td["n_val"]):
+        raise ValueError(f"{card.name}: split gives {len(val)} validation images, card says {td['n_val']}")
+    return key, val
 
 
 def limit_per_class(rows: Sequence[Row], per_class: int, group_col: str, seed: int = 0) -> list[Row]:

@@ -143,6 +143,12 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def split_seed_of(args: argparse.Namespace) -> int:
+    """The train/validation split seed: ``--split-seed``, else ``--seed``."""
+    split_seed = getattr(args, "split_seed", None)
+    return args.seed if split_seed is None else split_seed
+
+
 def start_run(args: argparse.Namespace) -> tuple[Path, torch.device, bool]:
     """Create the run dir, seed everything, pick the device and bf16 autocast (on by default on CUDA)."""
     out = Path(args.output_dir)
@@ -157,10 +163,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     out, device, amp = start_run(args)
     group_col = GROUP_COLUMNS[args.task]
+    split_seed = split_seed_of(args)
     rows = read_manifest(args.data_dir)
     if args.limit_per_class:
-        rows = limit_per_class(rows, args.limit_per_class, group_col, args.seed)
-    train_rows, val_rows = group_split(rows, group_col, args.val_fraction, args.seed)
+        rows = limit_per_class(rows, args.limit_per_class, group_col, split_seed)
+    train_rows, val_rows = group_split(rows, group_col, args.val_fraction, split_seed)
     classes = sorted({r["class"] for r in rows})
     spec = PreprocessSpec.for_task(args.task, args.input_size)
     ckpt = load_checkpoint(args.resume) if args.resume else None
@@ -326,7 +333,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "manifest_sha256": manifest_digest(rows),
             "group_column": group_col,
             "val_fraction": args.val_fraction,
-            "split_seed": args.seed,
+            "split_seed": split_seed,
             "n_train": len(train_rows),
             "n_val": len(val_rows),
             "class_counts_train": dict(zip(classes, counts, strict=True)),
