@@ -5,6 +5,12 @@ A bundle is a self-describing folder::
     <bundle>/weights.safetensors   state dict (float32, or float16 to halve size)
     <bundle>/model.json            ModelCard: arch, classes, preprocessing, ...
 
+Weights larger than ``MAX_SHARD_BYTES`` (15 MiB: every file of a bundle stays
+under the 16 MiB that a repository file and a GPU machine's returned file may
+have) are split into ``weights-00001-of-0000N.safetensors`` shards, listed
+with their own SHA-256 in the card's ``weights_files``; the card's
+``weights_sha256`` then identifies the set (:func:`weights_digest`).
+
 ``load_model`` rebuilds the architecture from the card, checks the weights'
 SHA-256 against the card and returns the network in eval mode.
 """
@@ -37,10 +43,15 @@ __all__ = [
     "make_random_bundle",
     "save_bundle",
     "sha256_file",
+    "weight_files",
+    "weights_digest",
 ]
 
 WEIGHTS_FILE = "weights.safetensors"
 CARD_FILE = "model.json"
+#: Largest weights file a bundle writes; bigger state dicts are sharded.
+MAX_SHARD_BYTES = 15 << 20
+_SHARD_NAME = re.compile(r"weights-(\d{5})-of-(\d{5})\.safetensors")
 SCHEMA_VERSION = 1
 PathLike = str | Path
 
@@ -77,7 +88,10 @@ class ModelCard:
         limitations: Free text for the model card.
         untrained: True when the weights are random (tests, fresh installs).
         input_spec: Derived description of the input tensor (set on save).
-        weights_sha256: SHA-256 of ``weights.safetensors`` (set on save).
+        weights_sha256: SHA-256 of ``weights.safetensors``, or of a sharded
+            bundle's shard list (:func:`weights_digest`; set on save).
+        weights_files: Shards of a sharded bundle, ``{"file", "sha256",
+            "bytes"}`` each, in order; empty for one ``weights.safetensors``.
         weights_dtype: ``"float32"`` or ``"float16"`` (set on save).
         created_at: ISO-8601 UTC timestamp (set on save if empty).
         extra: Anything else worth keeping, JSON-serialisable.
@@ -99,6 +113,7 @@ class ModelCard:
     untrained: bool = False
     input_spec: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
+    weights_files: tuple[dict[str, Any], ...] = ()
     weights_dtype: str = "float32"
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -114,6 +129,9 @@ class ModelCard:
         d = asdict(self)
         d["class_names"] = list(self.class_names)
         d["preprocessing"] = self.preprocessing.to_dict()
+        d["weights_files"] = [dict(f) for f in self.weights_files]
+        if not d["weights_files"]:
+            del d["weights_files"]  # one weights.safetensors: cards stay as they were
         return d
 
     @classmethod
@@ -130,6 +148,7 @@ class ModelCard:
         if problems:
             raise BundleError("invalid model card: " + "; ".join(problems))
         d["class_names"] = tuple(d["class_names"])
+        d["weights_files"] = tuple(dict(f) for f in d.get("weights_files", ()))
         if not isinstance(d["preprocessing"], PreprocessSpec):
             d["preprocessing"] = PreprocessSpec.from_dict(d["preprocessing"])
         d["temperature"] = float(d.get("temperature", 1.0))
@@ -180,11 +199,88 @@ def _card_problems(d: dict[str, Any]) -> list[str]:
         problems.append("untrained must be true or false")
     if not re.fullmatch(r"([0-9a-f]{64})?", str(d.get("weights_sha256", ""))):
         problems.append("weights_sha256 must be 64 lowercase hex characters")
+    problems += _shard_problems(d.get("weights_files", ()))
     if d.get("weights_dtype", "float32") not in ("float32", "float16"):
         problems.append("weights_dtype must be 'float32' or 'float16'")
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         problems.append(f"unsupported schema_version {d.get('schema_version')!r} (expected {SCHEMA_VERSION})")
     return problems
+
+
+def _shard_problems(shards: Any) -> list[str]:
+    """Problems of a card's ``weights_files`` (bare shard names, in order, with digests)."""
+    if not isinstance(shards, (list, tuple)):
+        return ["weights_files must be a list"]
+    problems = []
+    for i, f in enumerate(shards, 1):
+        ok = (
+            isinstance(f, dict)
+            and set(f) == {"file", "sha256", "bytes"}
+            and isinstance(f["file"], str)
+            and (m := _SHARD_NAME.fullmatch(f["file"])) is not None
+            and (int(m[1]), int(m[2])) == (i, len(shards))
+            and isinstance(f["sha256"], str)
+            and re.fullmatch(r"[0-9a-f]{64}", f["sha256"]) is not None
+            and isinstance(f["bytes"], int)
+            and not isinstance(f["bytes"], bool)
+            and f["bytes"] > 0
+        )
+        if not ok:
+            problems.append(
+                f"weights_files[{i - 1}] must be {{file: weights-{i:05d}-of-{len(shards):05d}.safetensors, "
+                "sha256: 64 hex, bytes: > 0}"
+            )
+    if len(shards) == 1:
+        problems.append("weights_files: one shard is a plain weights.safetensors")
+    return problems
+
+
+def _shard_list_digest(shards: Any) -> str:
+    return hashlib.sha256("".join(f"{f['file']}\t{f['sha256']}\n" for f in shards).encode()).hexdigest()
+
+
+def weight_files(card: ModelCard) -> list[str]:
+    """The card's weights files, in load order (``weights.safetensors``, or the shards)."""
+    return [f["file"] for f in card.weights_files] or [WEIGHTS_FILE]
+
+
+def weights_digest(directory: PathLike, card: ModelCard) -> str:
+    """SHA-256 identifying the weights as they are on disk; compare with ``card.weights_sha256``.
+
+    One file: that file's SHA-256. Shards: the SHA-256 of their "name<TAB>sha256"
+    lines, each shard hashed from disk.
+
+    Raises:
+        BundleNotFoundError: A weights file is missing.
+        BundleIntegrityError: A shard's SHA-256 differs from the card's.
+    """
+    paths = [Path(directory) / name for name in weight_files(card)]
+    for path in paths:
+        if not path.is_file():
+            raise BundleNotFoundError(f"weights file missing: {path}")
+    if not card.weights_files:
+        return sha256_file(paths[0])
+    for path, shard in zip(paths, card.weights_files, strict=True):
+        actual = sha256_file(path)
+        if actual != shard["sha256"]:
+            raise BundleIntegrityError(
+                f"SHA-256 mismatch for {path}: card says {shard['sha256']}, file is {actual}"
+            )
+    return _shard_list_digest(card.weights_files)
+
+
+def _shards(state: dict[str, torch.Tensor], max_bytes: int) -> list[dict[str, torch.Tensor]]:
+    """Consecutive groups of tensors of at most ``max_bytes`` each (a bigger tensor goes alone)."""
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, tensor in state.items():
+        n = tensor.numel() * tensor.element_size()
+        if groups[-1] and size + n > max_bytes:
+            groups.append({})
+            size = 0
+        groups[-1][name] = tensor
+        size += n
+    return groups
 
 
 def sha256_file(path: PathLike) -> str:
@@ -221,7 +317,13 @@ def _check_state_dict(card: ModelCard, state: dict[str, torch.Tensor]) -> None:
 
 
 def save_bundle(
-    directory: PathLike, model: nn.Module, card: ModelCard, *, half: bool = False, overwrite: bool = False
+    directory: PathLike,
+    model: nn.Module,
+    card: ModelCard,
+    *,
+    half: bool = False,
+    overwrite: bool = False,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> ModelCard:
     """Write ``model`` and ``card`` as a bundle folder.
 
@@ -231,6 +333,7 @@ def save_bundle(
         card: Card to store; sha256, dtype, input_spec and created_at are filled in.
         half: Store floating-point tensors as float16 (loaded back as float32).
         overwrite: Replace an existing bundle in ``directory``.
+        max_shard_bytes: Weights above this size are split into shards of at most it.
 
     Returns:
         The card as written.
@@ -249,11 +352,22 @@ def save_bundle(
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     # Write to temporary names and rename, so a crash never leaves a card that
     # points at half-written weights.
-    tmp_w = out / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp_w), metadata={"arch": card.arch, "format": "pt"})
+    groups = _shards(state, max_shard_bytes)
+    names = (
+        [WEIGHTS_FILE]
+        if len(groups) == 1
+        else [f"weights-{i:05d}-of-{len(groups):05d}.safetensors" for i in range(1, len(groups) + 1)]
+    )
+    shards = []
+    for name, group in zip(names, groups, strict=True):
+        tmp = out / (name + ".tmp")
+        save_file(group, str(tmp), metadata={"arch": card.arch, "format": "pt"})
+        shards.append({"file": name, "sha256": sha256_file(tmp), "bytes": tmp.stat().st_size})
+    sharded = len(shards) > 1
     card = replace(
         card,
-        weights_sha256=sha256_file(tmp_w),
+        weights_sha256=_shard_list_digest(shards) if sharded else shards[0]["sha256"],
+        weights_files=tuple(shards) if sharded else (),
         weights_dtype="float16" if half else "float32",
         input_spec=_input_spec(card.preprocessing),
         created_at=card.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
@@ -261,8 +375,12 @@ def save_bundle(
     ModelCard.from_dict(card.to_dict())  # refuse to write a card that would not load
     tmp_c = out / (CARD_FILE + ".tmp")
     tmp_c.write_text(json.dumps(card.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp_w, out / WEIGHTS_FILE)
+    for name in names:
+        os.replace(out / (name + ".tmp"), out / name)
     os.replace(tmp_c, out / CARD_FILE)
+    for stale in [out / WEIGHTS_FILE, *out.glob("weights-*-of-*.safetensors")]:
+        if stale.name not in names:  # an overwritten bundle's other layout
+            stale.unlink(missing_ok=True)
     return card
 
 
@@ -298,22 +416,25 @@ def load_model(directory: PathLike, device: str | torch.device = "cpu") -> tuple
         Parameters keep ``requires_grad`` so Grad-CAM can backpropagate.
 
     Raises:
-        BundleNotFoundError: Card or weights file missing.
-        BundleIntegrityError: SHA-256 mismatch (corrupt or swapped weights).
+        BundleNotFoundError: Card or a weights file missing.
+        BundleIntegrityError: SHA-256 mismatch (corrupt or swapped weights or shards).
         BundleError: Invalid card or weights that do not fit the arch.
     """
     card = load_card(directory)
-    wpath = Path(directory) / WEIGHTS_FILE
-    if not wpath.is_file():
-        raise BundleNotFoundError(f"weights file missing: {wpath}")
     if not card.weights_sha256:
         raise BundleIntegrityError(f"{Path(directory) / CARD_FILE} records no weights_sha256")
-    actual = sha256_file(wpath)
+    actual = weights_digest(directory, card)
     if actual != card.weights_sha256:
+        what = Path(directory) / (WEIGHTS_FILE if not card.weights_files else f"{CARD_FILE} weights_files")
         raise BundleIntegrityError(
-            f"SHA-256 mismatch for {wpath}: card says {card.weights_sha256}, file is {actual}"
+            f"SHA-256 mismatch for {what}: card says {card.weights_sha256}, file is {actual}"
         )
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(wpath)).items()}
+    state: dict[str, torch.Tensor] = {}
+    for name in weight_files(card):
+        part = load_file(str(Path(directory) / name))
+        if set(part) & set(state):
+            raise BundleError(f"{Path(directory) / name} repeats tensors of an earlier shard")
+        state.update({k: v.float() if v.is_floating_point() else v for k, v in part.items()})
     _check_state_dict(card, state)
     model = build_model(card.arch, num_classes=card.num_classes, in_channels=card.preprocessing.channels)
     model.load_state_dict(state, strict=True)

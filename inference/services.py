@@ -31,7 +31,7 @@ def model_version_register(
     bundle_dir = Path(bundle_dir).resolve()
     try:
         card = registry.load_card(bundle_dir)
-        actual = registry.sha256_file(bundle_dir / registry.WEIGHTS_FILE)
+        actual = registry.weights_digest(bundle_dir, card)
     except (registry.BundleError, OSError) as exc:
         raise InvalidInput(f"{bundle_dir}: {exc}") from exc
     if card.weights_sha256 and actual != card.weights_sha256:

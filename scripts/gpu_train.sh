@@ -5,7 +5,7 @@
 # minutes (default 10) is the whole command's wall-clock limit; training stops cleanly about
 # GPU_TRAIN_RESERVE_MIN (2) minutes before it, so the next call resumes from .pack/ckpt/<folder>/.
 # Writes to $OUT: checkpoint.pt and best.pt (shrunk, <= 16 MiB), log.jsonl, train.log and, once
-# training is finished, weights.safetensors + model.json (the bundle) and report.tar.
+# training is finished, weights*.safetensors + model.json (the bundle) and report.tar.
 # GPU_TRAIN_SMOKE=1: tiny CPU dry run (2 epochs, 2 steps, 64 px, few images) in var/gpu/smoke/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,7 @@ fi
 BUDGET=$(awk -v m="$MINUTES" -v r="$RESERVE" 'BEGIN { b = m - r; if (b <= 0) exit 1; print b }') \
   || { echo "gpu_train: $MINUTES minutes leave no training time after a $RESERVE-minute reserve" >&2; exit 2; }
 mkdir -p "$OUT" "$RUN"
-rm -f "$OUT"/{checkpoint.pt,best.pt,log.jsonl,weights.safetensors,model.json,report.tar}
+rm -f "$OUT"/{checkpoint.pt,best.pt,log.jsonl,model.json,report.tar} "$OUT"/weights*.safetensors
 
 # Carried wheels, only if a package is missing here (the device image has them all so far).
 NEEDS="import torch, torchvision, numpy, PIL, safetensors, tqdm, matplotlib"
@@ -96,9 +96,9 @@ if [ "$CK_FINISHED" != 1 ]; then
 elif [ -f "$RUN/best.pt" ]; then
   # Finished: export from best.pt (the loop does nothing on a finished checkpoint).
   "$PY" -m inference.training.train "${ARGS[@]}" --resume "$RUN/checkpoint.pt" --export-bundle "$BUNDLE" 2>&1 | tee -a "$OUT/train.log"
-  cp "$BUNDLE/weights.safetensors" "$BUNDLE/model.json" "$OUT/"
+  cp "$BUNDLE"/weights*.safetensors "$BUNDLE/model.json" "$OUT/"  # one file, or shards of <= 15 MiB
   tar -cf "$OUT/report.tar" -C "$RUN/report" .
-  echo "gpu_train: finished (best epoch $CK_BEST_EPOCH, macro-F1 $CK_BEST_METRIC): bundle in \$OUT (weights.safetensors, model.json, report.tar)"
+  echo "gpu_train: finished (best epoch $CK_BEST_EPOCH, macro-F1 $CK_BEST_METRIC): bundle in \$OUT (weights*.safetensors, model.json, report.tar)"
 else
   echo "gpu_train: finished; best epoch $CK_BEST_EPOCH came from an earlier call, whose best.pt is not here: export locally (docs/models.md)"
 fi

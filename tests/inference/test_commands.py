@@ -129,3 +129,30 @@ def test_register_models_prefers_trained_bundles_over_stand_ins(tmp_path, settin
     # Running it again changes nothing.
     call_command("register_models", "--dir", str(root), "--activate-missing", "--untrained-fallback")
     assert list(ModelVersion.objects.filter(task="brain_mri", status=ModelVersion.Status.ACTIVE)) == list(brain)
+
+
+def test_register_a_sharded_bundle(tmp_path):
+    import torch
+
+    from inference.nets import build_model
+    from inference.registry import load_card, make_random_bundle, save_bundle
+
+    make_random_bundle(
+        tmp_path / "one", task="brain_mri", class_names=["glioma", "meningioma", "notumor", "pituitary"]
+    )
+    card = load_card(tmp_path / "one")
+    torch.manual_seed(0)
+    sharded = save_bundle(
+        tmp_path / "sharded",
+        build_model("tinycnn", num_classes=4, in_channels=1),
+        card,
+        max_shard_bytes=4096,
+        overwrite=True,
+    )
+    call_command("register_model", str(tmp_path / "sharded"))
+    version = ModelVersion.objects.get()
+    assert len(sharded.weights_files) > 1 and version.weights_sha256 == sharded.weights_sha256
+    (tmp_path / "sharded" / sharded.weights_files[-1]["file"]).unlink()
+    ModelVersion.objects.all().delete()
+    with pytest.raises(CommandError, match="weights file missing"):
+        call_command("register_model", str(tmp_path / "sharded"))

@@ -110,3 +110,70 @@ def test_random_bundle_and_overwrite_and_wrong_weights(tmp_path):
     wrong = build_model("tinycnn", num_classes=5, in_channels=1)
     with pytest.raises(BundleError, match="do not fit"):
         save_bundle(tmp_path / "c", wrong, _card())
+
+
+def test_weights_over_the_file_limit_are_sharded(tmp_path):
+    """A ResNet-18 (22 MB in float16) is written as shards under 16 MiB and loads back whole."""
+    from inference.registry import MAX_SHARD_BYTES, weights_digest
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", num_classes=4, in_channels=1).eval()
+    card = save_bundle(tmp_path / "b", model, _card(arch="resnet18"), half=True)
+    files = sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert files == ["model.json", "weights-00001-of-00002.safetensors", "weights-00002-of-00002.safetensors"]
+    for shard in card.weights_files:
+        size = (tmp_path / "b" / shard["file"]).stat().st_size
+        assert size == shard["bytes"] and size < 16 << 20 and shard["bytes"] <= MAX_SHARD_BYTES + 4096
+    assert load_card(tmp_path / "b") == card and weights_digest(tmp_path / "b", card) == card.weights_sha256
+    loaded, _ = load_model(tmp_path / "b")
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), atol=2e-2, rtol=2e-2)
+
+    # A corrupt shard is named; a missing one too.
+    second = tmp_path / "b" / "weights-00002-of-00002.safetensors"
+    data = bytearray(second.read_bytes())
+    data[-1] ^= 0xFF
+    second.write_bytes(bytes(data))
+    with pytest.raises(BundleIntegrityError, match="weights-00002-of-00002"):
+        load_model(tmp_path / "b")
+    second.unlink()
+    with pytest.raises(BundleNotFoundError, match="weights-00002-of-00002"):
+        load_model(tmp_path / "b")
+
+    # Overwriting with a small model leaves one weights.safetensors and no stale shards.
+    small = build_model("tinycnn", num_classes=4, in_channels=1)
+    again = save_bundle(tmp_path / "b", small, _card(), overwrite=True)
+    assert again.weights_files == () and "weights_files" not in json.loads(
+        (tmp_path / "b" / "model.json").read_text()
+    )
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["model.json", "weights.safetensors"]
+    load_model(tmp_path / "b")
+
+
+def test_shard_names_in_the_card_are_checked(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("tinycnn", num_classes=4, in_channels=1)
+    card = save_bundle(tmp_path / "b", model, _card(), max_shard_bytes=2048)
+    assert len(card.weights_files) > 1
+    load_model(tmp_path / "b")
+    good = json.loads((tmp_path / "b" / "model.json").read_text())
+    shards = good["weights_files"]
+    bad_cards = [
+        [
+            {**shards[0], "file": "../../etc/weights-00001-of-00002.safetensors"},
+            *shards[1:],
+        ],  # not a bare name
+        [shards[1], shards[0], *shards[2:]],  # out of order
+        [{**shards[0], "sha256": "xyz"}, *shards[1:]],
+        [shards[0]],  # one shard
+    ]
+    for weights_files in bad_cards:
+        (tmp_path / "b" / "model.json").write_text(json.dumps({**good, "weights_files": weights_files}))
+        with pytest.raises(BundleError, match="weights_files"):
+            load_card(tmp_path / "b")
+    # The shard list itself is covered by weights_sha256: a swapped digest in the card is caught.
+    swapped = [{**shards[0], "sha256": "0" * 64}, *shards[1:]]
+    (tmp_path / "b" / "model.json").write_text(json.dumps({**good, "weights_files": swapped}))
+    with pytest.raises(BundleIntegrityError, match="SHA-256 mismatch"):
+        load_model(tmp_path / "b")
