@@ -94,6 +94,42 @@ def model_version_retire(*, version: ModelVersion, user: User | None = None) -> 
     audit_record(action="model.retired", actor=user, obj=version, detail={"task": version.task})
 
 
+@transaction.atomic
+def ensemble_activate(*, members: list[tuple[ModelVersion, float]], user: User | None = None) -> None:
+    """Make exactly these versions, with these weights, the task's active ensemble.
+
+    The task's other active versions retire; the lead is the member of highest
+    weight (then the oldest), as :func:`active_versions` orders them.
+
+    Raises:
+        InvalidInput: No members, members of different tasks, the same
+            version twice, or a weight that is not positive.
+    """
+    if not members:
+        raise InvalidInput("an ensemble needs at least one member")
+    tasks = {v.task for v, _ in members}
+    if len(tasks) > 1:
+        raise InvalidInput(f"ensemble members belong to different tasks: {', '.join(sorted(tasks))}")
+    if len({v.pk for v, _ in members}) != len(members):
+        raise InvalidInput("an ensemble lists the same model version twice")
+    bad = [v.label for v, w in members if not w > 0]
+    if bad:
+        raise InvalidInput(f"ensemble weights must be positive: {', '.join(bad)}")
+    (task,) = tasks
+    keep = [v.pk for v, _ in members]
+    for other in ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).exclude(pk__in=keep):
+        model_version_retire(version=other, user=user)
+    for version, weight in members:
+        ModelVersion.objects.filter(pk=version.pk).update(weight=weight)
+        model_version_activate(version=version, user=user)
+    audit_record(
+        action="model.ensemble_activated",
+        actor=user,
+        obj=members[0][0],
+        detail={"task": task, "members": {v.label: w for v, w in members}},
+    )
+
+
 def active_versions(*, task: str) -> list[ModelVersion]:
     """The task's ensemble, lead member first (highest weight, then oldest)."""
     return list(

@@ -156,3 +156,90 @@ def test_register_a_sharded_bundle(tmp_path):
     ModelVersion.objects.all().delete()
     with pytest.raises(CommandError, match="weights file missing"):
         call_command("register_model", str(tmp_path / "sharded"))
+
+
+def _trained_random_bundle(folder, version, task="brain_mri"):
+    """A random-weight bundle whose card says trained (stands for a shipped model here)."""
+    from inference import registry
+
+    classes = {"brain_mri": ["glioma", "meningioma", "notumor", "pituitary"], "lung_ct": ["benign", "malignant", "normal"]}
+    registry.make_random_bundle(folder, task=task, class_names=classes[task])
+    data = json.loads((folder / "model.json").read_text())
+    data.update(untrained=False, name=task, version=version)
+    (folder / "model.json").write_text(json.dumps(data))
+
+
+def test_register_models_activates_a_declared_ensemble(tmp_path, settings, capsys):
+    from inference.services import active_versions
+
+    settings.VAR_DIR = tmp_path / "var"
+    root = tmp_path / "bundles"
+    _trained_random_bundle(root / "brain-a", "1")
+    _trained_random_bundle(root / "brain-b", "2")
+    _trained_random_bundle(root / "lung", "1", task="lung_ct")
+    ensembles = root / "ensembles.json"
+
+    for bad, message in [
+        ("{not json", "not valid JSON"),
+        ({"brain_mri": {"members": {"brain-a": 1}}}, "two or more bundle folders"),
+        ({"brain_mri": {"members": {"brain-a": 1, "brain-z": 1}}}, "no bundle folder 'brain-z'"),
+        ({"brain_mri": {"members": {"brain-a": 1, "lung": 1}}}, "lung is a lung_ct model, listed under brain_mri"),
+        ({"brain_mri": {"members": {"brain-a": 1, "brain-b": 0}}}, "weight of brain-b must be a positive number"),
+    ]:
+        ensembles.write_text(bad if isinstance(bad, str) else json.dumps(bad))
+        with pytest.raises(CommandError, match=message):
+            call_command("register_models", "--dir", str(root), "--activate-missing")
+        assert not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+
+    ensembles.write_text(json.dumps({"brain_mri": {"members": {"brain-a": 1.0, "brain-b": 2.0}, "evidence": "x.md"}}))
+    call_command("register_models", "--dir", str(root), "--activate-missing", "--untrained-fallback")
+    out = capsys.readouterr().out
+    assert "activated  ensemble brain_mri@1 (weight 1), brain_mri@2 (weight 2) for brain_mri" in out
+    members = active_versions(task="brain_mri")
+    assert [(v.version, v.weight) for v in members] == [("2", 2.0), ("1", 1.0)]  # the heavier member leads
+    assert [v.version for v in active_versions(task="lung_ct")] == ["1"]  # no ensemble declared: the bundle alone
+    assert ModelVersion.objects.filter(task="histology", untrained=True, status=ModelVersion.Status.ACTIVE).exists()
+
+    # A curator's choice stands: with a trained model active, the declaration changes nothing.
+    from inference.services import model_version_activate
+
+    model_version_activate(version=members[1], exclusive=True)
+    call_command("register_models", "--dir", str(root), "--activate-missing")
+    assert [v.version for v in active_versions(task="brain_mri")] == ["1"]
+
+
+def test_ensemble_activate_service_checks_its_members(tmp_path):
+    from inference.services import active_versions, ensemble_activate, model_version_register
+    from oncoportal.exceptions import InvalidInput
+
+    _trained_random_bundle(tmp_path / "a", "1")
+    _trained_random_bundle(tmp_path / "b", "2")
+    _trained_random_bundle(tmp_path / "c", "3")
+    _trained_random_bundle(tmp_path / "lung", "1", task="lung_ct")
+    a, b, c, lung = (model_version_register(bundle_dir=tmp_path / n, activate=True)[0] for n in ("a", "b", "c", "lung"))
+    ensemble_activate(members=[(a, 1.0), (b, 1.0)])
+    assert [v.version for v in active_versions(task="brain_mri")] == ["1", "2"]  # equal weights: the oldest leads
+    c.refresh_from_db()
+    assert c.status == ModelVersion.Status.RETIRED
+    for members, message in [
+        ([], "at least one member"),
+        ([(a, 1.0), (lung, 1.0)], "different tasks"),
+        ([(a, 1.0), (a, 2.0)], "same model version twice"),
+        ([(a, 1.0), (b, -1.0)], "must be positive"),
+    ]:
+        with pytest.raises(InvalidInput, match=message):
+            ensemble_activate(members=members)
+    assert [v.version for v in active_versions(task="brain_mri")] == ["1", "2"]  # refused: nothing changed
+
+
+def test_make_run_registers_the_shipped_bundles_and_ensembles(settings, tmp_path, capsys):
+    """What `make run` does on a fresh database: every task active, histology as its declared ensemble."""
+    from inference.services import active_versions
+
+    settings.VAR_DIR = tmp_path / "var"
+    call_command("register_models", "--activate-missing", "--untrained-fallback")
+    shipped = json.loads((settings.MODELS_DIR / "ensembles.json").read_text())
+    for task in ("brain_mri", "lung_ct", "histology"):
+        members = active_versions(task=task)
+        assert members and not any(v.untrained for v in members), task
+        assert len(members) == len(shipped.get(task, {}).get("members", {None: 1})), task

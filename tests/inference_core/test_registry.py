@@ -177,3 +177,28 @@ def test_shard_names_in_the_card_are_checked(tmp_path):
     (tmp_path / "b" / "model.json").write_text(json.dumps({**good, "weights_files": swapped}))
     with pytest.raises(BundleIntegrityError, match="SHA-256 mismatch"):
         load_model(tmp_path / "b")
+
+
+def test_shipped_bundles_and_their_ensembles(tmp_path):
+    """What ships in inference/bundles loads, stays under 16 MiB a file, and ensembles.json fits it."""
+    from pathlib import Path
+
+    from inference.registry import weight_files, weights_digest
+
+    root = Path(__file__).resolve().parents[2] / "inference" / "bundles"
+    cards = {p.parent.name: load_card(p.parent) for p in sorted(root.glob("*/model.json"))}
+    assert {c.task for c in cards.values()} == {"brain_mri", "lung_ct", "histology"}
+    for folder, card in cards.items():
+        assert not card.untrained, folder
+        assert weights_digest(root / folder, card) == card.weights_sha256, folder
+        for name in weight_files(card):
+            assert (root / folder / name).stat().st_size < 16 << 20, f"{folder}/{name}"
+    ensembles = json.loads((root / "ensembles.json").read_text())
+    for task, spec in ensembles.items():
+        members = spec["members"]
+        assert len(members) >= 2 and all(w > 0 for w in members.values())
+        assert {cards[f].task for f in members} == {task}
+        assert len({tuple(cards[f].class_names) for f in members}) == 1
+        # Members were validated on one split, so the ensemble's evidence is about the same images.
+        assert len({cards[f].training_data["manifest_sha256"] for f in members}) == 1
+        assert len({cards[f].training_data["split_seed"] for f in members}) == 1

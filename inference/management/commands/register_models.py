@@ -1,5 +1,16 @@
-"""Register every bundle shipped under ONCOPORTAL_MODELS_DIR; used by `make run` and the web container."""
+"""Register every bundle shipped under ONCOPORTAL_MODELS_DIR; used by `make run` and the web container.
 
+A task whose ensemble beat its best member on validation is declared in
+``<dir>/ensembles.json`` (see docs/models.md, "Ensembles")::
+
+    {"histology": {"members": {"histology-cpu": 1.0, "histology-cpu-s1": 1.0},
+                   "evidence": "docs/models/ensembles/histology.md"}}
+
+``--activate-missing`` then activates all its members, with these weights,
+for a task that has no trained active model yet.
+"""
+
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +20,43 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cases.models.case import TASK_CLASSES
 from inference import registry
 from inference.models import ModelVersion
-from inference.services import model_version_activate, model_version_register
+from inference.services import ensemble_activate, model_version_activate, model_version_register
 from oncoportal.exceptions import DomainError
+
+ENSEMBLES_FILE = "ensembles.json"
+
+
+def declared_ensembles(root: Path, by_folder: dict[str, ModelVersion]) -> dict[str, list[tuple[ModelVersion, float]]]:
+    """task -> [(version, weight)] from ``<root>/ensembles.json`` (empty without the file).
+
+    Raises:
+        CommandError: One line naming what is wrong with the file.
+    """
+    path = root / ENSEMBLES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError(f"{path}: not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CommandError(f"{path}: must map each task to {{\"members\": {{bundle folder: weight}}}}")
+    ensembles = {}
+    for task, spec in data.items():
+        members = spec.get("members") if isinstance(spec, dict) else None
+        if not isinstance(members, dict) or len(members) < 2:
+            raise CommandError(f"{path}: {task}: \"members\" must map two or more bundle folders to weights")
+        pairs = []
+        for folder, weight in members.items():
+            if folder not in by_folder:
+                raise CommandError(f"{path}: {task}: no bundle folder {folder!r} in {root}")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+                raise CommandError(f"{path}: {task}: the weight of {folder} must be a positive number")
+            if by_folder[folder].task != task:
+                raise CommandError(f"{path}: {folder} is a {by_folder[folder].task} model, listed under {task}")
+            pairs.append((by_folder[folder], float(weight)))
+        ensembles[task] = pairs
+    return ensembles
 
 
 class Command(BaseCommand):
@@ -31,13 +77,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         root = (opts["dir"] or Path(settings.MODELS_DIR)).resolve()
         bundles = sorted(p.parent for p in root.glob("*/" + registry.CARD_FILE)) if root.is_dir() else []
-        versions = []
+        versions, by_folder = [], {}
         for bundle in bundles:
             try:
                 version, created = model_version_register(bundle_dir=bundle)
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
             versions.append(version)
+            by_folder[bundle.name] = version
             self.stdout.write(f"{'registered' if created else 'present   '} {version.label} ({version.task})")
         if opts["untrained_fallback"]:
             covered = {v.task for v in versions if not v.untrained}
@@ -50,6 +97,7 @@ class Command(BaseCommand):
                 version, _ = model_version_register(bundle_dir=folder)
                 versions.append(version)
                 self.stdout.write(f"stand-in   {version.label} ({task}): no trained model shipped for this task")
+        ensembles = declared_ensembles(root, by_folder)
         if opts["activate_missing"] or opts["untrained_fallback"]:
             for task in sorted({v.task for v in versions}):
                 active = ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE)
@@ -58,6 +106,11 @@ class Command(BaseCommand):
                 if active.filter(untrained=False).exists() or (active.exists() and best.untrained):
                     continue
                 # Nothing active, or only an untrained stand-in while a trained bundle is here:
-                # the trained one takes over and the stand-in retires.
+                # the trained one (or the declared ensemble) takes over and the stand-in retires.
+                if task in ensembles:
+                    ensemble_activate(members=ensembles[task])
+                    listed = ", ".join(f"{v.label} (weight {w:g})" for v, w in ensembles[task])
+                    self.stdout.write(f"activated  ensemble {listed} for {task}")
+                    continue
                 model_version_activate(version=best, exclusive=True)
                 self.stdout.write(f"activated  {best.label} for {task}")
