@@ -29,10 +29,16 @@ DICOMDIR_REASON = "DICOMDIR index file skipped"
 
 @dataclass
 class SourceFile:
-    """One file to prepare. ``name`` is its path inside the upload, e.g. ``'study1/IM0001'``."""
+    """One file to prepare. ``name`` is its path inside the upload, e.g. ``'study1/IM0001'``.
+
+    ``original_sha256`` is set when ``data`` is a stored copy (a try-out's
+    de-identified file) of bytes uploaded earlier: the image then records the
+    original's SHA-256, so uploading those bytes again is caught as a duplicate.
+    """
 
     name: str
     data: bytes
+    original_sha256: str | None = None
 
 
 @dataclass

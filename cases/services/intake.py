@@ -182,7 +182,7 @@ def _intake_one(
     seen_sha: dict[str, str],
     seen_sop: dict[str, str],
 ) -> ItemResult:
-    sha = hashlib.sha256(src.data).hexdigest()
+    sha = src.original_sha256 or hashlib.sha256(src.data).hexdigest()
     if sha in seen_sha:
         return ItemResult(name=src.name, status="duplicate", reason=f"same bytes as {seen_sha[sha]} in this upload")
     existing = Image.objects.filter(sha256=sha).values("pk", "case_id").first()
@@ -193,6 +193,7 @@ def _intake_one(
     except Rejected as exc:
         return ItemResult(name=src.name, status="rejected", reason=exc.reason)
     seen_sha[sha] = src.name
+    prepared.sha256 = sha  # the bytes as first uploaded (see SourceFile.original_sha256)
     if prepared.sop_instance_uid:
         if prepared.sop_instance_uid in seen_sop:
             return ItemResult(

@@ -136,7 +136,9 @@ def tryout_save_as_case(*, tryout: TryOut, user: User, site: Site | None = None)
     with default_storage.open(tryout.file.name, "rb") as fh:
         data = fh.read()
     report = intake_sources(
-        uploads=[(tryout.original_name, data)],
+        # The stored copy is de-identified (a plain image re-encoded without metadata): the case's image
+        # keeps the uploaded bytes' SHA-256, so uploading the original again is caught as a duplicate.
+        uploads=[SourceFile(tryout.original_name, data, original_sha256=tryout.sha256)],
         site=target,
         user=user,
         source=IntakeBatch.Source.WEB,

@@ -157,6 +157,33 @@ def test_save_as_case_goes_through_intake_and_removes_the_try_out(
     assert f"Saved as case {case.pk}" in page
 
 
+def test_the_original_of_a_saved_try_out_is_a_duplicate_on_upload(
+    client, radiologist, start, random_model, glioma, tmp_path, mocker
+):
+    """The case keeps the uploaded bytes' SHA-256, not the de-identified copy's, so a re-upload adds nothing."""
+    from PIL import Image as PILImage
+
+    from cases.services.intake import intake_sources
+
+    tagged = tmp_path / "tagged.jpg"  # a JPEG with an identifying EXIF tag: its stored copy is stripped
+    exif = PILImage.Exif()
+    exif[0x013B] = "Jane Doe"  # Artist
+    PILImage.open(glioma).save(tagged, "JPEG", quality=95, exif=exif)
+    created = start(radiologist, tagged)
+    mocker.patch("inference.services.run_predictions.delay")
+    client.force_login(radiologist)
+    assert client.post(reverse("inference:tryout_save", args=[created.pk])).status_code == 302
+    image = Image.objects.get()
+    original = tagged.read_bytes()
+    assert image.sha256 == hashlib.sha256(original).hexdigest() != image.stored_sha256
+    report = intake_sources(
+        uploads=[(tagged.name, original)], site=radiologist.site, user=radiologist, source=IntakeBatch.Source.WEB
+    )
+    (item,) = report.items
+    assert item.status == "duplicate" and item.image_id == image.pk and "already uploaded" in item.reason
+    assert Image.objects.count() == 1 and Case.objects.count() == 1
+
+
 def test_saving_needs_upload_permission(client, reviewer, start, random_model, glioma):
     created = start(reviewer, glioma)
     client.force_login(reviewer)
