@@ -1,11 +1,12 @@
 #!/bin/sh
-# Worker container. "inference" (GPU nodes): one process per GPU, model loaded once.
+# Worker container. "inference" (GPU nodes): one process per GPU, model loaded once; it also reads the
+# "interactive" queue (try-outs), taking the two in turn so a try-out never waits behind a backlog.
 # "default": the CPU queue plus the periodic sweeper (run exactly one with --beat).
 set -eu
 queue="${1:-inference}"
 case "$queue" in
   inference)
-    exec celery -A oncoportal worker -Q inference --concurrency "${WORKER_CONCURRENCY:-1}" \
+    exec celery -A oncoportal worker -Q interactive,inference --concurrency "${WORKER_CONCURRENCY:-1}" \
         --prefetch-multiplier 1 --hostname "inference@%h" --loglevel INFO ;;
   default)
     exec celery -A oncoportal worker -Q default --concurrency "${WORKER_CONCURRENCY:-2}" \

@@ -228,6 +228,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     # Exact names win over patterns: the sweeper is cheap and runs on the CPU worker.
     "inference.tasks.sweep_stuck_predictions": {"queue": "default"},
+    # Someone is watching a try-out's page: its own queue, which a GPU worker reads beside "inference"
+    # (kombu takes the queues in turn), so a try-out waits for the batch in progress, not the backlog.
+    "inference.tasks.run_tryout": {"queue": "interactive"},
     "inference.tasks.*": {"queue": "inference"},
     "training.*": {"queue": "training"},
 }

@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-.venv/bin/celery -A oncoportal worker -Q default,inference --concurrency 1 --beat \
+.venv/bin/celery -A oncoportal worker -Q default,interactive,inference --concurrency 1 --beat \
     --schedule "$VAR/celerybeat-schedule" --loglevel INFO >"$VAR/log/worker.log" 2>&1 &
 pids+=($!)
 $PY manage.py runserver "$HOST:$PORT" --noreload >"$VAR/log/web.log" 2>&1 &

@@ -84,7 +84,7 @@ def worker_process(*, broker_url: str, var_dir: Path, log_path: Path) -> Iterato
         "DJANGO_SETTINGS_MODULE": "oncoportal.settings",
     }
     cmd = [
-        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", "default,inference",
+        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", "default,interactive,inference",
         "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
         "--hostname", f"test-{os.getpid()}@%h", "--loglevel", "INFO",
     ]  # fmt: skip

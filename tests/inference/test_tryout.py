@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from cases.models import Task
 from inference.models import TryOut
-from inference.tasks import expire_tryouts, run_tryout
+from inference.tasks import expire_tryouts, run_predictions, run_tryout
 from inference.tryout import worker
 from inference.tryout.services import tryout_discard, tryout_start
 from inference.tryout.worker import tryout_run, tryouts_expire
@@ -191,7 +191,8 @@ def test_a_lost_message_is_sent_again_once_per_interval(
 
 def test_tasks_go_to_the_right_queues_and_expiry_is_scheduled(settings):
     router = app.amqp.router
-    assert router.route(run_tryout._get_exec_options().copy(), run_tryout.name)["queue"].name == "inference"
+    assert router.route(run_tryout._get_exec_options().copy(), run_tryout.name)["queue"].name == "interactive"
+    assert router.route(run_predictions._get_exec_options().copy(), run_predictions.name)["queue"].name == "inference"
     assert (
         router.route(expire_tryouts._get_exec_options().copy(), expire_tryouts.name)["queue"].name
         == "default"
