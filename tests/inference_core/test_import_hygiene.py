@@ -10,11 +10,13 @@ from .conftest import REPO
 MODULES = [
     "inference.nets",
     "inference.preprocessing",
+    "inference.model_card",
     "inference.registry",
     "inference.saliency",
     "inference.predictor",
     "inference.training.train",
     "inference.training.evaluate",
+    "inference.training.ensemble",
 ]
 
 
