@@ -155,9 +155,6 @@ def card_dataset(card: Any) -> str:
 def card_validation_rows(card: Any, data_root: PathLike) -> tuple[str, list[Row]]:
     """The group-held-out validation rows a card's metrics were measured on.
 
-    Rebuilds the split from the card (group column, validation fraction,
-    split seed) and checks the manifest digest and image count against it.
-
     Args:
         card: A :class:`inference.registry.ModelCard`.
         data_root: Folder holding the data folders (``../shared/data``).
@@ -169,17 +166,27 @@ def card_validation_rows(card: Any, data_root: PathLike) -> tuple[str, list[Row]
         ValueError: Unknown data folder, another manifest, or another split size.
     """
     key = card_dataset(card)
+    return key, card_split_rows(card, Path(data_root) / key)
+
+
+def card_split_rows(card: Any, data_dir: PathLike) -> list[Row]:
+    """The validation rows of ``data_dir`` under the card's split, checked against the card.
+
+    Rebuilds the split from the card (group column, validation fraction,
+    split seed) and checks the manifest digest and image count it records.
+
+    Raises:
+        ValueError: Another manifest, or another split size.
+    """
     td = card.training_data
-    rows = read_manifest(Path(data_root) / key)
+    rows = read_manifest(data_dir)
     if td.get("manifest_sha256") and manifest_digest(rows) != td["manifest_sha256"]:
-        raise ValueError(
-            f"{card.name}: {Path(data_root) / key} manifest differs from the one the card records"
-        )
-    group_col = td.get("group_column", GROUP_COLUMNS[key])
+        raise ValueError(f"{card.name}: {data_dir} manifest differs from the one the card records")
+    group_col = td.get("group_column", GROUP_COLUMNS[card_dataset(card)])
     _, val = group_split(rows, group_col, float(td.get("val_fraction", 0.2)), int(td.get("split_seed", 0)))
     if td.get("n_val") is not None and len(val) != int(td["n_val"]):
         raise ValueError(f"{card.name}: split gives {len(val)} validation images, card says {td['n_val']}")
-    return key, val
+    return val
 
 
 def limit_per_class(rows: Sequence[Row], per_class: int, group_col: str, seed: int = 0) -> list[Row]:

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from inference.predictor import Predictor
-from inference.training.data import GROUP_COLUMNS, group_split, read_manifest
+from inference.training.data import GROUP_COLUMNS, card_dataset, card_split_rows
 
 __all__ = ["foreground_mask", "inside_share", "main", "saliency_report"]
 
@@ -123,9 +123,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     predictor = Predictor(args.bundle, batch_size=32)
     card = predictor.cards[0]
-    split = card.training_data
-    rows = read_manifest(args.data_dir)
-    _, val = group_split(rows, GROUP_COLUMNS[args.task], split.get("val_fraction", 0.2), split.get("split_seed", 0))
+    try:
+        if card_dataset(card) != args.task:
+            raise ValueError(f"{card.name} was trained on {card_dataset(card)}, not {args.task}")
+        val = card_split_rows(card, args.data_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.exit(2, f"saliency_check: {exc}\n")
     paths = [Path(r["abs_path"]) for r in val][: args.limit or None]
     report = {"bundle": f"{card.name}@{card.version}", **saliency_report(predictor, paths)}
     print(json.dumps(report, indent=2))

@@ -94,3 +94,14 @@ def test_members_must_share_task_classes_and_split(tiny_root, tmp_path, capsys):
     assert "at least two bundles" in capsys.readouterr().err
     with pytest.raises(ValueError, match="one positive weight per bundle"):
         ensemble.evaluate_ensemble([b0, b0], tiny_root, weights=[1.0, 0.0])
+
+
+def test_saliency_check_uses_the_cards_checked_split(tiny_root, tmp_path, capsys):
+    from inference.training import saliency_check
+
+    b0 = _train(tiny_root, tmp_path, 0)
+    report = saliency_check.main(["--bundle", b0, "--data-dir", str(tiny_root / "brain_mri"), "--task", "brain_mri"])
+    assert report["images"] == len(card_validation_rows(load_card(b0), tiny_root)[1])
+    with pytest.raises(SystemExit) as exc:
+        saliency_check.main(["--bundle", b0, "--data-dir", str(tiny_root / "brain_mri"), "--task", "lung_ct"])
+    assert exc.value.code == 2 and "not lung_ct" in capsys.readouterr().err
