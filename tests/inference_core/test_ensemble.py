@@ -75,6 +75,11 @@ def test_ensemble_scores_what_the_predictor_serves(tiny_root, tmp_path):
     saved = json.loads((out / "ensemble.json").read_text())
     assert saved["verdict"] == v and (out / "reliability.png").stat().st_size > 0
     assert "| ensemble |" in (out / "ensemble.md").read_text()
+    # The ensemble-level temperature is measured: fitting it never raises the NLL it minimises.
+    temp = result["ensemble_temperature"]
+    assert temp["temperature"] > 0 and temp["nll"][1] <= temp["nll"][0] + 1e-9
+    assert temp["nll"][0] == pytest.approx(result["ensemble"]["nll"], rel=1e-6)
+    assert "One more temperature on the ensemble" in (out / "ensemble.md").read_text()
 
     # A weight near zero leaves the other member alone: the ensemble is that member.
     lopsided = ensemble.evaluate_ensemble([b0, b1], tiny_root, weights=[1.0, 1e-9], device="cpu")
@@ -100,7 +105,9 @@ def test_saliency_check_uses_the_cards_checked_split(tiny_root, tmp_path, capsys
     from inference.training import saliency_check
 
     b0 = _train(tiny_root, tmp_path, 0)
-    report = saliency_check.main(["--bundle", b0, "--data-dir", str(tiny_root / "brain_mri"), "--task", "brain_mri"])
+    report = saliency_check.main(
+        ["--bundle", b0, "--data-dir", str(tiny_root / "brain_mri"), "--task", "brain_mri"]
+    )
     assert report["images"] == len(card_validation_rows(load_card(b0), tiny_root)[1])
     with pytest.raises(SystemExit) as exc:
         saliency_check.main(["--bundle", b0, "--data-dir", str(tiny_root / "brain_mri"), "--task", "lung_ct"])
