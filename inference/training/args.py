@@ -23,7 +23,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     data.add_argument("--workers", type=int, default=4, help="threads decoding images into the cache")
     data.add_argument("--cache-on-device", action=BOOL, default=True, help="keep the uint8 cache on the GPU")
     data.add_argument("--cache-file", action="store_true", help="also save decoded caches in the run dir")
-    data.add_argument("--augment", choices=("auto", "none"), default="auto", help="auto: per modality")
+    data.add_argument(
+        "--augment",
+        choices=("auto", "strong", "none"),
+        default="auto",
+        help="auto: the modality's standard augmentation; strong: wider ranges (histology: zoomed, rotated crops)",
+    )
 
     model = p.add_argument_group("model")
     model.add_argument("--arch", default="resnet18", choices=available_archs(), help="architecture")

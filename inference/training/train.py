@@ -220,7 +220,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.imbalance == "weights":  # inverse frequency, mean weight 1
         weight = torch.tensor([len(train_rows) / (len(classes) * max(c, 1)) for c in counts], device=device)
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
-    augment = make_augment("none" if args.augment == "none" else MODALITIES[args.task])
+    augment = make_augment(
+        "none" if args.augment == "none" else MODALITIES[args.task],
+        "strong" if args.augment == "strong" else "standard",
+    )
 
     # The weight average: smoother than the last step's weights when validation swings
     # from epoch to epoch (few validation groups, BatchNorm statistics that jump).
