@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..nets import available_archs
 from .data import GROUP_COLUMNS
 
 BOOL = argparse.BooleanOptionalAction
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (argparse turns the error into one line and exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -54,6 +66,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         choices=("weights", "sampler", "none"),
         default="weights",
         help="class-weighted loss, class-balanced sampling, or nothing",
+    )
+    opt.add_argument(
+        "--mixup-alpha",
+        type=non_negative_float,
+        default=0.0,
+        help="MixUp: blend image pairs, lam ~ Beta(a, a) (0: off; e.g. 0.2)",
+    )
+    opt.add_argument(
+        "--cutmix-alpha",
+        type=non_negative_float,
+        default=0.0,
+        help="CutMix: paste a box from another image, lam ~ Beta(a, a) (0: off; e.g. 1.0); with MixUp, one of the "
+        "two per batch",
     )
     opt.add_argument("--clip-grad", type=float, default=0.0, help="max gradient norm (0: no clipping)")
     opt.add_argument(

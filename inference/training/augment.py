@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -132,6 +133,46 @@ def random_zoom_rotate(
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def mix_batch(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    g: torch.Generator,
+    *,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """MixUp or CutMix one batch (as in torchvision's classification references).
+
+    With both alphas positive, each batch picks one of the two at random. The
+    batch is paired with a rolled copy of itself; MixUp blends whole images
+    with ``lam ~ Beta(alpha, alpha)``, CutMix pastes a box of area ``1 - lam``
+    and sets ``lam`` to the share of the image left unpasted.
+
+    Returns:
+        ``(mixed, y, y_paired, lam)``: train on
+        ``lam * loss(mixed, y) + (1 - lam) * loss(mixed, y_paired)``. With
+        both alphas 0 the batch comes back untouched with ``lam = 1``.
+    """
+    if mixup_alpha <= 0 and cutmix_alpha <= 0:
+        return x, y, y, 1.0
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g, device=g.device).item())
+    rng = np.random.default_rng(seed)
+    use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or rng.random() < 0.5)
+    lam = float(rng.beta(cutmix_alpha, cutmix_alpha) if use_cutmix else rng.beta(mixup_alpha, mixup_alpha))
+    x2, y2 = x.roll(1, 0), y.roll(1, 0)
+    if not use_cutmix:
+        return x * lam + x2 * (1.0 - lam), y, y2, lam
+    h, w = x.shape[-2:]
+    cut = math.sqrt(1.0 - lam)
+    ch, cw = int(h * cut), int(w * cut)
+    cy, cx = int(rng.integers(h)), int(rng.integers(w))
+    y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+    x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    out = x.clone()
+    out[..., y0:y1, x0:x1] = x2[..., y0:y1, x0:x1]
+    return out, y, y2, 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
 
 
 #: Augmentation strengths ``make_augment`` (and ``train.py --augment``) know.

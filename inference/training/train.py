@@ -33,7 +33,7 @@ from ..nets import build_model
 from ..predictor import select_device
 from ..preprocessing import PreprocessSpec, normalize_unit, to_unit
 from .args import get_args_parser
-from .augment import make_augment
+from .augment import make_augment, mix_batch
 from .checkpoint import export_bundle, load_checkpoint, make_scheduler, save_checkpoint
 from .data import (
     CARD_TASKS,
@@ -81,11 +81,14 @@ def train_one_epoch(
     epoch: int = 0,
     progress: bool = True,
     ema: AveragedModel | None = None,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns ``{"train_loss", "lr", "images_per_s"}``.
 
     Each uint8 batch goes ``to_unit -> augment -> normalize_unit``: the same
-    normalisation as serving, with augmentation in between.
+    normalisation as serving, with augmentation in between, then MixUp/CutMix
+    when their alphas are positive (the loss mixes the two labels alike).
     """
     model.train()
     steps = min(len(loader), max_steps) if max_steps else len(loader)
@@ -96,11 +99,14 @@ def train_one_epoch(
         if step >= steps:
             break
         x = normalize_unit(augment(to_unit(x8), generator), spec)  # (B, C, S, S)
+        x, y_a, y_b, lam = mix_batch(x, y, generator, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha)
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(device, amp):
             logits = model(x)
-        loss = criterion(logits.float(), y)
+        loss = criterion(logits.float(), y_a)
+        if lam < 1.0:
+            loss = lam * loss + (1.0 - lam) * criterion(logits.float(), y_b)
         (loss / accum_steps).backward()
         if (step + 1) % accum_steps == 0 or step + 1 == steps:
             if clip_grad > 0:
@@ -277,6 +283,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             epoch=epoch,
             progress=not args.no_progress,
             ema=ema,
+            mixup_alpha=getattr(args, "mixup_alpha", 0.0),
+            cutmix_alpha=getattr(args, "cutmix_alpha", 0.0),
         )
         judged = ema.module if ema is not None else model
         val = evaluate(judged, val_loader, spec=spec, device=device, class_names=classes, amp=amp)

@@ -319,3 +319,46 @@ def test_card_limitations_say_how_the_weights_came_about():
     pre = {"datasets": {"lung_ct": {"n_train": 7}, "brain_mri": {"n_train": 5}}}
     text = weights_origin({"n_train": 7, "pretrained_backbone": pre})
     assert text.startswith("Fine-tuned on 7 images") and "brain_mri, lung_ct (12 images" in text
+
+
+def test_mixup_and_cutmix_mix_images_and_labels_alike():
+    from inference.training.augment import mix_batch
+
+    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 8, 8).clone()
+    y = torch.tensor([0, 1, 2, 0])
+    same = mix_batch(x, y, torch.Generator().manual_seed(0))
+    assert same[0] is x and same[3] == 1.0  # both alphas 0: untouched
+    mixed, y_a, y_b, lam = mix_batch(x, y, torch.Generator().manual_seed(0), mixup_alpha=0.4)
+    assert torch.equal(y_a, y) and torch.equal(y_b, y.roll(1, 0)) and 0.0 <= lam <= 1.0
+    assert torch.allclose(mixed, x * lam + x.roll(1, 0) * (1 - lam))
+    for seed in range(5):  # CutMix: lam is exactly the share of each image left unpasted
+        cut, y_a, y_b, lam = mix_batch(x, y, torch.Generator().manual_seed(seed), cutmix_alpha=1.0)
+        kept = (cut == x).float().mean(dim=(1, 2, 3))
+        assert torch.allclose(kept[1:], torch.full((3,), lam))  # image 0's partner has its own value too
+        assert set(cut.unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}  # pasted, not blended
+    again = mix_batch(x, y, torch.Generator().manual_seed(3), mixup_alpha=0.2, cutmix_alpha=1.0)
+    twice = mix_batch(x, y, torch.Generator().manual_seed(3), mixup_alpha=0.2, cutmix_alpha=1.0)
+    assert torch.equal(again[0], twice[0])  # seeded: the same generator state mixes the same way
+
+
+@pytest.mark.parametrize("bad", ["-0.1", "nan", "inf", "lots"])
+def test_mix_alphas_refuse_bad_values_in_one_line(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train_mod.get_args_parser().parse_args(["--data-dir", "x", "--task", "lung_ct", "--cutmix-alpha", bad])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--cutmix-alpha" in err and ("number" in err)
+
+
+def test_training_with_strong_augment_and_cutmix_runs(tiny_rows, tmp_path, require_data):
+    data_dir = require_data("brain_mri")
+    args = train_mod.get_args_parser().parse_args(
+        ["--data-dir", str(data_dir), "--task", "brain_mri", "--arch", "tinycnn", "--input-size", "32",
+         "--batch-size", "4", "--limit-per-class", "3", "--val-fraction", "0.34", "--epochs", "2",
+         "--augment", "strong", "--mixup-alpha", "0.2", "--cutmix-alpha", "1.0", "--output-dir",
+         str(tmp_path / "run"), "--no-progress", "--workers", "2"]
+    )  # fmt: skip
+    summary = train_mod.main(args)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["args"]["cutmix_alpha"] == 1.0 and ckpt["args"]["augment"] == "strong"
+    assert summary["best_epoch"] in (0, 1)
