@@ -343,8 +343,9 @@ def test_mixup_and_cutmix_mix_images_and_labels_alike():
 
 @pytest.mark.parametrize("bad", ["-0.1", "nan", "inf", "lots"])
 def test_mix_alphas_refuse_bad_values_in_one_line(bad, capsys):
+    argv = ["--data-dir", "x", "--task", "lung_ct", "--cutmix-alpha", bad]
     with pytest.raises(SystemExit) as exc:
-        train_mod.get_args_parser().parse_args(["--data-dir", "x", "--task", "lung_ct", "--cutmix-alpha", bad])
+        train_mod.get_args_parser().parse_args(argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--cutmix-alpha" in err and ("number" in err)
