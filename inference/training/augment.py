@@ -56,10 +56,17 @@ def random_affine(
     angle = _uniform(b, -degrees, degrees, g, dev) * (math.pi / 180.0)
     s = _uniform(b, scale[0], scale[1], g, dev)
     tx, ty = _uniform(b, -translate, translate, g, dev) * 2, _uniform(b, -translate, translate, g, dev) * 2
+    return _warp(x, angle, s, tx, ty, "zeros")
+
+
+def _warp(
+    x: torch.Tensor, angle: torch.Tensor, s: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, padding: str
+) -> torch.Tensor:
+    """Rotate by ``angle`` (radians), zoom by ``s`` and shift by (tx, ty) (normalised), per sample."""
     cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
 def random_intensity(
@@ -129,10 +136,7 @@ def random_zoom_rotate(
     s = _uniform(b, zoom[0], zoom[1], g, dev)
     room = (1.0 - 1.0 / s).clamp_min(0.0)  # how far the zoomed window can move, normalised
     tx, ty = _uniform(b, -1.0, 1.0, g, dev) * room, _uniform(b, -1.0, 1.0, g, dev) * room
-    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return _warp(x, angle, s, tx, ty, "reflection")
 
 
 def mix_batch(
