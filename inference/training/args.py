@@ -68,6 +68,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="class-weighted loss, class-balanced sampling, or nothing",
     )
     opt.add_argument(
+        "--precise-bn",
+        action=BOOL,
+        default=False,
+        help="after every epoch, reset BatchNorm statistics to their mean over the training images without "
+        "augmentation (what validation and serving see) before validating and saving",
+    )
+    opt.add_argument(
         "--mixup-alpha",
         type=non_negative_float,
         default=0.0,

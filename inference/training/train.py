@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from ..nets import build_model
 from ..predictor import select_device
-from ..preprocessing import PreprocessSpec, normalize_unit, to_unit
+from ..preprocessing import PreprocessSpec, normalize_uint8, normalize_unit, to_unit
 from .args import get_args_parser
 from .augment import make_augment, mix_batch
 from .checkpoint import export_bundle, load_checkpoint, make_scheduler, save_checkpoint
@@ -126,6 +126,42 @@ def train_one_epoch(
     }
 
 
+@torch.no_grad()
+def recompute_bn_stats(
+    model: nn.Module, loader: BatchLoader, *, spec: PreprocessSpec, device: torch.device, amp: bool = False
+) -> int:
+    """Precise BatchNorm: reset every BatchNorm's running statistics to the plain mean over ``loader``.
+
+    Run on the training images **without augmentation**, i.e. in the input
+    distribution that validation and serving see. The running averages kept
+    during training lag behind fast-moving weights and describe augmented
+    batches (intensity jitter, black affine borders), which on lung CT swung
+    validation accuracy between 0.25 and 0.76 from one epoch to the next.
+
+    Returns:
+        How many images were seen (0 when the model has no BatchNorm).
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return 0
+    momenta, was_training = [m.momentum for m in bns], model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    seen = 0
+    try:
+        for x8, _ in loader:
+            with _autocast(device, amp):
+                model(normalize_uint8(x8.to(device), spec))
+            seen += x8.shape[0]
+    finally:
+        for m, momentum in zip(bns, momenta, strict=True):
+            m.momentum = momentum
+        model.train(was_training)
+    return seen
+
+
 def evaluate(
     model: nn.Module,
     loader: BatchLoader,
@@ -201,6 +237,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         device=device,
     )
     val_loader = BatchLoader(datasets["val"], args.batch_size * 2, device=device)
+    bn_loader = BatchLoader(datasets["train"], args.batch_size, device=device)  # in order, no augmentation
 
     model = build_model(args.arch, num_classes=len(classes), in_channels=spec.channels).to(device)
     pretrained = None
@@ -287,6 +324,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             cutmix_alpha=getattr(args, "cutmix_alpha", 0.0),
         )
         judged = ema.module if ema is not None else model
+        if getattr(args, "precise_bn", False):
+            recompute_bn_stats(judged, bn_loader, spec=spec, device=device, amp=amp)
         val = evaluate(judged, val_loader, spec=spec, device=device, class_names=classes, amp=amp)
         improved = val["macro_f1"] > best
         best, best_epoch, stale = (val["macro_f1"], epoch, 0) if improved else (best, best_epoch, stale + 1)

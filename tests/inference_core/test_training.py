@@ -13,7 +13,7 @@ import torch
 
 from inference.nets import build_model
 from inference.predictor import Predictor
-from inference.preprocessing import PreprocessSpec
+from inference.preprocessing import PreprocessSpec, normalize_uint8
 from inference.registry import load_model
 from inference.training import compare_runs
 from inference.training import train as train_mod
@@ -356,10 +356,36 @@ def test_training_with_strong_augment_and_cutmix_runs(tiny_rows, tmp_path, requi
     args = train_mod.get_args_parser().parse_args(
         ["--data-dir", str(data_dir), "--task", "brain_mri", "--arch", "tinycnn", "--input-size", "32",
          "--batch-size", "4", "--limit-per-class", "3", "--val-fraction", "0.34", "--epochs", "2",
-         "--augment", "strong", "--mixup-alpha", "0.2", "--cutmix-alpha", "1.0", "--output-dir",
+         "--augment", "strong", "--mixup-alpha", "0.2", "--cutmix-alpha", "1.0", "--precise-bn", "--output-dir",
          str(tmp_path / "run"), "--no-progress", "--workers", "2"]
     )  # fmt: skip
     summary = train_mod.main(args)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    assert ckpt["args"]["cutmix_alpha"] == 1.0 and ckpt["args"]["augment"] == "strong"
+    assert ckpt["args"]["cutmix_alpha"] == 1.0 and ckpt["args"]["augment"] == "strong" and ckpt["args"]["precise_bn"]
     assert summary["best_epoch"] in (0, 1)
+
+
+def test_precise_bn_sets_running_stats_to_the_clean_training_mean(tiny_rows):
+    from inference.training.train import recompute_bn_stats
+
+    spec = PreprocessSpec.for_task("brain_mri", 32)
+    classes = sorted({r["class"] for r in tiny_rows})
+    ds = CachedImageDataset(tiny_rows, spec, classes, num_workers=2)
+    model = build_model("tinycnn", num_classes=len(classes), in_channels=1)
+    first_bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    first_bn.running_mean.fill_(5.0)  # stale statistics, as after fast-moving training steps
+    model.eval()
+    loader = BatchLoader(ds, 4)
+    seen = recompute_bn_stats(model, loader, spec=spec, device=torch.device("cpu"))
+    assert seen == len(tiny_rows) and not model.training  # mode restored
+    assert first_bn.momentum == 0.1  # momentum restored for further training
+    # The running mean is the average over batches of the first BatchNorm's per-batch input mean.
+    captured = []
+    hook = first_bn.register_forward_pre_hook(lambda m, inp: captured.append(inp[0].mean(dim=(0, 2, 3))))
+    model.eval()
+    with torch.no_grad():
+        for x8, _ in loader:
+            model(normalize_uint8(x8, spec))
+    hook.remove()
+    assert torch.allclose(first_bn.running_mean, torch.stack(captured).mean(0), atol=1e-5)
+    assert recompute_bn_stats(torch.nn.Linear(2, 2), loader, spec=spec, device=torch.device("cpu")) == 0
