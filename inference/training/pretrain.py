@@ -42,9 +42,10 @@ from ..preprocessing import PreprocessSpec, normalize_unit, to_unit
 from .augment import make_augment
 from .checkpoint import load_checkpoint, make_scheduler, save_checkpoint
 from .data import GROUP_COLUMNS, MODALITIES, CachedImageDataset, group_split, manifest_digest, read_manifest
+from .loops import _autocast
 from .metrics import classification_metrics, softmax
 from .plots import plot_pretraining_curves
-from .train import _autocast, _param_groups, start_run
+from .train import _param_groups, start_run
 
 __all__ = ["PRETRAIN_KIND", "MultiTaskNet", "get_args_parser", "init_from_pretrained", "main", "split_record"]
 

@@ -15,6 +15,7 @@ MODULES = [
     "inference.saliency",
     "inference.predictor",
     "inference.training.train",
+    "inference.training.loops",
     "inference.training.evaluate",
     "inference.training.ensemble",
 ]

@@ -366,7 +366,7 @@ def test_training_with_strong_augment_and_cutmix_runs(tiny_rows, tmp_path, requi
 
 
 def test_precise_bn_sets_running_stats_to_the_clean_training_mean(tiny_rows):
-    from inference.training.train import recompute_bn_stats
+    from inference.training.loops import recompute_bn_stats
 
     spec = PreprocessSpec.for_task("brain_mri", 32)
     classes = sorted({r["class"] for r in tiny_rows})
