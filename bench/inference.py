@@ -43,15 +43,23 @@ def _setup_django(var_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=96, help="real brain MRI images to use")
     parser.add_argument("--naive-images", type=int, default=12, help="images for the (slow) naive worker")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--bundle", type=Path, help="bundle to measure (default: untrained resnet10 at 128 px)")
+    parser.add_argument(
+        "--bundle", type=Path, help="bundle to measure (default: untrained resnet10 at 128 px)"
+    )
     parser.add_argument("--arch", default="resnet10")
     parser.add_argument("--input-size", type=int, default=128)
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ONCOPORTAL_DATA_DIR", REPO.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("ONCOPORTAL_DATA_DIR", REPO.parent / "shared" / "data")),
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -96,7 +104,11 @@ def main() -> None:
         sys.exit(f"bench: only {len(paths)} images under {args.data_dir}/brain_mri")
     site = Site.objects.create(code="bench", name="Bench")
     intake_sources(
-        uploads=[(p.name, p.read_bytes()) for p in paths], site=site, user=None, source="cli", task=Task.BRAIN_MRI
+        uploads=[(p.name, p.read_bytes()) for p in paths],
+        site=site,
+        user=None,
+        source="cli",
+        task=Task.BRAIN_MRI,
     )
     from cases.models import Case, Image
 
@@ -118,7 +130,9 @@ def main() -> None:
     # 1. Decode ceiling: storage -> array -> stage-A uint8 tensor, in the pipeline's thread pool.
     t0 = time.perf_counter()
     decoded = []
-    for batch in iter_prepared(images, lambda im: prepare_uint8(serving_array(im, spec), spec)[0], batch_size=args.batch_size):
+    for batch in iter_prepared(
+        images, lambda im: prepare_uint8(serving_array(im, spec), spec)[0], batch_size=args.batch_size
+    ):
         decoded.extend(batch)
     results["decode ceiling"] = n / (time.perf_counter() - t0)
     u8 = torch.stack(decoded)  # (N, C, S, S)
@@ -182,23 +196,40 @@ def main() -> None:
     binding = "decode" if results["decode ceiling"] < ceiling else "model"
     bound = min(results["decode ceiling"], ceiling)
     cpu = platform.processor() or platform.machine()
-    print(f"\nOncoPortal inference benchmark: {n} real brain MRI images, {card.arch} at {spec.input_size} px, "
-          f"batch {args.batch_size}, device {device} ({torch.get_num_threads()} threads, {os.cpu_count()} cores, {cpu})")
+    print(
+        f"\nOncoPortal inference benchmark: {n} real brain MRI images, {card.arch} at {spec.input_size} px, "
+        f"batch {args.batch_size}, device {device} ({torch.get_num_threads()} threads, {os.cpu_count()} cores, {cpu})"
+    )
     print(f"{'':22}{'images/s':>10}")
     for name, value in results.items():
         print(f"{name:22}{value:10.1f}")
     print(f"\npipeline / bare forward+CAM  {results['pipeline'] / ceiling:5.2f}x")
     print(f"pipeline / decode ceiling    {results['pipeline'] / results['decode ceiling']:5.2f}x")
-    print(f"pipeline / min(ceilings)     {results['pipeline'] / bound:5.2f}x   ({binding} binds; goal >= 0.8)")
-    print(f"pipeline / naive worker      {results['pipeline'] / results['naive worker']:5.1f}x   (goal >= 10)")
+    print(
+        f"pipeline / min(ceilings)     {results['pipeline'] / bound:5.2f}x   ({binding} binds; goal >= 0.8)"
+    )
+    print(
+        f"pipeline / naive worker      {results['pipeline'] / results['naive worker']:5.1f}x   (goal >= 10)"
+    )
     print("pipeline stage means (ms/image): " + ", ".join(f"{k[:-3]} {v:.1f}" for k, v in stage_ms.items()))
     if args.json:
-        args.json.write_text(json.dumps({
-            "images": n, "arch": card.arch, "input_size": spec.input_size, "batch_size": args.batch_size,
-            "device": str(device), "images_per_s": results, "stage_ms": stage_ms,
-            "pipeline_over_ceiling": results["pipeline"] / bound, "binding": binding,
-            "pipeline_over_naive": results["pipeline"] / results["naive worker"],
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "images": n,
+                    "arch": card.arch,
+                    "input_size": spec.input_size,
+                    "batch_size": args.batch_size,
+                    "device": str(device),
+                    "images_per_s": results,
+                    "stage_ms": stage_ms,
+                    "pipeline_over_ceiling": results["pipeline"] / bound,
+                    "binding": binding,
+                    "pipeline_over_naive": results["pipeline"] / results["naive worker"],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def _multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]) -> t
     boundary = uuid.uuid4().hex
     parts = []
     for name, value in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
     for name, filename, data in files:
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
@@ -78,18 +80,26 @@ class Browser:
     def login(self, username: str, password: str) -> None:
         page = self.get("/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-        body = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token})
+        body = urllib.parse.urlencode(
+            {"username": username, "password": password, "csrfmiddlewaretoken": token}
+        )
         self.post("/login/", body.encode(), "application/x-www-form-urlencoded")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--uploads", type=int, default=20)
     parser.add_argument("--broker", choices=["filesystem", "redis"], default="filesystem")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
-    parser.add_argument("--bundle", type=Path, help="default: the shipped brain_mri bundle, else an untrained one")
     parser.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("ONCOPORTAL_DATA_DIR", REPO.parent / "shared" / "data"))
+        "--bundle", type=Path, help="default: the shipped brain_mri bundle, else an untrained one"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("ONCOPORTAL_DATA_DIR", REPO.parent / "shared" / "data")),
     )
     args = parser.parse_args()
 
@@ -121,7 +131,11 @@ def main() -> None:
     if bundle is None:
         bundle = var.parent / "bundle"
         registry.make_random_bundle(
-            bundle, task="brain_mri", class_names=["glioma", "meningioma", "notumor", "pituitary"], arch="resnet10", input_size=128
+            bundle,
+            task="brain_mri",
+            class_names=["glioma", "meningioma", "notumor", "pituitary"],
+            arch="resnet10",
+            input_size=128,
         )
     version, _ = model_version_register(bundle_dir=bundle)
     model_version_activate(version=version, exclusive=True)

@@ -47,7 +47,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "overlay", "image", "model_version", "status", "label", "confidence", "uncertainty", "untrained"]
+    list_display = [
+        "id",
+        "overlay",
+        "image",
+        "model_version",
+        "status",
+        "label",
+        "confidence",
+        "uncertainty",
+        "untrained",
+    ]
     list_filter = ["status", "label", "untrained", "model_version__task"]
     list_select_related = ["model_version"]
     search_fields = ["image__sop_instance_uid", "label"]

@@ -302,7 +302,9 @@ class Predictor:
                         )
                     for i in range(n):
                         mapped = m.weight * cam_to_original(cams[i], prepared[i].by_spec[spec][1])
-                        maps_per_image[i] = mapped if maps_per_image[i] is None else maps_per_image[i] + mapped
+                        maps_per_image[i] = (
+                            mapped if maps_per_image[i] is None else maps_per_image[i] + mapped
+                        )
                 self._sync()
                 t2 = time.perf_counter()
                 # forward_ms: the members' fused passes; saliency_ms: re-explained images and mapping.

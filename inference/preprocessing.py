@@ -89,7 +89,9 @@ class PreprocessSpec:
         if self.resize_mode not in _RESIZE_MODES:
             problems.append(f"resize_mode must be one of {_RESIZE_MODES}, got {self.resize_mode!r}")
         if self.foreground_mode not in _FOREGROUND_MODES:
-            problems.append(f"foreground_mode must be one of {_FOREGROUND_MODES}, got {self.foreground_mode!r}")
+            problems.append(
+                f"foreground_mode must be one of {_FOREGROUND_MODES}, got {self.foreground_mode!r}"
+            )
         if self.intensity not in _INTENSITIES:
             problems.append(f"intensity must be one of {_INTENSITIES}, got {self.intensity!r}")
         if not 0.0 <= self.foreground_threshold < 1.0 or not 0.0 <= self.foreground_margin <= 1.0:

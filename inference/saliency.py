@@ -166,7 +166,9 @@ def overlay_png(
     cam = np.clip(np.nan_to_num(_resize_float(np.asarray(cam, np.float32), h, w)), 0.0, 1.0)
     heat = _colormap_lut(colormap)[np.rint(cam * 255.0).astype(np.uint8)]  # (H, W, 3)
     # PIL blends in C, several times faster than float arithmetic in numpy.
-    blend = Image.blend(Image.fromarray(np.ascontiguousarray(img), "RGB"), Image.fromarray(heat, "RGB"), alpha)
+    blend = Image.blend(
+        Image.fromarray(np.ascontiguousarray(img), "RGB"), Image.fromarray(heat, "RGB"), alpha
+    )
     return _encode_png(blend)
 
 

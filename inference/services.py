@@ -39,7 +39,9 @@ def model_version_register(
     if card.task not in Task.values or card.task == Task.UNASSIGNED:
         raise InvalidInput(f"{bundle_dir}: unknown task {card.task!r} (known: brain_mri, lung_ct, histology)")
     with transaction.atomic():
-        existing = ModelVersion.objects.select_for_update().filter(name=card.name, version=card.version).first()
+        existing = (
+            ModelVersion.objects.select_for_update().filter(name=card.name, version=card.version).first()
+        )
         if existing is not None:
             if existing.weights_sha256 != actual:
                 raise InvalidInput(
@@ -70,14 +72,16 @@ def model_version_register(
 
 
 @transaction.atomic
-def model_version_activate(*, version: ModelVersion, user: User | None = None, exclusive: bool = False) -> None:
+def model_version_activate(
+    *, version: ModelVersion, user: User | None = None, exclusive: bool = False
+) -> None:
     """Make a version active for its task; with ``exclusive`` the task's other active versions retire."""
     if version.status == ModelVersion.Status.RETIRED and not exclusive:
         logger.info("re-activating retired version %s", version)
     if exclusive:
-        for other in ModelVersion.objects.filter(task=version.task, status=ModelVersion.Status.ACTIVE).exclude(
-            pk=version.pk
-        ):
+        for other in ModelVersion.objects.filter(
+            task=version.task, status=ModelVersion.Status.ACTIVE
+        ).exclude(pk=version.pk):
             model_version_retire(version=other, user=user)
     ModelVersion.objects.filter(pk=version.pk).update(
         status=ModelVersion.Status.ACTIVE, activated_at=timezone.now(), retired_at=None
@@ -89,7 +93,9 @@ def model_version_activate(*, version: ModelVersion, user: User | None = None, e
 @transaction.atomic
 def model_version_retire(*, version: ModelVersion, user: User | None = None) -> None:
     """Stop using a version for new cases; its stored predictions stay."""
-    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.RETIRED, retired_at=timezone.now())
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=ModelVersion.Status.RETIRED, retired_at=timezone.now()
+    )
     version.refresh_from_db()
     audit_record(action="model.retired", actor=user, obj=version, detail={"task": version.task})
 
@@ -117,7 +123,9 @@ def ensemble_activate(*, members: list[tuple[ModelVersion, float]], user: User |
         raise InvalidInput(f"ensemble weights must be positive: {', '.join(bad)}")
     (task,) = tasks
     keep = [v.pk for v, _ in members]
-    for other in ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).exclude(pk__in=keep):
+    for other in ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).exclude(
+        pk__in=keep
+    ):
         model_version_retire(version=other, user=user)
     for version, weight in members:
         ModelVersion.objects.filter(pk=version.pk).update(weight=weight)
@@ -158,7 +166,9 @@ def prediction_request(*, case: Case, requested_by: User | None = None) -> list[
     if not new:
         return []
     Prediction.objects.bulk_create(new)
-    created = list(Prediction.objects.filter(image__case=case, model_version=lead, status=Prediction.Status.QUEUED))
+    created = list(
+        Prediction.objects.filter(image__case=case, model_version=lead, status=Prediction.Status.QUEUED)
+    )
     case_set_status(case_id=case.pk, status=CaseStatus.QUEUED)
     ids = [p.pk for p in created]
     # After commit, so the worker is sure to find the rows. Robust: if the broker is

@@ -30,7 +30,6 @@ class TransitionNotAllowed(DomainError):
     status_code = 409
 
 
-
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message}, status=exc.status_code)

@@ -241,7 +241,11 @@ TRYOUT_TTL_SECONDS = env_int("ONCOPORTAL_TRYOUT_TTL", 3600, minimum=60)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-predictions": {"task": "inference.tasks.sweep_stuck_predictions", "schedule": 60.0},
     # Cheap file and row deletes: the CPU worker's queue, not the GPU's (the route pattern says inference).
-    "expire-tryouts": {"task": "inference.tasks.expire_tryouts", "schedule": 60.0, "options": {"queue": "default"}},
+    "expire-tryouts": {
+        "task": "inference.tasks.expire_tryouts",
+        "schedule": 60.0,
+        "options": {"queue": "default"},
+    },
 }
 # Inference device: auto picks cuda, then mps, then cpu.
 INFERENCE_DEVICE = env_choice("ONCOPORTAL_DEVICE", "auto", ("auto", "cuda", "mps", "cpu"))

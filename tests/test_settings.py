@@ -42,7 +42,13 @@ def test_secret_from_file(monkeypatch, tmp_path):
 def test_database_url():
     pg = database_from_url("postgres://u:p%40ss@db.example:5433/onco?sslmode=require")
     assert pg["ENGINE"] == "django.db.backends.postgresql"
-    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == ("onco", "u", "p@ss", "db.example", "5433")
+    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "onco",
+        "u",
+        "p@ss",
+        "db.example",
+        "5433",
+    )
     assert pg["OPTIONS"] == {"sslmode": "require"}
     assert database_from_url("sqlite:////tmp/x.db")["NAME"] == "/tmp/x.db"
     with pytest.raises(ImproperlyConfigured, match="unsupported scheme"):
@@ -54,7 +60,12 @@ def test_database_url():
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "ONCOPORTAL_", "DJANGO_"))}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO, env={**base, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -122,7 +122,9 @@ def expand_upload(name: str, data: bytes, limits: Limits) -> Iterator[SourceFile
     if kind == "zip":
         yield from _expand_zip(name, data, limits)
     elif kind is not None:
-        yield SourceRejected(name, f"{kind} archives are not supported: upload a .zip or the files themselves")
+        yield SourceRejected(
+            name, f"{kind} archives are not supported: upload a .zip or the files themselves"
+        )
     else:
         yield SourceFile(name, data)
 
@@ -173,16 +175,27 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
                 # The archive lied about its sizes: stop trusting the rest of it.
                 yield SourceRejected(zip_name, str(bomb))
                 return
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError) as exc:
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                OSError,
+                EOFError,
+                NotImplementedError,
+                ValueError,
+            ) as exc:
                 yield SourceRejected(entry, f"corrupt zip entry: {type(exc).__name__}: {exc}")
                 continue
             total_read += len(content)
             if total_read / total_compressed > limits.max_zip_ratio and total_read > _RATIO_FLOOR:
-                yield SourceRejected(zip_name, f"zip expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)")
+                yield SourceRejected(
+                    zip_name, f"zip expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)"
+                )
                 return
             nested = archive_kind(content)
             if nested is not None:
-                yield SourceRejected(entry, f"nested archive ({nested}) inside the zip: upload its files directly")
+                yield SourceRejected(
+                    entry, f"nested archive ({nested}) inside the zip: upload its files directly"
+                )
                 continue
             yield SourceFile(entry, content)
 
@@ -231,7 +244,9 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> b
             if len(out) > cap:
                 raise _ZipBomb(f"zip entry {info.filename!r} is larger than it declares (possible zip bomb)")
     if len(out) > _RATIO_FLOOR and len(out) / max(info.compress_size, 1) > limits.max_zip_ratio:
-        raise _ZipBomb(f"zip entry {info.filename!r} expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)")
+        raise _ZipBomb(
+            f"zip entry {info.filename!r} expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)"
+        )
     return bytes(out)
 
 

@@ -34,9 +34,40 @@ IMPLEMENTATION_VERSION_NAME = "ONCOPORTAL_1"
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 # Explicit VRs, to recognise a bare (no preamble, no meta) dataset by its first element.
 _VRS = {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
-    b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI",
-    b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+    b"AE",
+    b"AS",
+    b"AT",
+    b"CS",
+    b"DA",
+    b"DS",
+    b"DT",
+    b"FD",
+    b"FL",
+    b"IS",
+    b"LO",
+    b"LT",
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"PN",
+    b"SH",
+    b"SL",
+    b"SQ",
+    b"SS",
+    b"ST",
+    b"SV",
+    b"TM",
+    b"UC",
+    b"UI",
+    b"UL",
+    b"UN",
+    b"UR",
+    b"US",
+    b"UT",
+    b"UV",
 }
 
 
@@ -92,7 +123,9 @@ def check_deflate_bomb(data: bytes, limits: Limits) -> None:
             raise Rejected(f"corrupt deflated dataset: {exc}") from None
         pending = inflater.unconsumed_tail
         if total > limits.max_file_bytes:
-            raise Rejected(f"deflated dataset expands over the {describe_bytes(limits.max_file_bytes)} file limit")
+            raise Rejected(
+                f"deflated dataset expands over the {describe_bytes(limits.max_file_bytes)} file limit"
+            )
 
 
 def read_dataset(data: bytes, limits: Limits) -> Dataset:
@@ -133,7 +166,9 @@ def check_is_image(ds: Dataset) -> None:
         raise Rejected("DICOMDIR index file skipped")
     if pixel_data_keyword(ds) is None:
         if len(ds) == 0:
-            raise Rejected(f"corrupt or truncated DICOM file: no data elements could be read ({sop_class_name(ds)})")
+            raise Rejected(
+                f"corrupt or truncated DICOM file: no data elements could be read ({sop_class_name(ds)})"
+            )
         raise Rejected(f"no pixel data ({sop_class_name(ds)}): only images can be ingested")
 
 
@@ -212,7 +247,9 @@ def read_geometry(ds: Dataset, limits: Limits) -> Geometry:
     if frames > limits.max_frames:
         raise Rejected(f"{frames} frames, over the {limits.max_frames}-frame limit")
     if rows * cols * frames > limits.max_total_pixels:
-        raise Rejected(f"{frames} frames of {cols}x{rows} is over the {limits.max_total_pixels:,}-pixel total limit")
+        raise Rejected(
+            f"{frames} frames of {cols}x{rows} is over the {limits.max_total_pixels:,}-pixel total limit"
+        )
     if bits_allocated not in (1, 8, 16, 32, 64) or not 1 <= bits_stored <= bits_allocated:
         raise Rejected(f"unsupported bit depth: {bits_stored} bits stored in {bits_allocated}")
     if spp not in (1, 3):

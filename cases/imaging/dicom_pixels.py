@@ -37,7 +37,10 @@ class Rendered:
 
 def _functional_item(ds: Dataset, index: int, sequence: str) -> Dataset | None:
     """``sequence``'s first item for frame ``index``: per-frame groups first, then shared groups."""
-    for groups_kw, item_index in (("PerFrameFunctionalGroupsSequence", index), ("SharedFunctionalGroupsSequence", 0)):
+    for groups_kw, item_index in (
+        ("PerFrameFunctionalGroupsSequence", index),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
         groups = ds.get(groups_kw)
         if groups and len(groups) > item_index:
             inner = groups[item_index].get(sequence)
@@ -145,7 +148,9 @@ def decode_frame(ds: Dataset, geometry: Geometry, index: int) -> np.ndarray:
         raise decode_error(exc, ts.name or str(ts)) from None
 
 
-def frame_values(data: bytes, *, frame: int | None = None, limits: Limits | None = None) -> tuple[np.ndarray, str, str]:
+def frame_values(
+    data: bytes, *, frame: int | None = None, limits: Limits | None = None
+) -> tuple[np.ndarray, str, str]:
     """One frame of a DICOM file as ``(values, photometric, modality)``; ``frame=None`` is the middle one.
 
     Grey frames carry modality values (Hounsfield units for CT), colour frames

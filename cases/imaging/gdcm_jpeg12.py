@@ -75,6 +75,9 @@ def register() -> None:
     """Add this plugin to pydicom's JPEG Extended decoder, once per process."""
     from pydicom.pixels.decoders import JPEGExtended12BitDecoder
 
-    if PLUGIN_LABEL in JPEGExtended12BitDecoder._available or PLUGIN_LABEL in JPEGExtended12BitDecoder._unavailable:
+    if (
+        PLUGIN_LABEL in JPEGExtended12BitDecoder._available
+        or PLUGIN_LABEL in JPEGExtended12BitDecoder._unavailable
+    ):
         return
     JPEGExtended12BitDecoder.add_plugin(PLUGIN_LABEL, (__name__, "decode_frame"))

@@ -36,7 +36,9 @@ def header_dict(ds: Dataset, *, include_meta: bool = True) -> dict[str, Any]:
 
 def _key(elem: DataElement) -> str:
     tag = elem.tag
-    return f"({tag.group:04X},{tag.element:04X}) {elem.keyword or ('Private' if tag.is_private else 'Unknown')}"
+    return (
+        f"({tag.group:04X},{tag.element:04X}) {elem.keyword or ('Private' if tag.is_private else 'Unknown')}"
+    )
 
 
 def _dataset_dict(ds: Dataset, depth: int) -> dict[str, Any]:

@@ -122,7 +122,15 @@ def strip_jpeg(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
 
 # APPn identifiers we name in the header; anything else is reported by number only,
 # because a segment's first bytes may themselves be identifying text.
-_APP_IDENTIFIERS = (b"Exif", b"http://ns.adobe.com/xap/1.0/", b"Photoshop 3.0", b"MPF", b"Ducky", b"JFXX", b"FLIR")
+_APP_IDENTIFIERS = (
+    b"Exif",
+    b"http://ns.adobe.com/xap/1.0/",
+    b"Photoshop 3.0",
+    b"MPF",
+    b"Ducky",
+    b"JFXX",
+    b"FLIR",
+)
 
 
 def _segment_label(marker: int, body: bytes) -> str:

@@ -201,7 +201,9 @@ def _validate_and_deidentify(
     return write_part10(ds, ts), geometry, ts, pseudonym, warnings
 
 
-def _prepare_dicom(source: SourceFile, sha256: str, limits: Limits, deid: DeidOptions, key: bytes) -> Prepared:
+def _prepare_dicom(
+    source: SourceFile, sha256: str, limits: Limits, deid: DeidOptions, key: bytes
+) -> Prepared:
     try:
         stored, geometry, ts, pseudonym, warnings = _validate_and_deidentify(source.data, limits, deid, key)
     except Rejected:
@@ -262,7 +264,12 @@ def _prepare_image(source: SourceFile, sha256: str, fmt: str, limits: Limits) ->
     pixels = image.pixels
     photometric = "RGB" if pixels.ndim == 3 else "MONOCHROME2"
     window = choose_window(
-        pixels, modality="", body_part="", file_window=None, photometric=photometric, bits_stored=image.bits_stored
+        pixels,
+        modality="",
+        body_part="",
+        file_window=None,
+        photometric=photometric,
+        bits_stored=image.bits_stored,
     )
     display = render_frame(pixels, window=window, photometric=photometric)
     return Prepared(

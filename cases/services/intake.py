@@ -43,6 +43,7 @@ from cases.signals import images_ingested
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class ItemResult:
     name: str
@@ -184,7 +185,9 @@ def _intake_one(
 ) -> ItemResult:
     sha = src.original_sha256 or hashlib.sha256(src.data).hexdigest()
     if sha in seen_sha:
-        return ItemResult(name=src.name, status="duplicate", reason=f"same bytes as {seen_sha[sha]} in this upload")
+        return ItemResult(
+            name=src.name, status="duplicate", reason=f"same bytes as {seen_sha[sha]} in this upload"
+        )
     existing = Image.objects.filter(sha256=sha).values("pk", "case_id").first()
     if existing:
         return _duplicate(src.name, existing, "these bytes were already uploaded")
@@ -201,12 +204,16 @@ def _intake_one(
                 status="duplicate",
                 reason=f"same SOP Instance UID as {seen_sop[prepared.sop_instance_uid]} in this upload",
             )
-        existing = Image.objects.filter(sop_instance_uid=prepared.sop_instance_uid).values("pk", "case_id").first()
+        existing = (
+            Image.objects.filter(sop_instance_uid=prepared.sop_instance_uid).values("pk", "case_id").first()
+        )
         if existing:
             return _duplicate(src.name, existing, "this SOP Instance UID is already stored")
         seen_sop[prepared.sop_instance_uid] = src.name
     if prepared.kind == "image" and patient_ref:
-        prepared.patient_pseudonym = pseudonym_for(issuer=f"oncoportal:{site.code}", patient_id=patient_ref, key=key)
+        prepared.patient_pseudonym = pseudonym_for(
+            issuer=f"oncoportal:{site.code}", patient_id=patient_ref, key=key
+        )
     try:
         image = store_prepared(prepared, site=site, user=user, task=task)
     except StudyElsewhere as exc:

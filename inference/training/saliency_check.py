@@ -58,7 +58,9 @@ def inside_share(cam: np.ndarray, mask: np.ndarray) -> float:
     return 1.0 if total <= 0 else float(cam[mask].sum() / total)
 
 
-def saliency_report(predictor: Predictor, paths: Sequence[Path], *, threshold: float = 0.06) -> dict[str, Any]:
+def saliency_report(
+    predictor: Predictor, paths: Sequence[Path], *, threshold: float = 0.06
+) -> dict[str, Any]:
     """Per-image inside-foreground shares and their summary."""
     shares: list[float] = []
     corners: list[float] = []
@@ -113,7 +115,9 @@ def example_grid(predictor: Predictor, paths: Sequence[Path], out: Path) -> None
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True, help="folder with MANIFEST.tsv")
     parser.add_argument("--task", required=True, choices=sorted(GROUP_COLUMNS), help="dataset key")
@@ -135,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
     if args.grid:
-        picks = [Path(r["abs_path"]) for c in card.class_names for r in [v for v in val if v["class"] == c][:2]]
+        picks = [
+            Path(r["abs_path"]) for c in card.class_names for r in [v for v in val if v["class"] == c][:2]
+        ]
         example_grid(predictor, picks, args.grid)
     return report
 

@@ -21,7 +21,9 @@ pytestmark = [
 ]
 
 
-def test_upload_predict_view_and_correct(page, live_server, make_user, site, random_model, celery_worker, artifacts):
+def test_upload_predict_view_and_correct(
+    page, live_server, make_user, site, random_model, celery_worker, artifacts
+):
     from django.contrib.auth.models import Group
 
     from cases.models import Case, Review

@@ -13,7 +13,20 @@ pytestmark = pytest.mark.django_db
 
 
 def test_every_model_is_registered():
-    for model in (Site, User, Patient, Study, Series, Image, Case, AuditEvent, IntakeBatch, Review, ModelVersion, Prediction):
+    for model in (
+        Site,
+        User,
+        Patient,
+        Study,
+        Series,
+        Image,
+        Case,
+        AuditEvent,
+        IntakeBatch,
+        Review,
+        ModelVersion,
+        Prediction,
+    ):
         assert admin.site.is_registered(model), model
 
 
@@ -26,14 +39,19 @@ def test_curator_browses_and_history_is_read_only(client, curator, ct_case):
         assert client.get(url).status_code == 200, url
     event = AuditEvent.objects.first()
     assert client.get(reverse("admin:cases_auditevent_add")).status_code == 403
-    assert client.post(reverse("admin:cases_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        client.post(reverse("admin:cases_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code
+        == 403
+    )
     assert AuditEvent.objects.filter(pk=event.pk).exists()
     with pytest.raises(PermissionError):
         event.delete()
     with pytest.raises(PermissionError):
         AuditEvent.objects.all().update(action="tampered")
     image = Image.objects.first()
-    assert client.post(reverse("admin:cases_image_delete", args=[image.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        client.post(reverse("admin:cases_image_delete", args=[image.pk]), {"post": "yes"}).status_code == 403
+    )
 
 
 def test_radiologist_has_no_admin(client, radiologist):
@@ -47,7 +65,9 @@ def test_admin_case_change_is_audited(client, curator, ct_case):
     curator.save()
     client.force_login(curator)
     url = reverse("admin:cases_case_change", args=[ct_case.pk])
-    response = client.post(url, {"task": "lung_ct", "priority": 2, "assignee": "", "flag_reason": "", "flagged": ""})
+    response = client.post(
+        url, {"task": "lung_ct", "priority": 2, "assignee": "", "flag_reason": "", "flagged": ""}
+    )
     assert response.status_code == 302, response.content[:2000]
     ct_case.refresh_from_db()
     assert ct_case.task == "lung_ct" and ct_case.priority == 2

@@ -88,7 +88,10 @@ def test_another_sites_case_image_and_batch_are_404(client, radiologist, ct_case
         ("get", reverse("cases:image_pixels", kwargs={"pk": image.pk, "frame": 0})),
         ("get", reverse("cases:image_header", kwargs={"pk": image.pk})),
         ("post", reverse("cases:review_submit", kwargs={"pk": other_site_case.pk, "image_pk": image.pk})),
-        ("post", reverse("cases:adjudication_submit", kwargs={"pk": other_site_case.pk, "image_pk": image.pk})),
+        (
+            "post",
+            reverse("cases:adjudication_submit", kwargs={"pk": other_site_case.pk, "image_pk": image.pk}),
+        ),
         ("get", reverse("cases:upload_result", kwargs={"batch_id": batch_id})),
     ]:
         assert getattr(client, method)(url).status_code == 404, (method, url)

@@ -59,7 +59,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ):
         if name in metafunc.fixturenames:
             # Without data, one placeholder case that skips (or fails when data is required).
-            metafunc.parametrize(name, selected or [None], ids=[r["file"] for r in selected] or ["no-sample-data"])
+            metafunc.parametrize(
+                name, selected or [None], ids=[r["file"] for r in selected] or ["no-sample-data"]
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -113,7 +115,9 @@ def prepare_sample(limits: Limits, deid_options: DeidOptions) -> Callable[[str],
             path = require_data("dicom") / relative
             source = SourceFile(relative, path.read_bytes())
             try:
-                _PREPARED[relative] = prepare(source, limits=limits, deid=deid_options, pseudonym_key=TEST_KEY)
+                _PREPARED[relative] = prepare(
+                    source, limits=limits, deid=deid_options, pseudonym_key=TEST_KEY
+                )
             except Rejected as exc:
                 _PREPARED[relative] = exc
         return _PREPARED[relative]

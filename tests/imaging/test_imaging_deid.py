@@ -235,7 +235,10 @@ def test_a_file_de_identified_here_keeps_its_pseudonym(make_dicom, limits, pseud
     data = make_dicom(np.full((8, 8), 1024, np.uint16), extra=lambda ds: setattr(ds, "PatientID", "MRN-1"))
     first = prepare(SourceFile("a.dcm", data), limits=limits, deid=DeidOptions(), pseudonym_key=pseudonym_key)
     again = prepare(
-        SourceFile("a.dcm", first.stored_bytes), limits=limits, deid=DeidOptions(), pseudonym_key=pseudonym_key
+        SourceFile("a.dcm", first.stored_bytes),
+        limits=limits,
+        deid=DeidOptions(),
+        pseudonym_key=pseudonym_key,
     )
     assert first.patient_pseudonym == pseudonym_for(issuer="", patient_id="MRN-1", key=pseudonym_key)
     assert again.patient_pseudonym == first.patient_pseudonym

@@ -37,8 +37,10 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 def _png_claiming(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
     )
 
 
@@ -111,13 +113,23 @@ def test_unsupported_transfer_syntax(make_dicom):
 
     with pytest.raises(Rejected) as exc:
         _prepare(make_dicom(np.zeros((8, 8), np.uint8), modality="XC", rescale=None, extra=as_video))
-    assert exc.value.reason == "unsupported transfer syntax: MPEG2 Main Profile / Main Level (video is not supported)"
+    assert (
+        exc.value.reason
+        == "unsupported transfer syntax: MPEG2 Main Profile / Main Level (video is not supported)"
+    )
 
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"hello world, not an image", b"\x00" * 300, b"\xff\xd8\xff\xe0garbage", _png_claiming(10, 10)[:40],
-     b"II*\x00" + b"\x00" * 50, b"PK\x03\x04 not a real zip"],
+    [
+        b"",
+        b"hello world, not an image",
+        b"\x00" * 300,
+        b"\xff\xd8\xff\xe0garbage",
+        _png_claiming(10, 10)[:40],
+        b"II*\x00" + b"\x00" * 50,
+        b"PK\x03\x04 not a real zip",
+    ],
     ids=["empty", "text", "zeros", "bad-jpeg", "short-png", "bad-tiff", "zip-magic"],
 )
 def test_garbage_is_rejected_never_raises_other(data):
@@ -197,9 +209,17 @@ def test_zip_lying_about_sizes_is_contained(limits):
 
 def test_zip_path_traversal_and_nested_archives(limits):
     inner = _zip({"x.dcm": b"x"})
-    data = _zip({"../x": b"evil", "/etc/passwd": b"evil", "ok/../../y": b"evil",
-                 "nested.zip": inner, "renamed.bin": inner, "data.tar.gz": b"\x1f\x8b" + b"\x00" * 20,
-                 "fine.txt": b"plain"})
+    data = _zip(
+        {
+            "../x": b"evil",
+            "/etc/passwd": b"evil",
+            "ok/../../y": b"evil",
+            "nested.zip": inner,
+            "renamed.bin": inner,
+            "data.tar.gz": b"\x1f\x8b" + b"\x00" * 20,
+            "fine.txt": b"plain",
+        }
+    )
     items = {i.name: i for i in expand_upload("u.zip", data, limits)}
     unsafe = [i for i in items.values() if isinstance(i, SourceRejected) and "unsafe path" in i.reason]
     assert len(unsafe) == 3
@@ -207,7 +227,9 @@ def test_zip_path_traversal_and_nested_archives(limits):
     assert items["renamed.bin"].reason == "nested archive (zip) inside the zip: upload its files directly"
     assert "nested archive" in items["data.tar.gz"].reason
     assert isinstance(items["fine.txt"], SourceFile)
-    assert not any(isinstance(i, SourceFile) and "evil" in i.data.decode(errors="ignore") for i in items.values())
+    assert not any(
+        isinstance(i, SourceFile) and "evil" in i.data.decode(errors="ignore") for i in items.values()
+    )
 
 
 def test_zip_symlink_rejected(limits):

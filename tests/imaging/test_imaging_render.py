@@ -66,33 +66,56 @@ def test_file_window_is_used(make_dicom, limits, prepare_sample, data_path):
 
 @pytest.mark.parametrize(
     "body_part, preset",
-    [("CHEST", "ct_lung"), ("LUNG", "ct_lung"), ("THORAX", "ct_lung"), ("HEAD", "ct_brain"),
-     ("BRAIN", "ct_brain"), ("ABDOMEN", "ct_mediastinum"), ("", "ct_mediastinum")],
+    [
+        ("CHEST", "ct_lung"),
+        ("LUNG", "ct_lung"),
+        ("THORAX", "ct_lung"),
+        ("HEAD", "ct_brain"),
+        ("BRAIN", "ct_brain"),
+        ("ABDOMEN", "ct_mediastinum"),
+        ("", "ct_mediastinum"),
+    ],
 )
 def test_ct_presets_by_body_part(body_part, preset):
     frame = np.zeros((4, 4), np.float32)
-    window = choose_window(frame, modality="CT", body_part=body_part, file_window=None, photometric="MONOCHROME2")
+    window = choose_window(
+        frame, modality="CT", body_part=body_part, file_window=None, photometric="MONOCHROME2"
+    )
     assert window == PRESETS[preset]
 
 
 def test_presets_and_window_rules():
     assert PRESETS == {
-        "ct_lung": (-600, 1500), "ct_mediastinum": (40, 400), "ct_brain": (40, 80), "ct_bone": (480, 2500)
+        "ct_lung": (-600, 1500),
+        "ct_mediastinum": (40, 400),
+        "ct_brain": (40, 80),
+        "ct_bone": (480, 2500),
     }
     mr = np.arange(10000, dtype=np.uint16).reshape(100, 100)
-    center, width = choose_window(mr, modality="MR", body_part=None, file_window=None, photometric="MONOCHROME2")
+    center, width = choose_window(
+        mr, modality="MR", body_part=None, file_window=None, photometric="MONOCHROME2"
+    )
     assert 30 < center - width / 2 < 80 and 9920 < center + width / 2 < 9980  # 0.5-99.5 %
-    assert choose_window(mr, modality="CT", body_part="", file_window=(10, 20), photometric="MONOCHROME2") == (10, 20)
+    assert choose_window(
+        mr, modality="CT", body_part="", file_window=(10, 20), photometric="MONOCHROME2"
+    ) == (10, 20)
     rgb = np.zeros((4, 4, 3), np.uint8)
     assert choose_window(rgb, modality="US", body_part=None, file_window=None, photometric="RGB") is None
     grey8 = np.zeros((4, 4), np.uint8)
-    assert choose_window(grey8, modality="OT", body_part=None, file_window=None, photometric="MONOCHROME2") is None
+    assert (
+        choose_window(grey8, modality="OT", body_part=None, file_window=None, photometric="MONOCHROME2")
+        is None
+    )
 
 
 def test_rgb_and_ybr_render_in_colour(prepare_sample, data_path, png_array):
     data_path("dicom/MANIFEST.tsv")
-    for relative in ("pydicom-data/SC_ybr_full_uncompressed.dcm", "pydicom/SC_rgb_dcmtk_+eb+cy+np.dcm",
-                     "pydicom-data/US1_J2KI.dcm", "pydicom-data/OT-PAL-8-face.dcm"):
+    for relative in (
+        "pydicom-data/SC_ybr_full_uncompressed.dcm",
+        "pydicom/SC_rgb_dcmtk_+eb+cy+np.dcm",
+        "pydicom-data/US1_J2KI.dcm",
+        "pydicom-data/OT-PAL-8-face.dcm",
+    ):
         p = prepare_sample(relative)
         assert isinstance(p, Prepared), relative
         img = png_array(p.display_pngs[0])

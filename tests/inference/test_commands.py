@@ -49,7 +49,9 @@ def test_predict_json_lines_for_files_and_folders(random_model, data_dir, tmp_pa
     (folder / "broken.jpg").write_bytes(b"not an image at all")
     dicom = data_dir / "dicom" / "pydicom" / "MR_small.dcm"
     overlays = tmp_path / "overlays"
-    call_command("predict", str(folder), str(dicom), "--task", "brain_mri", "--json", "--overlay-dir", str(overlays))
+    call_command(
+        "predict", str(folder), str(dicom), "--task", "brain_mri", "--json", "--overlay-dir", str(overlays)
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 5
     errors = [r for r in rows if "error" in r]
@@ -118,17 +120,23 @@ def test_register_models_prefers_trained_bundles_over_stand_ins(tmp_path, settin
     assert active.count() == 3 and all(v.untrained for v in active)
     # A trained brain bundle arrives (here a stand-in marked trained): it takes over, the stand-in retires.
     trained = root / "brain"
-    card = registry.make_random_bundle(trained, task="brain_mri", class_names=["glioma", "meningioma", "notumor", "pituitary"])
+    card = registry.make_random_bundle(
+        trained, task="brain_mri", class_names=["glioma", "meningioma", "notumor", "pituitary"]
+    )
     data = json.loads((trained / "model.json").read_text())
     data.update(untrained=False, name="brain_mri", version="1")
     (trained / "model.json").write_text(json.dumps(data))
     call_command("register_models", "--dir", str(root), "--activate-missing", "--untrained-fallback")
     brain = ModelVersion.objects.filter(task="brain_mri", status=ModelVersion.Status.ACTIVE)
     assert [v.name for v in brain] == ["brain_mri"] and card.task == "brain_mri"
-    assert ModelVersion.objects.filter(task="brain_mri", untrained=True, status=ModelVersion.Status.RETIRED).exists()
+    assert ModelVersion.objects.filter(
+        task="brain_mri", untrained=True, status=ModelVersion.Status.RETIRED
+    ).exists()
     # Running it again changes nothing.
     call_command("register_models", "--dir", str(root), "--activate-missing", "--untrained-fallback")
-    assert list(ModelVersion.objects.filter(task="brain_mri", status=ModelVersion.Status.ACTIVE)) == list(brain)
+    assert list(ModelVersion.objects.filter(task="brain_mri", status=ModelVersion.Status.ACTIVE)) == list(
+        brain
+    )
 
 
 def test_register_a_sharded_bundle(tmp_path):
@@ -162,7 +170,10 @@ def _trained_random_bundle(folder, version, task="brain_mri"):
     """A random-weight bundle whose card says trained (stands for a shipped model here)."""
     from inference import registry
 
-    classes = {"brain_mri": ["glioma", "meningioma", "notumor", "pituitary"], "lung_ct": ["benign", "malignant", "normal"]}
+    classes = {
+        "brain_mri": ["glioma", "meningioma", "notumor", "pituitary"],
+        "lung_ct": ["benign", "malignant", "normal"],
+    }
     registry.make_random_bundle(folder, task=task, class_names=classes[task])
     data = json.loads((folder / "model.json").read_text())
     data.update(untrained=False, name=task, version=version)
@@ -183,22 +194,34 @@ def test_register_models_activates_a_declared_ensemble(tmp_path, settings, capsy
         ("{not json", "not valid JSON"),
         ({"brain_mri": {"members": {"brain-a": 1}}}, "two or more bundle folders"),
         ({"brain_mri": {"members": {"brain-a": 1, "brain-z": 1}}}, "no bundle folder 'brain-z'"),
-        ({"brain_mri": {"members": {"brain-a": 1, "lung": 1}}}, "lung is a lung_ct model, listed under brain_mri"),
-        ({"brain_mri": {"members": {"brain-a": 1, "brain-b": 0}}}, "weight of brain-b must be a positive number"),
+        (
+            {"brain_mri": {"members": {"brain-a": 1, "lung": 1}}},
+            "lung is a lung_ct model, listed under brain_mri",
+        ),
+        (
+            {"brain_mri": {"members": {"brain-a": 1, "brain-b": 0}}},
+            "weight of brain-b must be a positive number",
+        ),
     ]:
         ensembles.write_text(bad if isinstance(bad, str) else json.dumps(bad))
         with pytest.raises(CommandError, match=message):
             call_command("register_models", "--dir", str(root), "--activate-missing")
         assert not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
 
-    ensembles.write_text(json.dumps({"brain_mri": {"members": {"brain-a": 1.0, "brain-b": 2.0}, "evidence": "x.md"}}))
+    ensembles.write_text(
+        json.dumps({"brain_mri": {"members": {"brain-a": 1.0, "brain-b": 2.0}, "evidence": "x.md"}})
+    )
     call_command("register_models", "--dir", str(root), "--activate-missing", "--untrained-fallback")
     out = capsys.readouterr().out
     assert "activated  ensemble brain_mri@1 (weight 1), brain_mri@2 (weight 2) for brain_mri" in out
     members = active_versions(task="brain_mri")
     assert [(v.version, v.weight) for v in members] == [("2", 2.0), ("1", 1.0)]  # the heavier member leads
-    assert [v.version for v in active_versions(task="lung_ct")] == ["1"]  # no ensemble declared: the bundle alone
-    assert ModelVersion.objects.filter(task="histology", untrained=True, status=ModelVersion.Status.ACTIVE).exists()
+    assert [v.version for v in active_versions(task="lung_ct")] == [
+        "1"
+    ]  # no ensemble declared: the bundle alone
+    assert ModelVersion.objects.filter(
+        task="histology", untrained=True, status=ModelVersion.Status.ACTIVE
+    ).exists()
 
     # A curator's choice stands: with a trained model active, the declaration changes nothing.
     from inference.services import model_version_activate
@@ -216,9 +239,14 @@ def test_ensemble_activate_service_checks_its_members(tmp_path):
     _trained_random_bundle(tmp_path / "b", "2")
     _trained_random_bundle(tmp_path / "c", "3")
     _trained_random_bundle(tmp_path / "lung", "1", task="lung_ct")
-    a, b, c, lung = (model_version_register(bundle_dir=tmp_path / n, activate=True)[0] for n in ("a", "b", "c", "lung"))
+    a, b, c, lung = (
+        model_version_register(bundle_dir=tmp_path / n, activate=True)[0] for n in ("a", "b", "c", "lung")
+    )
     ensemble_activate(members=[(a, 1.0), (b, 1.0)])
-    assert [v.version for v in active_versions(task="brain_mri")] == ["1", "2"]  # equal weights: the oldest leads
+    assert [v.version for v in active_versions(task="brain_mri")] == [
+        "1",
+        "2",
+    ]  # equal weights: the oldest leads
     c.refresh_from_db()
     assert c.status == ModelVersion.Status.RETIRED
     for members, message in [

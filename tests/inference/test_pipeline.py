@@ -43,7 +43,9 @@ def test_request_queues_each_image_once(brain_case, random_model, django_capture
     assert Prediction.objects.count() == 2
 
 
-def test_run_stores_prediction_saliency_and_timings(brain_case, random_model, django_capture_on_commit_callbacks, mocker):
+def test_run_stores_prediction_saliency_and_timings(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker
+):
     created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
     assert predictions_run(prediction_ids=[p.pk for p in created]) == 2
     for p in Prediction.objects.all():
@@ -66,7 +68,9 @@ def test_run_stores_prediction_saliency_and_timings(brain_case, random_model, dj
     assert {c.status for c in Case.objects.all()} == {CaseStatus.PREDICTED}
 
 
-def test_running_twice_writes_nothing_twice(brain_case, random_model, django_capture_on_commit_callbacks, mocker, media_dir):
+def test_running_twice_writes_nothing_twice(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker, media_dir
+):
     created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
     ids = [p.pk for p in created]
     predictions_run(prediction_ids=ids)
@@ -105,7 +109,9 @@ def test_corrupt_pixels_fail_the_case_with_a_reason_and_retry_recovers(
     assert case.status == CaseStatus.PREDICTED and case.failure_reason == ""
 
 
-def test_missing_model_file_fails_with_reason(brain_case, random_model, django_capture_on_commit_callbacks, mocker, tmp_path):
+def test_missing_model_file_fails_with_reason(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker, tmp_path
+):
     created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
     random_model.bundle_path = str(tmp_path / "gone")
     random_model.save()
@@ -120,7 +126,9 @@ def test_missing_model_file_fails_with_reason(brain_case, random_model, django_c
     assert case.failure_reason.startswith(f"model {random_model} unusable:")
 
 
-def test_sweeper_requeues_work_of_a_killed_worker(brain_case, random_model, django_capture_on_commit_callbacks, mocker, settings):
+def test_sweeper_requeues_work_of_a_killed_worker(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker, settings
+):
     created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
     long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
     Prediction.objects.filter(pk=created[0].pk).update(status=Prediction.Status.RUNNING, started_at=long_ago)
@@ -148,7 +156,9 @@ def test_serving_tensor_equals_training_tensor(brain_case, random_model, data_di
         if hashlib.sha256(p.read_bytes()).hexdigest() == image.sha256
     )
     # What the training code's evaluation feeds the model for that file.
-    dataset = CachedImageDataset([{"abs_path": str(source), "path": source.name, "class": "meningioma"}], spec, BRAIN)
+    dataset = CachedImageDataset(
+        [{"abs_path": str(source), "path": source.name, "class": "meningioma"}], spec, BRAIN
+    )
     trained = next(iter(BatchLoader(dataset, batch_size=1)))[0]
     trained = normalize_uint8(trained, spec)[0]
     assert served.dtype == trained.dtype and served.shape == trained.shape
@@ -165,7 +175,9 @@ def test_ensemble_stores_every_member_and_their_disagreement(
     registry.make_random_bundle(second, task="brain_mri", class_names=BRAIN, input_size=64, seed=7)
     card = registry.load_card(second)
     # Same name as the first stand-in: give it its own version.
-    (second / "model.json").write_text((second / "model.json").read_text().replace(card.version, "0.0.1+untrained"))
+    (second / "model.json").write_text(
+        (second / "model.json").read_text().replace(card.version, "0.0.1+untrained")
+    )
     member, _ = model_version_register(bundle_dir=second, weight=0.5)
     model_version_activate(version=member)
     created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
@@ -180,7 +192,9 @@ def test_ensemble_stores_every_member_and_their_disagreement(
         assert p.disagreement is not None and p.disagreement >= 0
         # The stored probabilities are the weighted mean of the members'.
         for name, value in p.probabilities.items():
-            mean = (p.members[0]["probabilities"][name] * 1.0 + p.members[1]["probabilities"][name] * 0.5) / 1.5
+            mean = (
+                p.members[0]["probabilities"][name] * 1.0 + p.members[1]["probabilities"][name] * 0.5
+            ) / 1.5
             assert abs(value - mean) < 1e-5
 
 
@@ -196,7 +210,11 @@ def test_broker_outage_keeps_the_upload_and_the_sweeper_sends_later(
     path = sorted((data_dir / "brain_mri" / "train" / "glioma").glob("*.jpg"))[3]
     with django_capture_on_commit_callbacks(execute=True):
         report = intake_sources(
-            uploads=[(path.name, path.read_bytes())], site=site, user=radiologist, source="web", task=Task.BRAIN_MRI
+            uploads=[(path.name, path.read_bytes())],
+            site=site,
+            user=radiologist,
+            source="web",
+            task=Task.BRAIN_MRI,
         )
     assert len(report.accepted) == 1  # the upload stands
     prediction = Prediction.objects.get()

@@ -192,7 +192,10 @@ def test_a_lost_message_is_sent_again_once_per_interval(
 def test_tasks_go_to_the_right_queues_and_expiry_is_scheduled(settings):
     router = app.amqp.router
     assert router.route(run_tryout._get_exec_options().copy(), run_tryout.name)["queue"].name == "interactive"
-    assert router.route(run_predictions._get_exec_options().copy(), run_predictions.name)["queue"].name == "inference"
+    assert (
+        router.route(run_predictions._get_exec_options().copy(), run_predictions.name)["queue"].name
+        == "inference"
+    )
     assert (
         router.route(expire_tryouts._get_exec_options().copy(), expire_tryouts.name)["queue"].name
         == "default"

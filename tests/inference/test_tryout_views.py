@@ -177,7 +177,10 @@ def test_the_original_of_a_saved_try_out_is_a_duplicate_on_upload(
     original = tagged.read_bytes()
     assert image.sha256 == hashlib.sha256(original).hexdigest() != image.stored_sha256
     report = intake_sources(
-        uploads=[(tagged.name, original)], site=radiologist.site, user=radiologist, source=IntakeBatch.Source.WEB
+        uploads=[(tagged.name, original)],
+        site=radiologist.site,
+        user=radiologist,
+        source=IntakeBatch.Source.WEB,
     )
     (item,) = report.items
     assert item.status == "duplicate" and item.image_id == image.pk and "already uploaded" in item.reason

@@ -27,7 +27,9 @@ def predicted_case(brain_case, random_model, django_capture_on_commit_callbacks,
     return case
 
 
-def test_case_page_shows_label_probabilities_overlay_and_untrained_warning(client, radiologist, predicted_case):
+def test_case_page_shows_label_probabilities_overlay_and_untrained_warning(
+    client, radiologist, predicted_case
+):
     client.force_login(radiologist)
     html = client.get(reverse("cases:case_detail", args=[predicted_case.pk])).content.decode()
     prediction = Prediction.objects.get(image__case=predicted_case)
@@ -40,7 +42,9 @@ def test_case_page_shows_label_probabilities_overlay_and_untrained_warning(clien
     assert "forward" in html and "saliency" in html  # stage timings
 
 
-def test_saliency_files_follow_case_permissions(client, radiologist, other_radiologist, curator, predicted_case):
+def test_saliency_files_follow_case_permissions(
+    client, radiologist, other_radiologist, curator, predicted_case
+):
     prediction = Prediction.objects.get(image__case=predicted_case)
     for kind in ("overlay", "saliency"):
         url = reverse("inference:prediction_file", args=[prediction.pk, kind])
@@ -56,8 +60,12 @@ def test_saliency_files_follow_case_permissions(client, radiologist, other_radio
     assert client.get(url).status_code == 302
 
 
-def test_retry_requeues_a_failed_case(client, radiologist, reviewer, predicted_case, mocker, django_capture_on_commit_callbacks):
-    Prediction.objects.filter(image__case=predicted_case).update(status=Prediction.Status.FAILED, error="boom")
+def test_retry_requeues_a_failed_case(
+    client, radiologist, reviewer, predicted_case, mocker, django_capture_on_commit_callbacks
+):
+    Prediction.objects.filter(image__case=predicted_case).update(
+        status=Prediction.Status.FAILED, error="boom"
+    )
     Case.objects.filter(pk=predicted_case.pk).update(status=CaseStatus.FAILED, failure_reason="boom")
     url = reverse("inference:case_retry", args=[predicted_case.pk])
     client.force_login(reviewer)
@@ -77,11 +85,15 @@ def test_retry_requeues_a_failed_case(client, radiologist, reviewer, predicted_c
     assert "only failed cases can be retried" in response.content.decode()
 
 
-def test_worklist_shows_the_ai_label_in_constant_queries(client, radiologist, predicted_case, django_assert_max_num_queries):
+def test_worklist_shows_the_ai_label_in_constant_queries(
+    client, radiologist, predicted_case, django_assert_max_num_queries
+):
     client.force_login(radiologist)
     prediction = Prediction.objects.get(image__case=predicted_case)
     with django_assert_max_num_queries(12):
         html = client.get(reverse("cases:worklist")).content.decode()
     # A tumour label is emphasised (positive finding); "notumor" is plain text.
-    assert re.search(rf'{prediction.label}(</strong>)? <span class="muted">{prediction.confidence:.2f}</span>', html)
+    assert re.search(
+        rf'{prediction.label}(</strong>)? <span class="muted">{prediction.confidence:.2f}</span>', html
+    )
     assert "untrained" in html

@@ -86,7 +86,9 @@ def test_ensemble_cam_explains_the_ensemble_label(random_bundle, tmp_path):
     from inference.saliency import cam_to_original, gradcam
 
     other = tmp_path / "other"
-    make_random_bundle(other, task="brain_mri", class_names=BRAIN_CLASSES, arch="tinycnn", input_size=48, seed=3)
+    make_random_bundle(
+        other, task="brain_mri", class_names=BRAIN_CLASSES, arch="tinycnn", input_size=48, seed=3
+    )
     ens = Predictor([random_bundle, other], weights=[1, 1], device="cpu")
     images = [synthetic_scan(60 + 3 * i, 40, seed=i) for i in range(8)]
     results = ens.predict_batch(images)

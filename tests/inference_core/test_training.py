@@ -250,7 +250,9 @@ def test_ema_weights_are_judged_saved_and_resumed(tmp_path, require_data):
 
     train_mod.main(parser.parse_args([*base, "--epochs", "2", "--resume", str(out / "checkpoint.pt")]))
     resumed = load_checkpoint(out / "checkpoint.pt")
-    assert resumed["epoch"] == 1 and resumed["ema_steps"] > ckpt["ema_steps"]  # the average went on, not restarted
+    assert (
+        resumed["epoch"] == 1 and resumed["ema_steps"] > ckpt["ema_steps"]
+    )  # the average went on, not restarted
 
 
 def test_multitask_pretraining_then_fine_tuning(tmp_path, require_data):
@@ -268,7 +270,12 @@ def test_multitask_pretraining_then_fine_tuning(tmp_path, require_data):
     summary = pretrain.main(args)
     ckpt = load_checkpoint(summary["checkpoint"])
     assert ckpt["kind"] == pretrain.PRETRAIN_KIND and ckpt["epoch"] == 5 and "fc.weight" not in ckpt["model"]
-    assert set(ckpt["heads"]) == {"brain_mri.weight", "brain_mri.bias", "histo_lung.weight", "histo_lung.bias"}
+    assert set(ckpt["heads"]) == {
+        "brain_mri.weight",
+        "brain_mri.bias",
+        "histo_lung.weight",
+        "histo_lung.bias",
+    }
     for task in ("brain_mri", "histo_lung"):
         rows = read_manifest(root / task)
         _train, val = group_split(rows, GROUP_COLUMNS[task], 0.2, seed=0)
@@ -283,7 +290,9 @@ def test_multitask_pretraining_then_fine_tuning(tmp_path, require_data):
 
     # A 1-channel model gets the summed stem kernels (grey replicated x3) and every other backbone weight.
     model = build_model("resnet10", num_classes=3, in_channels=1)
-    info = pretrain.init_from_pretrained(model, out / "pretrained.pt", arch="resnet10", task="lung_ct", val_rows=[])
+    info = pretrain.init_from_pretrained(
+        model, out / "pretrained.pt", arch="resnet10", task="lung_ct", val_rows=[]
+    )
     assert info["epoch"] == 6 and set(info["datasets"]) == {"brain_mri", "histo_lung"}
     assert torch.allclose(model.conv1.weight, ckpt["model"]["conv1.weight"].sum(1, keepdim=True))
     assert torch.equal(model.layer4[0].conv1.weight, ckpt["model"]["layer4.0.conv1.weight"])
@@ -293,7 +302,9 @@ def test_multitask_pretraining_then_fine_tuning(tmp_path, require_data):
             val_rows=[{"path": ckpt["seen"]["brain_mri"][0]}],
         )  # fmt: skip
     with pytest.raises(ValueError, match="backbone is resnet10"):
-        pretrain.init_from_pretrained(model, out / "pretrained.pt", arch="resnet18", task="lung_ct", val_rows=[])
+        pretrain.init_from_pretrained(
+            model, out / "pretrained.pt", arch="resnet18", task="lung_ct", val_rows=[]
+        )
 
     run = tmp_path / "fine"
     train_mod.main(
@@ -361,7 +372,11 @@ def test_training_with_strong_augment_and_cutmix_runs(tiny_rows, tmp_path, requi
     )  # fmt: skip
     summary = train_mod.main(args)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    assert ckpt["args"]["cutmix_alpha"] == 1.0 and ckpt["args"]["augment"] == "strong" and ckpt["args"]["precise_bn"]
+    assert (
+        ckpt["args"]["cutmix_alpha"] == 1.0
+        and ckpt["args"]["augment"] == "strong"
+        and ckpt["args"]["precise_bn"]
+    )
     assert summary["best_epoch"] in (0, 1)
 
 

@@ -24,7 +24,11 @@ DEMO_USERS = [
     ("pacs", "demo-integration", Role.INTEGRATION, False, True),
 ]
 # Folder in the data dir, task, images per class.
-DEMO_IMAGES = [("brain_mri", Task.BRAIN_MRI, 2), ("lung_ct", Task.LUNG_CT, 2), ("histo_lung", Task.HISTOLOGY, 1)]
+DEMO_IMAGES = [
+    ("brain_mri", Task.BRAIN_MRI, 2),
+    ("lung_ct", Task.LUNG_CT, 2),
+    ("histo_lung", Task.HISTOLOGY, 1),
+]
 DEMO_DICOM = ["pydicom/CT_small.dcm", "pydicom/MR_small.dcm", "pydicom/SC_rgb_jpeg_dcmtk.dcm"]
 
 
@@ -59,14 +63,21 @@ class Command(BaseCommand):
         for folder, task, per_class in DEMO_IMAGES:
             for path in _first_per_class(data_dir / folder, per_class):
                 report = intake_sources(
-                    uploads=[(path.name, path.read_bytes())], site=site, user=user, source=IntakeBatch.Source.DEMO, task=task
+                    uploads=[(path.name, path.read_bytes())],
+                    site=site,
+                    user=user,
+                    source=IntakeBatch.Source.DEMO,
+                    task=task,
                 )
                 accepted += len(report.accepted)
                 duplicates += len(report.duplicates)
         dicom = [data_dir / "dicom" / name for name in DEMO_DICOM if (data_dir / "dicom" / name).exists()]
         if dicom:
             report = intake_sources(
-                uploads=[(p.name, p.read_bytes()) for p in dicom], site=site, user=user, source=IntakeBatch.Source.DEMO
+                uploads=[(p.name, p.read_bytes()) for p in dicom],
+                site=site,
+                user=user,
+                source=IntakeBatch.Source.DEMO,
             )
             accepted += len(report.accepted)
             duplicates += len(report.duplicates)

@@ -11,7 +11,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("version", help="name@version")
-        parser.add_argument("--exclusive", action="store_true", help="retire the task's other active versions")
+        parser.add_argument(
+            "--exclusive", action="store_true", help="retire the task's other active versions"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         version = get_version(opts["version"])

@@ -33,7 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--bundle", type=Path, help="use this bundle folder instead of the active model")
         parser.add_argument("--json", action="store_true", help="JSON lines output")
         parser.add_argument("--overlay-dir", type=Path, help="write a saliency overlay PNG per input here")
-        parser.add_argument("--device", choices=["cuda", "mps", "cpu"], help="default: cuda, then mps, then cpu")
+        parser.add_argument(
+            "--device", choices=["cuda", "mps", "cpu"], help="default: cuda, then mps, then cpu"
+        )
         parser.add_argument("--batch-size", type=int, default=32)
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -48,9 +50,15 @@ class Command(BaseCommand):
         version = ", ".join(predictor.model_versions)
         failures = 0
         bar = tqdm(total=len(files), unit="img", desc="predict", file=sys.stderr, disable=None)
-        for batch in iter_prepared(files, lambda p: (p, *_safe_decode(p, spec)), batch_size=predictor.batch_size):
+        for batch in iter_prepared(
+            files, lambda p: (p, *_safe_decode(p, spec)), batch_size=predictor.batch_size
+        ):
             good = [(p, a) for p, a, err in batch if err is None]
-            results = predictor.predict_batch([a for _, a in good], saliency=bool(opts["overlay_dir"])) if good else []
+            results = (
+                predictor.predict_batch([a for _, a in good], saliency=bool(opts["overlay_dir"]))
+                if good
+                else []
+            )
             by_path = {p: r for (p, _), r in zip(good, results, strict=True)}
             for path, array, err in batch:
                 if err is not None:
@@ -90,7 +98,9 @@ class Command(BaseCommand):
         if not opts["task"]:
             raise CommandError("--task is required (or give --bundle)")
         members = list(
-            ModelVersion.objects.filter(task=opts["task"], status=ModelVersion.Status.ACTIVE).order_by("-weight", "pk")
+            ModelVersion.objects.filter(task=opts["task"], status=ModelVersion.Status.ACTIVE).order_by(
+                "-weight", "pk"
+            )
         )
         if not members:
             raise CommandError(f"no active model for {opts['task']} (see `manage.py list_models`)")
@@ -124,7 +134,9 @@ def _collect(paths: list[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             files.extend(
-                p for p in sorted(path.rglob("*")) if p.is_file() and not p.name.startswith(".") and p.name not in _SKIP
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and not p.name.startswith(".") and p.name not in _SKIP
             )
         else:
             files.append(path)  # a missing file is reported as an error line

@@ -14,7 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("bundle", type=Path, help="bundle folder")
         parser.add_argument("--activate", action="store_true", help="use it for new cases of its task")
         parser.add_argument(
-            "--exclusive", action="store_true", help="with --activate: retire the task's other active versions"
+            "--exclusive",
+            action="store_true",
+            help="with --activate: retire the task's other active versions",
         )
         parser.add_argument("--weight", type=float, default=1.0, help="ensemble weight (default 1)")
 

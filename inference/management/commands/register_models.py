@@ -26,7 +26,9 @@ from oncoportal.exceptions import DomainError
 ENSEMBLES_FILE = "ensembles.json"
 
 
-def declared_ensembles(root: Path, by_folder: dict[str, ModelVersion]) -> dict[str, list[tuple[ModelVersion, float]]]:
+def declared_ensembles(
+    root: Path, by_folder: dict[str, ModelVersion]
+) -> dict[str, list[tuple[ModelVersion, float]]]:
     """task -> [(version, weight)] from ``<root>/ensembles.json`` (empty without the file).
 
     Raises:
@@ -40,12 +42,12 @@ def declared_ensembles(root: Path, by_folder: dict[str, ModelVersion]) -> dict[s
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CommandError(f"{path}: not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise CommandError(f"{path}: must map each task to {{\"members\": {{bundle folder: weight}}}}")
+        raise CommandError(f'{path}: must map each task to {{"members": {{bundle folder: weight}}}}')
     ensembles = {}
     for task, spec in data.items():
         members = spec.get("members") if isinstance(spec, dict) else None
         if not isinstance(members, dict) or len(members) < 2:
-            raise CommandError(f"{path}: {task}: \"members\" must map two or more bundle folders to weights")
+            raise CommandError(f'{path}: {task}: "members" must map two or more bundle folders to weights')
         pairs = []
         for folder, weight in members.items():
             if folder not in by_folder:
@@ -53,7 +55,9 @@ def declared_ensembles(root: Path, by_folder: dict[str, ModelVersion]) -> dict[s
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
                 raise CommandError(f"{path}: {task}: the weight of {folder} must be a positive number")
             if by_folder[folder].task != task:
-                raise CommandError(f"{path}: {folder} is a {by_folder[folder].task} model, listed under {task}")
+                raise CommandError(
+                    f"{path}: {folder} is a {by_folder[folder].task} model, listed under {task}"
+                )
             pairs.append((by_folder[folder], float(weight)))
         ensembles[task] = pairs
     return ensembles
@@ -63,9 +67,13 @@ class Command(BaseCommand):
     help = "Register all bundles in ONCOPORTAL_MODELS_DIR (idempotent)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--dir", type=Path, default=None, help="bundle root (default: settings.MODELS_DIR)")
         parser.add_argument(
-            "--activate-missing", action="store_true", help="activate a bundle for every task with no active model"
+            "--dir", type=Path, default=None, help="bundle root (default: settings.MODELS_DIR)"
+        )
+        parser.add_argument(
+            "--activate-missing",
+            action="store_true",
+            help="activate a bundle for every task with no active model",
         )
         parser.add_argument(
             "--untrained-fallback",
@@ -96,13 +104,17 @@ class Command(BaseCommand):
                     registry.make_random_bundle(folder, task=task, class_names=classes, overwrite=True)
                 version, _ = model_version_register(bundle_dir=folder)
                 versions.append(version)
-                self.stdout.write(f"stand-in   {version.label} ({task}): no trained model shipped for this task")
+                self.stdout.write(
+                    f"stand-in   {version.label} ({task}): no trained model shipped for this task"
+                )
         ensembles = declared_ensembles(root, by_folder)
         if opts["activate_missing"] or opts["untrained_fallback"]:
             for task in sorted({v.task for v in versions}):
                 active = ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE)
                 # Prefer trained bundles, then the newest.
-                best = sorted((v for v in versions if v.task == task), key=lambda v: (not v.untrained, v.created_at))[-1]
+                best = sorted(
+                    (v for v in versions if v.task == task), key=lambda v: (not v.untrained, v.created_at)
+                )[-1]
                 if active.filter(untrained=False).exists() or (active.exists() and best.untrained):
                     continue
                 # Nothing active, or only an untrained stand-in while a trained bundle is here:
