@@ -31,9 +31,9 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inference.predictor import Predictor  # noqa: E402
-from inference.preprocessing import load_image  # noqa: E402
-from inference.saliency import cam_to_original, gradcam  # noqa: E402
+from oncocore.predictor import Predictor  # noqa: E402
+from oncocore.preprocessing import load_image  # noqa: E402
+from oncocore.saliency import cam_to_original, gradcam  # noqa: E402
 
 
 def two_pass(ens: Predictor, images: list[np.ndarray]) -> None:

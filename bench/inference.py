@@ -76,15 +76,15 @@ def main() -> None:
 
     from cases.models import Site, Task
     from cases.services.intake import intake_sources
-    from inference import registry
     from inference.decode import serving_array
     from inference.models import Prediction
-    from inference.nets import gradcam_target_layer
     from inference.pipeline import predictions_run
-    from inference.predictor import Predictor, iter_prepared
-    from inference.preprocessing import normalize_uint8, prepare_uint8
-    from inference.saliency import gradcam
     from inference.services import model_version_activate, model_version_register, prediction_request
+    from oncocore import registry
+    from oncocore.nets import gradcam_target_layer
+    from oncocore.predictor import Predictor, iter_prepared
+    from oncocore.preprocessing import normalize_uint8, prepare_uint8
+    from oncocore.saliency import gradcam
 
     bundle = args.bundle
     if bundle is None:

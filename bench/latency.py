@@ -115,9 +115,9 @@ def main() -> None:
     from django.core.management import call_command
 
     from cases.models import Site, User
-    from inference import registry
     from inference.models import Prediction
     from inference.services import model_version_activate, model_version_register
+    from oncocore import registry
 
     call_command("migrate", verbosity=0)
     if args.broker == "redis":

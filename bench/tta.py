@@ -43,16 +43,16 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inference.nets import gradcam_target_layer  # noqa: E402
-from inference.preprocessing import normalize_uint8  # noqa: E402
-from inference.registry import load_model  # noqa: E402
-from inference.saliency import gradcam  # noqa: E402
-from inference.training.data import (  # noqa: E402
+from oncocore.nets import gradcam_target_layer  # noqa: E402
+from oncocore.preprocessing import normalize_uint8  # noqa: E402
+from oncocore.registry import load_model  # noqa: E402
+from oncocore.saliency import gradcam  # noqa: E402
+from oncocore.training.data import (  # noqa: E402
     BatchLoader,
     CachedImageDataset,
     card_validation_rows,
 )
-from inference.training.metrics import classification_metrics, softmax  # noqa: E402
+from oncocore.training.metrics import classification_metrics, softmax  # noqa: E402
 
 #: Variant name -> transform of a (..., C, S, S) model input (square, so all 8 fit).
 TTA_TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {

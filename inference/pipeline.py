@@ -32,10 +32,10 @@ from cases.services.case import AiResult, case_set_ai_summary
 from cases.services.lifecycle import case_set_status
 from inference.decode import serving_array
 from inference.models import ModelVersion, Prediction
-from inference.predictor import PredictionResult, Predictor, iter_prepared
-from inference.preprocessing import PreprocessSpec
-from inference.registry import BundleError
-from inference.saliency import cam_to_png16, overlay_png
+from oncocore.predictor import PredictionResult, Predictor, iter_prepared
+from oncocore.preprocessing import PreprocessSpec
+from oncocore.registry import BundleError
+from oncocore.saliency import cam_to_png16, overlay_png
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 from cases.models import Case, CaseStatus, Task, User
 from cases.services.audit import audit_record
 from cases.services.lifecycle import case_set_status
-from inference import registry
 from inference.models import ModelVersion, Prediction
 from inference.tasks import run_predictions
+from oncocore import registry
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
 logger = logging.getLogger(__name__)

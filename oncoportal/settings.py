@@ -183,7 +183,7 @@ STORAGES = {
     },
 }
 
-# --- Intake limits (see cases.imaging.limits) -------------------------------
+# --- Intake limits (see oncocore.imaging.limits) -------------------------------
 INTAKE_MAX_REQUEST_BYTES = env_int("ONCOPORTAL_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1024)
 INTAKE_MAX_PIXELS = env_int("ONCOPORTAL_MAX_PIXELS", 40_000_000, minimum=1)
 INTAKE_MAX_FRAMES = env_int("ONCOPORTAL_MAX_FRAMES", 2000, minimum=1)

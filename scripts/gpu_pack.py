@@ -85,7 +85,7 @@ def _prepare(src: Path, channels: int, max_side: int) -> tuple[bytes | None, Any
     """Return (original bytes if it can travel unchanged, else None; resized PIL image; resized?)."""
     from PIL import Image
 
-    from inference.preprocessing import load_image
+    from oncocore.preprocessing import load_image
 
     target_mode = "L" if channels == 1 else "RGB"
     with Image.open(src) as img:
@@ -115,7 +115,7 @@ def verify_split(src: Path, dst: Path, folder: str, seeds: list[int], val_fracti
         PackError: A manifest image is missing from the pack, or a split differs.
     """
     _repo_imports()
-    from inference.training.data import GROUP_COLUMNS, group_split, manifest_digest, read_manifest
+    from oncocore.training.data import GROUP_COLUMNS, group_split, manifest_digest, read_manifest
 
     a, b = read_manifest(src), read_manifest(dst)
     missing = [r["path"] for r in b if not Path(r["abs_path"]).is_file()]
@@ -156,8 +156,8 @@ def pack_folder(
         PackError: No manifest, an unreadable image, or the folder over ``target_bytes``.
     """
     _repo_imports()
-    from inference.preprocessing import PreprocessSpec
-    from inference.training.data import read_manifest
+    from oncocore.preprocessing import PreprocessSpec
+    from oncocore.training.data import read_manifest
 
     if not (src / "MANIFEST.tsv").is_file():
         raise PackError(f"{src}: no MANIFEST.tsv")
@@ -282,7 +282,7 @@ def pack_main(argv: list[str]) -> int:
     p.add_argument("--val-fraction", type=float, default=0.2, help="split fraction to verify")
     a = p.parse_args(argv)
     _repo_imports()
-    from inference.training.data import GROUP_COLUMNS
+    from oncocore.training.data import GROUP_COLUMNS
 
     try:
         unknown = sorted(set(a.folders) - set(GROUP_COLUMNS))

@@ -81,7 +81,7 @@ ARGS=(--data-dir "$DATA" --task "$FOLDER" --output-dir "$RUN" --model-name "$CAR
 touch "$RUN/.call-start"
 echo "gpu_train: $CARD, training budget $BUDGET min"
 set -o pipefail
-"$PY" -m inference.training.train "${ARGS[@]}" --time-budget-minutes "$BUDGET" "${RESUME[@]}" 2>&1 | tee "$OUT/train.log"
+"$PY" -m oncocore.training.train "${ARGS[@]}" --time-budget-minutes "$BUDGET" "${RESUME[@]}" 2>&1 | tee "$OUT/train.log"
 
 status "$RUN/checkpoint.pt"
 "$PY" scripts/gpu_checkpoint.py shrink "$RUN/checkpoint.pt" "$OUT/checkpoint.pt"
@@ -95,7 +95,7 @@ if [ "$CK_FINISHED" != 1 ]; then
   echo "gpu_train: time budget reached after epoch $CK_EPOCH (best $CK_BEST_EPOCH, macro-F1 $CK_BEST_METRIC): copy \$OUT's checkpoint.pt and log.jsonl to $CKPT_IN/ and call again"
 elif [ -f "$RUN/best.pt" ]; then
   # Finished: export from best.pt (the loop does nothing on a finished checkpoint).
-  "$PY" -m inference.training.train "${ARGS[@]}" --resume "$RUN/checkpoint.pt" --export-bundle "$BUNDLE" 2>&1 | tee -a "$OUT/train.log"
+  "$PY" -m oncocore.training.train "${ARGS[@]}" --resume "$RUN/checkpoint.pt" --export-bundle "$BUNDLE" 2>&1 | tee -a "$OUT/train.log"
   cp "$BUNDLE"/weights*.safetensors "$BUNDLE/model.json" "$OUT/"  # one file, or shards of <= 15 MiB
   tar -cf "$OUT/report.tar" -C "$RUN/report" .
   echo "gpu_train: finished (best epoch $CK_BEST_EPOCH, macro-F1 $CK_BEST_METRIC): bundle in \$OUT (weights*.safetensors, model.json, report.tar)"

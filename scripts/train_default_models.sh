@@ -19,7 +19,7 @@ train() {  # task folder, card task, extra args...
 
 train_as() {  # run/bundle name, task folder, card task, extra args...
     local name=$1 folder=$2 task=$3; shift 3
-    $PY -m inference.training.train --data-dir "$DATA/$folder" --task "$folder" \
+    $PY -m oncocore.training.train --data-dir "$DATA/$folder" --task "$folder" \
         --output-dir "$OUT/$name" --export-bundle "inference/bundles/$name" \
         --model-name "$task" --model-version "$VERSION" --half --no-progress "$@" \
         $( [ -f "$OUT/$name/checkpoint.pt" ] && echo --resume "$OUT/$name/checkpoint.pt" )
@@ -29,13 +29,13 @@ publish() {  # the evaluation report, plots and saliency check go to docs/models
     local folder=$1 task=$2 name=$3
     mkdir -p "docs/models/$task"
     cp "$OUT/$name"/report/*.png "$OUT/$name"/report/report.md "$OUT/$name"/report/report.json "docs/models/$task/"
-    $PY -m inference.training.saliency_check --bundle "inference/bundles/$name" --data-dir "$DATA/$folder" \
+    $PY -m oncocore.training.saliency_check --bundle "inference/bundles/$name" --data-dir "$DATA/$folder" \
         --task "$folder" --out "docs/models/$task/saliency.json" --grid "docs/models/$task/saliency_examples.png"
 }
 
 pretrain() {  # multi-task backbone on the training sides of all three data sets (resumes if cut short)
     local name=$1; shift
-    $PY -m inference.training.pretrain --data-root "$DATA" --output-dir "$OUT/$name" --no-progress --resume "$@"
+    $PY -m oncocore.training.pretrain --data-root "$DATA" --output-dir "$OUT/$name" --no-progress --resume "$@"
 }
 
 case "$RECIPE" in
@@ -49,10 +49,10 @@ case "$RECIPE" in
         --init-from "$OUT/pretrain-128/pretrained.pt"
     train histo_lung histology --arch resnet10 --input-size 192 --epochs 20 --batch-size 32 --workers 2
     # Second member of the shipped histology ensemble (inference/bundles/ensembles.json): another seed, the same
-    # split. Ensemble 0.919 vs 0.905 for the better member (python -m inference.training.ensemble, docs/models.md).
+    # split. Ensemble 0.919 vs 0.905 for the better member (python -m oncocore.training.ensemble, docs/models.md).
     train_as histology-cpu-s1 histo_lung histology --arch resnet10 --input-size 192 --epochs 20 --batch-size 32 \
         --workers 2 --seed 1 --split-seed 0 --model-version "$VERSION-s1"
-    $PY -m inference.training.ensemble inference/bundles/histology-cpu inference/bundles/histology-cpu-s1 \
+    $PY -m oncocore.training.ensemble inference/bundles/histology-cpu inference/bundles/histology-cpu-s1 \
         --data-root "$DATA" --out-dir "$OUT/ensemble-histology"
     ;;
   gpu)

@@ -137,7 +137,7 @@ BRAIN_CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 @pytest.fixture(scope="session")
 def random_bundle(tmp_path_factory):
     from cases.models import Task
-    from inference import registry
+    from oncocore import registry
 
     folder = tmp_path_factory.mktemp("bundles") / "brain-tiny"
     registry.make_random_bundle(folder, task=Task.BRAIN_MRI, class_names=BRAIN_CLASSES, input_size=64)

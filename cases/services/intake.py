@@ -1,7 +1,7 @@
 """Study intake: the one service every entry point uses (web, CLI, REST, DICOMweb, DIMSE).
 
 Each uploaded blob is expanded (zips), each file is prepared by
-``cases.imaging`` (sniffed, checked against limits, de-identified, decoded,
+``oncocore.imaging`` (sniffed, checked against limits, de-identified, decoded,
 rendered) and stored on its own: files first, then rows in one transaction,
 and the files removed again if the rows fail. A bad file is reported with its
 reason and never stops the good ones; nothing is ever half-stored.
@@ -20,16 +20,6 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from cases.imaging import (
-    DeidOptions,
-    Limits,
-    Rejected,
-    SourceFile,
-    SourceRejected,
-    expand_upload,
-    prepare,
-    pseudonym_for,
-)
 from cases.models import (
     Image,
     IntakeBatch,
@@ -40,6 +30,16 @@ from cases.models import (
 from cases.services.audit import audit_record
 from cases.services.intake_store import StudyElsewhere, store_prepared
 from cases.signals import images_ingested
+from oncocore.imaging import (
+    DeidOptions,
+    Limits,
+    Rejected,
+    SourceFile,
+    SourceRejected,
+    expand_upload,
+    prepare,
+    pseudonym_for,
+)
 
 logger = logging.getLogger(__name__)
 

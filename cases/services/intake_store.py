@@ -14,9 +14,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from pydicom.uid import generate_uid
 
-from cases.imaging import Prepared
 from cases.models import Case, Image, ImageKind, Patient, Series, Site, Study, Task, User
 from cases.services.audit import audit_record
+from oncocore.imaging import Prepared
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from cases.imaging import Rejected
-from cases.imaging.pixels import FramePixels, dicom_frame_pixels, plain_image_pixels
 from cases.models import Image, ImageKind
 from cases.selectors import image_for_user
 from cases.views.access import ui_view
 from cases.views.case import header_rows
+from oncocore.imaging import Rejected
+from oncocore.imaging.pixels import FramePixels, dicom_frame_pixels, plain_image_pixels
 
 # Renderings never change once written (a re-render gets a new storage
 # prefix), so the browser may keep them; "private" keeps shared caches out.

@@ -20,8 +20,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from cases.imaging import Prepared, Rejected, SourceFile, prepare
-from cases.imaging.archive import archive_kind
 from cases.models import Image, ImageKind, IntakeBatch, Site, Task, User
 from cases.permissions import can_upload
 from cases.services.audit import audit_record
@@ -31,6 +29,8 @@ from inference.models import TryOut
 from inference.services import active_versions
 from inference.tasks import run_tryout
 from inference.tryout.worker import tryout_delete_files
+from oncocore.imaging import Prepared, Rejected, SourceFile, prepare
+from oncocore.imaging.archive import archive_kind
 from oncoportal.exceptions import InvalidInput
 
 logger = logging.getLogger(__name__)

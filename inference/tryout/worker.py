@@ -25,14 +25,14 @@ from django.db.models import Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from cases.imaging.errors import one_line
 from cases.models import ImageKind
-from inference.decode import dicom_model_input
 from inference.models import TryOut
 from inference.pipeline import TransientError, ensemble_for, member_rows, predictor_for
-from inference.preprocessing import PreprocessSpec, load_image
-from inference.registry import BundleError
-from inference.saliency import overlay_png
+from oncocore.decode import dicom_model_input
+from oncocore.imaging.errors import one_line
+from oncocore.preprocessing import PreprocessSpec, load_image
+from oncocore.registry import BundleError
+from oncocore.saliency import overlay_png
 
 logger = logging.getLogger(__name__)
 

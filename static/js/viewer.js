@@ -9,7 +9,7 @@
 (() => {
   "use strict";
 
-  // matplotlib's "turbo" as 256 RGB triples: the map inference/saliency.py blends
+  // matplotlib's "turbo" as 256 RGB triples: the map oncocore/saliency.py blends
   // with (tests/cases/test_viewer.py keeps the two equal).
   const TURBO = Uint8Array.from(
     [
@@ -213,7 +213,7 @@
 
   // --- Windowing ------------------------------------------------------------
 
-  // PS3.3 C.11.2.1.2.1, as cases/imaging/render.py: values -> 0..255 (clamped and
+  // PS3.3 C.11.2.1.2.1, as oncocore/imaging/render.py: values -> 0..255 (clamped and
   // rounded by Uint8ClampedArray), inverted for MONOCHROME1.
   function voi(center, width, invert) {
     if (width <= 1) {

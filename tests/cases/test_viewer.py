@@ -12,8 +12,8 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image as PILImage
 
-from cases.imaging.dicom_pixels import frame_values
 from cases.models import Image
+from oncocore.imaging.dicom_pixels import frame_values
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.django_db
@@ -191,7 +191,7 @@ def test_case_page_gives_the_viewer_the_raw_saliency_of_the_predicted_frame(
 
 
 def test_viewer_colours_the_map_with_the_servers_colormap():
-    from inference.saliency import _colormap_lut
+    from oncocore.saliency import _colormap_lut
 
     source = (REPO / "static/js/viewer.js").read_text()
     block = re.search(r"const TURBO = Uint8Array\.from\(\s*\[(.*?)\]\.join", source, re.S).group(1)

@@ -109,7 +109,7 @@ def test_pretrain_backbone_command_then_train_model_init_from(data_dir, tmp_path
 
 
 def test_register_models_prefers_trained_bundles_over_stand_ins(tmp_path, settings, capsys):
-    from inference import registry
+    from oncocore import registry
 
     settings.VAR_DIR = tmp_path / "var"
     root = tmp_path / "bundles"
@@ -142,8 +142,8 @@ def test_register_models_prefers_trained_bundles_over_stand_ins(tmp_path, settin
 def test_register_a_sharded_bundle(tmp_path):
     import torch
 
-    from inference.nets import build_model
-    from inference.registry import load_card, make_random_bundle, save_bundle
+    from oncocore.nets import build_model
+    from oncocore.registry import load_card, make_random_bundle, save_bundle
 
     make_random_bundle(
         tmp_path / "one", task="brain_mri", class_names=["glioma", "meningioma", "notumor", "pituitary"]
@@ -168,7 +168,7 @@ def test_register_a_sharded_bundle(tmp_path):
 
 def _trained_random_bundle(folder, version, task="brain_mri"):
     """A random-weight bundle whose card says trained (stands for a shipped model here)."""
-    from inference import registry
+    from oncocore import registry
 
     classes = {
         "brain_mri": ["glioma", "meningioma", "notumor", "pituitary"],

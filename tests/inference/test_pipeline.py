@@ -17,10 +17,10 @@ from cases.models import Case, CaseStatus
 from inference.decode import serving_array
 from inference.models import Prediction
 from inference.pipeline import case_refresh_status, predictions_run, predictions_sweep
-from inference.preprocessing import normalize_uint8, preprocess
-from inference.registry import BundleError, load_card
 from inference.services import case_retry, prediction_request
-from inference.training.data import BatchLoader, CachedImageDataset
+from oncocore.preprocessing import normalize_uint8, preprocess
+from oncocore.registry import BundleError, load_card
+from oncocore.training.data import BatchLoader, CachedImageDataset
 from tests.inference.conftest import BRAIN_CLASSES as BRAIN
 
 pytestmark = pytest.mark.django_db
@@ -168,8 +168,8 @@ def test_serving_tensor_equals_training_tensor(brain_case, random_model, data_di
 def test_ensemble_stores_every_member_and_their_disagreement(
     brain_case, random_model, tmp_path, django_capture_on_commit_callbacks, mocker
 ):
-    from inference import registry
     from inference.services import model_version_activate, model_version_register
+    from oncocore import registry
 
     second = tmp_path / "second"
     registry.make_random_bundle(second, task="brain_mri", class_names=BRAIN, input_size=64, seed=7)

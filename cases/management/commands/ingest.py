@@ -11,10 +11,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from cases.imaging import SourceFile, SourceRejected, expand_path
 from cases.management.commands._common import resolve_site
 from cases.models import IntakeBatch, Task, User
 from cases.services.intake import intake_limits, intake_sources
+from oncocore.imaging import SourceFile, SourceRejected, expand_path
 
 
 class Command(BaseCommand):

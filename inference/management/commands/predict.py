@@ -12,11 +12,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from cases.models import Task
-from inference.decode import decode_local_file
 from inference.models import ModelVersion
 from inference.pipeline import predictor_for
-from inference.predictor import Predictor, iter_prepared
-from inference.saliency import overlay_png
+from oncocore.decode import decode_local_file
+from oncocore.predictor import Predictor, iter_prepared
+from oncocore.saliency import overlay_png
 
 _SKIP = {".DS_Store", "DICOMDIR", "MANIFEST.tsv"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inference.training.pretrain import get_args_parser, main
+from oncocore.training.pretrain import get_args_parser, main
 
 from ._trainer_cli import TrainerCommand
 
@@ -12,7 +12,7 @@ from ._trainer_cli import TrainerCommand
 class Command(TrainerCommand):
     help = (
         "Pre-train one backbone on the training sides of several data sets (same flags as "
-        "`python -m inference.training.pretrain`); fine-tune it with `train_model --init-from`."
+        "`python -m oncocore.training.pretrain`); fine-tune it with `train_model --init-from`."
     )
     trainer_parser = staticmethod(get_args_parser)
     trainer_main = staticmethod(main)

@@ -18,9 +18,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cases.models.case import TASK_CLASSES
-from inference import registry
 from inference.models import ModelVersion
 from inference.services import ensemble_activate, model_version_activate, model_version_register
+from oncocore import registry
 from oncoportal.exceptions import DomainError
 
 ENSEMBLES_FILE = "ensembles.json"

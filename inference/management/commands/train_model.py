@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from inference.services import model_version_activate, model_version_register
-from inference.training.args import get_args_parser
-from inference.training.train import main as train_main
+from oncocore.training.args import get_args_parser
+from oncocore.training.train import main as train_main
 from oncoportal.exceptions import DomainError
 
 from ._trainer_cli import TrainerCommand
@@ -17,7 +17,7 @@ from ._trainer_cli import TrainerCommand
 
 class Command(TrainerCommand):
     help = (
-        "Train a classifier (same flags as `python -m inference.training.train`); "
+        "Train a classifier (same flags as `python -m oncocore.training.train`); "
         "with --register, register (and with --activate, activate) the exported bundle."
     )
     trainer_parser = staticmethod(get_args_parser)

@@ -1,1 +1,0 @@
-"""Tests for cases.imaging (Django-free)."""

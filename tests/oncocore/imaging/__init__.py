@@ -1,0 +1,1 @@
+"""Tests for oncocore.imaging (Django-free)."""
