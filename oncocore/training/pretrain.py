@@ -45,7 +45,7 @@ from .data import GROUP_COLUMNS, MODALITIES, CachedImageDataset, group_split, ma
 from .loops import _autocast
 from .metrics import classification_metrics, softmax
 from .plots import plot_pretraining_curves
-from .train import _param_groups, start_run
+from .runs import param_groups, start_run
 
 __all__ = ["PRETRAIN_KIND", "MultiTaskNet", "get_args_parser", "init_from_pretrained", "main", "split_record"]
 
@@ -190,7 +190,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     steps = math.ceil(len(owner) / args.batch_size)
     if args.max_steps_per_epoch:
         steps = min(steps, args.max_steps_per_epoch)
-    optimizer = torch.optim.AdamW(_param_groups(net, args.weight_decay), lr=args.lr)
+    optimizer = torch.optim.AdamW(param_groups(net, args.weight_decay), lr=args.lr)
     scheduler = make_scheduler(optimizer, steps * args.epochs, round(steps * args.warmup_epochs))
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     path = out / "pretrained.pt"

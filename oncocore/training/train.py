@@ -16,18 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import time
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..nets import build_model
-from ..predictor import select_device
 from ..preprocessing import PreprocessSpec
 from .args import get_args_parser
 from .augment import make_augment
@@ -44,37 +40,16 @@ from .data import (
     read_manifest,
 )
 from .loops import evaluate, recompute_bn_stats, train_one_epoch
+from .pretrain import init_from_pretrained
+from .runs import param_groups, seed_everything, start_run
 
 __all__ = ["evaluate", "get_args_parser", "main", "recompute_bn_stats", "seed_everything", "train_one_epoch"]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    # Decay only weight matrices/kernels; decaying norms and biases hurts.
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def split_seed_of(args: argparse.Namespace) -> int:
     """The train/validation split seed: ``--split-seed``, else ``--seed``."""
     split_seed = getattr(args, "split_seed", None)
     return args.seed if split_seed is None else split_seed
-
-
-def start_run(args: argparse.Namespace) -> tuple[Path, torch.device, bool]:
-    """Create the run dir, seed everything, pick the device and bf16 autocast (on by default on CUDA)."""
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    seed_everything(args.seed)
-    device = select_device(args.device)
-    return out, device, device.type == "cuda" if args.amp is None else args.amp
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,8 +94,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model = build_model(args.arch, num_classes=len(classes), in_channels=spec.channels).to(device)
     pretrained = None
     if getattr(args, "init_from", None) and ckpt is None:
-        from .pretrain import init_from_pretrained  # pretrain imports this module
-
         pretrained = init_from_pretrained(
             model, args.init_from, arch=args.arch, task=args.task, val_rows=val_rows
         )
@@ -128,7 +101,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         pretrained = ckpt.get("pretrained")
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(_param_groups(model, args.weight_decay), lr=args.lr)
+    optimizer = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr)
     micro = (
         min(len(train_loader), args.max_steps_per_epoch) if args.max_steps_per_epoch else len(train_loader)
     )
