@@ -2,14 +2,17 @@
 # Worker container. "inference" (GPU nodes): one process per GPU, model loaded once; it also reads the
 # "interactive" queue (try-outs), taking the two in turn so a try-out never waits behind a backlog.
 # "default": the CPU queue plus the periodic sweeper (run exactly one with --beat).
+# The -Q lists come from oncoportal/celery_config.py (WORKERS), like every queue and time limit.
 set -eu
 queue="${1:-inference}"
 case "$queue" in
   inference)
-    exec celery -A oncoportal worker -Q interactive,inference --concurrency "${WORKER_CONCURRENCY:-1}" \
+    queues=$(python -m oncoportal.celery_config queues gpu)
+    exec celery -A oncoportal worker -Q "$queues" --concurrency "${WORKER_CONCURRENCY:-1}" \
         --prefetch-multiplier 1 --hostname "inference@%h" --loglevel INFO ;;
   default)
-    exec celery -A oncoportal worker -Q default --concurrency "${WORKER_CONCURRENCY:-2}" \
+    queues=$(python -m oncoportal.celery_config queues cpu)
+    exec celery -A oncoportal worker -Q "$queues" --concurrency "${WORKER_CONCURRENCY:-2}" \
         --beat --schedule /var/lib/oncoportal/celerybeat-schedule --hostname "default@%h" --loglevel INFO ;;
   *) echo "usage: entrypoint-worker.sh inference|default" >&2; exit 2 ;;
 esac

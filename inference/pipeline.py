@@ -36,10 +36,11 @@ from oncocore.predictor import PredictionResult, Predictor, iter_prepared
 from oncocore.preprocessing import PreprocessSpec
 from oncocore.registry import BundleError
 from oncocore.saliency import cam_to_png16, overlay_png
+from oncoportal import celery_config
 
 logger = logging.getLogger(__name__)
 
-RUN_TASK = "inference.tasks.run_predictions"
+RUN_TASK = celery_config.RUN_PREDICTIONS
 
 
 class TransientError(Exception):
@@ -338,7 +339,7 @@ def predictions_sweep(*, now: timezone.datetime | None = None) -> int:
     ``started_at`` marks a re-send, so one row is not re-sent on every sweep.
     """
     now = now or timezone.now()
-    stuck_running = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    stuck_running = now - timedelta(seconds=celery_config.lost_after_s(RUN_TASK))
     stuck_queued = now - timedelta(seconds=settings.PREDICTION_REQUEUE_AFTER)
     with transaction.atomic():
         stuck = list(

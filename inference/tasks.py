@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers with retries and limits on the decorator."""
+"""Celery tasks: thin wrappers with retries; queues and time limits come from oncoportal.celery_config."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from celery import shared_task
 
 from inference import pipeline
 from inference.tryout import worker as tryout_worker
+from oncoportal import celery_config
 
 
 @shared_task(
@@ -17,15 +18,14 @@ from inference.tryout import worker as tryout_worker
     retry_backoff_max=300,
     retry_jitter=True,
     max_retries=5,
-    soft_time_limit=600,
-    time_limit=900,
+    **celery_config.limits(celery_config.RUN_PREDICTIONS),
 )
 def run_predictions(prediction_ids: Sequence[int]) -> int:
     """Predict these rows (one case's images, batched). Safe to run twice."""
     return pipeline.predictions_run(prediction_ids=list(prediction_ids))
 
 
-@shared_task(acks_late=True, soft_time_limit=60, time_limit=120)
+@shared_task(acks_late=True, **celery_config.limits(celery_config.SWEEP_STUCK_PREDICTIONS))
 def sweep_stuck_predictions() -> int:
     """Periodic: re-send predictions stuck in queued or running."""
     return pipeline.predictions_sweep()
@@ -37,16 +37,14 @@ def sweep_stuck_predictions() -> int:
     retry_backoff=2,  # someone is watching the page: retry soon
     retry_backoff_max=30,
     max_retries=3,
-    soft_time_limit=tryout_worker.SOFT_TIME_LIMIT_S,
-    time_limit=tryout_worker.TIME_LIMIT_S,
+    **celery_config.limits(celery_config.RUN_TRYOUT),
 )
 def run_tryout(tryout_id: str) -> bool:
     """Predict one try-out with its task's active model. Safe to run twice."""
     return tryout_worker.tryout_run(tryout_id=tryout_id)
 
 
-# queue: the route pattern sends inference.tasks.* to the GPU queue; this is file deletes only.
-@shared_task(acks_late=True, soft_time_limit=60, time_limit=120, queue="default")
+@shared_task(acks_late=True, **celery_config.limits(celery_config.EXPIRE_TRYOUTS))
 def expire_tryouts() -> int:
     """Periodic: re-send try-outs whose message was lost, delete those past their expiry (files first). Safe to run twice."""
     tryout_worker.tryouts_resend()

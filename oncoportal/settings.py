@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
+from oncoportal import celery_config as _celery
 from oncoportal.env import (
     database_from_url,
     env_bool,
@@ -210,11 +213,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.1,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Longer than the slowest task's hard limit, or Redis hands a running
-        # task to a second worker.
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
-    }
+    # Longer than the slowest task's hard limit, or Redis hands a running task to a second worker.
+    _visibility = env_int(
+        "CELERY_VISIBILITY_TIMEOUT", max(3600, 2 * _celery.longest_time_limit()), minimum=60
+    )
+    if _visibility <= _celery.longest_time_limit():
+        raise ImproperlyConfigured(
+            f"CELERY_VISIBILITY_TIMEOUT={_visibility} must exceed the longest task time limit "
+            f"({_celery.longest_time_limit()} s), or Redis hands a running task to a second worker"
+        )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -222,31 +230,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 900, minimum=1)
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {
-    # Exact names win over patterns: the sweeper is cheap and runs on the CPU worker.
-    "inference.tasks.sweep_stuck_predictions": {"queue": "default"},
-    # Someone is watching a try-out's page: its own queue, which a GPU worker reads beside "inference"
-    # (kombu takes the queues in turn), so a try-out waits for the batch in progress, not the backlog.
-    "inference.tasks.run_tryout": {"queue": "interactive"},
-    "inference.tasks.*": {"queue": "inference"},
-    "training.*": {"queue": "training"},
-}
+# Queues, routes and time limits: one table, oncoportal/celery_config.py (see docs/celery.md).
+# The global limits apply to a task the table does not list; they equal run_predictions'.
+CELERY_TASK_SOFT_TIME_LIMIT = _celery.TASKS[_celery.RUN_PREDICTIONS].soft_time_limit
+CELERY_TASK_TIME_LIMIT = _celery.TASKS[_celery.RUN_PREDICTIONS].time_limit
+CELERY_TASK_DEFAULT_QUEUE = _celery.DEFAULT
+CELERY_TASK_ROUTES = _celery.routes()
 # The sweeper re-sends predictions queued longer than this (a lost message).
 PREDICTION_REQUEUE_AFTER = env_int("ONCOPORTAL_REQUEUE_AFTER", 600, minimum=30)
 # Try-outs (one image through a model, not a case) are deleted this long after upload.
 TRYOUT_TTL_SECONDS = env_int("ONCOPORTAL_TRYOUT_TTL", 3600, minimum=60)
-CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-predictions": {"task": "inference.tasks.sweep_stuck_predictions", "schedule": 60.0},
-    # Cheap file and row deletes: the CPU worker's queue, not the GPU's (the route pattern says inference).
-    "expire-tryouts": {
-        "task": "inference.tasks.expire_tryouts",
-        "schedule": 60.0,
-        "options": {"queue": "default"},
-    },
-}
+CELERY_BEAT_SCHEDULE = _celery.beat_schedule()
 # Inference device: auto picks cuda, then mps, then cpu.
 INFERENCE_DEVICE = env_choice("ONCOPORTAL_DEVICE", "auto", ("auto", "cuda", "mps", "cpu"))
 INFERENCE_BATCH_SIZE = env_int("ONCOPORTAL_BATCH_SIZE", 16, minimum=1)

@@ -20,7 +20,9 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-.venv/bin/celery -A oncoportal worker -Q default,interactive,inference --concurrency 1 --beat \
+# One worker reads every queue here; the list comes from oncoportal/celery_config.py.
+QUEUES=$($PY -m oncoportal.celery_config queues all)
+.venv/bin/celery -A oncoportal worker -Q "$QUEUES" --concurrency 1 --beat \
     --schedule "$VAR/celerybeat-schedule" --loglevel INFO >"$VAR/log/worker.log" 2>&1 &
 pids+=($!)
 $PY manage.py runserver "$HOST:$PORT" --noreload >"$VAR/log/web.log" 2>&1 &

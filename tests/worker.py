@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.db import connection
 
+from oncoportal import celery_config
 from oncoportal.celery import app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def worker_process(*, broker_url: str, var_dir: Path, log_path: Path) -> Iterato
         "DJANGO_SETTINGS_MODULE": "oncoportal.settings",
     }
     cmd = [
-        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", "default,interactive,inference",
+        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(celery_config.WORKERS["all"]),
         "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
         "--hostname", f"test-{os.getpid()}@%h", "--loglevel", "INFO",
     ]  # fmt: skip

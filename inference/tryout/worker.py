@@ -33,6 +33,7 @@ from oncocore.imaging.errors import one_line
 from oncocore.preprocessing import PreprocessSpec, load_image
 from oncocore.registry import BundleError
 from oncocore.saliency import overlay_png
+from oncoportal import celery_config
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,10 @@ EXPIRE_BATCH = 500
 # A try-out still queued this long after it was sent lost its message (a broker
 # outage): the sweep sends it again. Someone is waiting on the page.
 RESEND_AFTER_S = 60
-RUN_TASK = "inference.tasks.run_tryout"
-# The run_tryout task's limits. A row RUNNING for longer than the hard one lost its worker.
-SOFT_TIME_LIMIT_S = 120
-TIME_LIMIT_S = 180
+RUN_TASK = celery_config.RUN_TRYOUT
+# The run_tryout task's limits (oncoportal.celery_config); RUNNING past the hard one: a lost worker.
+SOFT_TIME_LIMIT_S = celery_config.TASKS[RUN_TASK].soft_time_limit
+TIME_LIMIT_S = celery_config.TASKS[RUN_TASK].time_limit
 
 
 def tryout_run(*, tryout_id: str) -> bool:
@@ -54,7 +55,7 @@ def tryout_run(*, tryout_id: str) -> bool:
         TransientError: Storage hiccup; the row is queued again for the retry.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=TIME_LIMIT_S + 30)
+    stale = now - timedelta(seconds=celery_config.lost_after_s(RUN_TASK))
     claimed = (
         TryOut.objects.filter(pk=tryout_id)
         .filter(Q(status=TryOut.Status.QUEUED) | Q(status=TryOut.Status.RUNNING, started_at__lt=stale))

@@ -1,0 +1,156 @@
+"""Celery queues, routes, time limits and worker queue lists: the one table.
+
+Settings build the routes from it, the task decorators take their limits from
+it, the sweepers derive "this run lost its worker" from it, and the worker
+commands (scripts/run.sh, docker/entrypoint-worker.sh, the tests' worker)
+ask it for their ``-Q`` list::
+
+    python -m oncoportal.celery_config queues gpu     # interactive,inference
+    python -m oncoportal.celery_config table          # the table in docs/celery.md
+
+Changing a queue or a limit here changes all of them; docs/celery.md is
+checked against :func:`markdown_table` by a test.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from oncoportal.env import env_int
+
+DEFAULT = "default"
+INFERENCE = "inference"
+INTERACTIVE = "interactive"
+TRAINING = "training"
+#: Every queue the platform uses. "training" is reserved for the retraining jobs
+#: (no task routes there yet, so no worker reads it).
+QUEUES = (DEFAULT, INTERACTIVE, INFERENCE, TRAINING)
+
+RUN_PREDICTIONS = "inference.tasks.run_predictions"
+SWEEP_STUCK_PREDICTIONS = "inference.tasks.sweep_stuck_predictions"
+RUN_TRYOUT = "inference.tasks.run_tryout"
+EXPIRE_TRYOUTS = "inference.tasks.expire_tryouts"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Where a task runs and how long it may take."""
+
+    queue: str
+    soft_time_limit: int  # seconds: SoftTimeLimitExceeded is raised in the task
+    time_limit: int  # seconds: the pool kills the process
+    why: str
+
+    def limits(self) -> dict[str, int]:
+        """The keyword arguments for ``@shared_task``."""
+        return {"soft_time_limit": self.soft_time_limit, "time_limit": self.time_limit}
+
+
+def _task(queue: str, soft: int, hard: int, why: str, *, name: str) -> TaskSpec:
+    if queue not in QUEUES:
+        raise ImproperlyConfigured(f"{name}: queue {queue!r} is not one of {', '.join(QUEUES)}")
+    if not 0 < soft < hard:
+        raise ImproperlyConfigured(
+            f"{name}: the soft time limit ({soft} s) must be positive and below the hard one ({hard} s)"
+        )
+    return TaskSpec(queue, soft, hard, why)
+
+
+TASKS: dict[str, TaskSpec] = {
+    # A case's images in batches; the limits are the two documented settings.
+    RUN_PREDICTIONS: _task(
+        INFERENCE,
+        env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1),
+        env_int("CELERY_TASK_TIME_LIMIT", 900, minimum=1),
+        "one case's images, batched (GPU)",
+        name=f"{RUN_PREDICTIONS} (CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT)",
+    ),
+    # Someone is watching a try-out's page: its own queue, which a GPU worker reads beside
+    # "inference" (kombu takes the queues in turn), so it waits for the batch in progress only.
+    RUN_TRYOUT: _task(INTERACTIVE, 120, 180, "one try-out image (GPU)", name=RUN_TRYOUT),
+    # Cheap row updates and file deletes: the CPU worker's queue, not the GPU's.
+    SWEEP_STUCK_PREDICTIONS: _task(
+        DEFAULT, 60, 120, "periodic: re-send lost predictions", name=SWEEP_STUCK_PREDICTIONS
+    ),
+    EXPIRE_TRYOUTS: _task(
+        DEFAULT, 60, 120, "periodic: re-send lost try-outs, delete expired ones", name=EXPIRE_TRYOUTS
+    ),
+}
+
+#: The queues each kind of worker consumes (``-Q``), in the order it takes them.
+WORKERS: dict[str, tuple[str, ...]] = {
+    "gpu": (INTERACTIVE, INFERENCE),  # one process per GPU, model loaded once
+    "cpu": (DEFAULT,),  # the periodic tasks; run exactly one with --beat
+    "all": (DEFAULT, INTERACTIVE, INFERENCE),  # `make run`, the tests: one worker does everything
+}
+
+#: Periodic tasks (celery beat), every this many seconds.
+BEAT: dict[str, tuple[str, float]] = {
+    "sweep-stuck-predictions": (SWEEP_STUCK_PREDICTIONS, 60.0),
+    "expire-tryouts": (EXPIRE_TRYOUTS, 60.0),
+}
+
+# A row RUNNING this long past its task's hard limit lost its worker: the pool
+# kills at the hard limit, so only a dead worker leaves one running after it.
+LOST_WORKER_GRACE_S = {RUN_PREDICTIONS: 60, RUN_TRYOUT: 30}
+
+
+def limits(name: str) -> dict[str, int]:
+    """``soft_time_limit`` and ``time_limit`` for the task called ``name``."""
+    return TASKS[name].limits()
+
+
+def lost_after_s(name: str) -> int:
+    """Seconds after which a run of ``name`` that is still RUNNING lost its worker."""
+    return TASKS[name].time_limit + LOST_WORKER_GRACE_S.get(name, 60)
+
+
+def routes() -> dict[str, dict[str, str]]:
+    """``task_routes``: every task by its exact name (no patterns, so none can match nothing)."""
+    return {name: {"queue": spec.queue} for name, spec in TASKS.items()}
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """``beat_schedule``; the queue is in the options too, so a message beat sends lands where routed."""
+    return {
+        entry: {"task": name, "schedule": every, "options": {"queue": TASKS[name].queue}}
+        for entry, (name, every) in BEAT.items()
+    }
+
+
+def longest_time_limit() -> int:
+    return max(spec.time_limit for spec in TASKS.values())
+
+
+def markdown_table() -> str:
+    """The table docs/celery.md shows (a test keeps the two equal)."""
+    lines = [
+        "| task | queue | soft limit (s) | hard limit (s) | what |",
+        "|---|---|---|---|---|",
+    ]
+    for name, spec in TASKS.items():
+        lines.append(
+            f"| `{name}` | `{spec.queue}` | {spec.soft_time_limit} | {spec.time_limit} | {spec.why} |"
+        )
+    lines += ["", "| worker | `-Q` |", "|---|---|"]
+    lines += [f"| {kind} | `{','.join(queues)}` |" for kind, queues in WORKERS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "queues" and argv[1] in WORKERS:
+        print(",".join(WORKERS[argv[1]]))
+        return 0
+    if argv == ["table"]:
+        print(markdown_table(), end="")
+        return 0
+    print(f"usage: python -m oncoportal.celery_config queues {'|'.join(WORKERS)} | table", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,152 @@
+"""Celery queues, routes and time limits are defined once (oncoportal/celery_config.py) and everything reads them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings as django_settings
+
+import inference.tasks  # noqa: F401  (registers the tasks)
+from oncoportal import celery_config
+from oncoportal.celery import app
+
+REPO = Path(__file__).resolve().parent.parent
+# Celery's own tasks (celery.chord_unlock, ...) are not ours to route.
+OWN_PREFIXES = ("inference.", "cases.", "oncoportal.", "training.")
+
+
+def own_tasks() -> dict[str, object]:
+    app.loader.import_default_modules()
+    return {name: task for name, task in app.tasks.items() if name.startswith(OWN_PREFIXES)}
+
+
+def routed_queue(name: str) -> str:
+    return app.amqp.router.route({}, name)["queue"].name
+
+
+def test_every_registered_task_is_in_the_table_and_routes_to_a_declared_queue():
+    tasks = own_tasks()
+    assert set(tasks) == set(celery_config.TASKS), (
+        "a task without a row in celery_config.TASKS, or a stale row"
+    )
+    for name in tasks:
+        queue = routed_queue(name)
+        assert queue in celery_config.QUEUES, (name, queue)
+        assert queue == celery_config.TASKS[name].queue, name
+
+
+def test_every_route_matches_a_registered_task():
+    tasks = own_tasks()
+    for pattern in django_settings.CELERY_TASK_ROUTES:
+        assert "*" not in pattern, f"route pattern {pattern!r}: name each task"
+        assert pattern in tasks, f"route {pattern!r} matches no registered task"
+
+
+def test_decorator_limits_equal_the_table():
+    for name, task in own_tasks().items():
+        spec = celery_config.TASKS[name]
+        assert (task.soft_time_limit, task.time_limit) == (spec.soft_time_limit, spec.time_limit), name
+    # The global limits (a task the table forgot) are the batch task's.
+    run = celery_config.TASKS[celery_config.RUN_PREDICTIONS]
+    assert run.time_limit == django_settings.CELERY_TASK_TIME_LIMIT
+    assert run.soft_time_limit == django_settings.CELERY_TASK_SOFT_TIME_LIMIT
+
+
+def test_the_tryout_worker_and_the_sweepers_read_the_table():
+    from inference import pipeline
+    from inference.tryout import worker
+
+    tryout = celery_config.TASKS[celery_config.RUN_TRYOUT]
+    assert (tryout.soft_time_limit, tryout.time_limit) == (worker.SOFT_TIME_LIMIT_S, worker.TIME_LIMIT_S)
+    assert worker.RUN_TASK in own_tasks() and pipeline.RUN_TASK in own_tasks()
+    # Lost only after the hard limit: the pool kills a task there, so only a dead worker leaves one RUNNING.
+    for name in (celery_config.RUN_TRYOUT, celery_config.RUN_PREDICTIONS):
+        assert celery_config.lost_after_s(name) > celery_config.TASKS[name].time_limit
+
+
+def test_beat_sends_registered_tasks_to_their_routed_queue():
+    tasks = own_tasks()
+    for entry in django_settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in tasks
+        assert entry["options"]["queue"] == routed_queue(entry["task"])
+
+
+def test_every_routed_queue_has_a_worker():
+    routed = {spec.queue for spec in celery_config.TASKS.values()}
+    production = set(celery_config.WORKERS["gpu"]) | set(celery_config.WORKERS["cpu"])
+    assert routed <= production, routed - production
+    assert routed <= set(celery_config.WORKERS["all"])
+    assert all(set(queues) <= set(celery_config.QUEUES) for queues in celery_config.WORKERS.values())
+
+
+def test_worker_commands_and_docs_read_the_table():
+    for path in ("scripts/run.sh", "docker/entrypoint-worker.sh"):
+        text = (REPO / path).read_text(encoding="utf-8")
+        assert "oncoportal.celery_config queues" in text, path
+        assert not any(f"-Q {q}" in text for q in celery_config.QUEUES), f"{path}: a hard-coded -Q list"
+    docs = (REPO / "docs" / "celery.md").read_text(encoding="utf-8")
+    assert celery_config.markdown_table() in docs, (
+        "docs/celery.md: paste `python -m oncoportal.celery_config table`"
+    )
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_TASK_", "DJANGO_"))}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**base, "DJANGO_SETTINGS_MODULE": "oncoportal.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_command_line_prints_queue_lists_for_the_worker_scripts():
+    result = subprocess.run(
+        [sys.executable, "-m", "oncoportal.celery_config", "queues", "gpu"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ",".join(celery_config.WORKERS["gpu"])
+    bad = subprocess.run(
+        [sys.executable, "-m", "oncoportal.celery_config", "queues", "tpu"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "usage:" in bad.stderr
+
+
+def test_environment_limits_reach_the_decorator_settings_and_sweeper():
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from inference.tasks import run_predictions\n"
+        "from oncoportal import celery_config as c\n"
+        "print(run_predictions.soft_time_limit, run_predictions.time_limit, settings.CELERY_TASK_TIME_LIMIT,"
+        " c.lost_after_s(c.RUN_PREDICTIONS))\n"
+    )
+    result = _python(code, CELERY_TASK_SOFT_TIME_LIMIT="1200", CELERY_TASK_TIME_LIMIT="1500")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1200", "1500", "1500", "1560"]
+
+
+def test_a_soft_limit_over_the_hard_one_stops_start_up_with_one_line():
+    result = _python("import django; django.setup()", CELERY_TASK_SOFT_TIME_LIMIT="1000")
+    assert result.returncode != 0
+    assert "soft time limit (1000 s) must be positive and below the hard one (900 s)" in result.stderr
+    short = _python(
+        "import django; django.setup()",
+        CELERY_BROKER_URL="redis://127.0.0.1:9/0",
+        CELERY_VISIBILITY_TIMEOUT="600",
+    )
+    assert short.returncode != 0
+    assert "CELERY_VISIBILITY_TIMEOUT=600 must exceed the longest task time limit (900 s)" in short.stderr
