@@ -16,13 +16,16 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, iter_pixels, pixel_array
 
-from . import gdcm_jpeg12
+from . import decoder_log, gdcm_jpeg12
 from .dicom_io import Geometry, check_is_image, read_dataset, read_geometry, transfer_syntax_of
 from .errors import Rejected, one_line
 from .limits import Limits
 from .render import choose_window, png_bytes, render_frame, thumbnail_png
 
 gdcm_jpeg12.register()
+# After every plugin is registered: a plugin that fails before another decodes the frame, and
+# what pydicom tolerates while reading, go to the debug log instead of stderr.
+decoder_log.install()
 
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "PALETTE COLOR")
 

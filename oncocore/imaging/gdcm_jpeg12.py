@@ -5,7 +5,7 @@ pydicom's own GDCM plugin refuses 12-bit JPEG Extended, and the only other
 ship. python-gdcm (BSD) bundles IJG libjpeg built for 8, 12 and 16 bits and
 decodes these streams correctly (it retries with the 12-bit codec after the
 8-bit one refuses; that first attempt prints "Unsupported JPEG data precision
-12" on native stderr, which is harmless). This module follows pydicom's plugin
+12" on native stderr, which :mod:`.decoder_log` moves to the debug log). This module follows pydicom's plugin
 interface (``is_available``, ``DECODER_DEPENDENCIES``, a frame decode function)
 and is registered as a fallback by :func:`register`.
 """

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -12,6 +16,8 @@ from django.core.management import CommandError, call_command
 from cases.models import Case, Image
 
 pytestmark = pytest.mark.django_db
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_ingest_folder_and_zip_with_json_report(data_dir, site, tmp_path, capsys):
@@ -61,3 +67,56 @@ def test_ingest_exits_non_zero_only_when_nothing_could_be_ingested(data_dir, sit
 def test_ingest_unknown_site_is_a_clear_error(site, tmp_path):
     with pytest.raises(CommandError, match="unknown site 'nowhere'"):
         call_command("ingest", str(tmp_path), "--site", "nowhere")
+
+
+# Real PACS files that used to print a wall of stderr: pydicom's per-plugin tracebacks (JPEG 2000),
+# GDCM's native "Unsupported JPEG data precision 12" on a 12-bit JPEG it then decodes, and pydicom's
+# reading warnings (implicit VR in an explicit file, invalid UI/IS values, a truncated item).
+NOISY = {
+    "pydicom/JPEG-lossy.dcm": "accepted",
+    "pydicom/SC_rgb_jpeg.dcm": "accepted",
+    "pydicom/rtdose_1frame.dcm": "accepted",
+    "pydicom/JPEG2000-embedded-sequence-delimiter.dcm": "rejected",
+    "pydicom/badVR.dcm": "rejected",
+    "pydicom-data/emri_small_jpeg_2k_lossless_too_short.dcm": "rejected",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_of_real_files_prints_one_line_per_rejected_file_and_nothing_on_stderr(
+    data_dir, site, tmp_path
+):
+    from tests.worker import test_database_url
+
+    folder = tmp_path / "pacs"
+    folder.mkdir()
+    for name in NOISY:
+        shutil.copy(data_dir / "dicom" / name, folder / name.replace("/", "__"))
+    env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "ONCOPORTAL_VAR_DIR", "LOG_LEVEL"))
+        },
+        "DATABASE_URL": test_database_url(),
+        "ONCOPORTAL_VAR_DIR": str(tmp_path / "var"),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "ingest", str(folder), "--site", site.code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr
+    # Not a terminal: no progress bar either, so stderr is empty (no traceback, warning or native line).
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    rejected = sorted(line.split()[1].rstrip(":") for line in lines if line.startswith("rejected "))
+    expected = sorted(n.replace("/", "__") for n, status in NOISY.items() if status == "rejected")
+    assert rejected == expected
+    assert len(lines) == len(expected) + 1  # one per rejected file, then the summary
+    assert lines[-1].startswith("3 accepted into ")
+    assert Image.objects.count() == 3

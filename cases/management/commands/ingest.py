@@ -15,6 +15,7 @@ from cases.management.commands._common import resolve_site
 from cases.models import IntakeBatch, Task, User
 from cases.services.intake import intake_limits, intake_sources
 from oncocore.imaging import SourceFile, SourceRejected, expand_path
+from oncocore.imaging.errors import one_line
 
 
 class Command(BaseCommand):
@@ -55,10 +56,12 @@ class Command(BaseCommand):
         if opts["json"]:
             self.stdout.write(json.dumps(report.to_dict(), indent=None, sort_keys=True))
         else:
+            # One line per file, whatever a reason holds (an unexpected storage error may span lines).
+            # The decoders' own chatter is in the debug log (oncocore.imaging.decoder_log), not here.
             for item in report.rejected:
-                self.stdout.write(f"rejected  {item.name}: {item.reason}")
+                self.stdout.write(f"rejected  {one_line(item.name)}: {one_line(item.reason, 500)}")
             for item in report.duplicates:
-                self.stdout.write(f"duplicate {item.name}: {item.reason}")
+                self.stdout.write(f"duplicate {one_line(item.name)}: {one_line(item.reason, 500)}")
             self.stdout.write(
                 f"{len(report.accepted)} accepted into {len(report.case_ids)} case(s), "
                 f"{len(report.duplicates)} duplicate, {len(report.rejected)} rejected (batch {report.batch_id})"
