@@ -118,6 +118,7 @@ def main() -> None:
     from inference.models import Prediction
     from inference.services import model_version_activate, model_version_register
     from oncocore import registry
+    from oncoportal import celery_config
 
     call_command("migrate", verbosity=0)
     if args.broker == "redis":
@@ -147,7 +148,7 @@ def main() -> None:
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", "default,inference",
+            [sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(celery_config.WORKERS["all"]),
              "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),

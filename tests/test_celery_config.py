@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,14 +84,20 @@ def test_every_routed_queue_has_a_worker():
 
 
 def test_worker_commands_and_docs_read_the_table():
-    for path in ("scripts/run.sh", "docker/entrypoint-worker.sh"):
+    queues = "|".join(celery_config.QUEUES)
+    hard_coded = re.compile(r"""-Q["',\s]+["']?(?:""" + queues + r")\b")
+    for path in ("scripts/run.sh", "docker/entrypoint-worker.sh", "bench/latency.py", "tests/worker.py"):
         text = (REPO / path).read_text(encoding="utf-8")
-        assert "oncoportal.celery_config queues" in text, path
-        assert not any(f"-Q {q}" in text for q in celery_config.QUEUES), f"{path}: a hard-coded -Q list"
+        assert not hard_coded.search(text), f"{path}: a hard-coded -Q list"
+        if path.endswith(".sh"):
+            assert "oncoportal.celery_config queues" in text, path
+        else:
+            assert 'celery_config.WORKERS["all"]' in text, path
     docs = (REPO / "docs" / "celery.md").read_text(encoding="utf-8")
     assert celery_config.markdown_table() in docs, (
         "docs/celery.md: paste `python -m oncoportal.celery_config table`"
     )
+    assert hard_coded.search('"-Q", "default,inference"') and hard_coded.search("-Q interactive,inference")
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
