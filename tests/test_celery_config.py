@@ -15,13 +15,12 @@ from oncoportal import celery_config
 from oncoportal.celery import app
 
 REPO = Path(__file__).resolve().parent.parent
-# Celery's own tasks (celery.chord_unlock, ...) are not ours to route.
-OWN_PREFIXES = ("inference.", "cases.", "oncoportal.", "training.")
 
 
 def own_tasks() -> dict[str, object]:
     app.loader.import_default_modules()
-    return {name: task for name, task in app.tasks.items() if name.startswith(OWN_PREFIXES)}
+    # Every task but Celery's own (celery.chord_unlock, ...): a new app's tasks are checked the day they appear.
+    return {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
 
 
 def routed_queue(name: str) -> str:
