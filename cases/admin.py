@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from cases.models import (
     Adjudication,
     AuditEvent,
+    AuditSource,
     Case,
     Image,
     IntakeBatch,
@@ -146,22 +147,31 @@ class CaseAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
-        from cases.services.audit import audit_record
+        from cases.services.audit import AuditContext, audit_record
 
         super().save_model(request, obj, form, change)
         audit_record(
             action="case.admin_changed",
             obj=obj,
             site=obj.site,
-            request=request,
+            audit=AuditContext.from_request(request, source=AuditSource.WEB),
             detail={"fields": sorted(form.changed_data)},
         )
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "actor_username", "action", "object_type", "object_id", "site", "ip_address"]
-    list_filter = ["action", "object_type", "site"]
+    list_display = [
+        "at",
+        "actor_username",
+        "action",
+        "object_type",
+        "object_id",
+        "site",
+        "source",
+        "ip_address",
+    ]
+    list_filter = ["source", "action", "object_type", "site"]
     search_fields = ["actor_username", "object_id", "action"]
     date_hierarchy = "at"
 

@@ -10,8 +10,14 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from cases.admin import ReadOnlyAdmin
+from cases.models import AuditSource
+from cases.services.audit import AuditContext
 from inference.models import ModelVersion, Prediction, TryOut
 from inference.services import model_version_activate, model_version_retire
+
+
+def _audit(request: HttpRequest) -> AuditContext:
+    return AuditContext.from_request(request, source=AuditSource.WEB)
 
 
 @admin.register(ModelVersion)
@@ -35,13 +41,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Activate for new cases of their task")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for version in queryset:
-            model_version_activate(version=version, user=request.user)  # type: ignore[arg-type]
+            model_version_activate(version=version, audit=_audit(request))
         messages.success(request, f"{queryset.count()} version(s) active.")
 
     @admin.action(description="Retire (stop using for new cases)")
     def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for version in queryset:
-            model_version_retire(version=version, user=request.user)  # type: ignore[arg-type]
+            model_version_retire(version=version, audit=_audit(request))
         messages.success(request, f"{queryset.count()} version(s) retired.")
 
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases.models import Case, CaseStatus, Task, User
-from cases.services.audit import audit_record
+from cases.services.audit import AuditContext, audit_record
 from cases.services.lifecycle import case_set_status
 from inference.models import ModelVersion, Prediction
 from inference.tasks import run_predictions
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 # --- Model versions ---------------------------------------------------------
 def model_version_register(
-    *, bundle_dir: Path, activate: bool = False, weight: float = 1.0, user: User | None = None
+    *, bundle_dir: Path, activate: bool = False, weight: float = 1.0, audit: AuditContext | None = None
 ) -> tuple[ModelVersion, bool]:
     """Register a bundle (idempotent by name + version). Returns (version, created).
 
@@ -65,15 +65,15 @@ def model_version_register(
                 weight=weight,
             )
             created = True
-            audit_record(action="model.registered", actor=user, obj=version, detail={"task": card.task})
+            audit_record(action="model.registered", obj=version, audit=audit, detail={"task": card.task})
         if activate and version.status != ModelVersion.Status.ACTIVE:
-            model_version_activate(version=version, user=user)
+            model_version_activate(version=version, audit=audit)
     return version, created
 
 
 @transaction.atomic
 def model_version_activate(
-    *, version: ModelVersion, user: User | None = None, exclusive: bool = False
+    *, version: ModelVersion, audit: AuditContext | None = None, exclusive: bool = False
 ) -> None:
     """Make a version active for its task; with ``exclusive`` the task's other active versions retire."""
     if version.status == ModelVersion.Status.RETIRED and not exclusive:
@@ -82,26 +82,28 @@ def model_version_activate(
         for other in ModelVersion.objects.filter(
             task=version.task, status=ModelVersion.Status.ACTIVE
         ).exclude(pk=version.pk):
-            model_version_retire(version=other, user=user)
+            model_version_retire(version=other, audit=audit)
     ModelVersion.objects.filter(pk=version.pk).update(
         status=ModelVersion.Status.ACTIVE, activated_at=timezone.now(), retired_at=None
     )
     version.refresh_from_db()
-    audit_record(action="model.activated", actor=user, obj=version, detail={"task": version.task})
+    audit_record(action="model.activated", obj=version, audit=audit, detail={"task": version.task})
 
 
 @transaction.atomic
-def model_version_retire(*, version: ModelVersion, user: User | None = None) -> None:
+def model_version_retire(*, version: ModelVersion, audit: AuditContext | None = None) -> None:
     """Stop using a version for new cases; its stored predictions stay."""
     ModelVersion.objects.filter(pk=version.pk).update(
         status=ModelVersion.Status.RETIRED, retired_at=timezone.now()
     )
     version.refresh_from_db()
-    audit_record(action="model.retired", actor=user, obj=version, detail={"task": version.task})
+    audit_record(action="model.retired", obj=version, audit=audit, detail={"task": version.task})
 
 
 @transaction.atomic
-def ensemble_activate(*, members: list[tuple[ModelVersion, float]], user: User | None = None) -> None:
+def ensemble_activate(
+    *, members: list[tuple[ModelVersion, float]], audit: AuditContext | None = None
+) -> None:
     """Make exactly these versions, with these weights, the task's active ensemble.
 
     The task's other active versions retire; the lead is the member of highest
@@ -126,14 +128,14 @@ def ensemble_activate(*, members: list[tuple[ModelVersion, float]], user: User |
     for other in ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).exclude(
         pk__in=keep
     ):
-        model_version_retire(version=other, user=user)
+        model_version_retire(version=other, audit=audit)
     for version, weight in members:
         ModelVersion.objects.filter(pk=version.pk).update(weight=weight)
-        model_version_activate(version=version, user=user)
+        model_version_activate(version=version, audit=audit)
     audit_record(
         action="model.ensemble_activated",
-        actor=user,
         obj=members[0][0],
+        audit=audit,
         detail={"task": task, "members": {v.label: w for v, w in members}},
     )
 
@@ -178,15 +180,21 @@ def prediction_request(*, case: Case, requested_by: User | None = None) -> list[
 
 
 @transaction.atomic
-def case_retry(*, case: Case, user: User | None = None) -> list[Prediction]:
-    """Re-queue a failed case: its failed predictions run again, missing ones are created."""
+def case_retry(
+    *, case: Case, user: User | None = None, audit: AuditContext | None = None
+) -> list[Prediction]:
+    """Re-queue a failed case: its failed predictions run again, missing ones are created.
+
+    ``user`` is recorded as the new predictions' requester and as the actor.
+    Raises TransitionNotAllowed unless the case has failed.
+    """
     if case.status != CaseStatus.FAILED:
         raise TransitionNotAllowed(f"only failed cases can be retried (case {case.pk} is {case.status})")
     failed = Prediction.objects.filter(image__case=case, status=Prediction.Status.FAILED)
     ids = list(failed.values_list("pk", flat=True))
     failed.update(status=Prediction.Status.QUEUED, error="", started_at=None, finished_at=None)
     case_set_status(case_id=case.pk, status=CaseStatus.QUEUED, strict=True)
-    audit_record(action="case.retried", actor=user, obj=case, site=case.site)
+    audit_record(action="case.retried", actor=user, obj=case, site=case.site, audit=audit)
     if ids:
         transaction.on_commit(lambda: run_predictions.delay(ids), robust=True)
     case.refresh_from_db()

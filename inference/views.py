@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from cases.models import Task, User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user
-from cases.views.access import ui_view, wants_json
+from cases.views.access import ui_view, wants_json, web_audit
 from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
 from inference.selectors import prediction_for_user
@@ -50,7 +50,7 @@ def case_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.user.has_perm("cases.change_case"):
         raise PermissionDenied("Your role cannot retry cases.")
     try:
-        case_retry(case=case, user=request.user)  # type: ignore[arg-type]
+        case_retry(case=case, user=request.user, audit=web_audit(request))  # type: ignore[arg-type]
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -113,7 +113,12 @@ def _tryout_post(request: HttpRequest) -> HttpResponse:
         return _tryout_page(request, form, status=400, error=f"Nothing was stored: {reasons}")
     user: User = request.user  # type: ignore[assignment]
     try:
-        created = tryout_start(user=user, task=form.cleaned_data["task"], upload=form.cleaned_data["file"])
+        created = tryout_start(
+            user=user,
+            task=form.cleaned_data["task"],
+            upload=form.cleaned_data["file"],
+            audit=web_audit(request),
+        )
     except DomainError as exc:
         return _tryout_page(request, form, status=exc.status_code, error=f"Nothing was stored: {exc.message}")
     url = reverse("inference:tryout_detail", args=[created.pk])
@@ -228,7 +233,9 @@ def tryout_save(request: HttpRequest, pk: UUID) -> HttpResponse:
         reasons = "; ".join(str(e) for errors in form.errors.values() for e in errors)
         return _tryout_result_page(request, item, form=form, status=400, error=f"Not saved: {reasons}")
     try:
-        case_id = tryout_save_as_case(tryout=item, user=user, site=form.chosen_site())
+        case_id = tryout_save_as_case(
+            tryout=item, user=user, site=form.chosen_site(), audit=web_audit(request)
+        )
     except DomainError as exc:
         return _tryout_result_page(request, item, form=form, status=exc.status_code, error=exc.message)
     messages.success(
@@ -241,6 +248,6 @@ def tryout_save(request: HttpRequest, pk: UUID) -> HttpResponse:
 @ui_view
 def tryout_discard_view(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Delete the try-out and its files now."""
-    tryout_discard(tryout=_own_tryout(request, pk), user=request.user)  # type: ignore[arg-type]
+    tryout_discard(tryout=_own_tryout(request, pk), user=request.user, audit=web_audit(request))  # type: ignore[arg-type]
     messages.success(request, "Try-out discarded. Nothing was kept.")
     return redirect("inference:tryout")

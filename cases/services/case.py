@@ -7,17 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.http import HttpRequest
 
 from cases.models import Case, Priority, Task, User
 from cases.models.case import is_positive_finding
-from cases.services.audit import audit_record
+from cases.services.audit import AuditContext, audit_record
 from cases.signals import case_task_changed
 from oncoportal.exceptions import InvalidInput
 
 
 @transaction.atomic
-def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest | None = None) -> Case:
+def case_change_task(*, case: Case, task: str, user: User, audit: AuditContext | None = None) -> Case:
     """Set the case's task; returns the updated case.
 
     Setting a different task clears ``task_inferred`` (a person decided), records a
@@ -29,7 +28,7 @@ def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest 
     if task not in Task.values:
         raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(Task.values)}.")
     locked, previous = _case_set_field(
-        case=case, field="task", value=task, action="case.task_changed", user=user, request=request,
+        case=case, field="task", value=task, action="case.task_changed", user=user, audit=audit,
         also={"task_inferred": False},  # a person decided
     )  # fmt: skip
     if previous == task:
@@ -43,7 +42,7 @@ def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest 
 
 
 @transaction.atomic
-def case_set_priority(*, case: Case, priority: int, user: User, request: HttpRequest | None = None) -> Case:
+def case_set_priority(*, case: Case, priority: int, user: User, audit: AuditContext | None = None) -> Case:
     """Set the case's priority (a Priority value); returns the updated case.
 
     Records a 'case.priority_changed' audit event. Idempotent: the current
@@ -58,7 +57,7 @@ def case_set_priority(*, case: Case, priority: int, user: User, request: HttpReq
         value=priority,
         action="case.priority_changed",
         user=user,
-        request=request,
+        audit=audit,
     )
     return locked
 
@@ -70,7 +69,7 @@ def _case_set_field(
     value: object,
     action: str,
     user: User,
-    request: HttpRequest | None,
+    audit: AuditContext | None,
     also: dict[str, object] | None = None,
 ) -> tuple[Case, object]:
     """Lock the row, set one field (plus ``also``) if it changes, and audit the change.
@@ -91,7 +90,7 @@ def _case_set_field(
         actor=user,
         obj=locked,
         site=locked.site,
-        request=request,
+        audit=audit,
         detail={"from": previous, "to": value},
     )
     return locked, previous

@@ -22,7 +22,7 @@ from cases.models import IntakeBatch, Task, User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user, intake_batch_for_user
 from cases.services.intake import intake_sources
-from cases.views.access import ui_view, wants_json
+from cases.views.access import ui_view, wants_json, web_audit
 from cases.views.upload_report import report_case_ids, summarise_report
 
 NO_UPLOAD_MESSAGE = "Your role cannot upload studies. Radiologists and Curators can."
@@ -123,7 +123,7 @@ def _upload_post(request: HttpRequest) -> HttpResponse:
         source=IntakeBatch.Source.WEB,
         task=form.cleaned_data["task"],
         patient_ref=form.cleaned_data["patient_ref"],
-        request=request,
+        audit=web_audit(request),
     )
     result_url = reverse("cases:upload_result", kwargs={"batch_id": report.batch_id})
     if wants_json(request):

@@ -72,3 +72,16 @@ def test_admin_case_change_is_audited(client, curator, ct_case):
     ct_case.refresh_from_db()
     assert ct_case.task == "lung_ct" and ct_case.priority == 2
     assert AuditEvent.objects.filter(action="case.admin_changed", object_id=str(ct_case.pk)).exists()
+
+
+def test_audit_trail_shows_and_filters_by_source(client, curator, site):
+    from cases.services.audit import AuditContext, audit_record
+
+    audit_record(action="intake.batch", site=site, audit=AuditContext.system(source="cli"))
+    audit_record(action="case.viewed", site=site, audit=AuditContext(source="web", ip="10.0.0.9"))
+    client.force_login(curator)
+    url = reverse("admin:cases_auditevent_changelist")
+    html = client.get(url).content.decode()
+    assert "column-source" in html and "Command line" in html and "Web page" in html
+    only_cli = client.get(url, {"source__exact": "cli"})
+    assert [e.action for e in only_cli.context["cl"].result_list] == ["intake.batch"]

@@ -61,3 +61,11 @@ def test_ingest_exits_non_zero_only_when_nothing_could_be_ingested(data_dir, sit
 def test_ingest_unknown_site_is_a_clear_error(site, tmp_path):
     with pytest.raises(CommandError, match="unknown site 'nowhere'"):
         call_command("ingest", str(tmp_path), "--site", "nowhere")
+
+
+def test_ingest_is_audited_as_the_command_line(data_dir, site, radiologist, capsys):
+    from cases.models import AuditEvent
+
+    call_command("ingest", str(data_dir / "dicom" / "pydicom" / "CT_small.dcm"), "--user", "rad")
+    event = AuditEvent.objects.get(action="intake.batch")
+    assert (event.source, event.actor, event.ip_address) == ("cli", radiologist, None)

@@ -220,3 +220,12 @@ def test_upload_enforces_csrf(radiologist, data_dir):
 
 
 # --- Worklist -------------------------------------------------------------------
+
+
+def test_upload_is_audited_as_web(client, radiologist, data_dir):
+    from cases.models import AuditEvent
+
+    client.force_login(radiologist)
+    client.post(reverse("cases:upload"), {"files": [_file(data_dir, f"{PYDICOM}/CT_small.dcm")]})
+    event = AuditEvent.objects.get(action="intake.batch")
+    assert (event.source, event.actor, event.ip_address) == ("web", radiologist, "127.0.0.1")
