@@ -24,6 +24,8 @@ from cases.models import (
     Study,
     User,
 )
+from cases.services.audit import AuditContext
+from cases.services.case import case_edit
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -108,7 +110,7 @@ class ImageAdmin(ReadOnlyAdmin):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    """Curators fix task, priority, assignee and flags; status changes go through services."""
+    """Curators fix task, priority, assignee and flags, through the same services as the case page."""
 
     list_display = ["id", "site", "task", "status", "priority", "assignee", "flagged", "created_at"]
     list_filter = ["site", "task", "status", "priority", "flagged"]
@@ -147,16 +149,15 @@ class CaseAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
-        from cases.services.audit import AuditContext, audit_record
-
-        super().save_model(request, obj, form, change)
-        audit_record(
-            action="case.admin_changed",
-            obj=obj,
-            site=obj.site,
+        # Not super(): a task changed here must re-queue predictions and refresh the
+        # AI summary exactly as the case page does, so every edit goes through case_edit.
+        case_edit(
+            case=obj,
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            user=request.user,  # type: ignore[arg-type]
             audit=AuditContext.from_request(request, source=AuditSource.WEB),
-            detail={"fields": sorted(form.changed_data)},
         )
+        obj.refresh_from_db()
 
 
 @admin.register(AuditEvent)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from django.db import transaction
@@ -26,8 +27,10 @@ def model_version_register(
     """Register a bundle (idempotent by name + version). Returns (version, created).
 
     Raises InvalidInput when the bundle is malformed, its weights do not match
-    the card's checksum, or a different bundle already holds this name + version.
+    the card's checksum, a different bundle already holds this name + version,
+    or ``weight`` is not a finite number above zero.
     """
+    weight = model_version_check_weight(weight)
     bundle_dir = Path(bundle_dir).resolve()
     try:
         card = registry.load_card(bundle_dir)
@@ -100,6 +103,44 @@ def model_version_retire(*, version: ModelVersion, audit: AuditContext | None = 
     audit_record(action="model.retired", obj=version, audit=audit, detail={"task": version.task})
 
 
+def model_version_check_weight(weight: object) -> float:
+    """The ensemble weight as a float; raises InvalidInput unless it is a finite number above zero."""
+    try:
+        value = float(weight)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"an ensemble weight must be a number, not {weight!r}") from None
+    # NaN fails "> 0" too; infinity would swamp every other member of the ensemble.
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInput(f"an ensemble weight must be a finite number above zero, not {weight!r}")
+    return value
+
+
+@transaction.atomic
+def model_version_set_weight(
+    *, version: ModelVersion, weight: float, audit: AuditContext | None = None
+) -> ModelVersion:
+    """Set a version's ensemble weight; returns the updated version.
+
+    Records a 'model.weight_changed' audit event with the old and new weight.
+    Idempotent: the current weight writes nothing. Raises InvalidInput for a
+    weight that is not a finite number above zero.
+    """
+    value = model_version_check_weight(weight)
+    locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    previous = locked.weight
+    if previous == value:
+        return locked
+    ModelVersion.objects.filter(pk=locked.pk).update(weight=value)
+    locked.refresh_from_db()
+    audit_record(
+        action="model.weight_changed",
+        obj=locked,
+        audit=audit,
+        detail={"task": locked.task, "from": previous, "to": value},
+    )
+    return locked
+
+
 @transaction.atomic
 def ensemble_activate(
     *, members: list[tuple[ModelVersion, float]], audit: AuditContext | None = None
@@ -111,7 +152,7 @@ def ensemble_activate(
 
     Raises:
         InvalidInput: No members, members of different tasks, the same
-            version twice, or a weight that is not positive.
+            version twice, or a weight that is not a finite number above zero.
     """
     if not members:
         raise InvalidInput("an ensemble needs at least one member")
@@ -120,7 +161,7 @@ def ensemble_activate(
         raise InvalidInput(f"ensemble members belong to different tasks: {', '.join(sorted(tasks))}")
     if len({v.pk for v, _ in members}) != len(members):
         raise InvalidInput("an ensemble lists the same model version twice")
-    bad = [v.label for v, w in members if not w > 0]
+    bad = [v.label for v, w in members if not (math.isfinite(w) and w > 0)]
     if bad:
         raise InvalidInput(f"ensemble weights must be positive: {', '.join(bad)}")
     (task,) = tasks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,64 @@ def _case_set_field(
         detail={"from": previous, "to": value},
     )
     return locked, previous
+
+
+# What a Curator may edit on a case besides task and priority, which have services of their own.
+CASE_EDIT_FIELDS = ("assignee", "flagged", "flag_reason")
+
+
+@transaction.atomic
+def case_edit(
+    *, case: Case, changes: Mapping[str, Any], user: User, audit: AuditContext | None = None
+) -> Case:
+    """Apply a Curator's edits to a case (the admin's form), each through the service that owns it.
+
+    ``changes`` maps field names to new values: ``task`` goes through
+    :func:`case_change_task` (so predictions are re-queued for the new task and
+    the AI summary refreshed, as on the case page), ``priority`` through
+    :func:`case_set_priority`, and ``assignee``, ``flagged`` and ``flag_reason``
+    are written here. One 'case.admin_changed' event lists the fields; task and
+    priority also get their own events. No changes write nothing. Raises
+    InvalidInput for a field not editable here or a bad value; nothing is
+    written then.
+    """
+    unknown = sorted(set(changes) - {"task", "priority", *CASE_EDIT_FIELDS})
+    if unknown:
+        raise InvalidInput(f"These case fields cannot be edited: {', '.join(unknown)}.")
+    if not changes:
+        return case
+    plain = {name: changes[name] for name in CASE_EDIT_FIELDS if name in changes}
+    _check_plain_edits(plain)
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if plain:
+        for name, value in plain.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*plain, "updated_at"])
+    if "task" in changes:
+        locked = case_change_task(case=locked, task=changes["task"], user=user, audit=audit)
+    if "priority" in changes:
+        locked = case_set_priority(case=locked, priority=changes["priority"], user=user, audit=audit)
+    audit_record(
+        action="case.admin_changed",
+        actor=user,
+        obj=locked,
+        site=locked.site,
+        audit=audit,
+        detail={"fields": sorted(changes)},
+    )
+    return locked
+
+
+def _check_plain_edits(plain: Mapping[str, Any]) -> None:
+    if "assignee" in plain and plain["assignee"] is not None and not isinstance(plain["assignee"], User):
+        raise InvalidInput("The assignee must be a user, or none.")
+    if "flagged" in plain and not isinstance(plain["flagged"], bool):
+        raise InvalidInput("Flagged must be true or false.")
+    longest = Case._meta.get_field("flag_reason").max_length or 0
+    if "flag_reason" in plain and (
+        not isinstance(plain["flag_reason"], str) or len(plain["flag_reason"]) > longest
+    ):
+        raise InvalidInput(f"The flag reason must be text of at most {longest} characters.")
 
 
 @dataclass(frozen=True)
