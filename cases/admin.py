@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from cases.models import (
     Adjudication,
     AuditEvent,
+    AuditSource,
     Case,
     Image,
     IntakeBatch,
@@ -23,6 +24,8 @@ from cases.models import (
     Study,
     User,
 )
+from cases.services.audit import AuditContext
+from cases.services.case import case_edit
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -107,7 +110,7 @@ class ImageAdmin(ReadOnlyAdmin):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    """Curators fix task, priority, assignee and flags; status changes go through services."""
+    """Curators fix task, priority, assignee and flags, through the same services as the case page."""
 
     list_display = ["id", "site", "task", "status", "priority", "assignee", "flagged", "created_at"]
     list_filter = ["site", "task", "status", "priority", "flagged"]
@@ -146,22 +149,30 @@ class CaseAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
-        from cases.services.audit import audit_record
-
-        super().save_model(request, obj, form, change)
-        audit_record(
-            action="case.admin_changed",
-            obj=obj,
-            site=obj.site,
-            request=request,
-            detail={"fields": sorted(form.changed_data)},
+        # Not super(): a task changed here must re-queue predictions and refresh the
+        # AI summary exactly as the case page does, so every edit goes through case_edit.
+        case_edit(
+            case=obj,
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            user=request.user,  # type: ignore[arg-type]
+            audit=AuditContext.from_request(request, source=AuditSource.WEB),
         )
+        obj.refresh_from_db()
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "actor_username", "action", "object_type", "object_id", "site", "ip_address"]
-    list_filter = ["action", "object_type", "site"]
+    list_display = [
+        "at",
+        "actor_username",
+        "action",
+        "object_type",
+        "object_id",
+        "site",
+        "source",
+        "ip_address",
+    ]
+    list_filter = ["source", "action", "object_type", "site"]
     search_fields = ["actor_username", "object_id", "action"]
     date_hierarchy = "at"
 

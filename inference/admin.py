@@ -4,14 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from cases.admin import ReadOnlyAdmin
+from cases.models import AuditSource
+from cases.services.audit import AuditContext
 from inference.models import ModelVersion, Prediction, TryOut
-from inference.services import model_version_activate, model_version_retire
+from inference.services import (
+    model_version_activate,
+    model_version_check_weight,
+    model_version_retire,
+    model_version_set_weight,
+)
+from oncoportal.exceptions import InvalidInput
+
+
+def _audit(request: HttpRequest) -> AuditContext:
+    return AuditContext.from_request(request, source=AuditSource.WEB)
+
+
+class ModelVersionForm(forms.ModelForm):
+    class Meta:
+        model = ModelVersion
+        fields = ["weight"]
+
+    def clean_weight(self) -> float:
+        # The service's own rule, so the form says what the service would refuse.
+        try:
+            return model_version_check_weight(self.cleaned_data["weight"])
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 @admin.register(ModelVersion)
@@ -24,6 +50,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "untrained", "status", "created_at", "activated_at", "retired_at",
     ]  # fmt: skip
     fields = [*readonly_fields, "weight"]
+    form = ModelVersionForm
     actions = ["activate", "retire"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -32,16 +59,23 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # predictions point at versions; retire instead
 
-    @admin.action(description="Activate for new cases of their task")
+    def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
+        # Not super(): the weight is the one editable field, and the service validates and audits it.
+        if "weight" in form.changed_data:
+            model_version_set_weight(version=obj, weight=form.cleaned_data["weight"], audit=_audit(request))
+        obj.refresh_from_db()
+
+    # permissions: without them Django offers actions to anyone who may view the list.
+    @admin.action(description="Activate for new cases of their task", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for version in queryset:
-            model_version_activate(version=version, user=request.user)  # type: ignore[arg-type]
+            model_version_activate(version=version, audit=_audit(request))
         messages.success(request, f"{queryset.count()} version(s) active.")
 
-    @admin.action(description="Retire (stop using for new cases)")
+    @admin.action(description="Retire (stop using for new cases)", permissions=["change"])
     def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for version in queryset:
-            model_version_retire(version=version, user=request.user)  # type: ignore[arg-type]
+            model_version_retire(version=version, audit=_audit(request))
         messages.success(request, f"{queryset.count()} version(s) retired.")
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
 
 from cases.models import Case, CaseStatus, Task, User
-from cases.services.audit import audit_record
+from cases.services.audit import AuditContext, audit_record
 from cases.services.lifecycle import case_set_status
 from inference.models import ModelVersion, Prediction
 from inference.tasks import run_predictions
@@ -21,13 +22,15 @@ logger = logging.getLogger(__name__)
 
 # --- Model versions ---------------------------------------------------------
 def model_version_register(
-    *, bundle_dir: Path, activate: bool = False, weight: float = 1.0, user: User | None = None
+    *, bundle_dir: Path, activate: bool = False, weight: float = 1.0, audit: AuditContext | None = None
 ) -> tuple[ModelVersion, bool]:
     """Register a bundle (idempotent by name + version). Returns (version, created).
 
     Raises InvalidInput when the bundle is malformed, its weights do not match
-    the card's checksum, or a different bundle already holds this name + version.
+    the card's checksum, a different bundle already holds this name + version,
+    or ``weight`` is not a finite number above zero.
     """
+    weight = model_version_check_weight(weight)
     bundle_dir = Path(bundle_dir).resolve()
     try:
         card = registry.load_card(bundle_dir)
@@ -65,15 +68,15 @@ def model_version_register(
                 weight=weight,
             )
             created = True
-            audit_record(action="model.registered", actor=user, obj=version, detail={"task": card.task})
+            audit_record(action="model.registered", obj=version, audit=audit, detail={"task": card.task})
         if activate and version.status != ModelVersion.Status.ACTIVE:
-            model_version_activate(version=version, user=user)
+            model_version_activate(version=version, audit=audit)
     return version, created
 
 
 @transaction.atomic
 def model_version_activate(
-    *, version: ModelVersion, user: User | None = None, exclusive: bool = False
+    *, version: ModelVersion, audit: AuditContext | None = None, exclusive: bool = False
 ) -> None:
     """Make a version active for its task; with ``exclusive`` the task's other active versions retire."""
     if version.status == ModelVersion.Status.RETIRED and not exclusive:
@@ -82,26 +85,66 @@ def model_version_activate(
         for other in ModelVersion.objects.filter(
             task=version.task, status=ModelVersion.Status.ACTIVE
         ).exclude(pk=version.pk):
-            model_version_retire(version=other, user=user)
+            model_version_retire(version=other, audit=audit)
     ModelVersion.objects.filter(pk=version.pk).update(
         status=ModelVersion.Status.ACTIVE, activated_at=timezone.now(), retired_at=None
     )
     version.refresh_from_db()
-    audit_record(action="model.activated", actor=user, obj=version, detail={"task": version.task})
+    audit_record(action="model.activated", obj=version, audit=audit, detail={"task": version.task})
 
 
 @transaction.atomic
-def model_version_retire(*, version: ModelVersion, user: User | None = None) -> None:
+def model_version_retire(*, version: ModelVersion, audit: AuditContext | None = None) -> None:
     """Stop using a version for new cases; its stored predictions stay."""
     ModelVersion.objects.filter(pk=version.pk).update(
         status=ModelVersion.Status.RETIRED, retired_at=timezone.now()
     )
     version.refresh_from_db()
-    audit_record(action="model.retired", actor=user, obj=version, detail={"task": version.task})
+    audit_record(action="model.retired", obj=version, audit=audit, detail={"task": version.task})
+
+
+def model_version_check_weight(weight: object) -> float:
+    """The ensemble weight as a float; raises InvalidInput unless it is a finite number above zero."""
+    try:
+        value = float(weight)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"an ensemble weight must be a number, not {weight!r}") from None
+    # NaN fails "> 0" too; infinity would swamp every other member of the ensemble.
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInput(f"an ensemble weight must be a finite number above zero, not {weight!r}")
+    return value
 
 
 @transaction.atomic
-def ensemble_activate(*, members: list[tuple[ModelVersion, float]], user: User | None = None) -> None:
+def model_version_set_weight(
+    *, version: ModelVersion, weight: float, audit: AuditContext | None = None
+) -> ModelVersion:
+    """Set a version's ensemble weight; returns the updated version.
+
+    Records a 'model.weight_changed' audit event with the old and new weight.
+    Idempotent: the current weight writes nothing. Raises InvalidInput for a
+    weight that is not a finite number above zero.
+    """
+    value = model_version_check_weight(weight)
+    locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    previous = locked.weight
+    if previous == value:
+        return locked
+    ModelVersion.objects.filter(pk=locked.pk).update(weight=value)
+    locked.refresh_from_db()
+    audit_record(
+        action="model.weight_changed",
+        obj=locked,
+        audit=audit,
+        detail={"task": locked.task, "from": previous, "to": value},
+    )
+    return locked
+
+
+@transaction.atomic
+def ensemble_activate(
+    *, members: list[tuple[ModelVersion, float]], audit: AuditContext | None = None
+) -> None:
     """Make exactly these versions, with these weights, the task's active ensemble.
 
     The task's other active versions retire; the lead is the member of highest
@@ -109,7 +152,7 @@ def ensemble_activate(*, members: list[tuple[ModelVersion, float]], user: User |
 
     Raises:
         InvalidInput: No members, members of different tasks, the same
-            version twice, or a weight that is not positive.
+            version twice, or a weight that is not a finite number above zero.
     """
     if not members:
         raise InvalidInput("an ensemble needs at least one member")
@@ -118,7 +161,7 @@ def ensemble_activate(*, members: list[tuple[ModelVersion, float]], user: User |
         raise InvalidInput(f"ensemble members belong to different tasks: {', '.join(sorted(tasks))}")
     if len({v.pk for v, _ in members}) != len(members):
         raise InvalidInput("an ensemble lists the same model version twice")
-    bad = [v.label for v, w in members if not w > 0]
+    bad = [v.label for v, w in members if not (math.isfinite(w) and w > 0)]
     if bad:
         raise InvalidInput(f"ensemble weights must be positive: {', '.join(bad)}")
     (task,) = tasks
@@ -126,14 +169,14 @@ def ensemble_activate(*, members: list[tuple[ModelVersion, float]], user: User |
     for other in ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).exclude(
         pk__in=keep
     ):
-        model_version_retire(version=other, user=user)
+        model_version_retire(version=other, audit=audit)
     for version, weight in members:
         ModelVersion.objects.filter(pk=version.pk).update(weight=weight)
-        model_version_activate(version=version, user=user)
+        model_version_activate(version=version, audit=audit)
     audit_record(
         action="model.ensemble_activated",
-        actor=user,
         obj=members[0][0],
+        audit=audit,
         detail={"task": task, "members": {v.label: w for v, w in members}},
     )
 
@@ -178,15 +221,21 @@ def prediction_request(*, case: Case, requested_by: User | None = None) -> list[
 
 
 @transaction.atomic
-def case_retry(*, case: Case, user: User | None = None) -> list[Prediction]:
-    """Re-queue a failed case: its failed predictions run again, missing ones are created."""
+def case_retry(
+    *, case: Case, user: User | None = None, audit: AuditContext | None = None
+) -> list[Prediction]:
+    """Re-queue a failed case: its failed predictions run again, missing ones are created.
+
+    ``user`` is recorded as the new predictions' requester and as the actor.
+    Raises TransitionNotAllowed unless the case has failed.
+    """
     if case.status != CaseStatus.FAILED:
         raise TransitionNotAllowed(f"only failed cases can be retried (case {case.pk} is {case.status})")
     failed = Prediction.objects.filter(image__case=case, status=Prediction.Status.FAILED)
     ids = list(failed.values_list("pk", flat=True))
     failed.update(status=Prediction.Status.QUEUED, error="", started_at=None, finished_at=None)
     case_set_status(case_id=case.pk, status=CaseStatus.QUEUED, strict=True)
-    audit_record(action="case.retried", actor=user, obj=case, site=case.site)
+    audit_record(action="case.retried", actor=user, obj=case, site=case.site, audit=audit)
     if ids:
         transaction.on_commit(lambda: run_predictions.delay(ids), robust=True)
     case.refresh_from_db()

@@ -7,19 +7,17 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases.models import Task, User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user
-from cases.views.access import ui_view, wants_json
+from cases.views.access import ui_view, wants_json, web_audit
 from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
 from inference.selectors import prediction_for_user
@@ -28,6 +26,9 @@ from inference.tryout.forms import SaveAsCaseForm, TryOutForm
 from inference.tryout.selectors import tryout_for_user, tryout_list_for_user, tryout_task_choices
 from inference.tryout.services import NO_UPLOAD_MESSAGE, tryout_discard, tryout_save_as_case, tryout_start
 from oncoportal.exceptions import DomainError
+from oncoportal.http import UploadMessages, upload_guard
+
+TRYOUT_MESSAGES = UploadMessages(too_large="This file is {size}, over the {limit} limit. Nothing was stored.")
 
 
 @require_GET
@@ -50,7 +51,7 @@ def case_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.user.has_perm("cases.change_case"):
         raise PermissionDenied("Your role cannot retry cases.")
     try:
-        case_retry(case=case, user=request.user)  # type: ignore[arg-type]
+        case_retry(case=case, user=request.user, audit=web_audit(request))  # type: ignore[arg-type]
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -80,7 +81,7 @@ def _tryout_page(
     )
 
 
-@csrf_exempt  # CSRF is checked in _tryout_post: checking it reads the body, and the size check comes first.
+@csrf_exempt  # upload_guard checks CSRF: checking it reads the body, and the size check comes first.
 @require_http_methods(["GET", "POST"])
 @ui_view
 def tryout(request: HttpRequest) -> HttpResponse:
@@ -92,20 +93,16 @@ def tryout(request: HttpRequest) -> HttpResponse:
     """
     if request.method == "GET":
         return _tryout_page(request)
-    size, limit = _content_length(request), settings.INTAKE_MAX_REQUEST_BYTES
-    if size > limit:
-        message = f"This file is {filesizeformat(size)}, over the {filesizeformat(limit)} limit. Nothing was stored."
-        return _tryout_page(request, status=413, error=message)
-    try:
-        request.FILES  # noqa: B018  (parse now, so Django's own limits become a clear message)
-    except (TooManyFilesSent, TooManyFieldsSent, RequestDataTooBig, MultiPartParserError):
-        return _tryout_page(
-            request, status=400, error="The form data was malformed or too large. Nothing was stored."
-        )
+    refused = upload_guard(
+        request,
+        messages=TRYOUT_MESSAGES,
+        refuse=lambda status, message: _tryout_page(request, status=status, error=message),
+    )
+    if refused is not None:
+        return refused
     return _tryout_post(request)
 
 
-@csrf_protect
 def _tryout_post(request: HttpRequest) -> HttpResponse:
     form = TryOutForm(request.POST, request.FILES, tasks=tryout_task_choices())
     if not form.is_valid():
@@ -113,7 +110,12 @@ def _tryout_post(request: HttpRequest) -> HttpResponse:
         return _tryout_page(request, form, status=400, error=f"Nothing was stored: {reasons}")
     user: User = request.user  # type: ignore[assignment]
     try:
-        created = tryout_start(user=user, task=form.cleaned_data["task"], upload=form.cleaned_data["file"])
+        created = tryout_start(
+            user=user,
+            task=form.cleaned_data["task"],
+            upload=form.cleaned_data["file"],
+            audit=web_audit(request),
+        )
     except DomainError as exc:
         return _tryout_page(request, form, status=exc.status_code, error=f"Nothing was stored: {exc.message}")
     url = reverse("inference:tryout_detail", args=[created.pk])
@@ -127,13 +129,6 @@ def _tryout_post(request: HttpRequest) -> HttpResponse:
             status=201,
         )
     return redirect(url)
-
-
-def _content_length(request: HttpRequest) -> int:
-    try:
-        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
-    except ValueError:
-        return 0
 
 
 def _own_tryout(request: HttpRequest, pk: UUID) -> TryOut:
@@ -228,7 +223,9 @@ def tryout_save(request: HttpRequest, pk: UUID) -> HttpResponse:
         reasons = "; ".join(str(e) for errors in form.errors.values() for e in errors)
         return _tryout_result_page(request, item, form=form, status=400, error=f"Not saved: {reasons}")
     try:
-        case_id = tryout_save_as_case(tryout=item, user=user, site=form.chosen_site())
+        case_id = tryout_save_as_case(
+            tryout=item, user=user, site=form.chosen_site(), audit=web_audit(request)
+        )
     except DomainError as exc:
         return _tryout_result_page(request, item, form=form, status=exc.status_code, error=exc.message)
     messages.success(
@@ -241,6 +238,6 @@ def tryout_save(request: HttpRequest, pk: UUID) -> HttpResponse:
 @ui_view
 def tryout_discard_view(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Delete the try-out and its files now."""
-    tryout_discard(tryout=_own_tryout(request, pk), user=request.user)  # type: ignore[arg-type]
+    tryout_discard(tryout=_own_tryout(request, pk), user=request.user, audit=web_audit(request))  # type: ignore[arg-type]
     messages.success(request, "Try-out discarded. Nothing was kept.")
     return redirect("inference:tryout")

@@ -1,4 +1,4 @@
-from cases.models.audit import AuditEvent
+from cases.models.audit import AuditEvent, AuditSource
 from cases.models.case import Case, CaseStatus, Priority, Task
 from cases.models.image import Image, ImageKind
 from cases.models.intake import IntakeBatch
@@ -10,6 +10,7 @@ from cases.models.user import Role, Site, User
 __all__ = [
     "Adjudication",
     "AuditEvent",
+    "AuditSource",
     "Case",
     "CaseStatus",
     "Image",

@@ -2,6 +2,17 @@ from django.conf import settings
 from django.db import models
 
 
+class AuditSource(models.TextChoices):
+    """The way into the platform an action came through (not who: that is the actor)."""
+
+    WEB = "web", "Web page"
+    API = "api", "REST API"
+    DICOMWEB = "dicomweb", "DICOMweb"
+    DIMSE = "dimse", "DICOM DIMSE"
+    CLI = "cli", "Command line"
+    WORKER = "worker", "Background worker"
+
+
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def update(self, **kwargs: object) -> int:
         raise PermissionError("audit events are append-only")
@@ -23,6 +34,8 @@ class AuditEvent(models.Model):
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     site = models.ForeignKey("cases.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Blank: recorded before sources were kept, or by a caller that passed no context.
+    source = models.CharField(max_length=16, choices=AuditSource.choices, blank=True, db_index=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     detail = models.JSONField(default=dict, blank=True)

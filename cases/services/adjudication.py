@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 
 from cases.models import Adjudication, Case, CaseStatus, Image, User
-from cases.services.audit import audit_record
+from cases.services.audit import AuditContext, audit_record
 from cases.services.lifecycle import case_set_status
 from cases.services.review import ai_provenance, case_readings, checked_label, locked_case_of, reading_time
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
@@ -24,7 +23,7 @@ def adjudication_submit(
     non_diagnostic: bool = False,
     note: str = "",
     opened_at: datetime | None = None,
-    request: HttpRequest | None = None,
+    audit: AuditContext | None = None,
 ) -> Adjudication:
     """Record a Curator's final label for one disputed image; the case is reviewed once none is left.
 
@@ -77,7 +76,7 @@ def adjudication_submit(
         actor=curator,
         obj=decision,
         site=case.site,
-        request=request,
+        audit=audit,
         detail={"case": case.pk, "image": image.pk, "label": label, "readings": sorted(reading.labels)},
     )
     return decision

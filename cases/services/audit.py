@@ -1,21 +1,53 @@
-"""Writing the audit trail."""
+"""Writing the audit trail, and the context every service is given instead of a request."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
 from django.http import HttpRequest
 
-from cases.models import AuditEvent, Site, User
+from cases.models import AuditEvent, AuditSource, Site, User
+
+USER_AGENT_MAX_CHARS = 300  # AuditEvent.user_agent's length
 
 
-def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted
-    # proxy rewrites it, and the deployment guide puts one in front that does.
-    return request.META.get("REMOTE_ADDR") or None
+@dataclass(frozen=True, kw_only=True)
+class AuditContext:
+    """Who acted and through which way in, as the audit trail records it beside each action.
+
+    Services take this rather than an ``HttpRequest``, so a REST call, a DICOM
+    association, a command or a Celery task can call them as a web view does.
+    ``ip`` and ``user_agent`` are only known for HTTP entry points.
+    """
+
+    actor: User | None = None
+    source: str
+    ip: str | None = None
+    user_agent: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in AuditSource.values:
+            raise ValueError(f"unknown audit source {self.source!r}; one of {', '.join(AuditSource.values)}")
+
+    @classmethod
+    def from_request(cls, request: HttpRequest, *, source: str) -> AuditContext:
+        """The context of an HTTP request: its signed-in user (if any), client address and agent."""
+        user = getattr(request, "user", None)
+        return cls(
+            source=source,
+            actor=user if user is not None and user.is_authenticated else None,  # type: ignore[arg-type]
+            # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted
+            # proxy rewrites it, and the deployment guide puts one in front that does.
+            ip=request.META.get("REMOTE_ADDR") or None,
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_CHARS],
+        )
+
+    @classmethod
+    def system(cls, *, source: str, actor: User | None = None) -> AuditContext:
+        """A context with no HTTP request behind it: a command (cli) or a background task (worker)."""
+        return cls(source=source, actor=actor)
 
 
 def audit_record(
@@ -24,12 +56,16 @@ def audit_record(
     actor: User | None = None,
     obj: models.Model | None = None,
     site: Site | None = None,
-    request: HttpRequest | None = None,
+    audit: AuditContext | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event. Never raises for a missing actor: system actions have none."""
-    if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user  # type: ignore[assignment]
+    """Append one event. Never raises for a missing actor: system actions have none.
+
+    ``actor`` defaults to the context's; with no context the source is left
+    blank (not recorded), which only tests and internal callers should do.
+    """
+    if actor is None and audit is not None:
+        actor = audit.actor
     return AuditEvent.objects.create(
         action=action,
         actor=actor,
@@ -37,7 +73,8 @@ def audit_record(
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         site=site,
-        ip_address=client_ip(request),
-        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
+        source=audit.source if audit is not None else "",
+        ip_address=audit.ip if audit is not None else None,
+        user_agent=audit.user_agent if audit is not None else "",
         detail=detail or {},
     )

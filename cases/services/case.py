@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.http import HttpRequest
 
 from cases.models import Case, Priority, Task, User
 from cases.models.case import is_positive_finding
-from cases.services.audit import audit_record
+from cases.services.audit import AuditContext, audit_record
 from cases.signals import case_task_changed
 from oncoportal.exceptions import InvalidInput
 
 
 @transaction.atomic
-def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest | None = None) -> Case:
+def case_change_task(*, case: Case, task: str, user: User, audit: AuditContext | None = None) -> Case:
     """Set the case's task; returns the updated case.
 
     Setting a different task clears ``task_inferred`` (a person decided), records a
@@ -29,7 +28,7 @@ def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest 
     if task not in Task.values:
         raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(Task.values)}.")
     locked, previous = _case_set_field(
-        case=case, field="task", value=task, action="case.task_changed", user=user, request=request,
+        case=case, field="task", value=task, action="case.task_changed", user=user, audit=audit,
         also={"task_inferred": False},  # a person decided
     )  # fmt: skip
     if previous == task:
@@ -43,7 +42,7 @@ def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest 
 
 
 @transaction.atomic
-def case_set_priority(*, case: Case, priority: int, user: User, request: HttpRequest | None = None) -> Case:
+def case_set_priority(*, case: Case, priority: int, user: User, audit: AuditContext | None = None) -> Case:
     """Set the case's priority (a Priority value); returns the updated case.
 
     Records a 'case.priority_changed' audit event. Idempotent: the current
@@ -58,7 +57,7 @@ def case_set_priority(*, case: Case, priority: int, user: User, request: HttpReq
         value=priority,
         action="case.priority_changed",
         user=user,
-        request=request,
+        audit=audit,
     )
     return locked
 
@@ -70,7 +69,7 @@ def _case_set_field(
     value: object,
     action: str,
     user: User,
-    request: HttpRequest | None,
+    audit: AuditContext | None,
     also: dict[str, object] | None = None,
 ) -> tuple[Case, object]:
     """Lock the row, set one field (plus ``also``) if it changes, and audit the change.
@@ -91,10 +90,68 @@ def _case_set_field(
         actor=user,
         obj=locked,
         site=locked.site,
-        request=request,
+        audit=audit,
         detail={"from": previous, "to": value},
     )
     return locked, previous
+
+
+# What a Curator may edit on a case besides task and priority, which have services of their own.
+CASE_EDIT_FIELDS = ("assignee", "flagged", "flag_reason")
+
+
+@transaction.atomic
+def case_edit(
+    *, case: Case, changes: Mapping[str, Any], user: User, audit: AuditContext | None = None
+) -> Case:
+    """Apply a Curator's edits to a case (the admin's form), each through the service that owns it.
+
+    ``changes`` maps field names to new values: ``task`` goes through
+    :func:`case_change_task` (so predictions are re-queued for the new task and
+    the AI summary refreshed, as on the case page), ``priority`` through
+    :func:`case_set_priority`, and ``assignee``, ``flagged`` and ``flag_reason``
+    are written here. One 'case.admin_changed' event lists the fields; task and
+    priority also get their own events. No changes write nothing. Raises
+    InvalidInput for a field not editable here or a bad value; nothing is
+    written then.
+    """
+    unknown = sorted(set(changes) - {"task", "priority", *CASE_EDIT_FIELDS})
+    if unknown:
+        raise InvalidInput(f"These case fields cannot be edited: {', '.join(unknown)}.")
+    if not changes:
+        return case
+    plain = {name: changes[name] for name in CASE_EDIT_FIELDS if name in changes}
+    _check_plain_edits(plain)
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if plain:
+        for name, value in plain.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*plain, "updated_at"])
+    if "task" in changes:
+        locked = case_change_task(case=locked, task=changes["task"], user=user, audit=audit)
+    if "priority" in changes:
+        locked = case_set_priority(case=locked, priority=changes["priority"], user=user, audit=audit)
+    audit_record(
+        action="case.admin_changed",
+        actor=user,
+        obj=locked,
+        site=locked.site,
+        audit=audit,
+        detail={"fields": sorted(changes)},
+    )
+    return locked
+
+
+def _check_plain_edits(plain: Mapping[str, Any]) -> None:
+    if "assignee" in plain and plain["assignee"] is not None and not isinstance(plain["assignee"], User):
+        raise InvalidInput("The assignee must be a user, or none.")
+    if "flagged" in plain and not isinstance(plain["flagged"], bool):
+        raise InvalidInput("Flagged must be true or false.")
+    longest = Case._meta.get_field("flag_reason").max_length or 0
+    if "flag_reason" in plain and (
+        not isinstance(plain["flag_reason"], str) or len(plain["flag_reason"]) > longest
+    ):
+        raise InvalidInput(f"The flag reason must be text of at most {longest} characters.")
 
 
 @dataclass(frozen=True)

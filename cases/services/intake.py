@@ -21,13 +21,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from cases.models import (
+    AuditSource,
     Image,
     IntakeBatch,
     Site,
     Task,
     User,
 )
-from cases.services.audit import audit_record
+from cases.services.audit import AuditContext, audit_record
 from cases.services.intake_store import StudyElsewhere, store_prepared
 from cases.signals import images_ingested
 from oncocore.imaging import (
@@ -42,6 +43,17 @@ from oncocore.imaging import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The audit source of a batch whose caller passed no context: each way in is its own
+# source, and a demo load is run from the command line.
+_AUDIT_SOURCE: dict[str, str] = {
+    IntakeBatch.Source.WEB: AuditSource.WEB,
+    IntakeBatch.Source.CLI: AuditSource.CLI,
+    IntakeBatch.Source.API: AuditSource.API,
+    IntakeBatch.Source.DICOMWEB: AuditSource.DICOMWEB,
+    IntakeBatch.Source.DIMSE: AuditSource.DIMSE,
+    IntakeBatch.Source.DEMO: AuditSource.CLI,
+}
 
 
 @dataclass
@@ -116,7 +128,7 @@ def intake_sources(
     source: str,
     task: str | None = None,
     patient_ref: str = "",
-    request: Any = None,
+    audit: AuditContext | None = None,
     progress: Any = None,
 ) -> IntakeReport:
     """Ingest uploaded blobs (name, bytes) or already-expanded sources; returns the per-file report.
@@ -124,6 +136,8 @@ def intake_sources(
     Never raises for bad input: every problem becomes a rejected item with a reason.
     ``task`` (a Task value) overrides the inferred one; ``patient_ref`` links plain
     images to a patient pseudonym. ``progress`` (optional) is called once per file.
+    ``audit`` says who and from where; without one the batch's ``source`` stands
+    in (a demo load counts as the command line) with ``user`` as the actor.
     """
     if task is not None and task not in Task.values:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(Task.values)}")
@@ -155,7 +169,9 @@ def intake_sources(
             )
         )
     report = IntakeReport(batch_id=str(batch_id), items=items)
-    _record_batch(report, batch_id=batch_id, site=site, user=user, source=source, task=task, request=request)
+    if audit is None:
+        audit = AuditContext.system(source=_AUDIT_SOURCE.get(source, AuditSource.CLI), actor=user)
+    _record_batch(report, batch_id=batch_id, site=site, user=user, source=source, task=task, audit=audit)
     return report
 
 
@@ -255,7 +271,7 @@ def _record_batch(
     user: User | None,
     source: str,
     task: str | None,
-    request: Any,
+    audit: AuditContext,
 ) -> None:
     with transaction.atomic():
         batch = IntakeBatch.objects.create(
@@ -274,7 +290,7 @@ def _record_batch(
             actor=user,
             obj=batch,
             site=site,
-            request=request,
+            audit=audit,
             detail={"accepted": len(report.accepted), "rejected": len(report.rejected), "source": source},
         )
         if report.case_ids:

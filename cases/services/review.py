@@ -8,12 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from cases.models import Case, CaseStatus, Image, Review, ReviewDecision, ReviewPolicy, User
 from cases.models.case import TASK_CLASSES
-from cases.services.audit import audit_record
+from cases.services.audit import AuditContext, audit_record
 from cases.services.lifecycle import case_set_status
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
@@ -125,7 +124,7 @@ def review_submit(
     non_diagnostic: bool = False,
     note: str = "",
     opened_at: datetime | None = None,
-    request: HttpRequest | None = None,
+    audit: AuditContext | None = None,
 ) -> Review:
     """Record one reader's label for one image and move the case along.
 
@@ -171,13 +170,13 @@ def review_submit(
     else:
         if case.status != CaseStatus.IN_REVIEW:
             case_set_status(case_id=case.pk, status=CaseStatus.IN_REVIEW)
-        _finish_reading(case=case, reviewer=reviewer, request=request)
+        _finish_reading(case=case, reviewer=reviewer, audit=audit)
     audit_record(
         action="review.submitted",
         actor=reviewer,
         obj=review,
         site=case.site,
-        request=request,
+        audit=audit,
         detail={
             "case": case.pk,
             "image": image.pk,
@@ -189,7 +188,7 @@ def review_submit(
     return review
 
 
-def _finish_reading(*, case: Case, reviewer: User, request: HttpRequest | None) -> None:
+def _finish_reading(*, case: Case, reviewer: User, audit: AuditContext | None) -> None:
     """Once every image has its readings: reviewed if the readers agree, else off to adjudication."""
     readings = case_readings(case=case)
     if not all(r.complete for r in readings):
@@ -204,6 +203,6 @@ def _finish_reading(*, case: Case, reviewer: User, request: HttpRequest | None) 
         actor=reviewer,
         obj=case,
         site=case.site,
-        request=request,
+        audit=audit,
         detail={"images": {str(r.image_id): sorted(r.labels) for r in disputed}},
     )

@@ -10,7 +10,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 
+from cases.models import AuditSource
 from cases.permissions import can_use_ui
+from cases.services.audit import AuditContext
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
@@ -41,3 +43,8 @@ def ui_view(view: View) -> View:
 def wants_json(request: HttpRequest) -> bool:
     """True when the client (the upload script) asked for JSON rather than a page."""
     return "application/json" in request.headers.get("Accept", "")
+
+
+def web_audit(request: HttpRequest) -> AuditContext:
+    """The audit context of a web page's request: its user, address and browser."""
+    return AuditContext.from_request(request, source=AuditSource.WEB)

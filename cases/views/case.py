@@ -21,7 +21,7 @@ from cases.selectors import case_list_for_user, case_series, next_case_for_revie
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
 from cases.services.review import ImageReading, readers_required, review_class_names
-from cases.views.access import ui_view
+from cases.views.access import ui_view, web_audit
 from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
 
@@ -272,7 +272,7 @@ def _render_case(
     status: int = 200,
 ) -> HttpResponse:
     # Every rendering of a case is a view of patient data, so it is audited.
-    audit_record(action="case.viewed", obj=case, site=case.site, request=request)
+    audit_record(action="case.viewed", obj=case, site=case.site, audit=web_audit(request))
     series = list(case_series(case=case))
     images = [image for s in series for image in s.images.all()]
     for image in images:
@@ -337,7 +337,9 @@ def case_task(request: HttpRequest, pk: int) -> HttpResponse:
         return _render_case(request, case, task_form=form, status=400)
     user: User = request.user  # type: ignore[assignment]
     try:
-        updated = case_change_task(case=case, task=form.cleaned_data["task"], user=user, request=request)
+        updated = case_change_task(
+            case=case, task=form.cleaned_data["task"], user=user, audit=web_audit(request)
+        )
     except DomainError as exc:
         form.add_error("task", exc.message)
         return _render_case(request, case, task_form=form, status=exc.status_code)
@@ -356,7 +358,7 @@ def case_priority(request: HttpRequest, pk: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     try:
         updated = case_set_priority(
-            case=case, priority=form.cleaned_data["priority"], user=user, request=request
+            case=case, priority=form.cleaned_data["priority"], user=user, audit=web_audit(request)
         )
     except DomainError as exc:
         form.add_error("priority", exc.message)

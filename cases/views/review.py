@@ -19,7 +19,7 @@ from cases.models import Case, CaseStatus, Image
 from cases.selectors import adjudication_queue_for_user, case_list_for_user, next_case_for_review
 from cases.services.adjudication import adjudication_submit
 from cases.services.review import review_submit
-from cases.views.access import ui_view
+from cases.views.access import ui_view, web_audit
 from oncoportal.exceptions import DomainError
 
 OPENED_SALT = "cases.review.opened"
@@ -50,7 +50,7 @@ class LabelSubmission:
 
     case: Case
     image: Image
-    fields: dict[str, Any]  # label, non_diagnostic, note, opened_at, request: a service's keyword arguments
+    fields: dict[str, Any]  # label, non_diagnostic, note, opened_at, audit: a service's keyword arguments
 
 
 def _label_submission(
@@ -71,7 +71,7 @@ def _label_submission(
         "non_diagnostic": data["non_diagnostic"],
         "note": data["note"],
         "opened_at": _opened_at(data["opened"]),
-        "request": request,
+        "audit": web_audit(request),
     }
     return LabelSubmission(case=case, image=image, fields=fields)
 

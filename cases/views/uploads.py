@@ -7,14 +7,12 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cases.forms import UploadForm
@@ -22,10 +20,21 @@ from cases.models import IntakeBatch, Task, User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user, intake_batch_for_user
 from cases.services.intake import intake_sources
-from cases.views.access import ui_view, wants_json
+from cases.views.access import ui_view, wants_json, web_audit
 from cases.views.upload_report import report_case_ids, summarise_report
+from oncoportal.http import UploadMessages, upload_guard
 
 NO_UPLOAD_MESSAGE = "Your role cannot upload studies. Radiologists and Curators can."
+UPLOAD_MESSAGES = UploadMessages(
+    too_large=(
+        "This upload is {size}, over the {limit} limit for one upload. "
+        "Nothing was stored. Upload the files in smaller groups."
+    ),
+    too_many_files=(
+        "Too many files in one upload (the limit is {max_files}). "
+        "Nothing was stored. Zip the folder, or upload it in parts."
+    ),
+)
 
 
 def _upload_page(
@@ -58,57 +67,30 @@ def _upload_error(
     return _upload_page(request, form or UploadForm(user=request.user), status=status, error=message)  # type: ignore[arg-type]
 
 
-def _content_length(request: HttpRequest) -> int:
-    try:
-        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
-    except ValueError:
-        return 0
-
-
-@csrf_exempt  # CSRF is checked in _upload_post: checking it reads the body, and the size check must come first.
+@csrf_exempt  # upload_guard checks CSRF: checking it reads the body, and the size check must come first.
 @require_http_methods(["GET", "POST"])
 @ui_view
 def upload(request: HttpRequest) -> HttpResponse:
     """GET: the upload form. POST: ingest the files, then redirect (or JSON {result_url}) to the result page.
 
-    Responses: 403 without upload permission; 413 when Content-Length is over
-    INTAKE_MAX_REQUEST_BYTES (decided before the body is read); 400 for no
-    files, an unknown task, a missing site or too many files.
+    Responses: 403 without upload permission or a CSRF token; 413 when
+    Content-Length is over INTAKE_MAX_REQUEST_BYTES (decided before the body is
+    read); 400 for no files, an unknown task, a missing site or too many files.
     """
     if not can_upload(request.user):  # type: ignore[arg-type]
         raise PermissionDenied(NO_UPLOAD_MESSAGE)
     if request.method == "GET":
         return _upload_page(request, UploadForm(user=request.user))  # type: ignore[arg-type]
-    size, limit = _content_length(request), settings.INTAKE_MAX_REQUEST_BYTES
-    if size > limit:
-        return _upload_error(
-            request,
-            status=413,
-            message=(
-                f"This upload is {filesizeformat(size)}, over the {filesizeformat(limit)} limit for one upload. "
-                "Nothing was stored. Upload the files in smaller groups."
-            ),
-        )
-    try:
-        # Parse now so Django's own limits come back as a clear message, not a bare 400.
-        request.FILES  # noqa: B018
-    except TooManyFilesSent:
-        return _upload_error(
-            request,
-            status=400,
-            message=(
-                f"Too many files in one upload (the limit is {settings.DATA_UPLOAD_MAX_NUMBER_FILES}). "
-                "Nothing was stored. Zip the folder, or upload it in parts."
-            ),
-        )
-    except (TooManyFieldsSent, RequestDataTooBig, MultiPartParserError):
-        return _upload_error(
-            request, status=400, message="The form data was malformed or too large. Nothing was stored."
-        )
+    refused = upload_guard(
+        request,
+        messages=UPLOAD_MESSAGES,
+        refuse=lambda status, message: _upload_error(request, status=status, message=message),
+    )
+    if refused is not None:
+        return refused
     return _upload_post(request)
 
 
-@csrf_protect
 def _upload_post(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     form = UploadForm(request.POST, request.FILES, user=user)
@@ -123,7 +105,7 @@ def _upload_post(request: HttpRequest) -> HttpResponse:
         source=IntakeBatch.Source.WEB,
         task=form.cleaned_data["task"],
         patient_ref=form.cleaned_data["patient_ref"],
-        request=request,
+        audit=web_audit(request),
     )
     result_url = reverse("cases:upload_result", kwargs={"batch_id": report.batch_id})
     if wants_json(request):

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from cases.models import Image, ImageKind, IntakeBatch, Site, Task, User
 from cases.permissions import can_upload
-from cases.services.audit import audit_record
+from cases.services.audit import AuditContext, audit_record
 from cases.services.intake import deid_options, intake_limits, intake_sources
 from cases.services.intake_store import delete_orphans
 from inference.models import TryOut
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 NO_UPLOAD_MESSAGE = "Your role cannot upload studies, so it cannot save a try-out as a case."
 
 
-def tryout_start(*, user: User, task: str, upload: File) -> TryOut:
+def tryout_start(*, user: User, task: str, upload: File, audit: AuditContext | None = None) -> TryOut:
     """Check one uploaded image, store it de-identified, and queue it for the task's active model.
 
     Raises InvalidInput with a reason a user can read (unknown task, no active
@@ -78,7 +78,12 @@ def tryout_start(*, user: User, task: str, upload: File) -> TryOut:
                 expires_at=timezone.now() + timedelta(seconds=settings.TRYOUT_TTL_SECONDS),
             )
             audit_record(
-                action="tryout.created", actor=user, obj=tryout, site=user.site, detail={"task": task}
+                action="tryout.created",
+                actor=user,
+                obj=tryout,
+                site=user.site,
+                audit=audit,
+                detail={"task": task},
             )
             # After commit, so the worker finds the row. Robust: a broker outage leaves it
             # queued (the page says so) instead of failing a request whose files are stored.
@@ -114,7 +119,9 @@ def _prepare_one(upload: File) -> Prepared:
         raise InvalidInput(exc.reason) from None
 
 
-def tryout_save_as_case(*, tryout: TryOut, user: User, site: Site | None = None) -> int:
+def tryout_save_as_case(
+    *, tryout: TryOut, user: User, site: Site | None = None, audit: AuditContext | None = None
+) -> int:
     """Ingest the try-out's stored file as a new case through the intake, then delete the try-out.
 
     Returns the new case's id. ``site`` is for users without a site of their
@@ -143,19 +150,26 @@ def tryout_save_as_case(*, tryout: TryOut, user: User, site: Site | None = None)
         user=user,
         source=IntakeBatch.Source.WEB,
         task=tryout.task,
+        audit=audit,
     )
     item = report.items[0]
     if item.status != "accepted" or item.case_id is None:
         raise InvalidInput(f"Not saved: {item.reason or item.status}.")
     try:
-        tryout_discard(tryout=tryout, user=user, reason="saved as case")
+        tryout_discard(tryout=tryout, user=user, reason="saved as case", audit=audit)
     except OSError:
         # The case is stored; the leftover try-out goes when it expires.
         logger.warning("could not delete try-out %s after saving it as case %s", tryout.pk, item.case_id)
     return item.case_id
 
 
-def tryout_discard(*, tryout: TryOut, user: User | None = None, reason: str = "discarded") -> None:
+def tryout_discard(
+    *,
+    tryout: TryOut,
+    user: User | None = None,
+    reason: str = "discarded",
+    audit: AuditContext | None = None,
+) -> None:
     """Delete a try-out: its files, then its row. Idempotent.
 
     Raises OSError when a file cannot be deleted; the row is kept then, so expiry retries.
@@ -165,5 +179,10 @@ def tryout_discard(*, tryout: TryOut, user: User | None = None, reason: str = "d
         deleted, _ = TryOut.objects.filter(pk=tryout.pk).delete()
         if deleted:
             audit_record(
-                action="tryout.deleted", actor=user, obj=tryout, site=tryout.site, detail={"reason": reason}
+                action="tryout.deleted",
+                actor=user,
+                obj=tryout,
+                site=tryout.site,
+                audit=audit,
+                detail={"reason": reason},
             )

@@ -120,3 +120,11 @@ def test_ingest_of_real_files_prints_one_line_per_rejected_file_and_nothing_on_s
     assert len(lines) == len(expected) + 1  # one per rejected file, then the summary
     assert lines[-1].startswith("3 accepted into ")
     assert Image.objects.count() == 3
+
+
+def test_ingest_is_audited_as_the_command_line(data_dir, site, radiologist, capsys):
+    from cases.models import AuditEvent
+
+    call_command("ingest", str(data_dir / "dicom" / "pydicom" / "CT_small.dcm"), "--user", "rad")
+    event = AuditEvent.objects.get(action="intake.batch")
+    assert (event.source, event.actor, event.ip_address) == ("cli", radiologist, None)

@@ -220,3 +220,22 @@ def test_upload_enforces_csrf(radiologist, data_dir):
 
 
 # --- Worklist -------------------------------------------------------------------
+
+
+def test_upload_is_audited_as_web(client, radiologist, data_dir):
+    from cases.models import AuditEvent
+
+    client.force_login(radiologist)
+    client.post(reverse("cases:upload"), {"files": [_file(data_dir, f"{PYDICOM}/CT_small.dcm")]})
+    event = AuditEvent.objects.get(action="intake.batch")
+    assert (event.source, event.actor, event.ip_address) == ("web", radiologist, "127.0.0.1")
+
+
+def test_upload_with_too_many_files_says_so(client, radiologist, data_dir, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 1
+    client.force_login(radiologist)
+    files = [_file(data_dir, f"{PYDICOM}/CT_small.dcm"), _file(data_dir, f"{PYDICOM}/MR_small.dcm")]
+    response = client.post(reverse("cases:upload"), {"files": files}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Too many files in one upload (the limit is 1).")
+    assert not IntakeBatch.objects.exists()

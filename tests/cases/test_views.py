@@ -255,3 +255,21 @@ def test_worklist_puts_higher_priority_first(client, radiologist, site, make_cas
     newer_routine = make_case(site, priority=0)
     rows = client.get(reverse("cases:worklist")).context["page"].object_list
     assert [c.pk for c in rows] == [stat.pk, urgent.pk, newer_routine.pk, routine.pk]
+
+
+def test_page_actions_are_audited_as_web_with_address_and_agent(client, radiologist, ct_case):
+    client.force_login(radiologist)
+    agent = {"HTTP_USER_AGENT": "Mozilla/5.0 (reading room)"}
+    assert client.get(reverse("cases:case_detail", kwargs={"pk": ct_case.pk}), **agent).status_code == 200
+    changed = client.post(
+        reverse("cases:case_task", kwargs={"pk": ct_case.pk}), {"task": "brain_mri"}, **agent
+    )
+    assert changed.status_code == 302
+    client.post(reverse("cases:case_priority", kwargs={"pk": ct_case.pk}), {"priority": 2}, **agent)
+    events = AuditEvent.objects.filter(
+        action__in=["case.viewed", "case.task_changed", "case.priority_changed"], object_id=str(ct_case.pk)
+    )
+    assert {e.action for e in events} == {"case.viewed", "case.task_changed", "case.priority_changed"}
+    for event in events:
+        assert (event.source, event.actor, event.ip_address) == ("web", radiologist, "127.0.0.1")
+        assert event.user_agent == "Mozilla/5.0 (reading room)"

@@ -271,3 +271,21 @@ def test_make_run_registers_the_shipped_bundles_and_ensembles(settings, tmp_path
         members = active_versions(task=task)
         assert members and not any(v.untrained for v in members), task
         assert len(members) == len(shipped.get(task, {}).get("members", {None: 1})), task
+
+
+def test_model_commands_are_audited_as_the_command_line(random_bundle, capsys):
+    from cases.models import AuditEvent
+
+    call_command("register_model", str(random_bundle), "--activate")
+    version = ModelVersion.objects.get()
+    ref = f"{version.name}@{version.version}"
+    call_command("retire_model", ref)
+    call_command("activate_model", ref)
+    events = AuditEvent.objects.filter(object_type="inference.modelversion").order_by("pk")
+    assert [e.action for e in events] == [
+        "model.registered",
+        "model.activated",
+        "model.retired",
+        "model.activated",
+    ]
+    assert {e.source for e in events} == {"cli"}

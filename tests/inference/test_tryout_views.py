@@ -226,3 +226,33 @@ def test_discard_deletes_files_then_row(client, radiologist, finished, media_dir
     assert response.redirect_chain[-1][0] == reverse("inference:tryout")
     assert "Try-out discarded. Nothing was kept." in response.content.decode()
     assert not TryOut.objects.exists() and files_under(media_dir) == []
+
+
+def test_tryout_is_audited_as_web_and_enforces_csrf(radiologist, random_model, glioma, mocker):
+    from django.test import Client
+
+    from cases.models import AuditEvent
+
+    mocker.patch("inference.tryout.services.run_tryout.delay")
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(radiologist)
+    upload = {"task": "brain_mri", "file": SimpleUploadedFile(glioma.name, glioma.read_bytes())}
+    assert strict.post(reverse("inference:tryout"), upload).status_code == 403
+    assert not TryOut.objects.exists()
+
+    client = Client()
+    client.force_login(radiologist)
+    upload["file"].seek(0)
+    assert client.post(reverse("inference:tryout"), upload).status_code == 302
+    event = AuditEvent.objects.get(action="tryout.created")
+    assert (event.source, event.actor, event.ip_address) == ("web", radiologist, "127.0.0.1")
+
+
+def test_tryout_with_too_many_files_is_a_400(client, radiologist, random_model, glioma, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 1
+    client.force_login(radiologist)
+    files = [SimpleUploadedFile(f"{i}.jpg", glioma.read_bytes()) for i in range(2)]
+    response = client.post(reverse("inference:tryout"), {"task": "brain_mri", "file": files})
+    assert response.status_code == 400
+    assert "The form data was malformed or too large. Nothing was stored." in response.content.decode()
+    assert not TryOut.objects.exists()

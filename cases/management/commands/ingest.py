@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from cases.management.commands._common import resolve_site
-from cases.models import IntakeBatch, Task, User
+from cases.models import AuditSource, IntakeBatch, Task, User
+from cases.services.audit import AuditContext
 from cases.services.intake import intake_limits, intake_sources
 from oncocore.imaging import SourceFile, SourceRejected, expand_path
 from oncocore.imaging.errors import one_line
@@ -50,6 +51,7 @@ class Command(BaseCommand):
             source=IntakeBatch.Source.CLI,
             task=opts["task"],
             patient_ref=opts["patient_ref"],
+            audit=AuditContext.system(source=AuditSource.CLI, actor=user),
             progress=lambda name: bar.update(1) if bar.n < total else None,
         )
         bar.close()

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cases.models import IntakeBatch, Role, Site, Task, User
+from cases.models import AuditSource, IntakeBatch, Role, Site, Task, User
 from cases.roles import sync_roles
+from cases.services.audit import AuditContext
 from cases.services.intake import intake_sources
 
 DEMO_SITE = ("demo-hospital", "Demo Hospital Radiology")
@@ -60,6 +61,8 @@ class Command(BaseCommand):
             self.stdout.write(f"no sample data at {data_dir} (set ONCOPORTAL_DATA_DIR); demo has no studies")
             return
         accepted = duplicates = 0
+        # Recorded as the demo radiologist's uploads, made from the command line.
+        audit = AuditContext.system(source=AuditSource.CLI, actor=user)
         for folder, task, per_class in DEMO_IMAGES:
             for path in _first_per_class(data_dir / folder, per_class):
                 report = intake_sources(
@@ -68,6 +71,7 @@ class Command(BaseCommand):
                     user=user,
                     source=IntakeBatch.Source.DEMO,
                     task=task,
+                    audit=audit,
                 )
                 accepted += len(report.accepted)
                 duplicates += len(report.duplicates)
@@ -78,6 +82,7 @@ class Command(BaseCommand):
                 site=site,
                 user=user,
                 source=IntakeBatch.Source.DEMO,
+                audit=audit,
             )
             accepted += len(report.accepted)
             duplicates += len(report.duplicates)

@@ -2,6 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from cases.models import AuditSource
+from cases.services.audit import AuditContext
 from inference.management.commands._versions import get_version
 from inference.services import model_version_activate
 
@@ -17,5 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         version = get_version(opts["version"])
-        model_version_activate(version=version, exclusive=opts["exclusive"])
+        model_version_activate(
+            version=version, exclusive=opts["exclusive"], audit=AuditContext.system(source=AuditSource.CLI)
+        )
         self.stdout.write(f"{version.label} is active for {version.task}")

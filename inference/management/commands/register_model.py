@@ -3,6 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cases.models import AuditSource
+from cases.services.audit import AuditContext
 from inference.services import model_version_activate, model_version_register
 from oncoportal.exceptions import DomainError
 
@@ -24,9 +26,12 @@ class Command(BaseCommand):
         if opts["weight"] <= 0:
             raise CommandError("--weight must be positive")
         try:
-            version, created = model_version_register(bundle_dir=opts["bundle"], weight=opts["weight"])
+            audit = AuditContext.system(source=AuditSource.CLI)
+            version, created = model_version_register(
+                bundle_dir=opts["bundle"], weight=opts["weight"], audit=audit
+            )
             if opts["activate"]:
-                model_version_activate(version=version, exclusive=opts["exclusive"])
+                model_version_activate(version=version, exclusive=opts["exclusive"], audit=audit)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         state = "registered" if created else "already registered"

@@ -17,7 +17,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cases.models import AuditSource
 from cases.models.case import TASK_CLASSES
+from cases.services.audit import AuditContext
 from inference.models import ModelVersion
 from inference.services import ensemble_activate, model_version_activate, model_version_register
 from oncocore import registry
@@ -84,11 +86,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         root = (opts["dir"] or Path(settings.MODELS_DIR)).resolve()
+        audit = AuditContext.system(source=AuditSource.CLI)
         bundles = sorted(p.parent for p in root.glob("*/" + registry.CARD_FILE)) if root.is_dir() else []
         versions, by_folder = [], {}
         for bundle in bundles:
             try:
-                version, created = model_version_register(bundle_dir=bundle)
+                version, created = model_version_register(bundle_dir=bundle, audit=audit)
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
             versions.append(version)
@@ -102,7 +105,7 @@ class Command(BaseCommand):
                 folder = Path(settings.VAR_DIR) / "untrained-models" / task
                 if not (folder / registry.CARD_FILE).exists():
                     registry.make_random_bundle(folder, task=task, class_names=classes, overwrite=True)
-                version, _ = model_version_register(bundle_dir=folder)
+                version, _ = model_version_register(bundle_dir=folder, audit=audit)
                 versions.append(version)
                 self.stdout.write(
                     f"stand-in   {version.label} ({task}): no trained model shipped for this task"
@@ -120,9 +123,9 @@ class Command(BaseCommand):
                 # Nothing active, or only an untrained stand-in while a trained bundle is here:
                 # the trained one (or the declared ensemble) takes over and the stand-in retires.
                 if task in ensembles:
-                    ensemble_activate(members=ensembles[task])
+                    ensemble_activate(members=ensembles[task], audit=audit)
                     listed = ", ".join(f"{v.label} (weight {w:g})" for v, w in ensembles[task])
                     self.stdout.write(f"activated  ensemble {listed} for {task}")
                     continue
-                model_version_activate(version=best, exclusive=True)
+                model_version_activate(version=best, exclusive=True, audit=audit)
                 self.stdout.write(f"activated  {best.label} for {task}")

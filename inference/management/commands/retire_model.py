@@ -2,6 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from cases.models import AuditSource
+from cases.services.audit import AuditContext
 from inference.management.commands._versions import get_version
 from inference.services import model_version_retire
 
@@ -14,5 +16,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         version = get_version(opts["version"])
-        model_version_retire(version=version)
+        model_version_retire(version=version, audit=AuditContext.system(source=AuditSource.CLI))
         self.stdout.write(f"{version.label} retired")

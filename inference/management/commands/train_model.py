@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from cases.models import AuditSource
+from cases.services.audit import AuditContext
 from inference.services import model_version_activate, model_version_register
 from oncocore.training.args import get_args_parser
 from oncocore.training.train import main as train_main
@@ -36,9 +38,10 @@ class Command(TrainerCommand):
         self.run_trainer(train_args)
         if opts["register"]:
             try:
-                version, _ = model_version_register(bundle_dir=Path(train_args.export_bundle))
+                audit = AuditContext.system(source=AuditSource.CLI)
+                version, _ = model_version_register(bundle_dir=Path(train_args.export_bundle), audit=audit)
                 if opts["activate"]:
-                    model_version_activate(version=version)
+                    model_version_activate(version=version, audit=audit)
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
             self.stdout.write(f"registered {version.label} ({version.task}), status {version.status}")
