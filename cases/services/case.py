@@ -9,10 +9,10 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest
 
-from cases.models import Case, Priority, Task, User
-from cases.models.case import is_positive_finding
+from cases.models import Case, Priority, User
 from cases.services.audit import audit_record
 from cases.signals import case_task_changed
+from cases.task_registry import is_positive_finding, task_keys
 from oncoportal.exceptions import InvalidInput
 
 
@@ -24,10 +24,11 @@ def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest 
     'case.task_changed' audit event and, after commit, sends ``case_task_changed``
     with ``case_id``, ``task`` and ``previous_task`` so listeners (inference) can
     re-queue. Idempotent: setting the current task writes and sends nothing.
-    Raises InvalidInput for a value that is not a Task.
+    Raises InvalidInput for a value that is not a task of the registry (or Unassigned).
     """
-    if task not in Task.values:
-        raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(Task.values)}.")
+    known = task_keys(unassigned=True)
+    if task not in known:
+        raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(known)}.")
     locked, previous = _case_set_field(
         case=case, field="task", value=task, action="case.task_changed", user=user, request=request,
         also={"task_inferred": False},  # a person decided

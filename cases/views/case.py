@@ -16,11 +16,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases.forms import PriorityForm, TaskChangeForm
 from cases.models import Case, CaseStatus, Image, User
-from cases.models.case import TASK_CLASSES
 from cases.selectors import case_list_for_user, case_series, next_case_for_review
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
 from cases.services.review import ImageReading, readers_required, review_class_names
+from cases.task_registry import task_classes
 from cases.views.access import ui_view
 from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
@@ -298,7 +298,7 @@ def _render_case(
             "priority_form": priority_form or PriorityForm(initial={"priority": case.priority}),
             "header_image": header_image,
             "can_review": request.user.has_perm("cases.review_case")
-            and case.task in TASK_CLASSES
+            and bool(task_classes(case.task))
             and case.status != CaseStatus.ADJUDICATION,
             "review_rows": review_rows(images, case=case, user=request.user),  # type: ignore[arg-type]
             "opened_token": opened_token(),

@@ -1,0 +1,90 @@
+"""The task registry as the Django apps read it: built-ins plus declared tasks, and the field validators."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from cases.forms import TaskChangeForm, UploadForm, WorklistFilterForm
+from cases.models import ReviewPolicy, Task
+from cases.services.case import case_change_task
+from cases.services.task import task_ensure_for_card
+from cases.task_registry import (
+    is_positive_finding,
+    task_all,
+    task_choices,
+    task_classes,
+    task_infer,
+    task_keys,
+    task_label,
+)
+from oncocore import tasks
+from oncocore.model_card import ModelCard
+from oncocore.preprocessing import PreprocessSpec
+from oncoportal.exceptions import InvalidInput
+
+pytestmark = pytest.mark.django_db
+
+
+def _declare_breast() -> None:
+    card = ModelCard(
+        name="breast",
+        version="1",
+        task="breast_histology",
+        arch="tinycnn",
+        class_names=("benign", "malignant"),
+        preprocessing=PreprocessSpec(input_size=32),
+        task_definition={"label": "Breast histopathology", "positive_classes": ["malignant"], "modality": "SM",
+                         "keywords": ["BREAST"]},
+    )  # fmt: skip
+    task_ensure_for_card(card=card)
+
+
+def test_the_builtin_constants_are_the_cores():
+    assert [(t.value, t.label) for t in Task] == [
+        *((t.key, t.label) for t in tasks.BUILTIN_TASKS),
+        (tasks.UNASSIGNED, tasks.UNASSIGNED_LABEL),
+    ]
+    assert task_all() == list(tasks.BUILTIN_TASKS)
+    assert task_choices() == Task.choices
+    assert task_classes("lung_ct") == ["benign", "malignant", "normal"] and task_classes("unassigned") == []
+    assert is_positive_finding("brain_mri", "glioma") and not is_positive_finding("brain_mri", "notumor")
+    assert not is_positive_finding("unassigned", "glioma")
+    assert task_label("unassigned") == "Unassigned" and task_label("nonsense") == "nonsense"
+
+
+def test_a_declared_task_is_read_everywhere_a_builtin_one_is(radiologist, site, make_case):
+    assert task_infer(modality="SM", body_part="BREAST") == "histology"  # not declared yet
+    _declare_breast()
+    assert task_keys() == ["brain_mri", "lung_ct", "histology", "breast_histology"]
+    assert task_label("breast_histology") == "Breast histopathology"
+    assert task_classes("breast_histology") == ["benign", "malignant"]
+    assert is_positive_finding("breast_histology", "malignant")
+    assert task_infer(modality="SM", body_part="BREAST") == "breast_histology"
+    assert task_infer(modality="SM", body_part="LUNG") == "histology"
+    # Forms offer it.
+    for form in (TaskChangeForm(), UploadForm(user=radiologist), WorklistFilterForm(user=radiologist)):
+        assert ("breast_histology", "Breast histopathology") in list(form.fields["task"].choices)
+    assert ("malignant", "malignant") in list(WorklistFilterForm(user=radiologist).fields["ai_label"].choices)
+    # A user can move a case to it.
+    case = make_case(site)
+    assert case_change_task(case=case, task="breast_histology", user=radiologist).task == "breast_histology"
+
+
+def test_case_and_policy_tasks_are_validated_against_the_registry(site, make_case, radiologist):
+    case = make_case(site)
+    case.task = "breast_histology"
+    with pytest.raises(ValidationError, match="Unknown task 'breast_histology'"):
+        case.full_clean()
+    with pytest.raises(InvalidInput, match="Unknown task"):
+        case_change_task(case=case, task="breast_histology", user=radiologist)
+    with pytest.raises(ValidationError, match="Unknown task 'unassigned'"):
+        ReviewPolicy(task="unassigned", readers_required=2).full_clean()
+    _declare_breast()
+    case.full_clean()
+    ReviewPolicy(task="breast_histology", readers_required=2).full_clean()
+    case.task = Task.UNASSIGNED
+    case.full_clean()
+    assert (
+        str(ReviewPolicy(task="breast_histology", readers_required=2)) == "Breast histopathology: 2 reader(s)"
+    )
