@@ -11,7 +11,15 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from cases.models.task import TaskDefinition
-from oncocore.tasks import BUILTIN_TASKS, UNASSIGNED, UNASSIGNED_LABEL, TaskSpec, builtin_task, infer_task
+from oncocore.tasks import (
+    BUILTIN_TASKS,
+    UNASSIGNED,
+    UNASSIGNED_LABEL,
+    WINDOW_PRESETS,
+    TaskSpec,
+    builtin_task,
+    infer_task,
+)
 
 # The declared tasks are read on every page that lists tasks or labels a case,
 # so they are cached: the worklist's query count stays what it was. The
@@ -82,6 +90,12 @@ def is_positive_finding(task: str, label: str) -> bool:
 def task_infer(*, modality: str, body_part: str) -> str:
     """Guess a study's task from its header (see :func:`oncocore.tasks.infer_task`)."""
     return infer_task(task_all(), modality=modality, body_part=body_part)
+
+
+def task_window_presets(key: str) -> list[dict[str, object]]:
+    """The viewer's window presets for a case of this task: the CT ones, then the task's own."""
+    spec = task_get(key)
+    return spec.viewer_presets() if spec is not None else [p.to_dict() for p in WINDOW_PRESETS]
 
 
 def validate_case_task(value: str) -> None:

@@ -20,7 +20,7 @@ from cases.selectors import case_list_for_user, case_series, next_case_for_revie
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
 from cases.services.review import ImageReading, readers_required, review_class_names
-from cases.task_registry import task_classes
+from cases.task_registry import task_classes, task_window_presets
 from cases.views.access import ui_view
 from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
@@ -306,6 +306,8 @@ def _render_case(
             "next_case_id": next_case_for_review(user=request.user, after=case),  # type: ignore[arg-type]
             # One viewer per series; each image's side panel shows its newest prediction.
             "viewers": [series_viewer(s, start_image=start_image) for s in series if s.images.all()],
+            # One definition of the presets (the registry's), for the buttons and viewer.js.
+            "window_presets": task_window_presets(case.task),
             "header_rows": header_rows(header_image.header) if header_image is not None else [],
         },
         status=status,
