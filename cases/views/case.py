@@ -20,7 +20,7 @@ from cases.selectors import case_list_for_user, case_series, next_case_for_revie
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
 from cases.services.review import ImageReading, readers_required, review_class_names
-from cases.task_registry import task_classes, task_window_presets
+from cases.task_registry import task_classes, task_get, task_window_presets
 from cases.views.access import ui_view
 from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
@@ -130,7 +130,7 @@ class ReviewRow:
     """One image in the review panel: what the AI said, who read it, and the reader's (or Curator's) form."""
 
     image: Image
-    classes: list[tuple[int, str]]  # (shortcut digit, class name)
+    classes: list[tuple[int, str, str]]  # (shortcut digit, class name, readable name)
     ai_label: str
     reviews: list[Any]  # empty while a blinded double read hides them from this user
     mine: Any | None
@@ -143,6 +143,7 @@ class ReviewRow:
 
 def review_rows(images: list[Image], *, case: Case, user: User) -> list[ReviewRow]:
     required = readers_required(task=case.task)
+    spec = task_get(case.task)
     adjudicator = user.has_perm("cases.adjudicate_case") and case.status == CaseStatus.ADJUDICATION
     rows = []
     for image in images:
@@ -154,7 +155,12 @@ def review_rows(images: list[Image], *, case: Case, user: User) -> list[ReviewRo
         rows.append(
             ReviewRow(
                 image=image,
-                classes=list(enumerate(review_class_names(prediction=shown, task=case.task), start=1)),
+                classes=[
+                    (digit, name, spec.class_label(name) if spec is not None else name)
+                    for digit, name in enumerate(
+                        review_class_names(prediction=shown, task=case.task), start=1
+                    )
+                ],
                 ai_label=shown.label if shown else "",
                 reviews=[] if hidden else reading.reviews,
                 mine=next((r for r in reading.reviews if r.reviewer_id == user.pk), None),

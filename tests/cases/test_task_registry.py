@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from cases.forms import TaskChangeForm, UploadForm, WorklistFilterForm
 from cases.models import ReviewPolicy, Task
@@ -88,3 +89,10 @@ def test_case_and_policy_tasks_are_validated_against_the_registry(site, make_cas
     assert (
         str(ReviewPolicy(task="breast_histology", readers_required=2)) == "Breast histopathology: 2 reader(s)"
     )
+
+
+def test_readers_choose_among_the_tasks_classes_by_their_readable_names(client, reviewer, brain_case):
+    case = brain_case.first()
+    client.force_login(reviewer)
+    html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
+    assert 'value="notumor" data-digit="3"' in html and "<kbd>3</kbd> No tumour" in html

@@ -97,6 +97,7 @@ def test_a_bundle_declares_a_new_task_and_a_case_runs_through_it(
     client.force_login(reviewer)
     page = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     assert 'value="benign"' in page and 'value="malignant"' in page and 'value="glioma"' not in page
+    assert "<kbd>2</kbd> Malignant" in page  # the declared readable name
     image = case.images.get()
     url = reverse("cases:review_submit", args=[case.pk, image.pk])
     client.post(url, {"label": "glioma"})
