@@ -33,6 +33,14 @@ BREAST = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_predictors():
+    """The pipeline caches predictors by version pk, which SQLite hands out again after a rollback."""
+    pipeline._predictors.clear()
+    yield
+    pipeline._predictors.clear()
+
+
 def _breast_bundle(folder, *, declare=BREAST, lean="malignant", classes=("benign", "malignant")):
     """A tiny RGB bundle for breast_histology whose last layer leans to ``lean``, so its label is known."""
     registry.make_random_bundle(folder, task="breast_histology", class_names=list(classes), channels=3)
@@ -77,9 +85,7 @@ def test_a_bundle_declares_a_new_task_and_a_case_runs_through_it(
     assert case.get_task_display() == "Breast histopathology"
     assert delay.call_count == 1
 
-    # The worker pipeline scores it with the new task's model. Its predictor cache is
-    # keyed by version pk, which SQLite hands out again after an earlier test's rollback.
-    pipeline._predictors.clear()
+    # The worker pipeline scores it with the new task's model.
     ids = list(Prediction.objects.filter(image__case=case).values_list("pk", flat=True))
     assert predictions_run(prediction_ids=ids) == 1
     prediction = Prediction.objects.get(pk=ids[0])
