@@ -23,14 +23,16 @@ from oncocore.tasks import (
 
 # The declared tasks are read on every page that lists tasks or labels a case,
 # so they are cached: the worklist's query count stays what it was. The
-# registering process forgets them at once; others (with a per-process cache)
-# see a new task within CACHE_SECONDS, at once with a shared cache such as Redis.
+# registering process forgets them at once; in others (with a per-process
+# cache) a new task joins the menus within CACHE_SECONDS (at once with a shared
+# cache such as Redis), while a lookup by key (task_get) that misses reads the
+# table again, so a worker never scores a new task's case as unknown.
 CACHE_KEY = "cases.task_registry.declared"
 CACHE_SECONDS = 60
 
 
-def _declared() -> list[TaskSpec]:
-    rows = cache.get(CACHE_KEY)
+def _declared(*, fresh: bool = False) -> list[TaskSpec]:
+    rows = None if fresh else cache.get(CACHE_KEY)
     if rows is None:
         rows = list(TaskDefinition.objects.order_by("key").values_list("key", "classes", "definition"))
         cache.set(CACHE_KEY, rows, CACHE_SECONDS)
@@ -50,9 +52,12 @@ def task_all() -> list[TaskSpec]:
 def task_get(key: str) -> TaskSpec | None:
     """The task of this key; None for Unassigned and for unknown keys."""
     spec = builtin_task(key)
-    if spec is not None:
+    if spec is not None or key == UNASSIGNED:
         return spec
-    return next((t for t in _declared() if t.key == key), None)
+    found = next((t for t in _declared() if t.key == key), None)
+    if found is None:  # perhaps declared since the cache was filled: read the table
+        found = next((t for t in _declared(fresh=True) if t.key == key), None)
+    return found
 
 
 def task_keys(*, unassigned: bool = False) -> list[str]:

@@ -12,7 +12,8 @@ from django.http import HttpRequest
 from cases.models import Case, Priority, User
 from cases.services.audit import audit_record
 from cases.signals import case_task_changed
-from cases.task_registry import is_positive_finding, task_keys
+from cases.task_registry import is_positive_finding, task_get, task_keys
+from oncocore.tasks import UNASSIGNED
 from oncoportal.exceptions import InvalidInput
 
 
@@ -26,9 +27,8 @@ def case_change_task(*, case: Case, task: str, user: User, request: HttpRequest 
     re-queue. Idempotent: setting the current task writes and sends nothing.
     Raises InvalidInput for a value that is not a task of the registry (or Unassigned).
     """
-    known = task_keys(unassigned=True)
-    if task not in known:
-        raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(known)}.")
+    if task != UNASSIGNED and task_get(task) is None:
+        raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(task_keys(unassigned=True))}.")
     locked, previous = _case_set_field(
         case=case, field="task", value=task, action="case.task_changed", user=user, request=request,
         also={"task_inferred": False},  # a person decided

@@ -29,7 +29,7 @@ from cases.models import (
 from cases.services.audit import audit_record
 from cases.services.intake_store import StudyElsewhere, store_prepared
 from cases.signals import images_ingested
-from cases.task_registry import task_keys
+from cases.task_registry import task_get, task_keys
 from oncocore.imaging import (
     DeidOptions,
     Limits,
@@ -40,6 +40,7 @@ from oncocore.imaging import (
     prepare,
     pseudonym_for,
 )
+from oncocore.tasks import UNASSIGNED
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +126,8 @@ def intake_sources(
     ``task`` (a task of the registry, or Unassigned) overrides the inferred one; ``patient_ref`` links plain
     images to a patient pseudonym. ``progress`` (optional) is called once per file.
     """
-    if task is not None and task not in (known := task_keys(unassigned=True)):
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(known)}")
+    if task is not None and task != UNASSIGNED and task_get(task) is None:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_keys(unassigned=True))}")
     batch_id = uuid.uuid4()
     limits = intake_limits()
     options = deid_options()

@@ -96,3 +96,17 @@ def test_readers_choose_among_the_tasks_classes_by_their_readable_names(client, 
     client.force_login(reviewer)
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     assert 'value="notumor" data-digit="3"' in html and "<kbd>3</kbd> No tumour" in html
+
+
+def test_a_task_declared_by_another_process_is_found_by_key_at_once():
+    from cases.models import TaskDefinition
+    from cases.task_registry import task_get, task_registry_forget
+
+    assert task_keys() == ["brain_mri", "lung_ct", "histology"]  # cached now
+    # Another process (say `manage.py register_model`) adds a task; this one's cache does not know.
+    TaskDefinition.objects.create(key="colon", classes=["a", "b"], definition={"positive_classes": ["b"]})
+    assert "colon" not in task_keys()  # the menus catch up when the cache expires
+    assert task_get("colon") is not None and is_positive_finding("colon", "b")  # a lookup reads the table
+    assert task_get("nonsense") is None and task_get("unassigned") is None
+    task_registry_forget()
+    assert task_keys()[-1] == "colon"
