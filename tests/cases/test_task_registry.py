@@ -110,3 +110,28 @@ def test_a_task_declared_by_another_process_is_found_by_key_at_once():
     assert task_get("nonsense") is None and task_get("unassigned") is None
     task_registry_forget()
     assert task_keys()[-1] == "colon"
+
+
+def test_intake_infers_a_declared_task_from_the_dicom_header(data_dir, site, radiologist):
+    import io
+
+    import pydicom
+
+    from cases.models import Case
+    from cases.services.intake import intake_sources
+
+    card = ModelCard(
+        name="knee", version="1", task="knee_mri", arch="tinycnn", class_names=("normal", "tear"),
+        preprocessing=PreprocessSpec(input_size=32),
+        task_definition={"modality": "MR", "keywords": ["KNEE"], "positive_classes": ["tear"]},
+    )  # fmt: skip
+    task_ensure_for_card(card=card)
+    ds = pydicom.dcmread(data_dir / "dicom" / "pydicom" / "MR_small.dcm")
+    ds.BodyPartExamined = "KNEE"
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    report = intake_sources(
+        uploads=[("knee.dcm", buffer.getvalue())], site=site, user=radiologist, source="web"
+    )
+    case = Case.objects.get(pk=report.case_ids[0])
+    assert case.task == "knee_mri" and case.task_inferred
