@@ -8,10 +8,10 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Q
 
-from cases.models import CaseStatus, Priority, Site, Task, User
-from cases.models.case import TASK_CLASSES
+from cases.models import CaseStatus, Priority, Site, User
 from cases.permissions import sees_all_sites
 from cases.selectors import WorklistOrder
+from cases.task_registry import task_all, task_choices
 
 # The empty choice means "let intake guess the task from each study's DICOM header".
 INFER_TASK = ""
@@ -56,7 +56,8 @@ class UploadForm(forms.Form):
 
     task = forms.ChoiceField(
         label="Task",
-        choices=[(INFER_TASK, "Infer from DICOM header"), *Task.choices],
+        # Callables: read from the registry each time, so a task added as data is offered.
+        choices=lambda: [(INFER_TASK, "Infer from DICOM header"), *task_choices()],
         required=False,
         help_text="Applies to every study in this upload. Plain images cannot be inferred: pick their task.",
     )
@@ -91,7 +92,7 @@ class UploadForm(forms.Form):
             self.order_fields(["site", "task", "patient_ref", "files"])
 
     def clean_task(self) -> str | None:
-        """None means "infer"; otherwise a Task value (an unknown one fails the ChoiceField)."""
+        """None means "infer"; otherwise a task key (an unknown one fails the ChoiceField)."""
         value: str = self.cleaned_data["task"]
         return value or None
 
@@ -140,7 +141,7 @@ class UploadForm(forms.Form):
 
 
 class TaskChangeForm(forms.Form):
-    task = forms.ChoiceField(label="Task", choices=Task.choices)
+    task = forms.ChoiceField(label="Task", choices=task_choices)
 
 
 class PriorityForm(forms.Form):
@@ -151,7 +152,7 @@ AI_POSITIVE = "__positive__"  # the AI-label filter's "any finding" choice
 
 
 def _ai_label_choices() -> list[tuple[str, str]]:
-    labels = sorted({name for names in TASK_CLASSES.values() for name in names})
+    labels = sorted({name for task in task_all() for name in task.classes})
     return [("", "Any AI label"), (AI_POSITIVE, "Any finding (tumour, malignant)"), *[(n, n) for n in labels]]
 
 
@@ -164,7 +165,9 @@ class WorklistFilterForm(forms.Form):
     status = forms.ChoiceField(
         label="Status", choices=[("", "Any status"), *CaseStatus.choices], required=False
     )
-    task = forms.ChoiceField(label="Task", choices=[("", "Any task"), *Task.choices], required=False)
+    task = forms.ChoiceField(
+        label="Task", choices=lambda: [("", "Any task"), *task_choices()], required=False
+    )
     ai_label = forms.ChoiceField(label="AI label", choices=_ai_label_choices, required=False)
     received_from = forms.DateField(
         label="Received from", required=False, widget=forms.DateInput(attrs={"type": "date"})

@@ -9,9 +9,10 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from cases.models import Case, CaseStatus, Task, User
+from cases.models import Case, CaseStatus, User
 from cases.services.audit import AuditContext, audit_record
 from cases.services.lifecycle import case_set_status
+from cases.services.task import task_ensure_for_card
 from inference.models import ModelVersion, Prediction
 from inference.tasks import run_predictions
 from oncocore import registry
@@ -39,9 +40,9 @@ def model_version_register(
         raise InvalidInput(f"{bundle_dir}: {exc}") from exc
     if card.weights_sha256 and actual != card.weights_sha256:
         raise InvalidInput(f"{bundle_dir}: weights sha256 {actual[:12]}… does not match the card")
-    if card.task not in Task.values or card.task == Task.UNASSIGNED:
-        raise InvalidInput(f"{bundle_dir}: unknown task {card.task!r} (known: brain_mri, lung_ct, histology)")
     with transaction.atomic():
+        # The card's task must be known, or declared by the card (a hospital's own task, added as data).
+        task_ensure_for_card(card=card, audit=audit)
         existing = (
             ModelVersion.objects.select_for_update().filter(name=card.name, version=card.version).first()
         )

@@ -14,9 +14,10 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cases.models import Task, User
+from cases.models import User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user
+from cases.task_registry import task_label
 from cases.views.access import ui_view, wants_json, web_audit
 from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
@@ -152,7 +153,7 @@ def _tryout_result_page(
         "inference/tryout_result.html",
         {
             "tryout": item,
-            "task_label": Task(item.task).label if item.task in Task.values else item.task,
+            "task_label": task_label(item.task),
             "result": tryout_payload(item),
             "can_save": can_upload(user),
             "save_form": form or SaveAsCaseForm(user=user),

@@ -13,6 +13,7 @@ from typing import Any
 
 from .nets import available_archs
 from .preprocessing import PreprocessSpec
+from .tasks import TaskSpec, builtin_task, declaration_problems
 
 __all__ = [
     "CARD_FILE",
@@ -51,7 +52,8 @@ class ModelCard:
     Attributes:
         name: Human-readable model name, e.g. ``"brain-mri-resnet18"``.
         version: Version string, unique per name (e.g. ``"2025.06.1"``).
-        task: Task key, e.g. ``"brain_mri"``, ``"lung_ct"``, ``"histo_lung"``.
+        task: Task key, e.g. ``"brain_mri"``, ``"lung_ct"``, ``"histology"``
+            (:mod:`oncocore.tasks`).
         arch: Architecture name understood by ``oncocore.nets.build_model``.
         class_names: Output classes, in logit order.
         preprocessing: The exact preprocessing used in training.
@@ -71,6 +73,11 @@ class ModelCard:
         weights_dtype: ``"float32"`` or ``"float16"`` (set on save).
         created_at: ISO-8601 UTC timestamp (set on save if empty).
         extra: Anything else worth keeping, JSON-serialisable.
+        task_definition: Declares a task the platform does not know yet (a
+            hospital's own): label, class_labels, positive_classes, modality,
+            keywords, presets, data_folder, all optional; its classes are
+            ``class_names``. Registering the bundle adds the task. None for
+            the built-in tasks.
         schema_version: Version of this card format.
     """
 
@@ -93,12 +100,25 @@ class ModelCard:
     weights_dtype: str = "float32"
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    task_definition: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
     def num_classes(self) -> int:
         """Number of output classes."""
         return len(self.class_names)
+
+    def declared_task(self) -> TaskSpec | None:
+        """The task this card declares (``task_definition``), or None when it declares none."""
+        if self.task_definition is None:
+            return None
+        return TaskSpec.from_declaration(
+            key=self.task, classes=self.class_names, declared=self.task_definition
+        )
+
+    def task_spec(self) -> TaskSpec | None:
+        """The card's task: the one it declares, else the built-in of that key (None: neither)."""
+        return self.declared_task() or builtin_task(self.task)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (the content of ``model.json``)."""
@@ -108,6 +128,8 @@ class ModelCard:
         d["weights_files"] = [dict(f) for f in self.weights_files]
         if not d["weights_files"]:
             del d["weights_files"]  # one weights.safetensors: cards stay as they were
+        if d["task_definition"] is None:
+            del d["task_definition"]  # a built-in task: cards stay as they were
         return d
 
     @classmethod
@@ -176,6 +198,8 @@ def _card_problems(d: dict[str, Any]) -> list[str]:
     if not re.fullmatch(r"([0-9a-f]{64})?", str(d.get("weights_sha256", ""))):
         problems.append("weights_sha256 must be 64 lowercase hex characters")
     problems += _shard_problems(d.get("weights_files", ()))
+    if d.get("task_definition") is not None:
+        problems += declaration_problems(key=d["task"], classes=classes, declared=d["task_definition"])
     if d.get("weights_dtype", "float32") not in ("float32", "float16"):
         problems.append("weights_dtype must be 'float32' or 'float16'")
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:

@@ -46,6 +46,15 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_task_registry():
+    """A test's declared tasks roll back with its database; the registry's cache must forget them too."""
+    yield
+    from cases.task_registry import task_registry_forget
+
+    task_registry_forget()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
     """Every test writes files into its own folder, so orphan checks are exact."""
     settings.STORAGES = {

@@ -5,6 +5,7 @@ from cases.models.intake import IntakeBatch
 from cases.models.patient import Patient
 from cases.models.review import Adjudication, Review, ReviewDecision, ReviewPolicy
 from cases.models.study import Series, Study
+from cases.models.task import TaskDefinition
 from cases.models.user import Role, Site, User
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "Site",
     "Study",
     "Task",
+    "TaskDefinition",
     "User",
 ]

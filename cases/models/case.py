@@ -5,6 +5,8 @@ from django.db.models.functions import Coalesce
 
 from cases.models.study import Study
 from cases.models.user import Site
+from cases.task_registry import task_label, validate_case_task
+from oncocore import tasks
 
 # Uncertainty for ordering: cases without a prediction rank after every predicted
 # one. An expression rather than NULLS LAST, which SQLite indexes cannot hold.
@@ -12,30 +14,16 @@ UNCERTAINTY_RANK = Coalesce(F("ai_uncertainty"), Value(-1.0))
 
 
 class Task(models.TextChoices):
-    BRAIN_MRI = "brain_mri", "Brain MRI (tumour type)"
-    LUNG_CT = "lung_ct", "Lung CT (nodule malignancy)"
-    HISTOLOGY = "histology", "Lung histopathology"
-    UNASSIGNED = "unassigned", "Unassigned"
+    """The built-in tasks' keys, for code that names one; the registry (``cases.task_registry``) lists them all.
 
+    Keys and labels come from ``oncocore.tasks``, the one definition; a task
+    added as data (a hospital's model card) has no constant here.
+    """
 
-# The classes each task's models predict and readers label: the training folders' names.
-TASK_CLASSES: dict[str, list[str]] = {
-    Task.BRAIN_MRI: ["glioma", "meningioma", "notumor", "pituitary"],
-    Task.LUNG_CT: ["benign", "malignant", "normal"],
-    Task.HISTOLOGY: ["lung_adenocarcinoma", "lung_benign", "lung_squamous_cell_carcinoma"],
-}
-
-# The findings a reader should see first: tumours and malignancy. The worklist
-# puts cases whose AI label is one of these ahead of the rest.
-TASK_POSITIVE_CLASSES: dict[str, frozenset[str]] = {
-    Task.BRAIN_MRI: frozenset({"glioma", "meningioma", "pituitary"}),
-    Task.LUNG_CT: frozenset({"malignant"}),
-    Task.HISTOLOGY: frozenset({"lung_adenocarcinoma", "lung_squamous_cell_carcinoma"}),
-}
-
-
-def is_positive_finding(task: str, label: str) -> bool:
-    return label in TASK_POSITIVE_CLASSES.get(task, frozenset())
+    BRAIN_MRI = tasks.BRAIN_MRI.key, tasks.BRAIN_MRI.label
+    LUNG_CT = tasks.LUNG_CT.key, tasks.LUNG_CT.label
+    HISTOLOGY = tasks.HISTOLOGY.key, tasks.HISTOLOGY.label
+    UNASSIGNED = tasks.UNASSIGNED, tasks.UNASSIGNED_LABEL
 
 
 class CaseStatus(models.TextChoices):
@@ -78,7 +66,8 @@ class Case(models.Model):
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="cases")
     study = models.OneToOneField(Study, on_delete=models.PROTECT, related_name="case")
-    task = models.CharField(max_length=32, choices=Task.choices, default=Task.UNASSIGNED)
+    # No choices: the registry decides, and it grows when a hospital adds a task as data.
+    task = models.CharField(max_length=32, default=Task.UNASSIGNED, validators=[validate_case_task])
     task_inferred = models.BooleanField(
         default=False, help_text="True when the task was guessed from the DICOM header."
     )
@@ -164,3 +153,7 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"Case {self.pk} ({self.get_task_display()}, {self.status})"
+
+    def get_task_display(self) -> str:
+        """The task's label, from the registry (what ``choices`` gave before tasks became data)."""
+        return task_label(self.task)

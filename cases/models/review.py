@@ -2,10 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-# The tasks a policy can name: every task a model serves.
-from cases.models.case import Task
-
-TASK_CHOICES = [(value, label) for value, label in Task.choices if value != Task.UNASSIGNED]
+from cases.task_registry import task_label, validate_model_task
 
 
 class ReviewDecision(models.TextChoices):
@@ -61,7 +58,8 @@ class ReviewPolicy(models.Model):
     A task without a row needs one reader.
     """
 
-    task = models.CharField(max_length=32, unique=True, choices=TASK_CHOICES)
+    # The tasks a policy can name: every task a model serves (validated against the registry).
+    task = models.CharField(max_length=32, unique=True, validators=[validate_model_task])
     readers_required = models.PositiveSmallIntegerField(
         default=1,
         validators=[MinValueValidator(1), MaxValueValidator(2)],
@@ -81,6 +79,9 @@ class ReviewPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_task_display()}: {self.readers_required} reader(s)"
+
+    def get_task_display(self) -> str:
+        return task_label(self.task)
 
 
 class Adjudication(models.Model):

@@ -8,10 +8,11 @@ from typing import Any
 
 from django.db import transaction
 
-from cases.models import Case, Priority, Task, User
-from cases.models.case import is_positive_finding
+from cases.models import Case, Priority, User
 from cases.services.audit import AuditContext, audit_record
 from cases.signals import case_task_changed
+from cases.task_registry import is_positive_finding, task_get, task_keys
+from oncocore.tasks import UNASSIGNED
 from oncoportal.exceptions import InvalidInput
 
 
@@ -23,10 +24,10 @@ def case_change_task(*, case: Case, task: str, user: User, audit: AuditContext |
     'case.task_changed' audit event and, after commit, sends ``case_task_changed``
     with ``case_id``, ``task`` and ``previous_task`` so listeners (inference) can
     re-queue. Idempotent: setting the current task writes and sends nothing.
-    Raises InvalidInput for a value that is not a Task.
+    Raises InvalidInput for a value that is not a task of the registry (or Unassigned).
     """
-    if task not in Task.values:
-        raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(Task.values)}.")
+    if task != UNASSIGNED and task_get(task) is None:
+        raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(task_keys(unassigned=True))}.")
     locked, previous = _case_set_field(
         case=case, field="task", value=task, action="case.task_changed", user=user, audit=audit,
         also={"task_inferred": False},  # a person decided

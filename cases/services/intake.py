@@ -25,12 +25,12 @@ from cases.models import (
     Image,
     IntakeBatch,
     Site,
-    Task,
     User,
 )
 from cases.services.audit import AuditContext, audit_record
 from cases.services.intake_store import StudyElsewhere, store_prepared
 from cases.signals import images_ingested
+from cases.task_registry import task_get, task_keys
 from oncocore.imaging import (
     DeidOptions,
     Limits,
@@ -41,6 +41,7 @@ from oncocore.imaging import (
     prepare,
     pseudonym_for,
 )
+from oncocore.tasks import UNASSIGNED
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +135,13 @@ def intake_sources(
     """Ingest uploaded blobs (name, bytes) or already-expanded sources; returns the per-file report.
 
     Never raises for bad input: every problem becomes a rejected item with a reason.
-    ``task`` (a Task value) overrides the inferred one; ``patient_ref`` links plain
+    ``task`` (a task of the registry, or Unassigned) overrides the inferred one; ``patient_ref`` links plain
     images to a patient pseudonym. ``progress`` (optional) is called once per file.
     ``audit`` says who and from where; without one the batch's ``source`` stands
     in (a demo load counts as the command line) with ``user`` as the actor.
     """
-    if task is not None and task not in Task.values:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(Task.values)}")
+    if task is not None and task != UNASSIGNED and task_get(task) is None:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_keys(unassigned=True))}")
     batch_id = uuid.uuid4()
     limits = intake_limits()
     options = deid_options()

@@ -16,24 +16,10 @@ from pydicom.uid import generate_uid
 
 from cases.models import Case, Image, ImageKind, Patient, Series, Site, Study, Task, User
 from cases.services.audit import audit_record
+from cases.task_registry import task_get, task_infer
 from oncocore.imaging import Prepared
 
 logger = logging.getLogger(__name__)
-
-# Plain images carry no modality; the task tells us what they are.
-_PLAIN_MODALITY = {Task.BRAIN_MRI: "MR", Task.LUNG_CT: "CT", Task.HISTOLOGY: "SM"}
-
-
-def infer_task(*, modality: str, body_part: str) -> str:
-    """Guess the task from the header; Unassigned when unsure (a user can change it later)."""
-    part = body_part.upper()
-    if modality == "MR" and any(word in part for word in ("BRAIN", "HEAD", "SKULL", "CEREBR")):
-        return Task.BRAIN_MRI
-    if modality == "CT" and any(word in part for word in ("CHEST", "LUNG", "THORAX")):
-        return Task.LUNG_CT
-    if modality == "SM":
-        return Task.HISTOLOGY
-    return Task.UNASSIGNED
 
 
 class StudyElsewhere(Exception):
@@ -88,10 +74,13 @@ def _create_rows(
             pseudonym=p.patient_pseudonym, defaults={"sex": p.patient_sex}
         )
     is_dicom = p.kind == "dicom"
+    # A DICOM header names modality and body part, from which the registry guesses the task.
     chosen_task = task or (
-        infer_task(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED
+        task_infer(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED
     )
-    modality = p.modality or _PLAIN_MODALITY.get(chosen_task, "OT")
+    # Plain images carry no modality; the task tells us what they are.
+    spec = task_get(chosen_task)
+    modality = p.modality or (spec.modality if spec is not None and spec.modality else "OT")
     study_uid = p.study_instance_uid or generate_uid()
     study, study_created = Study.objects.select_for_update().get_or_create(
         study_instance_uid=study_uid,

@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cases.models import Case, CaseStatus, Image, Review, ReviewDecision, ReviewPolicy, User
-from cases.models.case import TASK_CLASSES
 from cases.services.audit import AuditContext, audit_record
 from cases.services.lifecycle import case_set_status
+from cases.task_registry import task_classes
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
 REVIEWABLE = {CaseStatus.RECEIVED, CaseStatus.PREDICTED, CaseStatus.IN_REVIEW, CaseStatus.REVIEWED}
@@ -70,7 +70,7 @@ def review_class_names(*, prediction: Any | None, task: str) -> list[str]:
     """The labels a reader may choose: the shown prediction's classes, else the task's."""
     if prediction is not None and prediction.probabilities:
         return list(prediction.probabilities)
-    return list(TASK_CLASSES.get(task, []))
+    return task_classes(task)
 
 
 def locked_case_of(*, image: Image, case: Case) -> Case:
@@ -139,7 +139,7 @@ def review_submit(
         raise TransitionNotAllowed("the readers disagreed: this case now waits for a Curator's adjudication")
     if case.status not in REVIEWABLE:
         raise TransitionNotAllowed(f"a {case.get_status_display().lower()} case cannot be reviewed yet")
-    if case.task not in TASK_CLASSES:
+    if not task_classes(case.task):
         raise InvalidInput("set the case's task before reviewing it")
     prediction, label = checked_label(image=image, task=case.task, label=label, non_diagnostic=non_diagnostic)
     if non_diagnostic:

@@ -16,11 +16,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases.forms import PriorityForm, TaskChangeForm
 from cases.models import Case, CaseStatus, Image, User
-from cases.models.case import TASK_CLASSES
 from cases.selectors import case_list_for_user, case_series, next_case_for_review
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
 from cases.services.review import ImageReading, readers_required, review_class_names
+from cases.task_registry import task_classes, task_get, task_window_presets
 from cases.views.access import ui_view, web_audit
 from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
@@ -130,7 +130,7 @@ class ReviewRow:
     """One image in the review panel: what the AI said, who read it, and the reader's (or Curator's) form."""
 
     image: Image
-    classes: list[tuple[int, str]]  # (shortcut digit, class name)
+    classes: list[tuple[int, str, str]]  # (shortcut digit, class name, readable name)
     ai_label: str
     reviews: list[Any]  # empty while a blinded double read hides them from this user
     mine: Any | None
@@ -143,6 +143,7 @@ class ReviewRow:
 
 def review_rows(images: list[Image], *, case: Case, user: User) -> list[ReviewRow]:
     required = readers_required(task=case.task)
+    spec = task_get(case.task)
     adjudicator = user.has_perm("cases.adjudicate_case") and case.status == CaseStatus.ADJUDICATION
     rows = []
     for image in images:
@@ -154,7 +155,12 @@ def review_rows(images: list[Image], *, case: Case, user: User) -> list[ReviewRo
         rows.append(
             ReviewRow(
                 image=image,
-                classes=list(enumerate(review_class_names(prediction=shown, task=case.task), start=1)),
+                classes=[
+                    (digit, name, spec.class_label(name) if spec is not None else name)
+                    for digit, name in enumerate(
+                        review_class_names(prediction=shown, task=case.task), start=1
+                    )
+                ],
                 ai_label=shown.label if shown else "",
                 reviews=[] if hidden else reading.reviews,
                 mine=next((r for r in reading.reviews if r.reviewer_id == user.pk), None),
@@ -298,7 +304,7 @@ def _render_case(
             "priority_form": priority_form or PriorityForm(initial={"priority": case.priority}),
             "header_image": header_image,
             "can_review": request.user.has_perm("cases.review_case")
-            and case.task in TASK_CLASSES
+            and bool(task_classes(case.task))
             and case.status != CaseStatus.ADJUDICATION,
             "review_rows": review_rows(images, case=case, user=request.user),  # type: ignore[arg-type]
             "opened_token": opened_token(),
@@ -306,6 +312,8 @@ def _render_case(
             "next_case_id": next_case_for_review(user=request.user, after=case),  # type: ignore[arg-type]
             # One viewer per series; each image's side panel shows its newest prediction.
             "viewers": [series_viewer(s, start_image=start_image) for s in series if s.images.all()],
+            # One definition of the presets (the registry's), for the buttons and viewer.js.
+            "window_presets": task_window_presets(case.task),
             "header_rows": header_rows(header_image.header) if header_image is not None else [],
         },
         status=status,

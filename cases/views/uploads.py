@@ -16,10 +16,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cases.forms import UploadForm
-from cases.models import IntakeBatch, Task, User
+from cases.models import IntakeBatch, User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user, intake_batch_for_user
 from cases.services.intake import intake_sources
+from cases.task_registry import task_label
 from cases.views.access import ui_view, wants_json, web_audit
 from cases.views.upload_report import report_case_ids, summarise_report
 from oncoportal.http import UploadMessages, upload_guard
@@ -147,6 +148,6 @@ def upload_result(request: HttpRequest, batch_id: UUID) -> HttpResponse:
         {
             "batch": batch,
             "summary": summary,
-            "requested_task": Task(requested).label if requested in Task.values else requested,
+            "requested_task": task_label(requested),
         },
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from cases.models import Task, User
+from cases.models import User
+from cases.task_registry import task_all
 from inference.models import ModelVersion, TryOut
 
 
@@ -20,8 +21,8 @@ def tryout_for_user(*, user: User, tryout_id: object) -> TryOut:
 
 
 def tryout_task_choices() -> list[tuple[str, str]]:
-    """(value, label) of the tasks that have an active model, in the Task order."""
+    """(value, label) of the tasks that have an active model, in the registry's order."""
     active = set(
         ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("task", flat=True)
     )
-    return [(task.value, task.label) for task in Task if task.value in active and task != Task.UNASSIGNED]
+    return [(task.key, task.label) for task in task_all() if task.key in active]

@@ -20,11 +20,12 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from cases.models import Image, ImageKind, IntakeBatch, Site, Task, User
+from cases.models import Image, ImageKind, IntakeBatch, Site, User
 from cases.permissions import can_upload
 from cases.services.audit import AuditContext, audit_record
 from cases.services.intake import deid_options, intake_limits, intake_sources
 from cases.services.intake_store import delete_orphans
+from cases.task_registry import task_get
 from inference.models import TryOut
 from inference.services import active_versions
 from inference.tasks import run_tryout
@@ -45,11 +46,12 @@ def tryout_start(*, user: User, task: str, upload: File, audit: AuditContext | N
     model, not one DICOM/JPEG/PNG/TIFF image, over the intake limits); nothing
     is stored then.
     """
-    if task not in Task.values or task == Task.UNASSIGNED:
+    spec = task_get(task)
+    if spec is None:
         raise InvalidInput(f"Unknown task {task!r}.")
     members = active_versions(task=task)
     if not members:
-        raise InvalidInput(f"No model is active for {Task(task).label}; choose another task.")
+        raise InvalidInput(f"No model is active for {spec.label}; choose another task.")
     prepared = _prepare_one(upload)
     tryout_id = uuid.uuid4()
     prefix = f"tryout/{tryout_id}"

@@ -13,18 +13,14 @@ import math
 import numpy as np
 from PIL import Image
 
+from ..tasks import WINDOW_PRESETS, ct_preset_for_body_part
+
 __all__ = ["PRESETS", "choose_window", "png_bytes", "render_frame", "thumbnail_png", "window_spanning"]
 
-# name -> (center, width), in Hounsfield units.
-PRESETS: dict[str, tuple[float, float]] = {
-    "ct_lung": (-600.0, 1500.0),
-    "ct_mediastinum": (40.0, 400.0),
-    "ct_brain": (40.0, 80.0),
-    "ct_bone": (480.0, 2500.0),
-}
+# name -> (center, width), in Hounsfield units: the task registry's CT presets,
+# which the viewer offers too (oncocore/tasks.py holds the one definition).
+PRESETS: dict[str, tuple[float, float]] = {f"ct_{p.key}": p.window for p in WINDOW_PRESETS}
 
-_CHEST = ("CHEST", "LUNG", "THORAX")
-_HEAD = ("HEAD", "BRAIN", "SKULL")
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 _PERCENTILE_SAMPLE = 1_000_000  # values used to estimate percentiles on big frames
 _PNG_COMPRESS_LEVEL = 4  # display PNGs: a little larger, several times faster than 9
@@ -59,12 +55,7 @@ def choose_window(
     if file_window is not None and file_window[1] > 0 and all(map(math.isfinite, file_window)):
         return float(file_window[0]), float(file_window[1])
     if (modality or "").upper() == "CT":
-        part = (body_part or "").upper()
-        if any(word in part for word in _CHEST):
-            return PRESETS["ct_lung"]
-        if any(word in part for word in _HEAD):
-            return PRESETS["ct_brain"]
-        return PRESETS["ct_mediastinum"]
+        return ct_preset_for_body_part(body_part).window
     if bits_stored is not None and bits_stored < 8 and np.issubdtype(frame.dtype, np.integer):
         return window_spanning(0, 2**bits_stored - 1)
     if frame.dtype == np.uint8 and (bits_stored is None or bits_stored == 8):

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..preprocessing import PreprocessSpec, load_image, prepare_uint8
+from ..tasks import BUILTIN_TASKS
 
 Row = dict[str, str]
 PathLike = str | Path
@@ -32,10 +33,12 @@ GROUP_COLUMNS = {
     "lung_ct": "pseudo_patient_group",
     "histo_lung": "lc25000_clean_cluster",
 }
-#: Dataset folder -> augmentation family (see ``augment.py``).
-MODALITIES = {"brain_mri": "mr", "lung_ct": "ct", "histo_lung": "histology"}
-#: Dataset folder -> task key used on model cards (the Django ``Task`` values).
-CARD_TASKS = {"brain_mri": "brain_mri", "lung_ct": "lung_ct", "histo_lung": "histology"}
+#: DICOM modality of a task -> augmentation family (see ``augment.py``).
+_AUGMENT_FAMILIES = {"MR": "mr", "CT": "ct", "SM": "histology"}
+#: Dataset folder -> augmentation family, from the task registry's modality.
+MODALITIES = {t.data_folder: _AUGMENT_FAMILIES[t.modality] for t in BUILTIN_TASKS if t.data_folder}
+#: Dataset folder -> task key used on model cards (``oncocore.tasks``: histo_lung trains "histology").
+CARD_TASKS = {t.data_folder: t.key for t in BUILTIN_TASKS if t.data_folder}
 
 
 def read_manifest(data_dir: PathLike) -> list[Row]:
@@ -146,9 +149,9 @@ def card_dataset(card: Any) -> str:
     key = card.training_data.get("dataset")
     if key in GROUP_COLUMNS:
         return key
-    inverse = {v: k for k, v in CARD_TASKS.items()}
-    if card.task in inverse:
-        return inverse[card.task]
+    spec = card.task_spec()
+    if spec is not None and spec.data_folder:
+        return spec.data_folder
     raise ValueError(f"{card.name}: cannot tell which data folder the card was trained on")
 
 

@@ -32,14 +32,15 @@
     ].join("").match(/../g),
     (hex) => parseInt(hex, 16),
   );
-  // CT presets, [center, width] in HU.
-  const PRESETS = {
-    lung: [-600, 1500],
-    mediastinum: [50, 350],
-    brain: [40, 80],
-    bone: [500, 2000],
-  };
-  const PRESET_NAMES = { lung: "Lung", mediastinum: "Mediastinum", brain: "Brain", bone: "Bone" };
+  // Window presets, [center, width] (HU for CT), from the task registry (oncocore/tasks.py):
+  // the page passes them with json_script, so the viewer and the server's renderer agree.
+  const PRESETS = {};
+  const PRESET_NAMES = {};
+  const presetScript = document.getElementById("window-presets");
+  for (const preset of presetScript ? JSON.parse(presetScript.textContent) : []) {
+    PRESETS[preset.key] = [preset.center, preset.width];
+    PRESET_NAMES[preset.key] = preset.label;
+  }
   const ARRAYS = { uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, float32: Float32Array };
   const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const ZOOM_STEP = 1.25;

@@ -89,6 +89,9 @@ def test_viewer_overlay_window_zoom_reset_and_slices(page, live_server, radiolog
     assert viewer.locator('[data-preset][aria-pressed="true"]').count() == 0
     viewer.get_by_role("button", name="Lung").click()
     assert window_readout.text_content() == "W 1500 L -600 · Lung"
+    # The renderer's soft-tissue window (the registry's), not the 350/50 the script once kept.
+    viewer.get_by_role("button", name="Mediastinum").click()
+    assert window_readout.text_content() == "W 400 L 40 · Mediastinum"
 
     # Zoom with the button and ctrl+wheel; shift-drag pans.
     zoom_readout = viewer.locator("[data-readout-zoom]")

@@ -198,3 +198,43 @@ def test_viewer_colours_the_map_with_the_servers_colormap():
     hex_digits = "".join(re.findall(r'"([0-9a-f]+)"', block))
     lut = np.frombuffer(bytes.fromhex(hex_digits), dtype=np.uint8).reshape(256, 3)
     assert np.array_equal(lut, _colormap_lut("turbo"))
+
+
+def _window_presets(html: str) -> list[dict]:
+    found = re.search(r'<script id="window-presets" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))
+
+
+def test_the_viewer_gets_the_renderers_window_presets(client, radiologist, ct_case):
+    from oncocore.imaging import PRESETS
+
+    client.force_login(radiologist)
+    html = client.get(reverse("cases:case_detail", kwargs={"pk": ct_case.pk})).content.decode()
+    presets = _window_presets(html)
+    # The same (center, width) the server renders CT with: one definition, in oncocore/tasks.py.
+    assert {f"ct_{p['key']}": (p["center"], p["width"]) for p in presets} == PRESETS
+    for p in presets:
+        assert f'data-preset="{p["key"]}"' in html and f">{p['label']}</button>" in html
+    source = (REPO / "static/js/viewer.js").read_text()
+    assert 'getElementById("window-presets")' in source
+    assert not re.search(r"\b(lung|mediastinum|brain|bone):\s*\[", source)  # no copy of its own
+
+
+def test_a_declared_tasks_own_presets_join_the_viewers(client, radiologist, ct_case):
+    from cases.services.case import case_change_task
+    from cases.services.task import task_ensure_for_card
+    from oncocore.model_card import ModelCard
+    from oncocore.preprocessing import PreprocessSpec
+
+    own = {"key": "soft", "label": "Soft tissue", "center": 60, "width": 360}
+    card = ModelCard(
+        name="chest-ct", version="1", task="chest_ct_nodes", arch="tinycnn", class_names=("a", "b"),
+        preprocessing=PreprocessSpec(input_size=32), task_definition={"modality": "CT", "presets": [own]},
+    )  # fmt: skip
+    task_ensure_for_card(card=card)
+    case_change_task(case=ct_case, task="chest_ct_nodes", user=radiologist)
+    client.force_login(radiologist)
+    html = client.get(reverse("cases:case_detail", kwargs={"pk": ct_case.pk})).content.decode()
+    presets = _window_presets(html)
+    assert [p["key"] for p in presets] == ["lung", "mediastinum", "brain", "bone", "soft"]
+    assert presets[-1] == {**own, "center": 60.0, "width": 360.0} and 'data-preset="soft"' in html

@@ -12,9 +12,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from cases.management.commands._common import resolve_site
-from cases.models import AuditSource, IntakeBatch, Task, User
+from cases.models import AuditSource, IntakeBatch, User
 from cases.services.audit import AuditContext
 from cases.services.intake import intake_limits, intake_sources
+from cases.task_registry import task_keys
 from oncocore.imaging import SourceFile, SourceRejected, expand_path
 from oncocore.imaging.errors import one_line
 
@@ -27,7 +28,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", type=Path, help="files, folders or .zip archives")
-        parser.add_argument("--task", choices=Task.values, help="task for the new cases (default: inferred)")
+        parser.add_argument(
+            "--task", choices=task_keys(unassigned=True), help="task for the new cases (default: inferred)"
+        )
         parser.add_argument("--site", help="site code (default: the only site)")
         parser.add_argument("--user", help="username recorded as uploader (default: none, a system import)")
         parser.add_argument("--patient-ref", default="", help="link plain images to this patient reference")

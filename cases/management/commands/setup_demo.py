@@ -14,6 +14,7 @@ from cases.models import AuditSource, IntakeBatch, Role, Site, Task, User
 from cases.roles import sync_roles
 from cases.services.audit import AuditContext
 from cases.services.intake import intake_sources
+from oncocore.tasks import BUILTIN_TASKS
 
 DEMO_SITE = ("demo-hospital", "Demo Hospital Radiology")
 # username, password, role, is_staff, has a site
@@ -24,12 +25,9 @@ DEMO_USERS = [
     ("curator", "demo-curator", Role.CURATOR, True, False),
     ("pacs", "demo-integration", Role.INTEGRATION, False, True),
 ]
-# Folder in the data dir, task, images per class.
-DEMO_IMAGES = [
-    ("brain_mri", Task.BRAIN_MRI, 2),
-    ("lung_ct", Task.LUNG_CT, 2),
-    ("histo_lung", Task.HISTOLOGY, 1),
-]
+# Folder in the data dir (the task's training data folder, from the registry), task, images per class.
+_PER_CLASS = {Task.BRAIN_MRI: 2, Task.LUNG_CT: 2, Task.HISTOLOGY: 1}
+DEMO_IMAGES = [(t.data_folder, t.key, _PER_CLASS[t.key]) for t in BUILTIN_TASKS]
 DEMO_DICOM = ["pydicom/CT_small.dcm", "pydicom/MR_small.dcm", "pydicom/SC_rgb_jpeg_dcmtk.dcm"]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from cases.models import Task
+from cases.task_registry import task_keys
 from inference.models import ModelVersion
 from inference.pipeline import predictor_for
 from oncocore.decode import decode_local_file
@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", type=Path)
-        parser.add_argument("--task", choices=[t for t in Task.values if t != Task.UNASSIGNED], default=None)
+        parser.add_argument("--task", choices=task_keys(), default=None)
         parser.add_argument("--bundle", type=Path, help="use this bundle folder instead of the active model")
         parser.add_argument("--json", action="store_true", help="JSON lines output")
         parser.add_argument("--overlay-dir", type=Path, help="write a saliency overlay PNG per input here")

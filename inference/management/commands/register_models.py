@@ -18,11 +18,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cases.models import AuditSource
-from cases.models.case import TASK_CLASSES
 from cases.services.audit import AuditContext
 from inference.models import ModelVersion
 from inference.services import ensemble_activate, model_version_activate, model_version_register
 from oncocore import registry
+from oncocore.tasks import BUILTIN_TASKS
 from oncoportal.exceptions import DomainError
 
 ENSEMBLES_FILE = "ensembles.json"
@@ -99,7 +99,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{'registered' if created else 'present   '} {version.label} ({version.task})")
         if opts["untrained_fallback"]:
             covered = {v.task for v in versions if not v.untrained}
-            for task, classes in TASK_CLASSES.items():
+            # Stand-ins for the built-in tasks only: a task added as data came with its own model.
+            for spec in BUILTIN_TASKS:
+                task, classes = spec.key, list(spec.classes)
                 if task in covered:
                     continue
                 folder = Path(settings.VAR_DIR) / "untrained-models" / task
