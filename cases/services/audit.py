@@ -29,7 +29,7 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event. Never raises for a missing actor: system actions have none."""
     if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user  # type: ignore[assignment]
+        actor = request.user
     return AuditEvent.objects.create(
         action=action,
         actor=actor,

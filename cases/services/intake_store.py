@@ -21,7 +21,7 @@ from oncocore.imaging import Prepared
 logger = logging.getLogger(__name__)
 
 # Plain images carry no modality; the task tells us what they are.
-_PLAIN_MODALITY = {Task.BRAIN_MRI: "MR", Task.LUNG_CT: "CT", Task.HISTOLOGY: "SM"}
+_PLAIN_MODALITY: dict[str, str] = {Task.BRAIN_MRI: "MR", Task.LUNG_CT: "CT", Task.HISTOLOGY: "SM"}
 
 
 def infer_task(*, modality: str, body_part: str) -> str:
