@@ -8,7 +8,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from cases.models import Task, User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user
-from cases.views.access import AuthenticatedHttpRequest, ui_view, wants_json
+from cases.views.access import ui_view, wants_json
 from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
 from inference.selectors import prediction_for_user
@@ -32,10 +32,10 @@ from oncoportal.exceptions import DomainError
 
 @require_GET
 @ui_view
-def prediction_file(request: AuthenticatedHttpRequest, pk: str, kind: str) -> FileResponse:
+def prediction_file(request: HttpRequest, pk: str, kind: str) -> FileResponse:
     """The saliency overlay ('overlay') or raw 16-bit Grad-CAM map ('saliency') of a visible prediction."""
     try:
-        prediction = prediction_for_user(user=request.user, prediction_id=int(pk))
+        prediction = prediction_for_user(user=request.user, prediction_id=int(pk))  # type: ignore[arg-type]
     except Prediction.DoesNotExist:
         raise Http404("no such prediction") from None
     field = {"overlay": prediction.saliency_overlay, "saliency": prediction.saliency_raw}[kind]
@@ -44,13 +44,13 @@ def prediction_file(request: AuthenticatedHttpRequest, pk: str, kind: str) -> Fi
 
 @require_POST
 @ui_view
-def case_retry_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def case_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Re-queue a failed case (needs change_case)."""
-    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)
+    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
     if not request.user.has_perm("cases.change_case"):
         raise PermissionDenied("Your role cannot retry cases.")
     try:
-        case_retry(case=case, user=request.user)
+        case_retry(case=case, user=request.user)  # type: ignore[arg-type]
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -60,7 +60,7 @@ def case_retry_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 # --- Try-out: one image through a model, nothing kept unless saved as a case ----------
 def _tryout_page(
-    request: AuthenticatedHttpRequest, form: TryOutForm | None = None, *, status: int = 200, error: str = ""
+    request: HttpRequest, form: TryOutForm | None = None, *, status: int = 200, error: str = ""
 ) -> HttpResponse:
     if error and wants_json(request):
         return JsonResponse({"error": error}, status=status)
@@ -72,7 +72,7 @@ def _tryout_page(
             "form": form or TryOutForm(tasks=tasks),
             "has_tasks": bool(tasks),
             "error": error,
-            "recent": tryout_list_for_user(user=request.user)[:10],
+            "recent": tryout_list_for_user(user=request.user)[:10],  # type: ignore[arg-type]
             "ttl_minutes": settings.TRYOUT_TTL_SECONDS // 60,
             "max_bytes": settings.INTAKE_MAX_REQUEST_BYTES,
         },
@@ -83,7 +83,7 @@ def _tryout_page(
 @csrf_exempt  # CSRF is checked in _tryout_post: checking it reads the body, and the size check comes first.
 @require_http_methods(["GET", "POST"])
 @ui_view
-def tryout(request: AuthenticatedHttpRequest) -> HttpResponse:
+def tryout(request: HttpRequest) -> HttpResponse:
     """GET: the try-out form. POST: store and queue one image, then redirect (JSON: 201 {url}) to its page.
 
     Responses: 413 over INTAKE_MAX_REQUEST_BYTES (decided before the body is
@@ -106,12 +106,12 @@ def tryout(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @csrf_protect
-def _tryout_post(request: AuthenticatedHttpRequest) -> HttpResponse:
+def _tryout_post(request: HttpRequest) -> HttpResponse:
     form = TryOutForm(request.POST, request.FILES, tasks=tryout_task_choices())
     if not form.is_valid():
         reasons = "; ".join(str(e) for errors in form.errors.values() for e in errors)
         return _tryout_page(request, form, status=400, error=f"Nothing was stored: {reasons}")
-    user: User = request.user
+    user: User = request.user  # type: ignore[assignment]
     try:
         created = tryout_start(user=user, task=form.cleaned_data["task"], upload=form.cleaned_data["file"])
     except DomainError as exc:
@@ -129,29 +129,29 @@ def _tryout_post(request: AuthenticatedHttpRequest) -> HttpResponse:
     return redirect(url)
 
 
-def _content_length(request: AuthenticatedHttpRequest) -> int:
+def _content_length(request: HttpRequest) -> int:
     try:
         return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
     except ValueError:
         return 0
 
 
-def _own_tryout(request: AuthenticatedHttpRequest, pk: UUID) -> TryOut:
+def _own_tryout(request: HttpRequest, pk: UUID) -> TryOut:
     try:
-        return tryout_for_user(user=request.user, tryout_id=pk)
+        return tryout_for_user(user=request.user, tryout_id=pk)  # type: ignore[arg-type]
     except TryOut.DoesNotExist:
         raise Http404("No such try-out: it was discarded, saved as a case, or has expired.") from None
 
 
 def _tryout_result_page(
-    request: AuthenticatedHttpRequest,
+    request: HttpRequest,
     item: TryOut,
     *,
     form: SaveAsCaseForm | None = None,
     status: int = 200,
     error: str = "",
 ) -> HttpResponse:
-    user: User = request.user
+    user: User = request.user  # type: ignore[assignment]
     return render(
         request,
         "inference/tryout_result.html",
@@ -169,7 +169,7 @@ def _tryout_result_page(
 
 @require_GET
 @ui_view
-def tryout_detail(request: AuthenticatedHttpRequest, pk: UUID) -> HttpResponse:
+def tryout_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     """The try-out's page; its script polls tryout_status until the result is in. Owner only (404)."""
     return _tryout_result_page(request, _own_tryout(request, pk))
 
@@ -199,7 +199,7 @@ def tryout_payload(item: TryOut) -> dict[str, Any]:
 
 @require_GET
 @ui_view
-def tryout_status(request: AuthenticatedHttpRequest, pk: UUID) -> JsonResponse:
+def tryout_status(request: HttpRequest, pk: UUID) -> JsonResponse:
     """The try-out's state and result as JSON, for polling. Owner only (404)."""
     response = JsonResponse(tryout_payload(_own_tryout(request, pk)))
     response["Cache-Control"] = "no-store"
@@ -208,7 +208,7 @@ def tryout_status(request: AuthenticatedHttpRequest, pk: UUID) -> JsonResponse:
 
 @require_GET
 @ui_view
-def tryout_file(request: AuthenticatedHttpRequest, pk: UUID, kind: str) -> FileResponse:
+def tryout_file(request: HttpRequest, pk: UUID, kind: str) -> FileResponse:
     """The input as shown ('image': 8-bit PNG of the frame the model saw) or the saliency overlay. Owner only."""
     item = _own_tryout(request, pk)
     field = {"image": item.display, "overlay": item.overlay}[kind]
@@ -217,9 +217,9 @@ def tryout_file(request: AuthenticatedHttpRequest, pk: UUID, kind: str) -> FileR
 
 @require_POST
 @ui_view
-def tryout_save(request: AuthenticatedHttpRequest, pk: UUID) -> HttpResponse:
+def tryout_save(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Ingest the try-out as a new case (needs upload permission) and open the case; the try-out goes."""
-    user: User = request.user
+    user: User = request.user  # type: ignore[assignment]
     item = _own_tryout(request, pk)
     if not can_upload(user):
         raise PermissionDenied(NO_UPLOAD_MESSAGE)
@@ -239,8 +239,8 @@ def tryout_save(request: AuthenticatedHttpRequest, pk: UUID) -> HttpResponse:
 
 @require_POST
 @ui_view
-def tryout_discard_view(request: AuthenticatedHttpRequest, pk: UUID) -> HttpResponse:
+def tryout_discard_view(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Delete the try-out and its files now."""
-    tryout_discard(tryout=_own_tryout(request, pk), user=request.user)
+    tryout_discard(tryout=_own_tryout(request, pk), user=request.user)  # type: ignore[arg-type]
     messages.success(request, "Try-out discarded. Nothing was kept.")
     return redirect("inference:tryout")

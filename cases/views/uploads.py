@@ -9,7 +9,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadedfile import UploadedFile
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -22,14 +22,14 @@ from cases.models import IntakeBatch, Task, User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user, intake_batch_for_user
 from cases.services.intake import intake_sources
-from cases.views.access import AuthenticatedHttpRequest, ui_view, wants_json
+from cases.views.access import ui_view, wants_json
 from cases.views.upload_report import report_case_ids, summarise_report
 
 NO_UPLOAD_MESSAGE = "Your role cannot upload studies. Radiologists and Curators can."
 
 
 def _upload_page(
-    request: AuthenticatedHttpRequest, form: UploadForm, *, status: int = 200, error: str = ""
+    request: HttpRequest, form: UploadForm, *, status: int = 200, error: str = ""
 ) -> HttpResponse:
     return render(
         request,
@@ -45,7 +45,7 @@ def _upload_page(
 
 
 def _upload_error(
-    request: AuthenticatedHttpRequest, *, status: int, message: str, form: UploadForm | None = None
+    request: HttpRequest, *, status: int, message: str, form: UploadForm | None = None
 ) -> HttpResponse:
     """The same failure as JSON for the upload script, or as the form page with a message."""
     if wants_json(request):
@@ -55,10 +55,10 @@ def _upload_error(
                 name: [e["message"] for e in errs] for name, errs in form.errors.get_json_data().items()
             }
         return JsonResponse(payload, status=status)
-    return _upload_page(request, form or UploadForm(user=request.user), status=status, error=message)
+    return _upload_page(request, form or UploadForm(user=request.user), status=status, error=message)  # type: ignore[arg-type]
 
 
-def _content_length(request: AuthenticatedHttpRequest) -> int:
+def _content_length(request: HttpRequest) -> int:
     try:
         return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
     except ValueError:
@@ -68,17 +68,17 @@ def _content_length(request: AuthenticatedHttpRequest) -> int:
 @csrf_exempt  # CSRF is checked in _upload_post: checking it reads the body, and the size check must come first.
 @require_http_methods(["GET", "POST"])
 @ui_view
-def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
+def upload(request: HttpRequest) -> HttpResponse:
     """GET: the upload form. POST: ingest the files, then redirect (or JSON {result_url}) to the result page.
 
     Responses: 403 without upload permission; 413 when Content-Length is over
     INTAKE_MAX_REQUEST_BYTES (decided before the body is read); 400 for no
     files, an unknown task, a missing site or too many files.
     """
-    if not can_upload(request.user):
+    if not can_upload(request.user):  # type: ignore[arg-type]
         raise PermissionDenied(NO_UPLOAD_MESSAGE)
     if request.method == "GET":
-        return _upload_page(request, UploadForm(user=request.user))
+        return _upload_page(request, UploadForm(user=request.user))  # type: ignore[arg-type]
     size, limit = _content_length(request), settings.INTAKE_MAX_REQUEST_BYTES
     if size > limit:
         return _upload_error(
@@ -109,8 +109,8 @@ def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @csrf_protect
-def _upload_post(request: AuthenticatedHttpRequest) -> HttpResponse:
-    user: User = request.user
+def _upload_post(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
     form = UploadForm(request.POST, request.FILES, user=user)
     if not form.is_valid():
         reasons = "; ".join(str(error) for errors in form.errors.values() for error in errors)
@@ -148,9 +148,9 @@ def _read_each(labelled: list[tuple[str, UploadedFile]]) -> Iterator[tuple[str, 
 
 @require_GET
 @ui_view
-def upload_result(request: AuthenticatedHttpRequest, batch_id: UUID) -> HttpResponse:
+def upload_result(request: HttpRequest, batch_id: UUID) -> HttpResponse:
     """What happened to each file of one upload; 404 unless the user made it (Curators see all)."""
-    user: User = request.user
+    user: User = request.user  # type: ignore[assignment]
     try:
         batch = intake_batch_for_user(user=user, batch_id=str(batch_id))
     except IntakeBatch.DoesNotExist:
