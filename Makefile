@@ -31,9 +31,11 @@ run: migrate
 test: setup
 	ONCOPORTAL_VAR_DIR=$${ONCOPORTAL_VAR_DIR:-$(CURDIR)/var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
+# mypy reads its files and strictness from pyproject.toml ([tool.mypy]).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf var test-artifacts

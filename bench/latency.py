@@ -64,7 +64,7 @@ class Browser:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
     def csrf(self) -> str:
-        return next(c.value for c in self.jar if c.name == "csrftoken")
+        return next(c.value for c in self.jar if c.name == "csrftoken" and c.value is not None)
 
     def get(self, path: str) -> str:
         return self.opener.open(self.base + path, timeout=60).read().decode()

@@ -127,9 +127,9 @@ def cost_ratios(
     if not extra:
         return {"fwd": 1.0, "cam": 1.0}
 
-    def fwd(batch: torch.Tensor) -> None:
+    def fwd(batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            model(batch)
+            return model(batch)
 
     stacked = torch.cat([x, *(apply_tta(x, n) for n in extra)])
     rest = torch.cat([apply_tta(x, n) for n in extra])

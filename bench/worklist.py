@@ -23,6 +23,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported for real inside the functions, once Django is set up
+    from django.test import Client
+
+    from cases.models import Site, User
+    from inference.models import ModelVersion
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -50,12 +57,12 @@ def _ensure_database(url: str) -> None:
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]])
         if cur.fetchone():
-            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(cfg["NAME"])))
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(cfg["NAME"])))
+            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(str(cfg["NAME"]))))
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(cfg["NAME"]))))
     conn.close()
 
 
-def _seed(site, n: int, user, model_version) -> list[int]:
+def _seed(site: Site, n: int, user: User, model_version: ModelVersion) -> list[int]:
     """n cases of one site in bulk: patient, study, case, series, image, prediction; some reviews."""
     from cases.models import Case, CaseStatus, Image, Patient, Review, Series, Study
     from inference.models import Prediction
@@ -153,7 +160,7 @@ def _seed(site, n: int, user, model_version) -> list[int]:
     return [c.pk for c in cases]
 
 
-def _time(client, url: str, runs: int) -> tuple[float, float, int]:
+def _time(client: Client, url: str, runs: int) -> tuple[float, float, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 

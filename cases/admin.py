@@ -51,7 +51,8 @@ class SiteAdmin(admin.ModelAdmin):
 class UserAdmin(BaseUserAdmin):
     list_display = ["username", "email", "site", "is_staff", "is_active", "last_login"]
     list_filter = ["site", "groups", "is_staff", "is_active"]
-    fieldsets = (*BaseUserAdmin.fieldsets, ("OncoPortal", {"fields": ("site",)}))
+    # The stubs type the base attribute as optional; Django's UserAdmin always sets it.
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("OncoPortal", {"fields": ("site",)}))
     add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("OncoPortal", {"fields": ("site", "groups")}))
 
 
@@ -64,8 +65,8 @@ class PatientAdmin(ReadOnlyAdmin):
 class SeriesInline(admin.TabularInline):
     model = Series
     extra = 0
-    fields = ["series_instance_uid", "modality", "body_part", "series_number"]
-    readonly_fields = fields
+    # A tuple of str fits both attributes' declared types (a list would be invariant).
+    fields = readonly_fields = ("series_instance_uid", "modality", "body_part", "series_number")
     can_delete = False
     show_change_link = True
 

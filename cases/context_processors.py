@@ -11,8 +11,8 @@ def roles(request: HttpRequest) -> dict[str, Any]:
     if not user.is_authenticated:
         return {}
     return {
-        "can_upload": can_upload(user),  # type: ignore[arg-type]
-        "is_curator": sees_all_sites(user),  # type: ignore[arg-type]
+        "can_upload": can_upload(user),
+        "is_curator": sees_all_sites(user),
         "can_adjudicate": user.has_perm("cases.adjudicate_case"),
-        "user_roles": [r for r in Role.values if user.has_role(r)],  # type: ignore[union-attr]
+        "user_roles": [r for r in Role.values if user.has_role(r)],
     }

@@ -120,7 +120,7 @@ class UploadForm(forms.Form):
         """The site the upload goes to: the chosen one, else the user's own. Call after is_valid()."""
         chosen = self.cleaned_data.get("site")
         if chosen is not None:
-            return chosen  # type: ignore[no-any-return]
+            return chosen
         assert self.user.site is not None  # the field exists exactly when the user has no site
         return self.user.site
 

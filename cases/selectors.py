@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, TextChoices
+from django.db.models import Count, F, OrderBy, OuterRef, Prefetch, QuerySet, Subquery, TextChoices
 
 from cases.models import Case, CaseStatus, Image, IntakeBatch, Review, Series, User
 from cases.models.case import REVIEW_QUEUE_STATUSES, UNCERTAINTY_RANK
@@ -31,7 +31,7 @@ class WorklistOrder(TextChoices):
 
 
 # Priority always leads: a STAT case is read first whatever the AI says.
-WORKLIST_ORDERINGS = {
+WORKLIST_ORDERINGS: dict[str, list[str | OrderBy]] = {
     # AI-positive findings (tumour, malignancy) first, then the most uncertain.
     WorklistOrder.FINDINGS: [
         "-priority",

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from celery import current_app
@@ -204,6 +204,7 @@ def _store_files(decoded: list[_Decoded], results: list[PredictionResult]) -> li
         t0 = time.perf_counter()
         raw_name = overlay_name = ""
         if r.cam is not None:
+            assert d.display is not None  # set whenever decoding succeeded (error == "")
             raw_name = _put(f"predictions/{d.prediction.pk}/saliency.png", cam_to_png16(r.cam))
             overlay_name = _put(f"predictions/{d.prediction.pk}/overlay.png", overlay_png(d.display, r.cam))
         stored.append(_Stored(raw_name, overlay_name, (time.perf_counter() - t0) * 1e3))
@@ -331,7 +332,7 @@ def case_refresh_ai_summary(*, case_id: int) -> None:
     case_set_ai_summary(case_id=case_id, task=task, results=list(newest.values()))
 
 
-def predictions_sweep(*, now: timezone.datetime | None = None) -> int:
+def predictions_sweep(*, now: datetime | None = None) -> int:
     """Re-send work lost by a broker or a killed worker. Returns how many predictions were re-sent.
 
     RUNNING for longer than the hard time limit means the worker died; QUEUED

@@ -34,7 +34,7 @@ TRYOUT_MESSAGES = UploadMessages(too_large="This file is {size}, over the {limit
 
 @require_GET
 @ui_view
-def prediction_file(request: HttpRequest, pk: str, kind: str) -> HttpResponse:
+def prediction_file(request: HttpRequest, pk: str, kind: str) -> FileResponse:
     """The saliency overlay ('overlay') or raw 16-bit Grad-CAM map ('saliency') of a visible prediction."""
     try:
         prediction = prediction_for_user(user=request.user, prediction_id=int(pk))  # type: ignore[arg-type]
@@ -74,7 +74,7 @@ def _tryout_page(
             "form": form or TryOutForm(tasks=tasks),
             "has_tasks": bool(tasks),
             "error": error,
-            "recent": tryout_list_for_user(user=request.user)[:10],  # type: ignore[misc]
+            "recent": tryout_list_for_user(user=request.user)[:10],  # type: ignore[arg-type]
             "ttl_minutes": settings.TRYOUT_TTL_SECONDS // 60,
             "max_bytes": settings.INTAKE_MAX_REQUEST_BYTES,
         },

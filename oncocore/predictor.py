@@ -302,9 +302,8 @@ class Predictor:
                         )
                     for i in range(n):
                         mapped = m.weight * cam_to_original(cams[i], prepared[i].by_spec[spec][1])
-                        maps_per_image[i] = (
-                            mapped if maps_per_image[i] is None else maps_per_image[i] + mapped
-                        )
+                        so_far = maps_per_image[i]
+                        maps_per_image[i] = mapped if so_far is None else so_far + mapped
                 self._sync()
                 t2 = time.perf_counter()
                 # forward_ms: the members' fused passes; saliency_ms: re-explained images and mapping.
@@ -354,6 +353,7 @@ class Predictor:
         out = []
         for i, p in enumerate(prepared):
             row = mean[i].tolist()
+            cam = maps[i]
             members = [dict(zip(names, probs[j, i].tolist(), strict=True)) for j in range(len(self.members))]
             out.append(
                 PredictionResult(
@@ -361,7 +361,7 @@ class Predictor:
                     label=names[labels[i]],
                     confidence=float(row[labels[i]]),
                     uncertainty=float(entropy[i].clamp(0.0, 1.0)),
-                    cam=None if maps[i] is None else np.clip(maps[i], 0.0, 1.0).astype(np.float32),
+                    cam=None if cam is None else np.clip(cam, 0.0, 1.0).astype(np.float32),
                     geometry=p.by_spec[lead_spec][1],
                     timings={"preprocess_ms": p.preprocess_ms, **shared_ms},
                     device=str(self.device),

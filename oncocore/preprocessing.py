@@ -168,7 +168,7 @@ class Geometry:
         return cls(
             tuple(d["original_hw"]),
             tuple(d["crop_box"]),
-            tuple(d["content_box"]),  # type: ignore[arg-type]
+            tuple(d["content_box"]),
             int(d["input_size"]),
         )
 
@@ -191,8 +191,8 @@ def load_image(source: ImageSource, channels: int | PreprocessSpec = 3) -> np.nd
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     try:
-        with Image.open(source) as img:
-            img = ImageOps.exif_transpose(img)
+        with Image.open(source) as opened:
+            img = ImageOps.exif_transpose(opened)
             if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
                 img = Image.fromarray(to_uint8_display(np.asarray(img)))
             img = img.convert("L" if ch == 1 else "RGB")

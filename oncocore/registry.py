@@ -180,7 +180,7 @@ def save_bundle(
         if len(groups) == 1
         else [f"weights-{i:05d}-of-{len(groups):05d}.safetensors" for i in range(1, len(groups) + 1)]
     )
-    shards = []
+    shards: list[dict[str, Any]] = []
     for name, group in zip(names, groups, strict=True):
         tmp = out / (name + ".tmp")
         save_file(group, str(tmp), metadata={"arch": card.arch, "format": "pt"})

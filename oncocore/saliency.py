@@ -11,6 +11,7 @@ import contextlib
 import io
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -22,6 +23,28 @@ from torch import nn
 from .preprocessing import Geometry
 
 __all__ = ["cam_to_original", "cam_to_png16", "gradcam", "overlay_png", "png16_to_cam"]
+
+
+@overload
+def gradcam(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target_layer: nn.Module,
+    class_indices: Sequence[int] | None = None,
+    *,
+    return_logits: Literal[False] = False,
+) -> np.ndarray: ...
+
+
+@overload
+def gradcam(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target_layer: nn.Module,
+    class_indices: Sequence[int] | None = None,
+    *,
+    return_logits: Literal[True],
+) -> tuple[np.ndarray, torch.Tensor]: ...
 
 
 def gradcam(

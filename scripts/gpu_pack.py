@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,7 @@ def pack_folder(
     quality: int | None,
     target_bytes: int,
     jobs: int,
-    log=print,
+    log: Callable[..., None] = print,
 ) -> dict[str, Any]:
     """Write ``dst`` from ``src`` (see module doc); returns a summary dict.
 
@@ -196,11 +197,13 @@ def pack_folder(
                 ladder = ladder[ladder.index(q) :]
                 break
     chosen, encoded = None, []
-    for q in ladder if todo else [quality]:
-        encoded = encode_all(q, todo) if todo else []
+    for q in ladder if todo else []:
+        encoded = encode_all(q, todo)
         if fixed + sum(map(len, encoded)) <= target_bytes:
             chosen = q
             break
+    if not todo and fixed <= target_bytes:
+        chosen = quality  # nothing to re-encode: record the quality asked for (None: none was)
     total = fixed + sum(map(len, encoded))
     if chosen is None and total > target_bytes:
         raise PackError(
@@ -237,7 +240,7 @@ def pack_folder(
     return summary
 
 
-def download_wheels(specs: list[str], dest: Path, log=print) -> None:
+def download_wheels(specs: list[str], dest: Path, log: Callable[..., None] = print) -> None:
     """``pip download`` wheels for the device (CPython 3.12, manylinux x86-64, no deps)."""
     dest.mkdir(parents=True, exist_ok=True)
     if not specs:

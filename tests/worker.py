@@ -51,7 +51,7 @@ def test_database_url() -> str:
 def use_broker(url: str) -> Iterator[None]:
     """Point this process's Celery producer at ``url`` and start from empty queues."""
     old_url, old_options = app.conf.broker_url, app.conf.broker_transport_options
-    app.conf.broker_url = url
+    app.conf.broker_url = url  # type: ignore[misc]  # celery-types makes it read-only; Celery sets it
     app.conf.broker_transport_options = {"visibility_timeout": 3600}
     _reset_pools()
     import redis
@@ -60,18 +60,19 @@ def use_broker(url: str) -> Iterator[None]:
     try:
         yield
     finally:
-        app.conf.broker_url, app.conf.broker_transport_options = old_url, old_options
+        app.conf.broker_url, app.conf.broker_transport_options = old_url, old_options  # type: ignore[misc]
         _reset_pools()
 
 
 def _reset_pools() -> None:
     # Celery and kombu cache connections made with the old URL (app, amqp, kombu's globals).
+    # The caches are private attributes, which the stubs (rightly) do not declare.
     import kombu.pools
 
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
+    if app._pool is not None:  # type: ignore[attr-defined]
+        app._pool.force_close_all()  # type: ignore[attr-defined]
+        app._pool = None  # type: ignore[attr-defined]
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
     kombu.pools.reset()
 
 

@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -254,7 +254,14 @@ def _intake_one(
     )
 
 
-def _duplicate(name: str, existing: dict[str, int], why: str) -> ItemResult:
+class _StoredImage(TypedDict):
+    """An already stored image, as ``Image.objects.values("pk", "case_id")`` gives it."""
+
+    pk: int
+    case_id: int
+
+
+def _duplicate(name: str, existing: _StoredImage, why: str) -> ItemResult:
     return ItemResult(
         name=name,
         status="duplicate",

@@ -86,7 +86,7 @@ def checked_label(*, image: Image, task: str, label: str, non_diagnostic: bool) 
 
     Non-diagnostic gives an empty label. Raises InvalidInput for a label that is not one of the classes.
     """
-    prediction = image.predictions.filter(status="done").order_by("-pk").first()  # type: ignore[attr-defined]
+    prediction = image.predictions.filter(status="done").order_by("-pk").first()
     if non_diagnostic:
         return prediction, ""
     classes = review_class_names(prediction=prediction, task=task)

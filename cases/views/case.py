@@ -103,11 +103,11 @@ def _duration(seconds: float) -> str:
 
 def case_timeline(case: Case, images: list[Image]) -> list[TimelineEvent]:
     """Received -> predicted -> first review -> (adjudicated) -> reviewed: the turnaround a department reports on."""
-    finished = [p.finished_at for i in images for p in i.predictions.all() if p.finished_at]  # type: ignore[attr-defined]
-    reviews = sorted(r.submitted_at for i in images for r in i.reviews.all())  # type: ignore[attr-defined]
+    finished = [p.finished_at for i in images for p in i.predictions.all() if p.finished_at]
+    reviews = sorted(r.submitted_at for i in images for r in i.reviews.all())
     decided = [i.adjudication.decided_at for i in images if getattr(i, "adjudication", None)]
     moments = [("Received", case.created_at)]
-    if finished and all(i.predictions.all() for i in images):  # type: ignore[attr-defined]
+    if finished and all(i.predictions.all() for i in images):
         moments.append(("Predicted", max(finished)))
     if len(reviews) > 1 or (reviews and case.status != CaseStatus.REVIEWED):
         moments.append(("First review", reviews[0]))
@@ -147,9 +147,9 @@ def review_rows(images: list[Image], *, case: Case, user: User) -> list[ReviewRo
     adjudicator = user.has_perm("cases.adjudicate_case") and case.status == CaseStatus.ADJUDICATION
     rows = []
     for image in images:
-        done = [p for p in image.predictions.all() if p.status == "done"]  # type: ignore[attr-defined]
+        done = [p for p in image.predictions.all() if p.status == "done"]
         shown = done[-1] if done else None  # prefetched oldest first: the newest is last
-        reading = ImageReading(image_id=image.pk, required=required, reviews=list(image.reviews.all()))  # type: ignore[attr-defined]
+        reading = ImageReading(image_id=image.pk, required=required, reviews=list(image.reviews.all()))
         hidden = reading.hidden_from(user)
         adjudication = getattr(image, "adjudication", None)
         rows.append(
@@ -228,9 +228,9 @@ def series_viewer(series: Any, *, start_image: Image | None) -> SeriesViewer:
     images = list(series.images.all())
     entries = []
     for image in images:
-        predictions = list(image.predictions.all())  # type: ignore[attr-defined]
-        image.prediction = predictions[-1] if predictions else None  # type: ignore[attr-defined]
-        p = image.prediction  # type: ignore[attr-defined]
+        predictions = list(image.predictions.all())
+        image.prediction = predictions[-1] if predictions else None
+        p = image.prediction
         has_map = p is not None and p.status == "done" and bool(p.saliency_raw)
         row, col = image.pixel_spacing_row, image.pixel_spacing_col
         entries.append(

@@ -96,7 +96,7 @@ def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResp
     decision = review.get_decision_display()
     messages.success(request, f"Case {case.pk}: saved as {what} ({decision[0].lower()}{decision[1:]}).")
     case.refresh_from_db()
-    if case.images.exclude(reviews__reviewer=request.user).exists():
+    if case.images.exclude(reviews__reviewer=request.user).exists():  # type: ignore[misc]
         return redirect("cases:case_detail", pk=case.pk)  # more images of this case to read
     following = next_case_for_review(user=request.user, after=case)  # type: ignore[arg-type]
     if following is None:

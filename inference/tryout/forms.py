@@ -19,7 +19,9 @@ class TryOutForm(forms.Form):
 
     def __init__(self, *args: Any, tasks: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["task"].choices = tasks
+        task = self.fields["task"]
+        assert isinstance(task, forms.ChoiceField)  # self.fields is typed by the base Field
+        task.choices = tasks
 
 
 class SaveAsCaseForm(forms.Form):

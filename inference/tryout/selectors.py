@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -15,7 +17,7 @@ def tryout_list_for_user(*, user: User) -> QuerySet[TryOut]:
     return TryOut.objects.filter(user=user, expires_at__gt=timezone.now()).select_related("model_version")
 
 
-def tryout_for_user(*, user: User, tryout_id: object) -> TryOut:
+def tryout_for_user(*, user: User, tryout_id: UUID | str) -> TryOut:
     """One of the user's own live try-outs; raises TryOut.DoesNotExist otherwise (other users included)."""
     return tryout_list_for_user(user=user).get(pk=tryout_id)
 

@@ -293,6 +293,8 @@ def check_decodable(ds: Dataset, ts: UID, geometry: Geometry) -> None:
     if ts.is_compressed:
         return
     keyword = pixel_data_keyword(ds)
+    if keyword is None:  # check_is_image rejects these first; a caller that skips it gets this
+        raise Rejected("no pixel data")
     actual = len(ds[keyword].value or b"")
     g = geometry
     samples = 2 if (g.photometric == "YBR_FULL_422" and g.samples_per_pixel == 3) else g.samples_per_pixel

@@ -119,7 +119,7 @@ def modality_values(raw: np.ndarray, ds: Dataset, geometry: Geometry, index: int
 _PLUGIN_PREFERENCE = ("pylibjpeg", "pyjpegls", "gdcm", "pillow")
 
 
-def decode_error(exc: Exception, ts_name: str) -> Rejected:
+def decode_error(exc: BaseException, ts_name: str) -> Rejected:
     """A readable rejection for a decoding failure (one useful line only)."""
     text = str(exc)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]

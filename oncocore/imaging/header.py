@@ -59,7 +59,7 @@ def _value(elem: DataElement, depth: int) -> Any:
         items = list(elem.value or [])
         if depth + 1 >= MAX_DEPTH:
             return f"<sequence of {len(items)} item(s)>"
-        shown = [_dataset_dict(item, depth + 1) for item in items[:MAX_SEQUENCE_ITEMS]]
+        shown: list[Any] = [_dataset_dict(item, depth + 1) for item in items[:MAX_SEQUENCE_ITEMS]]
         if len(items) > MAX_SEQUENCE_ITEMS:
             shown.append({"…": f"{len(items) - MAX_SEQUENCE_ITEMS} more item(s)"})
         return shown

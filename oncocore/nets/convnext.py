@@ -18,4 +18,4 @@ def build_convnext_tiny(*, num_classes: int, in_channels: int) -> nn.Module:
 
 def convnext_target_layer(model: nn.Module) -> nn.Module:
     """Last stage (768 channels, stride 32), output is (B, C, H, W)."""
-    return model.features[-1]  # type: ignore[index]
+    return list(model.get_submodule("features").children())[-1]

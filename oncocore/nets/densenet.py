@@ -23,4 +23,4 @@ def densenet_target_layer(model: nn.Module) -> nn.Module:
     that Grad-CAM has just captured. The dense block output feeds a
     non-in-place BatchNorm, so its activations and gradients stay consistent.
     """
-    return model.features.denseblock4  # type: ignore[return-value]
+    return model.get_submodule("features.denseblock4")

@@ -18,4 +18,4 @@ def build_efficientnet_b0(*, num_classes: int, in_channels: int) -> nn.Module:
 
 def efficientnet_target_layer(model: nn.Module) -> nn.Module:
     """Final 1x1 conv block (1280 channels, post-activation), stride 32."""
-    return model.features[-1]  # type: ignore[index]
+    return list(model.get_submodule("features").children())[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, ResNet
@@ -9,7 +11,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 from ._stem import adapt_stem_conv
 
 
-def _build(factory, num_classes: int, in_channels: int) -> nn.Module:
+def _build(factory: Callable[..., ResNet], num_classes: int, in_channels: int) -> nn.Module:
     # weights=None: no pretrained download is possible in this deployment.
     model = factory(weights=None, num_classes=num_classes)
     model.conv1 = adapt_stem_conv(model.conv1, in_channels)
@@ -39,4 +41,4 @@ def build_resnet50(*, num_classes: int, in_channels: int) -> nn.Module:
 
 def resnet_target_layer(model: nn.Module) -> nn.Module:
     """Last residual block: the deepest spatial feature map (stride 32)."""
-    return model.layer4[-1]  # type: ignore[index]
+    return list(model.get_submodule("layer4").children())[-1]

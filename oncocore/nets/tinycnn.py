@@ -44,4 +44,4 @@ def build_tinycnn(*, num_classes: int, in_channels: int) -> nn.Module:
 
 def tinycnn_target_layer(model: nn.Module) -> nn.Module:
     """Second conv block (post-ReLU), stride 2."""
-    return model.features[-1]  # type: ignore[index]
+    return list(model.get_submodule("features").children())[-1]

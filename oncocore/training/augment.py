@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -216,8 +217,8 @@ def make_augment(modality: str, strength: str = "standard") -> Augment:
     if modality in ("mr", "ct"):
         # Left-right flips are plausible for axial/coronal slices; vertical
         # flips and 90-degree turns are not (anatomy has an up direction).
-        affine = dict(degrees=15.0, scale=(0.85, 1.2), translate=0.08) if strong else {}
-        intensity = dict(contrast=0.2, brightness=0.1, gamma=0.25) if strong else {}
+        affine: dict[str, Any] = dict(degrees=15.0, scale=(0.85, 1.2), translate=0.08) if strong else {}
+        intensity: dict[str, Any] = dict(contrast=0.2, brightness=0.1, gamma=0.25) if strong else {}
         return lambda x, g: random_intensity(
             random_affine(random_flips_rot90(x, g, vertical=False, rot90=False), g, **affine), g, **intensity
         )

@@ -102,6 +102,7 @@ def example_grid(predictor: Predictor, paths: Sequence[Path], out: Path) -> None
     fig, axes = plt.subplots(2, len(paths), figsize=(2.4 * len(paths), 5.2))
     for col, (path, r) in enumerate(zip(paths, results, strict=True)):
         rgb = np.asarray(Image.open(path).convert("RGB"))
+        assert r.cam is not None  # saliency=True gives every result a map
         overlay = np.asarray(Image.open(io.BytesIO(overlay_png(rgb, r.cam))))
         axes[0, col].imshow(rgb)
         axes[0, col].set_title(f"true {Path(path).parent.name}", fontsize=8)

@@ -33,7 +33,7 @@ def _get_pixels(client, image: Image, frame: int = 0) -> tuple[np.ndarray, dict[
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Cache-Control"] == "private, max-age=3600"
     headers = {name: response[name] for name in response.headers if name.startswith("X-")}
-    shape = (int(headers["X-Rows"]), int(headers["X-Columns"]))
+    shape: tuple[int, ...] = (int(headers["X-Rows"]), int(headers["X-Columns"]))
     if int(headers["X-Samples"]) > 1:
         shape += (int(headers["X-Samples"]),)
     values = np.frombuffer(response.content, dtype=DTYPES[headers["X-Dtype"]]).reshape(shape)

@@ -20,9 +20,11 @@ from .conftest import REPO
 from .helpers import jpeg_bytes, synthetic_rgb, synthetic_scan
 
 _spec = importlib.util.spec_from_file_location("gpu_pack", REPO / "scripts" / "gpu_pack.py")
+assert _spec is not None and _spec.loader is not None
 gpu_pack = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gpu_pack)
 _spec = importlib.util.spec_from_file_location("gpu_checkpoint", REPO / "scripts" / "gpu_checkpoint.py")
+assert _spec is not None and _spec.loader is not None
 gpu_checkpoint = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gpu_checkpoint)
 

@@ -53,7 +53,8 @@ class Command(BaseCommand):
         for batch in iter_prepared(
             files, lambda p: (p, *_safe_decode(p, spec)), batch_size=predictor.batch_size
         ):
-            good = [(p, a) for p, a, err in batch if err is None]
+            # _safe_decode gives an array or an error, never both: test the one used.
+            good = [(p, a) for p, a, _ in batch if a is not None]
             results = (
                 predictor.predict_batch([a for _, a in good], saliency=bool(opts["overlay_dir"]))
                 if good
@@ -61,7 +62,7 @@ class Command(BaseCommand):
             )
             by_path = {p: r for (p, _), r in zip(good, results, strict=True)}
             for path, array, err in batch:
-                if err is not None:
+                if array is None:
                     failures += 1
                     self._emit(opts, {"path": str(path), "task": task, "error": err})
                     continue

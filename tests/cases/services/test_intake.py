@@ -152,7 +152,7 @@ def test_task_is_inferred_from_the_header_when_not_given(data_dir, site, radiolo
 
 def _all_database_text() -> str:
     """Every text/JSON value in every table of the project's apps."""
-    chunks = []
+    chunks: list[str] = []
     for model in apps.get_models():
         if model._meta.app_label not in {"cases", "inference"}:
             continue
