@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -36,6 +36,13 @@ RUN_TRYOUT = "inference.tasks.run_tryout"
 EXPIRE_TRYOUTS = "inference.tasks.expire_tryouts"
 
 
+class TaskLimits(TypedDict):
+    """``@shared_task``'s time-limit keywords, typed so the decorator's overloads still match."""
+
+    soft_time_limit: int
+    time_limit: int
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """Where a task runs and how long it may take."""
@@ -45,7 +52,7 @@ class TaskSpec:
     time_limit: int  # seconds: the pool kills the process
     why: str
 
-    def limits(self) -> dict[str, int]:
+    def limits(self) -> TaskLimits:
         """The keyword arguments for ``@shared_task``."""
         return {"soft_time_limit": self.soft_time_limit, "time_limit": self.time_limit}
 
@@ -99,7 +106,7 @@ BEAT: dict[str, tuple[str, float]] = {
 LOST_WORKER_GRACE_S = {RUN_PREDICTIONS: 60, RUN_TRYOUT: 30}
 
 
-def limits(name: str) -> dict[str, int]:
+def limits(name: str) -> TaskLimits:
     """``soft_time_limit`` and ``time_limit`` for the task called ``name``."""
     return TASKS[name].limits()
 

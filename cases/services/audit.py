@@ -37,7 +37,7 @@ class AuditContext:
         user = getattr(request, "user", None)
         return cls(
             source=source,
-            actor=user if user is not None and user.is_authenticated else None,  # type: ignore[arg-type]
+            actor=user if user is not None and user.is_authenticated else None,
             # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted
             # proxy rewrites it, and the deployment guide puts one in front that does.
             ip=request.META.get("REMOTE_ADDR") or None,

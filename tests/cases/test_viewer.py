@@ -202,6 +202,7 @@ def test_viewer_colours_the_map_with_the_servers_colormap():
 
 def _window_presets(html: str) -> list[dict]:
     found = re.search(r'<script id="window-presets" type="application/json">(.*?)</script>', html, re.S)
+    assert found is not None, "the page has no window-presets script"
     return json.loads(found.group(1))
 
 

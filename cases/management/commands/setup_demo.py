@@ -26,7 +26,7 @@ DEMO_USERS = [
     ("pacs", "demo-integration", Role.INTEGRATION, False, True),
 ]
 # Folder in the data dir (the task's training data folder, from the registry), task, images per class.
-_PER_CLASS = {Task.BRAIN_MRI: 2, Task.LUNG_CT: 2, Task.HISTOLOGY: 1}
+_PER_CLASS: dict[str, int] = {Task.BRAIN_MRI: 2, Task.LUNG_CT: 2, Task.HISTOLOGY: 1}
 DEMO_IMAGES = [(t.data_folder, t.key, _PER_CLASS[t.key]) for t in BUILTIN_TASKS]
 DEMO_DICOM = ["pydicom/CT_small.dcm", "pydicom/MR_small.dcm", "pydicom/SC_rgb_jpeg_dcmtk.dcm"]
 

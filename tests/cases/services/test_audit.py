@@ -35,7 +35,7 @@ def test_system_context_and_unknown_sources():
     with pytest.raises(ValueError, match="unknown audit source 'email'"):
         AuditContext.system(source="email")
     with pytest.raises(TypeError):
-        AuditContext("web")  # type: ignore[misc]  # keyword-only: actor and source cannot be swapped
+        AuditContext("web")  # keyword-only: actor and source cannot be swapped
 
 
 def test_audit_record_writes_the_context(radiologist, curator, site):
