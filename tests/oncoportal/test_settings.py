@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from oncoportal.env import database_from_url, env_bool, env_int, env_str
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_env_parsing_is_strict(monkeypatch):

@@ -125,7 +125,7 @@ def test_scheduler_warmup_then_cosine():
 
 @pytest.fixture(scope="module")
 def tiny_rows():
-    from .conftest import _require_data
+    from tests.oncocore.conftest import _require_data
 
     rows = read_manifest(_require_data("brain_mri"))
     return limit_per_class(rows, 3, GROUP_COLUMNS["brain_mri"], seed=0)  # ~12 real images

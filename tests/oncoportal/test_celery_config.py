@@ -14,7 +14,7 @@ import inference.tasks  # noqa: F401  (registers the tasks)
 from oncoportal import celery_config
 from oncoportal.celery import app
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def own_tasks() -> dict[str, object]:

@@ -18,7 +18,7 @@ from oncocore.training.data import GROUP_COLUMNS, card_validation_rows, limit_pe
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory, request):
     """A data root holding a ~16-image brain_mri folder: real images, the real manifest's rows."""
-    from .conftest import _require_data
+    from tests.oncocore.conftest import _require_data
 
     src = _require_data("brain_mri")
     rows = limit_per_class(read_manifest(src), 4, GROUP_COLUMNS["brain_mri"], seed=0)

@@ -17,7 +17,7 @@ from cases.models import Case, Image
 
 pytestmark = pytest.mark.django_db
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 def test_ingest_folder_and_zip_with_json_report(data_dir, site, tmp_path, capsys):

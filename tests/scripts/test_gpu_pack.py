@@ -15,9 +15,8 @@ from oncocore.registry import load_model
 from oncocore.training import train as train_mod
 from oncocore.training.checkpoint import load_checkpoint
 from oncocore.training.data import GROUP_COLUMNS, group_split, manifest_digest, read_manifest
-
-from .conftest import REPO
-from .helpers import jpeg_bytes, synthetic_rgb, synthetic_scan
+from tests.oncocore.conftest import REPO
+from tests.oncocore.helpers import jpeg_bytes, synthetic_rgb, synthetic_scan
 
 _spec = importlib.util.spec_from_file_location("gpu_pack", REPO / "scripts" / "gpu_pack.py")
 assert _spec is not None and _spec.loader is not None
