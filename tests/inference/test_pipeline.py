@@ -17,6 +17,7 @@ from cases.models import Case, CaseStatus
 from inference.decode import serving_array
 from inference.models import Prediction
 from inference.pipeline import case_refresh_status, predictions_run, predictions_sweep
+from inference.scoring import prediction_overlay_name, saliency_png_name
 from inference.services import case_retry, prediction_request
 from oncocore.preprocessing import normalize_uint8, preprocess
 from oncocore.registry import BundleError, load_card
@@ -57,14 +58,21 @@ def test_run_stores_prediction_saliency_and_timings(
         assert p.device == "cpu"
         for stage in ("queue_wait_ms", "decode_ms", "preprocess_ms", "forward_ms", "saliency_ms", "save_ms"):
             assert p.timings[stage] is not None and p.timings[stage] >= 0
+        # Issue 17: the stored map is the model's own grid (tinycnn at 64 px: a few cells);
+        # the full-resolution map and the overlay are rendered on first request.
         with default_storage.open(p.saliency_raw.name) as fh:
+            cells = np.asarray(PILImage.open(fh))
+        assert cells.shape == tuple(p.saliency_geometry["shape"]) and cells.shape[0] < 64
+        assert p.saliency_geometry["geometry"]["original_hw"] == [p.image.rows, p.image.cols]
+        assert p.saliency_overlay.name == ""  # not drawn by the worker any more
+        with default_storage.open(saliency_png_name(p)) as fh:
             cam = np.asarray(PILImage.open(fh))
         assert cam.shape == (p.image.rows, p.image.cols)  # the image's shape
         assert np.isfinite(cam).all() and cam.max() > cam.min()  # not constant
-        with default_storage.open(p.saliency_overlay.name) as fh:
+        with default_storage.open(prediction_overlay_name(p)) as fh:
             overlay = PILImage.open(fh)
             overlay.load()
-        assert overlay.mode == "RGB"
+        assert overlay.mode == "RGB" and overlay.size == (p.image.cols, p.image.rows)
     assert {c.status for c in Case.objects.all()} == {CaseStatus.PREDICTED}
 
 
@@ -115,9 +123,9 @@ def test_missing_model_file_fails_with_reason(
     created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
     random_model.bundle_path = str(tmp_path / "gone")
     random_model.save()
-    from inference import pipeline
+    from inference import scoring
 
-    pipeline._predictors.clear()
+    scoring._predictors.clear()
     with pytest.raises(BundleError):
         predictions_run(prediction_ids=[created[0].pk])
     case = created[0].image.case
