@@ -16,7 +16,7 @@ from PIL import Image as PILImage
 from cases.models import Case, CaseStatus
 from inference.decode import serving_array
 from inference.models import Prediction
-from inference.pipeline import case_refresh_status, predictions_run, predictions_sweep
+from inference.pipeline import case_refresh_status, cases_refresh_status, predictions_run, predictions_sweep
 from inference.scoring import prediction_overlay_name, saliency_png_name
 from inference.services import case_retry, prediction_request
 from oncocore.preprocessing import normalize_uint8, preprocess
@@ -235,3 +235,22 @@ def test_broker_outage_keeps_the_upload_and_the_sweeper_sends_later(
     with django_capture_on_commit_callbacks(execute=True):
         assert predictions_sweep() == 1
     send.assert_called_once_with("inference.tasks.run_predictions", args=[[prediction.pk]])
+
+
+def test_cases_are_refreshed_together_as_one_by_one(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker, django_assert_max_num_queries
+):
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    predictions_run(prediction_ids=[p.pk for p in created])
+    failed, done = created
+    Prediction.objects.filter(pk=failed.pk).update(status=Prediction.Status.FAILED, error="boom")
+    case_ids = [failed.image.case_id, done.image.case_id]
+    Case.objects.filter(pk__in=case_ids).update(status=CaseStatus.PREDICTING)  # as during a run
+    # Three reads for all the cases, then the summary and status writes of each.
+    with django_assert_max_num_queries(3 + 2 * len(case_ids)):
+        outcome = cases_refresh_status(case_ids=[*case_ids, 999_999])
+    assert outcome == {failed.image.case_id: CaseStatus.FAILED, done.image.case_id: CaseStatus.PREDICTED}
+    failed_case, done_case = (Case.objects.get(pk=pk) for pk in case_ids)
+    assert failed_case.status == CaseStatus.FAILED and failed_case.failure_reason == "boom"
+    assert done_case.status == CaseStatus.PREDICTED
+    assert case_refresh_status(case_id=done.image.case_id) == CaseStatus.PREDICTED  # the one-case form agrees
