@@ -192,12 +192,20 @@ def tryout_overlay_name(tryout: TryOut) -> str:
 
 
 def forget_renders(row: ScoredResult) -> None:
-    """Delete the renderings cached from the row's current map (before a new map replaces it)."""
-    if row.saliency_raw and row.saliency_geometry is not None:
-        for filename in ("saliency.png", "overlay.png"):
-            name = _sibling(row.saliency_raw.name, filename)
-            if default_storage.exists(name):
-                default_storage.delete(name)
+    """Delete the renderings of the row's current map, before a new map replaces it.
+
+    Also the full-resolution files of a row written before issue 17: left in
+    place, its ``saliency.png`` would be served as the new map's cache.
+    """
+    if not row.saliency_raw:
+        return
+    names = {_sibling(row.saliency_raw.name, "saliency.png"), _sibling(row.saliency_raw.name, "overlay.png")}
+    for overlay in (getattr(row, "saliency_overlay", None), getattr(row, "overlay", None)):
+        if overlay:
+            names.add(overlay.name)
+    for name in sorted(names):
+        if default_storage.exists(name):
+            default_storage.delete(name)
 
 
 def _render_overlay(row: ScoredResult, display: Callable[[], np.ndarray]) -> str:
