@@ -23,7 +23,6 @@ from PIL import Image as PILImage
 from cases.models import ImageKind
 from inference.models import ModelVersion, Prediction, ScoredResult, TryOut
 from inference.selectors import active_ensemble
-from oncocore.model_card import ModelCard
 from oncocore.predictor import PredictionResult, Predictor
 from oncocore.preprocessing import PreprocessSpec
 from oncocore.saliency import SaliencyMap, cam_to_png16, overlay_png, png16_to_cam
@@ -216,7 +215,8 @@ def _render_overlay(row: ScoredResult, display: Callable[[], np.ndarray]) -> str
 
 
 def _lead_spec(version: ModelVersion) -> PreprocessSpec:
-    return ModelCard.from_dict(version.card).preprocessing
+    # Only the preprocessing of the registered card: what the worker decoded with.
+    return PreprocessSpec.from_dict(version.card["preprocessing"])
 
 
 def _png_rgb(data: bytes) -> np.ndarray:
