@@ -4,45 +4,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference', '0003_tryout'),
+        ("inference", "0003_tryout"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='prediction',
-            name='saliency_geometry',
-            field=models.JSONField(blank=True, help_text="How the map's cells lie on the original image (SaliencyMap.meta).", null=True),
+            model_name="prediction",
+            name="saliency_geometry",
+            field=models.JSONField(
+                blank=True,
+                help_text="How the map's cells lie on the original image (SaliencyMap.meta).",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='tryout',
-            name='disagreement',
-            field=models.FloatField(blank=True, help_text='Between ensemble members.', null=True),
+            model_name="tryout",
+            name="disagreement",
+            field=models.FloatField(blank=True, help_text="Between ensemble members.", null=True),
         ),
         migrations.AddField(
-            model_name='tryout',
-            name='saliency_geometry',
-            field=models.JSONField(blank=True, help_text="How the map's cells lie on the original image (SaliencyMap.meta).", null=True),
+            model_name="tryout",
+            name="saliency_geometry",
+            field=models.JSONField(
+                blank=True,
+                help_text="How the map's cells lie on the original image (SaliencyMap.meta).",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='tryout',
-            name='saliency_raw',
-            field=models.FileField(blank=True, help_text='16-bit PNG of the Grad-CAM map: its own cells when saliency_geometry is set, else (rows from before issue 17) the full-resolution map', max_length=255, upload_to=''),
+            model_name="tryout",
+            name="saliency_raw",
+            field=models.FileField(
+                blank=True,
+                help_text="16-bit PNG of the Grad-CAM map: its own cells when saliency_geometry is set, else (rows from before issue 17) the full-resolution map",
+                max_length=255,
+                upload_to="",
+            ),
         ),
         migrations.AlterField(
-            model_name='prediction',
-            name='saliency_raw',
-            field=models.FileField(blank=True, help_text='16-bit PNG of the Grad-CAM map: its own cells when saliency_geometry is set, else (rows from before issue 17) the full-resolution map', max_length=255, upload_to=''),
+            model_name="prediction",
+            name="saliency_raw",
+            field=models.FileField(
+                blank=True,
+                help_text="16-bit PNG of the Grad-CAM map: its own cells when saliency_geometry is set, else (rows from before issue 17) the full-resolution map",
+                max_length=255,
+                upload_to="",
+            ),
         ),
         migrations.AlterField(
-            model_name='prediction',
-            name='timings',
-            field=models.JSONField(blank=True, default=dict, help_text="Milliseconds per image and stage. Forward is one fused pass that yields logits and Grad-CAM; saliency is combining an ensemble's maps."),
+            model_name="prediction",
+            name="timings",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Milliseconds per image and stage. Forward is one fused pass that yields logits and Grad-CAM; saliency is combining an ensemble's maps.",
+            ),
         ),
         migrations.AlterField(
-            model_name='tryout',
-            name='timings',
-            field=models.JSONField(blank=True, default=dict, help_text="Milliseconds per image and stage. Forward is one fused pass that yields logits and Grad-CAM; saliency is combining an ensemble's maps."),
+            model_name="tryout",
+            name="timings",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Milliseconds per image and stage. Forward is one fused pass that yields logits and Grad-CAM; saliency is combining an ensemble's maps.",
+            ),
         ),
     ]
