@@ -98,7 +98,7 @@ class PredictionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Saliency")
     def overlay(self, obj: Prediction) -> str:
-        if not obj.saliency_overlay:
+        if not obj.saliency_raw:  # the overlay itself is drawn on first view (issue 17)
             return "—"
         return format_html('<img src="/predictions/{}/overlay.png" height="48" alt="">', obj.pk)
 

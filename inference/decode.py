@@ -1,4 +1,4 @@
-"""The model input of a stored image: its file read from storage and decoded by ``oncocore.decode``."""
+"""The model input of a stored image: its file read from storage and decoded by ``oncocore.scoring``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 from django.core.files.storage import default_storage
 
 from cases.models import Image, ImageKind
-from oncocore.decode import dicom_model_input
-from oncocore.preprocessing import PreprocessSpec, load_image
+from oncocore.preprocessing import PreprocessSpec
+from oncocore.scoring import model_input
 
 
 def serving_array(image: Image, spec: PreprocessSpec) -> np.ndarray:
@@ -19,6 +19,4 @@ def serving_array(image: Image, spec: PreprocessSpec) -> np.ndarray:
     """
     with default_storage.open(image.file.name) as fh:
         data = fh.read()
-    if image.kind == ImageKind.IMAGE:
-        return load_image(data, spec.channels)
-    return dicom_model_input(data, frame=image.key_frame, spec=spec)
+    return model_input(data, dicom=image.kind != ImageKind.IMAGE, spec=spec, frame=image.key_frame)

@@ -1,4 +1,6 @@
-"""Django ORM for inference: registered model versions, stored predictions and try-outs."""
+"""Django ORM for inference: registered model versions, stored predictions and try-outs.
+
+Predictions and try-outs share their result columns and status enum (:class:`ScoredResult`)."""
 
 from __future__ import annotations
 
@@ -49,22 +51,27 @@ class ModelVersion(models.Model):
         return f"{self.name}@{self.version}" + (" (untrained)" if self.untrained else "")
 
 
-class Prediction(models.Model):
-    """The output of the task's active model (or ensemble) for one image.
+class ResultStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
 
-    ``model_version`` is the ensemble's lead member; every member's output is in
-    ``members``. The unique constraint makes a second delivery write nothing twice.
+
+class ScoredResult(models.Model):
+    """What scoring one image leaves behind, shared by a case's prediction and a try-out.
+
+    ``saliency_raw`` is the Grad-CAM map as a 16-bit PNG. Written since
+    issue 17 it holds the map at the model's own resolution (a few cells) and
+    ``saliency_geometry`` says how to lay it on the original image; the
+    full-resolution map and the overlay are rendered when first asked for
+    (``inference.scoring``). A row without ``saliency_geometry`` holds a
+    full-resolution map, as written before.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    Status = ResultStatus
 
-    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status = models.CharField(max_length=16, choices=ResultStatus.choices, default=ResultStatus.QUEUED)
     label = models.CharField(max_length=64, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     probabilities = models.JSONField(default=dict, blank=True)
@@ -72,24 +79,50 @@ class Prediction(models.Model):
     disagreement = models.FloatField(null=True, blank=True, help_text="Between ensemble members.")
     members = models.JSONField(default=list, blank=True)
     untrained = models.BooleanField(default=False)
-    frame = models.PositiveIntegerField(default=0, help_text="Frame the model was run on.")
-    saliency_raw = models.FileField(max_length=255, blank=True, help_text="16-bit PNG of the Grad-CAM map")
-    saliency_overlay = models.FileField(max_length=255, blank=True)
+    saliency_raw = models.FileField(
+        max_length=255,
+        blank=True,
+        help_text="16-bit PNG of the Grad-CAM map: its own cells when saliency_geometry is set, "
+        "else (rows from before issue 17) the full-resolution map",
+    )
+    saliency_geometry = models.JSONField(
+        null=True, blank=True, help_text="How the map's cells lie on the original image (SaliencyMap.meta)."
+    )
     device = models.CharField(max_length=32, blank=True)
     timings = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Milliseconds per image and stage. With a single model, forward is one fused "
-        "forward+backward pass that yields logits and Grad-CAM; saliency is mapping the map back.",
+        help_text="Milliseconds per image and stage. Forward is one fused pass that yields logits and "
+        "Grad-CAM; saliency is combining an ensemble's maps.",
     )
     error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Prediction(ScoredResult):
+    """The output of the task's active model (or ensemble) for one image.
+
+    ``model_version`` is the ensemble's lead member; every member's output is in
+    ``members``. The unique constraint makes a second delivery write nothing twice.
+    ``saliency_overlay`` is the rendered overlay, cached on first view.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    status = models.CharField(
+        max_length=16, choices=ResultStatus.choices, default=ResultStatus.QUEUED, db_index=True
+    )
+    frame = models.PositiveIntegerField(default=0, help_text="Frame the model was run on.")
+    saliency_overlay = models.FileField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["image_id", "pk"]
@@ -101,19 +134,14 @@ class Prediction(models.Model):
         return f"Prediction {self.pk} of image {self.image_id}: {self.label or self.status}"
 
 
-class TryOut(models.Model):
+class TryOut(ScoredResult):
     """One image run through a task's active model for a quick look, kept for an hour at most.
 
     Nothing of it is part of a case: the files live under ``storage_prefix``
     (``tryout/<id>/``) and go, files first, when the user discards it, saves it
-    as a case, or it expires. Only its owner ever sees it.
+    as a case, or it expires. Only its owner ever sees it. ``overlay`` is the
+    rendered overlay, cached on first view.
     """
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tryouts")
@@ -122,8 +150,6 @@ class TryOut(models.Model):
     model_version = models.ForeignKey(
         ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+", help_text="The ensemble's lead."
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    error = models.TextField(blank=True)
     original_name = models.CharField(max_length=255, help_text="The uploaded file's name, for display only.")
     kind = models.CharField(max_length=8, choices=ImageKind.choices)
     sha256 = models.CharField(max_length=64, help_text="Of the uploaded bytes: finds an earlier upload.")
@@ -131,17 +157,6 @@ class TryOut(models.Model):
     file = models.FileField(max_length=255, help_text="De-identified DICOM, or the stripped image")
     display = models.FileField(max_length=255, help_text="8-bit PNG of the (middle) frame")
     overlay = models.FileField(max_length=255, blank=True)
-    label = models.CharField(max_length=64, blank=True)
-    confidence = models.FloatField(null=True, blank=True)
-    probabilities = models.JSONField(default=dict, blank=True)
-    uncertainty = models.FloatField(null=True, blank=True, help_text="Normalised entropy in [0, 1].")
-    members = models.JSONField(default=list, blank=True)
-    timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds per stage.")
-    untrained = models.BooleanField(default=False)
-    device = models.CharField(max_length=32, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)
 
     class Meta:

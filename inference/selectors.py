@@ -1,10 +1,17 @@
-"""Reads of predictions, scoped to what the user may see."""
+"""Reads of model versions and predictions; predictions scoped to what the user may see."""
 
 from __future__ import annotations
 
 from cases.models import User
 from cases.selectors import case_list_for_user
-from inference.models import Prediction
+from inference.models import ModelVersion, Prediction
+
+
+def active_ensemble(*, task: str) -> list[ModelVersion]:
+    """The task's active ensemble, lead member first (highest weight, then oldest); empty if none."""
+    return list(
+        ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).order_by("-weight", "pk")
+    )
 
 
 def prediction_for_user(*, user: User, prediction_id: int) -> Prediction:

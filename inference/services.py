@@ -14,6 +14,7 @@ from cases.services.audit import AuditContext, audit_record
 from cases.services.lifecycle import case_set_status
 from cases.services.task import task_ensure_for_card
 from inference.models import ModelVersion, Prediction
+from inference.selectors import active_ensemble
 from inference.tasks import run_predictions
 from oncocore import registry
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
@@ -183,10 +184,8 @@ def ensemble_activate(
 
 
 def active_versions(*, task: str) -> list[ModelVersion]:
-    """The task's ensemble, lead member first (highest weight, then oldest)."""
-    return list(
-        ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).order_by("-weight", "pk")
-    )
+    """The task's ensemble, lead member first (highest weight, then oldest): the one selector's answer."""
+    return active_ensemble(task=task)
 
 
 # --- Predictions ------------------------------------------------------------

@@ -21,6 +21,7 @@ from cases.task_registry import task_label
 from cases.views.access import ui_view, wants_json, web_audit
 from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
+from inference.scoring import prediction_overlay_name, saliency_png_name, tryout_overlay_name
 from inference.selectors import prediction_for_user
 from inference.services import case_retry
 from inference.tryout.forms import SaveAsCaseForm, TryOutForm
@@ -35,13 +36,20 @@ TRYOUT_MESSAGES = UploadMessages(too_large="This file is {size}, over the {limit
 @require_GET
 @ui_view
 def prediction_file(request: HttpRequest, pk: str, kind: str) -> FileResponse:
-    """The saliency overlay ('overlay') or raw 16-bit Grad-CAM map ('saliency') of a visible prediction."""
+    """The saliency overlay ('overlay') or full-resolution 16-bit Grad-CAM map ('saliency') of a visible prediction."""
     try:
         prediction = prediction_for_user(user=request.user, prediction_id=int(pk))  # type: ignore[arg-type]
     except Prediction.DoesNotExist:
         raise Http404("no such prediction") from None
-    field = {"overlay": prediction.saliency_overlay, "saliency": prediction.saliency_raw}[kind]
-    return stored_png(field.name, missing="This prediction has no saliency map (or it is gone).")
+    missing = "This prediction has no saliency map (or it is gone)."
+    # The map is stored at the model's own resolution; the full-resolution map
+    # and the overlay are rendered on first request and cached in storage.
+    render = {"overlay": prediction_overlay_name, "saliency": saliency_png_name}[kind]
+    try:
+        name = render(prediction) if prediction.saliency_raw else ""
+    except (FileNotFoundError, ValueError):
+        raise Http404(missing) from None
+    return stored_png(name, missing=missing)
 
 
 @require_POST
@@ -188,7 +196,9 @@ def tryout_payload(item: TryOut) -> dict[str, Any]:
         "device": item.device,
         "timings": item.timings,
         "image_url": reverse("inference:tryout_image", args=[item.pk]),
-        "overlay_url": reverse("inference:tryout_overlay", args=[item.pk]) if done and item.overlay else None,
+        "overlay_url": reverse("inference:tryout_overlay", args=[item.pk])
+        if done and (item.saliency_raw or item.overlay)
+        else None,
         "expires_at": item.expires_at.isoformat(),
     }
 
@@ -207,8 +217,14 @@ def tryout_status(request: HttpRequest, pk: UUID) -> JsonResponse:
 def tryout_file(request: HttpRequest, pk: UUID, kind: str) -> FileResponse:
     """The input as shown ('image': 8-bit PNG of the frame the model saw) or the saliency overlay. Owner only."""
     item = _own_tryout(request, pk)
-    field = {"image": item.display, "overlay": item.overlay}[kind]
-    return stored_png(field.name, missing="This try-out has no such file (yet, or any more).")
+    missing = "This try-out has no such file (yet, or any more)."
+    if kind == "image":
+        return stored_png(item.display.name, missing=missing)
+    try:  # the overlay: drawn from the stored map on first request, then cached
+        name = tryout_overlay_name(item) if item.saliency_raw or item.overlay else ""
+    except (FileNotFoundError, ValueError):
+        raise Http404(missing) from None
+    return stored_png(name, missing=missing)
 
 
 @require_POST

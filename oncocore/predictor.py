@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ from torch import nn
 from .nets import gradcam_target_layer
 from .preprocessing import Geometry, ImageSource, PreprocessSpec, load_image, normalize_uint8, prepare_uint8
 from .registry import ModelCard, load_model
-from .saliency import cam_to_original, gradcam
+from .saliency import SaliencyMap, cam_to_original, gradcam_lowres, input_rescaling, rescale_to_input
 
 __all__ = ["PredictionResult", "Predictor", "iter_prepared", "select_device"]
 
@@ -81,11 +81,13 @@ class PredictionResult:
         label: Most probable class.
         confidence: Probability of ``label``.
         uncertainty: Entropy of ``probabilities`` / log(num classes), in [0, 1].
-        cam: Grad-CAM for ``label``, float32 (H, W) in [0, 1] at the original
-            image geometry, or None when saliency was not requested.
+        saliency: Grad-CAM for ``label`` at the model's own resolution with
+            the geometry to lay it on the original image, or None when
+            saliency was not requested. :attr:`cam` renders it.
         geometry: Input-to-original mapping (of the first ensemble member).
         timings: ``preprocess_ms`` (this image), ``forward_ms`` and
-            ``saliency_ms`` (its share of the batch).
+            ``saliency_ms`` (its share of the batch; saliency is combining
+            an ensemble's maps, ~0 for one model).
         device: Device the models ran on.
         model_versions: ``"name@version"`` of each member.
         untrained: True if any member has random weights.
@@ -98,7 +100,7 @@ class PredictionResult:
     label: str
     confidence: float
     uncertainty: float
-    cam: np.ndarray | None
+    saliency: SaliencyMap | None
     geometry: Geometry
     timings: dict[str, float]
     device: str
@@ -106,10 +108,19 @@ class PredictionResult:
     untrained: bool
     member_probabilities: list[dict[str, float]] | None = None
     disagreement: float = 0.0
+    _cam: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def cam(self) -> np.ndarray | None:
+        """Grad-CAM for ``label``, float32 (H, W) in [0, 1] at the original image
+        geometry (rendered from :attr:`saliency` on first use), or None."""
+        if self._cam is None and self.saliency is not None:
+            self._cam = self.saliency.render()
+        return self._cam
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable summary (the CAM array is left out)."""
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cam"}
+        """JSON-serialisable summary (the maps are left out)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("saliency", "_cam")}
         return {**d, "geometry": self.geometry.to_dict()}
 
 
@@ -259,34 +270,33 @@ class Predictor:
             self._sync()
             t0 = time.perf_counter()
             inputs = {spec: self._inputs(prepared, spec) for spec in self.specs}
-            maps_per_image: list[np.ndarray | None] = [None] * n
+            maps_per_image: list[SaliencyMap | None] = [None] * n
             if saliency and len(self.members) == 1:
-                # One model: a single forward+backward pass gives both the
-                # logits and the Grad-CAM of the predicted class (its argmax),
-                # instead of a forward pass and then a second one for the CAM.
+                # One model: a single pass gives both the logits and the
+                # Grad-CAM of the predicted class (its argmax), kept at the
+                # target layer's resolution.
                 m = self.members[0]
                 spec = m.card.preprocessing
-                cams, logits = gradcam(m.model, inputs[spec], m.layer, None, return_logits=True)
+                cams, logits = gradcam_lowres(m.model, inputs[spec], m.layer, None)
                 probs = torch.softmax(logits / m.card.temperature, dim=1).unsqueeze(0)  # (1, B, K)
                 mean = probs[0]
                 labels = mean.argmax(1)
                 self._sync()
                 t1 = time.perf_counter()
                 for i in range(n):
-                    maps_per_image[i] = cam_to_original(cams[i], prepared[i].by_spec[spec][1])
+                    maps_per_image[i] = SaliencyMap(cams[i], prepared[i].by_spec[spec][1], rescale=True)
                 t2 = time.perf_counter()
-                # forward_ms is the fused forward+backward pass here; saliency_ms
-                # is mapping each CAM back onto its original image.
+                # forward_ms is the fused pass that yields logits and Grad-CAM.
                 timings = {"forward_ms": (t1 - t0) * 1e3 / n, "saliency_ms": (t2 - t1) * 1e3 / n}
             elif saliency:
-                # Ensemble: one fused forward+backward pass per member gives its
-                # logits and the Grad-CAM of its own argmax. The map must explain
-                # the ensemble's label, so only the images where a member's argmax
+                # Ensemble: one fused pass per member gives its logits and the
+                # Grad-CAM of its own argmax. The map must explain the
+                # ensemble's label, so only the images where a member's argmax
                 # differs from it get a second pass for that member.
                 member_probs, member_cams = [], []
                 for m in self.members:
                     spec = m.card.preprocessing
-                    cams, logits = gradcam(m.model, inputs[spec], m.layer, None, return_logits=True)
+                    cams, logits = gradcam_lowres(m.model, inputs[spec], m.layer, None)
                     member_probs.append(torch.softmax(logits / m.card.temperature, dim=1))
                     member_cams.append(cams)
                 probs = torch.stack(member_probs)  # (M, B, K)
@@ -294,19 +304,17 @@ class Predictor:
                 self._sync()
                 t1 = time.perf_counter()
                 for m, p, cams in zip(self.members, member_probs, member_cams, strict=True):
-                    spec = m.card.preprocessing
                     redo = (p.argmax(1) != labels).nonzero().flatten()
                     if len(redo):
-                        cams[redo.cpu().numpy()] = gradcam(
-                            m.model, inputs[spec][redo], m.layer, labels[redo].tolist()
-                        )
-                    for i in range(n):
-                        mapped = m.weight * cam_to_original(cams[i], prepared[i].by_spec[spec][1])
-                        so_far = maps_per_image[i]
-                        maps_per_image[i] = mapped if so_far is None else so_far + mapped
+                        idx = redo.cpu().numpy()
+                        cams[idx] = gradcam_lowres(
+                            m.model, inputs[m.card.preprocessing][redo], m.layer, labels[redo].tolist()
+                        )[0]
+                for i in range(n):
+                    maps_per_image[i] = self._combine([c[i] for c in member_cams], prepared[i])
                 self._sync()
                 t2 = time.perf_counter()
-                # forward_ms: the members' fused passes; saliency_ms: re-explained images and mapping.
+                # forward_ms: the members' fused passes; saliency_ms: re-explained images and combining.
                 timings = {"forward_ms": (t1 - t0) * 1e3 / n, "saliency_ms": (t2 - t1) * 1e3 / n}
             else:
                 member_probs = []
@@ -328,6 +336,39 @@ class Predictor:
             timings,
         )
 
+    def _combine(self, cams: list[np.ndarray], prepared: _Prepared) -> SaliencyMap:
+        """One image's ensemble map: the members' low-resolution maps, weighted.
+
+        Members preprocessed alike share one input grid, so their maps add up
+        there (bilinear upsampling and the placement are linear): at the cells'
+        own resolution when the grids match, else on the S x S model input.
+        Members preprocessed differently only meet on the original image.
+        """
+        lead_spec = self.members[0].card.preprocessing
+        geometry = prepared.by_spec[lead_spec][1]
+        pairs = list(zip(self.members, cams, strict=True))
+        if any(m.card.preprocessing != lead_spec for m in self.members):
+            full = np.zeros(geometry.original_hw, np.float32)
+            for m, c in pairs:
+                spec = m.card.preprocessing
+                full += m.weight * cam_to_original(
+                    rescale_to_input(c, spec.input_size), prepared.by_spec[spec][1]
+                )
+            return SaliencyMap(np.clip(full, 0.0, 1.0), None, rescale=False)
+        s = lead_spec.input_size
+        if len({c.shape for c in cams}) > 1:  # different grids: add up on the model input
+            low = np.zeros((s, s), np.float32)
+            for m, c in pairs:
+                low += m.weight * rescale_to_input(c, s)
+            return SaliencyMap(np.clip(low, 0.0, 1.0), geometry, rescale=False)
+        # One grid: each member's rescaling after upsampling is affine, so it
+        # folds into its cells and the sum stays exact at the cells' resolution.
+        low = np.zeros(cams[0].shape, np.float32)
+        for m, c in pairs:
+            scale, offset = input_rescaling(c, s)
+            low += m.weight * (scale * c + offset)
+        return SaliencyMap(low, geometry, rescale=False)
+
     def _mean(self, probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted ensemble mean (B, K) of member probabilities (M, B, K), and its argmax (B,)."""
         wts = torch.tensor([m.weight for m in self.members], device=probs.device).view(-1, 1, 1)
@@ -340,7 +381,7 @@ class Predictor:
         probs: torch.Tensor,  # (M, B, K) float64, per member
         mean: torch.Tensor,  # (B, K) float64, weighted ensemble mean
         labels: list[int],
-        maps: list[np.ndarray | None],
+        maps: list[SaliencyMap | None],
         shared_ms: dict[str, float],
     ) -> list[PredictionResult]:
         eps = 1e-12
@@ -353,7 +394,6 @@ class Predictor:
         out = []
         for i, p in enumerate(prepared):
             row = mean[i].tolist()
-            cam = maps[i]
             members = [dict(zip(names, probs[j, i].tolist(), strict=True)) for j in range(len(self.members))]
             out.append(
                 PredictionResult(
@@ -361,7 +401,7 @@ class Predictor:
                     label=names[labels[i]],
                     confidence=float(row[labels[i]]),
                     uncertainty=float(entropy[i].clamp(0.0, 1.0)),
-                    cam=None if cam is None else np.clip(cam, 0.0, 1.0).astype(np.float32),
+                    saliency=maps[i],
                     geometry=p.by_spec[lead_spec][1],
                     timings={"preprocess_ms": p.preprocess_ms, **shared_ms},
                     device=str(self.device),

@@ -1,8 +1,15 @@
 """Grad-CAM saliency maps and their PNG renderings.
 
-Maps are computed with ``pytorch_grad_cam.GradCAM`` on the model input
-(S x S, after letterbox/crop), then mapped back to the original image with the
-:class:`~oncocore.preprocessing.Geometry` that preprocessing returned.
+The serving path computes Grad-CAM at the target layer's own resolution
+(:func:`gradcam_lowres`: a 160 px ResNet gives a 5 x 5 map) and keeps it that
+way, as a :class:`SaliencyMap` (the cells plus the preprocessing
+:class:`~oncocore.preprocessing.Geometry`). :meth:`SaliencyMap.render` turns it
+into the full-resolution map of the original image when someone looks at it,
+the same map :func:`gradcam` + :func:`cam_to_original` give (upsample to the
+model input, rescale, undo letterbox and crop).
+
+:func:`gradcam` (``pytorch_grad_cam.GradCAM``, maps at the model input's
+S x S) stays as the reference the low-resolution path is tested against.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -22,7 +30,17 @@ from torch import nn
 
 from .preprocessing import Geometry
 
-__all__ = ["cam_to_original", "cam_to_png16", "gradcam", "overlay_png", "png16_to_cam"]
+__all__ = [
+    "SaliencyMap",
+    "cam_to_original",
+    "cam_to_png16",
+    "gradcam",
+    "gradcam_lowres",
+    "input_rescaling",
+    "overlay_png",
+    "png16_to_cam",
+    "rescale_to_input",
+]
 
 
 @overload
@@ -108,6 +126,180 @@ def gradcam(
     peak = maps.reshape(maps.shape[0], -1).max(axis=1)[:, None, None]  # (B, 1, 1)
     maps = np.where(peak > 0, maps / np.maximum(peak, 1e-30), 0.0).astype(np.float32)
     return (maps, logits) if return_logits else maps
+
+
+def gradcam_lowres(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target_layer: nn.Module,
+    class_indices: Sequence[int] | None = None,
+) -> tuple[np.ndarray, torch.Tensor]:
+    """Grad-CAM at the target layer's own resolution, and the logits of the same pass.
+
+    The same map ``pytorch_grad_cam.GradCAM`` computes before it upsamples:
+    weights = spatial mean of d(score)/dA, map = relu(sum_k w_k A_k), min-max
+    scaled. Only the gradient with respect to the layer's activations is
+    taken (``torch.autograd.grad``), so the backward pass stops at the target
+    layer instead of running through the whole network into every
+    parameter: for a ResNet that is the pooling and the classifier only. The
+    layers before the target one run without autograd bookkeeping at all.
+
+    Safe under ``torch.inference_mode()`` and autocast, like :func:`gradcam`.
+
+    Args:
+        model: Classifier in eval mode.
+        inputs: float32 (B, C, H, W) on the model's device.
+        target_layer: Module whose (B, K, h, w) output is weighted.
+        class_indices: Class to explain per image; default: the argmax.
+
+    Returns:
+        ``(maps, logits)``: float32 (B, h, w) in [0, 1] (each non-empty map
+        spans [0, 1]; all zeros when the positive evidence is nil), and the
+        float32 (B, K) logits.
+    """
+    if inputs.ndim != 4:
+        raise ValueError(f"inputs must be (B, C, H, W), got {tuple(inputs.shape)}")
+    if class_indices is not None and len(class_indices) != inputs.shape[0]:
+        raise ValueError("class_indices must have one entry per image")
+    captured: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: Any, out: torch.Tensor) -> torch.Tensor:
+        # The layers up to here ran without autograd bookkeeping (no_grad
+        # below); from here on autograd records, with these activations as
+        # the leaf whose gradient Grad-CAM needs. Leaving no_grad restores
+        # the caller's grad mode.
+        torch.set_grad_enabled(True)
+        leaf = out.detach().requires_grad_(True)
+        captured.append(leaf)
+        return leaf
+
+    handle = target_layer.register_forward_hook(hook)
+    device_type = inputs.device.type
+    autocast_off = (
+        torch.autocast(device_type=device_type, enabled=False)
+        if device_type in ("cuda", "cpu", "mps")
+        else contextlib.nullcontext()
+    )
+    try:
+        with torch.inference_mode(False), autocast_off:
+            x = inputs.detach().clone().float()  # out of inference mode, so autograd may record
+            with torch.no_grad():
+                logits = model(x).float()
+            if not captured:
+                raise ValueError("the Grad-CAM target layer did not run in the forward pass")
+            acts = captured[-1]
+            if class_indices is None:
+                chosen = logits.argmax(1)
+            else:
+                chosen = torch.as_tensor([int(i) for i in class_indices], device=logits.device)
+            if not logits.requires_grad:
+                raise ValueError("the Grad-CAM target layer's output does not reach the logits")
+            score = logits.gather(1, chosen.view(-1, 1)).sum()
+            (grads,) = torch.autograd.grad(score, acts)
+        with torch.no_grad():
+            weights = grads.float().mean(dim=(2, 3), keepdim=True)  # (B, K, 1, 1)
+            cams = torch.relu((weights * acts.detach().float()).sum(1))  # (B, h, w)
+    finally:
+        handle.remove()
+    maps = np.nan_to_num(cams.cpu().numpy().astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    lo = maps.reshape(maps.shape[0], -1).min(axis=1)[:, None, None]
+    maps = maps - lo
+    hi = maps.reshape(maps.shape[0], -1).max(axis=1)[:, None, None]
+    maps = np.where(hi > 0, maps / np.maximum(hi, 1e-30), 0.0).astype(np.float32)
+    return maps, logits.detach()
+
+
+def rescale_to_input(cam: np.ndarray, input_size: int) -> np.ndarray:
+    """A low-resolution map of one model upsampled to the S x S model input, as :func:`gradcam` gives it.
+
+    Bilinear upsampling, then min-max scaling so the map peaks at exactly 1
+    (all zeros stay zeros), which is what grad-cam and :func:`gradcam` do
+    after their resize.
+    """
+    scale, offset = input_rescaling(cam, input_size)
+    up = _resize_float(np.asarray(cam, dtype=np.float32), input_size, input_size)
+    return (up * scale + offset).astype(np.float32)
+
+
+def input_rescaling(cam: np.ndarray, input_size: int) -> tuple[float, float]:
+    """``(scale, offset)`` of the min-max step :func:`rescale_to_input` applies after upsampling.
+
+    Bilinear upsampling keeps constants and is linear, so ``scale * cam +
+    offset``, upsampled, is the rescaled map: an ensemble adds its members'
+    maps up at their own resolution this way and stays exact.
+    """
+    up = _resize_float(np.asarray(cam, dtype=np.float32), input_size, input_size)
+    lo, hi = float(up.min()), float(up.max())
+    if not hi > lo:
+        return 0.0, 0.0
+    return 1.0 / (hi - lo), -lo / (hi - lo)
+
+
+@dataclass(frozen=True)
+class SaliencyMap:
+    """A Grad-CAM map as stored: a few cells, and how they map back onto the original image.
+
+    Attributes:
+        values: float32 (h, w); in [0, 1] for one model, any range for an
+            ensemble's sum of rescaled member maps (the render clips).
+        geometry: The preprocessing geometry of the model input the map is
+            laid on; None when ``values`` already is the original image's map
+            (an ensemble whose members were preprocessed differently).
+        rescale: True for one model's map (upsampled to the input, then
+            min-max scaled to peak at 1, as Grad-CAM does); False for an
+            ensemble's weighted sum of members already rescaled (see
+            :func:`input_rescaling`), which is upsampled as it is.
+    """
+
+    values: np.ndarray
+    geometry: Geometry | None
+    rescale: bool = True
+
+    def render(self) -> np.ndarray:
+        """The full-resolution float32 (H, W) map of the original image, in [0, 1]."""
+        values = np.asarray(self.values, dtype=np.float32)
+        if self.geometry is None:
+            return np.clip(values, 0.0, 1.0)
+        s = self.geometry.input_size
+        up = rescale_to_input(values, s) if self.rescale else _resize_float(values, s, s)
+        return cam_to_original(np.clip(up, 0.0, 1.0), self.geometry)
+
+    def meta(self) -> dict[str, Any]:
+        """JSON-serialisable description stored beside the PNG (:meth:`from_png16` reads it back)."""
+        lo, hi = self._range()
+        return {
+            "shape": list(np.asarray(self.values).shape),
+            "range": [lo, hi],
+            "geometry": None if self.geometry is None else self.geometry.to_dict(),
+            "rescale": self.rescale,
+        }
+
+    def to_png16(self) -> bytes:
+        """The cells as a 16-bit gray PNG: 65535 steps over the ``range`` that :meth:`meta` records."""
+        lo, hi = self._range()
+        values = np.asarray(self.values, dtype=np.float64)
+        return cam_to_png16((values - lo) / (hi - lo) if hi > lo else np.zeros_like(values))
+
+    def _range(self) -> tuple[float, float]:
+        values = np.nan_to_num(np.asarray(self.values, dtype=np.float64))
+        lo, hi = min(0.0, float(values.min(initial=0.0))), max(1.0, float(values.max(initial=0.0)))
+        return lo, hi
+
+    @classmethod
+    def from_png16(cls, data: bytes, meta: dict[str, Any]) -> SaliencyMap:
+        """Inverse of :meth:`to_png16` + :meth:`meta`.
+
+        Raises:
+            ValueError: The PNG does not have the shape the description says.
+        """
+        values = png16_to_cam(data)
+        if list(values.shape) != list(meta.get("shape", values.shape)):
+            raise ValueError(f"saliency map is {values.shape}, its description says {meta['shape']}")
+        lo, hi = meta.get("range", (0.0, 1.0))
+        if (lo, hi) != (0.0, 1.0):
+            values = (lo + values.astype(np.float64) * (hi - lo)).astype(np.float32)
+        geometry = meta.get("geometry")
+        return cls(values, None if geometry is None else Geometry.from_dict(geometry), bool(meta["rescale"]))
 
 
 def _resize_float(a: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -1,15 +1,16 @@
-"""Worker side of a try-out: the case pipeline's cached predictor and decoders, on one stored file.
+"""Worker side of a try-out: the case pipeline's scoring path and cached predictor, on one stored file.
 
 Safe to run twice: only a QUEUED row (or one RUNNING past the hard time limit,
-whose worker died) is claimed, the overlay always has the same name, and the
-result lands only on a row that is still RUNNING. A try-out discarded or
+whose worker died) is claimed, the map always has the same name, and the
+result lands only on a row that is still RUNNING. Like a case's prediction,
+the saliency map is stored at the model's own resolution and the overlay is
+drawn when the page first asks for it. A try-out discarded or
 expired while its model ran leaves no file behind.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import time
@@ -18,21 +19,18 @@ from functools import partial
 
 import numpy as np
 from celery import current_app
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from PIL import Image as PILImage
 
 from cases.models import ImageKind
 from inference.models import TryOut
-from inference.pipeline import TransientError, ensemble_for, member_rows, predictor_for
-from oncocore.decode import dicom_model_input
+from inference.pipeline import TransientError
+from inference.scoring import ensemble_for, predictor_for, put, read, result_columns
 from oncocore.imaging.errors import one_line
-from oncocore.preprocessing import PreprocessSpec, load_image
 from oncocore.registry import BundleError
-from oncocore.saliency import overlay_png
+from oncocore.scoring import model_input, score_batches
 from oncoportal import celery_config
 
 logger = logging.getLogger(__name__)
@@ -49,7 +47,7 @@ TIME_LIMIT_S = celery_config.TASKS[RUN_TASK].time_limit
 
 
 def tryout_run(*, tryout_id: str) -> bool:
-    """Predict one try-out and store its overlay; True when this call finished it. Idempotent.
+    """Predict one try-out and store its saliency map; True when this call finished it. Idempotent.
 
     Raises:
         TransientError: Storage hiccup; the row is queued again for the retry.
@@ -90,67 +88,38 @@ def _predict(tryout: TryOut) -> bool:
     members = ensemble_for(tryout.model_version)  # the same ensemble a case of this task gets
     predictor = predictor_for(members)  # cached per worker process, shared with case predictions
     spec = predictor.members[0].card.preprocessing
+    load_ms = (time.perf_counter() - t0) * 1e3
+
+    def decode(item: TryOut) -> np.ndarray:
+        # DICOM: the middle frame (frame=None), as intake shows it.
+        return model_input(read(item.file.name), dicom=item.kind == ImageKind.DICOM, spec=spec)
+
+    # The case pipeline's scoring path, on a batch of one.
+    (scored,) = next(score_batches(predictor, [tryout], decode, batch_size=1))
+    if scored.error is not None:
+        raise scored.error  # classified by tryout_run, as any decode error
+    assert scored.result is not None
     t1 = time.perf_counter()
-    array = model_input(_read(tryout.file.name), kind=tryout.kind, spec=spec)
-    if array.dtype == np.uint8:
-        display = array  # the 8-bit image the model saw
-    else:  # raw values (a windowing spec): overlay on the stored display rendering
-        display = np.asarray(PILImage.open(io.BytesIO(_read(tryout.display.name))).convert("RGB"))
-    t2 = time.perf_counter()
-    result = predictor.predict_batch([array], saliency=True)[0]
-    t3 = time.perf_counter()
-    overlay_name = ""
-    if result.cam is not None:
-        overlay_name = _put(f"{tryout.storage_prefix}/overlay.png", overlay_png(display, result.cam))
-    finished = timezone.now()
+    saliency_name = (
+        put(f"{tryout.storage_prefix}/cam.png", scored.saliency_png) if scored.saliency_png else ""
+    )
     queue_wait = (tryout.started_at - tryout.created_at).total_seconds() * 1e3 if tryout.started_at else None
+    timings = {
+        "queue_wait_ms": queue_wait,
+        "load_ms": load_ms,
+        "decode_ms": scored.decode_ms,
+        **scored.result.timings,
+        "save_ms": (time.perf_counter() - t1) * 1e3,
+    }
     updated = TryOut.objects.filter(pk=tryout.pk, status=TryOut.Status.RUNNING).update(
-        status=TryOut.Status.DONE,
-        label=result.label,
-        confidence=result.confidence,
-        probabilities=result.probabilities,
-        uncertainty=result.uncertainty,
-        members=member_rows(members, result),
-        untrained=result.untrained,
-        device=result.device,
-        overlay=overlay_name,
-        timings={
-            "queue_wait_ms": queue_wait,
-            "load_ms": (t1 - t0) * 1e3,
-            "decode_ms": (t2 - t1) * 1e3,
-            **result.timings,
-            "save_ms": (time.perf_counter() - t3) * 1e3,
-        },
-        error="",
-        finished_at=finished,
+        **result_columns(scored, members=members, saliency_name=saliency_name, timings=timings),
+        overlay="",  # drawn from the map when the page first asks for it (inference.scoring)
+        finished_at=timezone.now(),
     )
     if not updated and not TryOut.objects.filter(pk=tryout.pk).exists():
         # Discarded or expired while the model ran: its files are already gone but this one.
-        _delete_quietly(overlay_name)
+        _delete_quietly(saliency_name)
     return bool(updated)
-
-
-def model_input(data: bytes, *, kind: str, spec: PreprocessSpec) -> np.ndarray:
-    """The model input for a stored try-out file, decoded exactly as ``decode.serving_array`` does.
-
-    Raises:
-        ValueError: Not decodable.
-    """
-    if kind == ImageKind.DICOM:
-        return dicom_model_input(data, frame=None, spec=spec)  # None: the middle frame, as intake shows
-    return load_image(data, spec.channels)
-
-
-def _read(name: str) -> bytes:
-    with default_storage.open(name, "rb") as fh:
-        return fh.read()
-
-
-def _put(name: str, data: bytes) -> str:
-    # Same name on every run: a redelivered task overwrites instead of adding files.
-    if default_storage.exists(name):
-        default_storage.delete(name)
-    return default_storage.save(name, ContentFile(data))
 
 
 def _fail(tryout: TryOut, error: str) -> None:

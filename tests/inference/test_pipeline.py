@@ -16,7 +16,8 @@ from PIL import Image as PILImage
 from cases.models import Case, CaseStatus
 from inference.decode import serving_array
 from inference.models import Prediction
-from inference.pipeline import case_refresh_status, predictions_run, predictions_sweep
+from inference.pipeline import case_refresh_status, cases_refresh_status, predictions_run, predictions_sweep
+from inference.scoring import prediction_overlay_name, saliency_png_name
 from inference.services import case_retry, prediction_request
 from oncocore.preprocessing import normalize_uint8, preprocess
 from oncocore.registry import BundleError, load_card
@@ -57,14 +58,21 @@ def test_run_stores_prediction_saliency_and_timings(
         assert p.device == "cpu"
         for stage in ("queue_wait_ms", "decode_ms", "preprocess_ms", "forward_ms", "saliency_ms", "save_ms"):
             assert p.timings[stage] is not None and p.timings[stage] >= 0
+        # Issue 17: the stored map is the model's own grid (tinycnn at 64 px: a few cells);
+        # the full-resolution map and the overlay are rendered on first request.
         with default_storage.open(p.saliency_raw.name) as fh:
+            cells = np.asarray(PILImage.open(fh))
+        assert cells.shape == tuple(p.saliency_geometry["shape"]) and cells.shape[0] < 64
+        assert p.saliency_geometry["geometry"]["original_hw"] == [p.image.rows, p.image.cols]
+        assert p.saliency_overlay.name == ""  # not drawn by the worker any more
+        with default_storage.open(saliency_png_name(p)) as fh:
             cam = np.asarray(PILImage.open(fh))
         assert cam.shape == (p.image.rows, p.image.cols)  # the image's shape
         assert np.isfinite(cam).all() and cam.max() > cam.min()  # not constant
-        with default_storage.open(p.saliency_overlay.name) as fh:
+        with default_storage.open(prediction_overlay_name(p)) as fh:
             overlay = PILImage.open(fh)
             overlay.load()
-        assert overlay.mode == "RGB"
+        assert overlay.mode == "RGB" and overlay.size == (p.image.cols, p.image.rows)
     assert {c.status for c in Case.objects.all()} == {CaseStatus.PREDICTED}
 
 
@@ -115,9 +123,9 @@ def test_missing_model_file_fails_with_reason(
     created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
     random_model.bundle_path = str(tmp_path / "gone")
     random_model.save()
-    from inference import pipeline
+    from inference import scoring
 
-    pipeline._predictors.clear()
+    scoring._predictors.clear()
     with pytest.raises(BundleError):
         predictions_run(prediction_ids=[created[0].pk])
     case = created[0].image.case
@@ -227,3 +235,22 @@ def test_broker_outage_keeps_the_upload_and_the_sweeper_sends_later(
     with django_capture_on_commit_callbacks(execute=True):
         assert predictions_sweep() == 1
     send.assert_called_once_with("inference.tasks.run_predictions", args=[[prediction.pk]])
+
+
+def test_cases_are_refreshed_together_as_one_by_one(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker, django_assert_max_num_queries
+):
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    predictions_run(prediction_ids=[p.pk for p in created])
+    failed, done = created
+    Prediction.objects.filter(pk=failed.pk).update(status=Prediction.Status.FAILED, error="boom")
+    case_ids = [failed.image.case_id, done.image.case_id]
+    Case.objects.filter(pk__in=case_ids).update(status=CaseStatus.PREDICTING)  # as during a run
+    # Three reads for all the cases, then the summary and status writes of each.
+    with django_assert_max_num_queries(3 + 2 * len(case_ids)):
+        outcome = cases_refresh_status(case_ids=[*case_ids, 999_999])
+    assert outcome == {failed.image.case_id: CaseStatus.FAILED, done.image.case_id: CaseStatus.PREDICTED}
+    failed_case, done_case = (Case.objects.get(pk=pk) for pk in case_ids)
+    assert failed_case.status == CaseStatus.FAILED and failed_case.failure_reason == "boom"
+    assert done_case.status == CaseStatus.PREDICTED
+    assert case_refresh_status(case_id=done.image.case_id) == CaseStatus.PREDICTED  # the one-case form agrees

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from cases.models import Task
 from inference.models import TryOut
+from inference.scoring import tryout_overlay_name
 from inference.tasks import expire_tryouts, run_predictions, run_tryout
 from inference.tryout import worker
 from inference.tryout.services import tryout_discard, tryout_start
@@ -109,8 +110,11 @@ def test_the_worker_runs_the_case_pipelines_cached_predictor_once(
     assert 0 <= created.uncertainty <= 1 and created.untrained and created.device
     assert created.members[0]["version"] == str(random_model)
     assert {"decode_ms", "forward_ms", "save_ms"} <= set(created.timings)
-    assert created.overlay.name == f"tryout/{created.pk}/overlay.png"
-    assert default_storage.open(created.overlay.name).read()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Issue 17: the worker stores the map's cells; the overlay is drawn when the page asks for it.
+    assert created.saliency_raw.name == f"tryout/{created.pk}/cam.png" and created.overlay.name == ""
+    assert created.saliency_geometry["geometry"]["original_hw"][0] > created.saliency_geometry["shape"][0]
+    assert tryout_overlay_name(created) == f"tryout/{created.pk}/overlay.png"
+    assert default_storage.open(f"tryout/{created.pk}/overlay.png").read()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_an_undecodable_stored_file_fails_with_a_reason(start, radiologist, random_model, glioma):
@@ -126,13 +130,13 @@ def test_discarded_while_the_model_runs_leaves_no_file(
     start, radiologist, random_model, glioma, media_dir, mocker
 ):
     created = start(radiologist, glioma)
-    real = worker.overlay_png
+    real = worker.put
 
-    def discard_then_draw(*args, **kwargs):
+    def discard_then_store(*args, **kwargs):
         tryout_discard(tryout=created, user=radiologist)
         return real(*args, **kwargs)
 
-    mocker.patch.object(worker, "overlay_png", side_effect=discard_then_draw)
+    mocker.patch.object(worker, "put", side_effect=discard_then_store)
     assert tryout_run(tryout_id=str(created.pk)) is False
     assert not TryOut.objects.exists() and files_under(media_dir) == []
 
@@ -227,7 +231,7 @@ def test_a_try_out_runs_on_a_real_worker_and_expires_through_beats_task(
     wait_for(lambda: status() in ("done", "failed"), what="try-out finished", log_path=real_worker.log_path)
     created.refresh_from_db()
     assert created.status == TryOut.Status.DONE, created.error
-    assert created.label in random_model.class_names and default_storage.exists(created.overlay.name)
+    assert created.label in random_model.class_names and default_storage.exists(created.saliency_raw.name)
     # The periodic task, sent as beat sends it, deletes it on the default queue.
     TryOut.objects.filter(pk=created.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     expire_tryouts.apply_async(**settings.CELERY_BEAT_SCHEDULE["expire-tryouts"]["options"])
@@ -236,4 +240,5 @@ def test_a_try_out_runs_on_a_real_worker_and_expires_through_beats_task(
         what="expired",
         log_path=real_worker.log_path,
     )
-    assert not default_storage.exists(created.file.name) and not default_storage.exists(created.overlay.name)
+    assert not default_storage.exists(created.file.name)
+    assert not default_storage.exists(created.saliency_raw.name)

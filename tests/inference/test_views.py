@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.urls import reverse
+from PIL import Image as PILImage
 
 from cases.models import Case, CaseStatus
+from inference.decode import serving_array
 from inference.models import Prediction
 from inference.pipeline import predictions_run
 from inference.services import prediction_request
+from oncocore.model_card import ModelCard
+from oncocore.saliency import SaliencyMap, cam_to_png16, overlay_png
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +104,66 @@ def test_worklist_shows_the_ai_label_in_constant_queries(
         rf'{prediction.label}(</strong>)? <span class="muted">{prediction.confidence:.2f}</span>', html
     )
     assert "untrained" in html
+
+
+def _png(response) -> np.ndarray:
+    return np.asarray(PILImage.open(io.BytesIO(b"".join(response.streaming_content))))
+
+
+def test_maps_are_rendered_once_from_the_stored_cells_and_match_todays_worker(
+    client, radiologist, predicted_case, media_dir, mocker
+):
+    """Issue 17: the worker stores the cells; the first view renders what the worker used to store."""
+    prediction = Prediction.objects.get(image__case=predicted_case)
+    folder = media_dir / "predictions" / str(prediction.pk)
+    assert sorted(p.name for p in folder.iterdir()) == ["cam.png"]
+    cells = SaliencyMap.from_png16((folder / "cam.png").read_bytes(), prediction.saliency_geometry)
+    image = prediction.image
+    spec = ModelCard.from_dict(prediction.model_version.card).preprocessing
+    array = serving_array(image, spec)
+    client.force_login(radiologist)
+    full = _png(client.get(reverse("inference:prediction_file", args=[prediction.pk, "saliency"])))
+    overlay = _png(client.get(reverse("inference:prediction_file", args=[prediction.pk, "overlay"])))
+    # What the worker stored before issue 17, from the same map.
+    todays_full = np.asarray(PILImage.open(io.BytesIO(cam_to_png16(cells.render()))))
+    todays_overlay = np.asarray(PILImage.open(io.BytesIO(overlay_png(array, cells.render()))))
+    assert full.shape == (image.rows, image.cols) and np.array_equal(full, todays_full)
+    assert overlay.shape == (image.rows, image.cols, 3) and np.array_equal(overlay, todays_overlay)
+    assert sorted(p.name for p in folder.iterdir()) == ["cam.png", "overlay.png", "saliency.png"]
+    prediction.refresh_from_db()
+    assert prediction.saliency_overlay.name == f"predictions/{prediction.pk}/overlay.png"
+    # Cached: a second view renders nothing.
+    render = mocker.patch(
+        "oncocore.saliency.SaliencyMap.render", side_effect=AssertionError("rendered twice")
+    )
+    for kind in ("saliency", "overlay"):
+        assert client.get(reverse("inference:prediction_file", args=[prediction.pk, kind])).status_code == 200
+    render.assert_not_called()
+
+
+def test_predictions_stored_before_issue_17_are_served_as_they_are(client, radiologist, predicted_case):
+    prediction = Prediction.objects.get(image__case=predicted_case)
+    rng = np.random.default_rng(0)
+    full = rng.random((prediction.image.rows, prediction.image.cols)).astype(np.float32)
+    old_overlay = overlay_png(np.zeros((prediction.image.rows, prediction.image.cols), np.uint8), full)
+    Prediction.objects.filter(pk=prediction.pk).update(
+        saliency_raw=default_storage.save("predictions/old/saliency.png", io.BytesIO(cam_to_png16(full))),
+        saliency_overlay=default_storage.save("predictions/old/overlay.png", io.BytesIO(old_overlay)),
+        saliency_geometry=None,
+    )
+    client.force_login(radiologist)
+    got = _png(client.get(reverse("inference:prediction_file", args=[prediction.pk, "saliency"])))
+    assert np.array_equal(got, np.asarray(PILImage.open(io.BytesIO(cam_to_png16(full)))))
+    response = client.get(reverse("inference:prediction_file", args=[prediction.pk, "overlay"]))
+    assert b"".join(response.streaming_content) == old_overlay
+    # A row without any map, or whose map is gone, is a 404 with a reason.
+    Prediction.objects.filter(pk=prediction.pk).update(saliency_raw="", saliency_overlay="")
+    assert (
+        client.get(reverse("inference:prediction_file", args=[prediction.pk, "saliency"])).status_code == 404
+    )
+    Prediction.objects.filter(pk=prediction.pk).update(
+        saliency_raw="predictions/gone/cam.png", saliency_geometry={"shape": [2, 2], "rescale": True}
+    )
+    assert (
+        client.get(reverse("inference:prediction_file", args=[prediction.pk, "overlay"])).status_code == 404
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -140,3 +141,36 @@ def test_iter_prepared_overlaps_and_keeps_order():
 def test_select_device():
     assert select_device("cpu") == torch.device("cpu")
     assert select_device().type in {"cpu", "cuda", "mps"}
+
+
+def test_an_ensemble_preprocessed_alike_keeps_its_map_at_the_cells_resolution(random_bundle, tmp_path):
+    """Issue 17: members with one spec add up on their common grid; the render is today's full map."""
+    from oncocore.saliency import SaliencyMap, cam_to_original, gradcam
+
+    other = tmp_path / "same-spec"
+    make_random_bundle(
+        other, task="brain_mri", class_names=BRAIN_CLASSES, arch="tinycnn", input_size=64, seed=5
+    )
+    ens = Predictor([random_bundle, other], weights=[2, 1], device="cpu")
+    assert len(ens.specs) == 1
+    images = [synthetic_scan(60 + 7 * i, 45, seed=i) for i in range(4)]
+    results = ens.predict_batch(images)
+    for img, r in zip(images, results, strict=True):
+        assert r.saliency is not None and r.saliency.geometry == r.geometry and not r.saliency.rescale
+        assert r.saliency.values.shape[0] < 64  # the cells, not the 64 px input
+        prepared = ens._prepare(img)
+        label = BRAIN_CLASSES.index(r.label)
+        expected = sum(
+            m.weight
+            * cam_to_original(
+                gradcam(m.model, ens._inputs([prepared], m.card.preprocessing), m.layer, [label])[0],
+                prepared.by_spec[m.card.preprocessing][1],
+            )
+            for m in ens.members
+        )
+        # Upsampling and placement are linear and grad-cam's rescaling after its resize is affine:
+        # the sum of the cells renders today's map, up to the 16-bit steps and float error.
+        assert r.cam.shape == img.shape
+        np.testing.assert_allclose(r.cam, np.clip(expected, 0, 1), atol=2e-3)
+        stored = SaliencyMap.from_png16(r.saliency.to_png16(), json.loads(json.dumps(r.saliency.meta())))
+        np.testing.assert_allclose(stored.render(), r.cam, atol=1e-3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -11,7 +12,16 @@ from PIL import Image
 
 from oncocore.nets import build_model, gradcam_target_layer
 from oncocore.preprocessing import PreprocessSpec, preprocess_batch
-from oncocore.saliency import cam_to_original, cam_to_png16, gradcam, overlay_png, png16_to_cam
+from oncocore.saliency import (
+    SaliencyMap,
+    cam_to_original,
+    cam_to_png16,
+    gradcam,
+    gradcam_lowres,
+    overlay_png,
+    png16_to_cam,
+    rescale_to_input,
+)
 
 from .helpers import synthetic_scan
 
@@ -68,3 +78,60 @@ def test_overlay_png_gray_and_rgb_and_png16_round_trip():
     with Image.open(io.BytesIO(data)) as im:
         assert im.mode.startswith("I") and im.size == (16, 16)
     assert np.abs(png16_to_cam(data) - cam).max() <= 1 / 65535
+
+
+# --- Issue 17: maps at the model's own resolution -----------------------------------------
+@pytest.mark.parametrize(("arch", "size"), [("tinycnn", 64), ("resnet18", 96), ("resnet10", 160)])
+def test_lowres_gradcam_renders_the_map_todays_code_draws(arch, size):
+    """The stored cells, rendered, are the full-resolution map gradcam + cam_to_original give."""
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=3, in_channels=1).eval()
+    layer = gradcam_target_layer(model, arch)
+    spec = PreprocessSpec(input_size=size, crop_foreground=True, foreground_margin=0.05)
+    images = [synthetic_scan(120, 90, seed=0), synthetic_scan(70, 130, seed=1)]  # letterboxed both ways
+    x, geometries = preprocess_batch(images, spec)
+    reference, ref_logits = gradcam(model, x, layer, None, return_logits=True)
+    with torch.inference_mode():  # callers may hold inference mode
+        cells, logits = gradcam_lowres(model, x, layer)
+    torch.testing.assert_close(logits, ref_logits)
+    assert cells.dtype == np.float32 and cells.shape[1] < size  # the layer's grid, not the input's
+    assert all(p.grad is None for p in model.parameters())  # no gradient reached the parameters
+    for cam, ref, g, img in zip(cells, reference, geometries, images, strict=True):
+        assert cam.min() == 0 and cam.max() == pytest.approx(1.0)
+        # Through the stored form: 16-bit PNG and the JSON description.
+        stored = SaliencyMap(cam, g, rescale=True)
+        back = SaliencyMap.from_png16(stored.to_png16(), json.loads(json.dumps(stored.meta())))
+        full = back.render()
+        assert full.shape == img.shape and full.dtype == np.float32
+        np.testing.assert_allclose(full, cam_to_original(ref, g), atol=2e-3)
+
+
+def test_lowres_gradcam_explicit_targets_match_and_bad_calls_are_refused():
+    torch.manual_seed(0)
+    model = build_model("tinycnn", num_classes=3, in_channels=1).eval()
+    layer = gradcam_target_layer(model, "tinycnn")
+    x = torch.randn(2, 1, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cells, _ = gradcam_lowres(model, x, layer, class_indices=[0, 2])
+    expected = gradcam(model, x, layer, class_indices=[0, 2])
+    for cam, ref in zip(cells, expected, strict=True):
+        np.testing.assert_allclose(rescale_to_input(cam, 32), ref, atol=2e-3)
+    with pytest.raises(ValueError, match="one entry per image"):
+        gradcam_lowres(model, x, layer, class_indices=[0])
+    with pytest.raises(ValueError, match="did not run"):
+        gradcam_lowres(model, x, torch.nn.Conv2d(1, 1, 1))
+
+
+def test_saliency_map_without_geometry_is_the_full_map_and_shapes_are_checked():
+    full = np.random.default_rng(1).random((30, 20)).astype(np.float32)
+    stored = SaliencyMap(full, None, rescale=False)
+    back = SaliencyMap.from_png16(stored.to_png16(), stored.meta())
+    assert np.abs(back.render() - full).max() <= 1 / 65535
+    with pytest.raises(ValueError, match="description says"):
+        SaliencyMap.from_png16(stored.to_png16(), {**stored.meta(), "shape": [5, 5]})
+
+
+def test_an_all_zero_map_stays_zero():
+    g = preprocess_batch([synthetic_scan(40, 40)], PreprocessSpec(input_size=32))[1][0]
+    assert SaliencyMap(np.zeros((4, 4), np.float32), g).render().max() == 0
+    assert rescale_to_input(np.zeros((2, 2), np.float32), 8).shape == (8, 8)

@@ -7,16 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from cases.task_registry import task_keys
-from inference.models import ModelVersion
-from inference.pipeline import predictor_for
+from inference.scoring import predictor_for
+from inference.selectors import active_ensemble
 from oncocore.decode import decode_local_file
-from oncocore.predictor import Predictor, iter_prepared
+from oncocore.predictor import Predictor
 from oncocore.saliency import overlay_png
+from oncocore.scoring import overlay_display, score_batches
 
 _SKIP = {".DS_Store", "DICOMDIR", "MANIFEST.tsv"}
 
@@ -50,23 +50,20 @@ class Command(BaseCommand):
         version = ", ".join(predictor.model_versions)
         failures = 0
         bar = tqdm(total=len(files), unit="img", desc="predict", file=sys.stderr, disable=None)
-        for batch in iter_prepared(
-            files, lambda p: (p, *_safe_decode(p, spec)), batch_size=predictor.batch_size
+        # The platform's one scoring path, on local files.
+        for batch in score_batches(
+            predictor,
+            files,
+            lambda path: decode_local_file(path, spec),
+            saliency=bool(opts["overlay_dir"]),
+            catch=(ValueError, OSError),
         ):
-            # _safe_decode gives an array or an error, never both: test the one used.
-            good = [(p, a) for p, a, _ in batch if a is not None]
-            results = (
-                predictor.predict_batch([a for _, a in good], saliency=bool(opts["overlay_dir"]))
-                if good
-                else []
-            )
-            by_path = {p: r for (p, _), r in zip(good, results, strict=True)}
-            for path, array, err in batch:
-                if array is None:
+            for scored in batch:
+                path, r = scored.key, scored.result
+                if scored.error is not None or r is None:
                     failures += 1
-                    self._emit(opts, {"path": str(path), "task": task, "error": err})
+                    self._emit(opts, {"path": str(path), "task": task, "error": _error_text(scored.error)})
                     continue
-                r = by_path[path]
                 row = {
                     "path": str(path),
                     "task": task,
@@ -76,9 +73,9 @@ class Command(BaseCommand):
                     "model_version": version,
                     "untrained": r.untrained,
                 }
-                if opts["overlay_dir"] and r.cam is not None:
+                if opts["overlay_dir"] and r.cam is not None and scored.array is not None:
                     out = opts["overlay_dir"] / f"{path.stem}.overlay.png"
-                    out.write_bytes(overlay_png(array, r.cam))
+                    out.write_bytes(overlay_png(overlay_display(scored.array), r.cam))
                     row["overlay"] = str(out)
                 self._emit(opts, row)
             bar.update(len(batch))
@@ -98,11 +95,7 @@ class Command(BaseCommand):
                 raise CommandError(f"cannot load bundle {opts['bundle']}: {exc}") from exc
         if not opts["task"]:
             raise CommandError("--task is required (or give --bundle)")
-        members = list(
-            ModelVersion.objects.filter(task=opts["task"], status=ModelVersion.Status.ACTIVE).order_by(
-                "-weight", "pk"
-            )
-        )
+        members = active_ensemble(task=opts["task"])
         if not members:
             raise CommandError(f"no active model for {opts['task']} (see `manage.py list_models`)")
         predictor = predictor_for(members)
@@ -144,10 +137,8 @@ def _collect(paths: list[Path]) -> list[Path]:
     return files
 
 
-def _safe_decode(path: Path, spec: Any) -> tuple[np.ndarray | None, str | None]:
-    try:
-        return decode_local_file(path, spec), None
-    except FileNotFoundError:
-        return None, "no such file"
-    except (ValueError, OSError) as exc:
-        return None, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+def _error_text(exc: BaseException | None) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    text = str(exc) if exc is not None else ""
+    return text.splitlines()[0][:300] if text else type(exc).__name__
