@@ -29,7 +29,7 @@ from oncocore.saliency import SaliencyMap, cam_to_png16, overlay_png, png16_to_c
 from oncocore.scoring import Scored, model_input
 
 # --- Predictors: loaded once per worker process -----------------------------
-_predictors: dict[tuple[tuple[int, float], ...], Predictor] = {}
+_predictors: dict[tuple[tuple[int, str, str, float], ...], Predictor] = {}
 _predictors_lock = threading.Lock()
 
 
@@ -41,7 +41,9 @@ def ensemble_for(lead: ModelVersion) -> list[ModelVersion]:
 
 def predictor_for(members: Sequence[ModelVersion]) -> Predictor:
     """A cached Predictor for these versions; the first call per process loads the weights."""
-    key = tuple((m.pk, m.weight) for m in members)
+    # The weights' digest and folder as well as the pk: SQLite hands a deleted
+    # row's pk to the next version registered, which must not get the old model.
+    key = tuple((m.pk, m.weights_sha256, m.bundle_path, m.weight) for m in members)
     with _predictors_lock:
         predictor = _predictors.get(key)
         if predictor is None:

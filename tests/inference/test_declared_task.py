@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from cases.models import AuditEvent, Case, CaseStatus, Review, TaskDefinition
 from cases.task_registry import task_choices, task_get
-from inference import pipeline
+from inference import scoring
 from inference.models import ModelVersion, Prediction
 from inference.pipeline import predictions_run
 from oncocore import registry
@@ -35,10 +35,10 @@ BREAST = {
 
 @pytest.fixture(autouse=True)
 def _no_cached_predictors():
-    """The pipeline caches predictors by version pk, which SQLite hands out again after a rollback."""
-    pipeline._predictors.clear()
+    """Each test loads its own models (the worker's cache is per process)."""
+    scoring._predictors.clear()
     yield
-    pipeline._predictors.clear()
+    scoring._predictors.clear()
 
 
 def _breast_bundle(folder, *, declare=BREAST, lean="malignant", classes=("benign", "malignant")):
