@@ -38,7 +38,7 @@ from oncocore.saliency import cam_to_original, gradcam  # noqa: E402
 
 def two_pass(ens: Predictor, images: list[np.ndarray]) -> None:
     """The ensemble's outputs computed the plain way (forward, then a Grad-CAM pass per member)."""
-    prepared = [ens._prepare(img) for img in images]
+    prepared = [ens.prepare(img) for img in images]
     with torch.inference_mode():
         probs = [
             torch.softmax(m.model(ens._inputs(prepared, m.card.preprocessing)) / m.card.temperature, 1)

@@ -25,14 +25,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cases.models import Case, CaseStatus
-from cases.services.case import AiResult, case_set_ai_summary
-from cases.services.lifecycle import case_set_status
+from cases.services.case import AiResult, cases_set_ai_summaries
+from cases.services.lifecycle import case_set_status, cases_set_status
 from inference.decode import serving_array
 from inference.models import ModelVersion, Prediction
-from inference.scoring import ensemble_for, forget_renders, predictor_for, put, result_columns
+from inference.scoring import RESULT_COLUMNS, ensemble_for, forget_renders, predictor_for, put, result_columns
 from oncocore.registry import BundleError
 from oncocore.scoring import Scored, score_batches
 from oncoportal import celery_config
+from oncoportal.db import rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,7 @@ def predictions_run(*, prediction_ids: Sequence[int]) -> int:
     if not claimed:
         return 0
     case_ids = sorted({p.image.case_id for p in claimed})
-    with transaction.atomic():  # one commit for all the cases, not one each
-        for case_id in case_ids:
-            case_set_status(case_id=case_id, status=CaseStatus.PREDICTING)
+    cases_set_status(case_ids=case_ids, status=CaseStatus.PREDICTING)  # one UPDATE for all of them
     done = 0
     try:
         by_lead: dict[int, list[Prediction]] = defaultdict(list)
@@ -93,18 +92,21 @@ def _refresh_cases(case_ids: Sequence[int]) -> None:
 
 def _claim(prediction_ids: Sequence[int]) -> list[Prediction]:
     now = timezone.now()
-    # One conditional UPDATE per id decides which rows this call owns; one
-    # transaction makes that one commit instead of one per row.
+    # One conditional UPDATE decides which rows this call owns: only rows still
+    # QUEUED move to RUNNING, so a second delivery, or another worker, claims
+    # none of them. The claim time marks ours among the ids asked for (another
+    # worker claiming others of these ids in the same microsecond is the only
+    # way to mistake one, and then it would be scored twice, never written twice).
     with transaction.atomic():
-        claimed_ids = [
-            pk
-            for pk in prediction_ids
-            if Prediction.objects.filter(pk=pk, status=Prediction.Status.QUEUED).update(
-                status=Prediction.Status.RUNNING, started_at=now, attempts=F("attempts") + 1
-            )
-        ]
+        Prediction.objects.filter(pk__in=list(prediction_ids), status=Prediction.Status.QUEUED).update(
+            status=Prediction.Status.RUNNING, started_at=now, attempts=F("attempts") + 1
+        )
     return list(
-        Prediction.objects.filter(pk__in=claimed_ids).select_related("image", "model_version").order_by("pk")
+        Prediction.objects.filter(
+            pk__in=list(prediction_ids), status=Prediction.Status.RUNNING, started_at=now
+        )
+        .select_related("image", "model_version")
+        .order_by("pk")
     )
 
 
@@ -120,12 +122,10 @@ def _run_group(preds: list[Prediction]) -> int:
         t0 = time.perf_counter()
         names = {s.key.pk: _store_map(s) for s in batch if s.result is not None}
         files_ms = (time.perf_counter() - t0) * 1e3
-        with transaction.atomic():
-            for s in batch:
-                if s.error is not None:
-                    _finish_failed(s.key, _decode_error(s.error))
-                else:
-                    done += _save_row(s, names[s.key.pk], members, files_ms / len(names))
+        for s in batch:
+            if s.error is not None:
+                _finish_failed(s.key, _decode_error(s.error))
+        done += _save_rows([s for s in batch if s.result is not None], names, members, files_ms)
     return done
 
 
@@ -144,29 +144,58 @@ def _store_map(scored: Scored[Prediction]) -> str:
     return put(f"predictions/{scored.key.pk}/cam.png", scored.saliency_png)
 
 
-def _save_row(
-    scored: Scored[Prediction], saliency_name: str, members: Sequence[ModelVersion], files_ms: float
+# The columns _save_rows writes: ScoredResult's result columns plus the run's own.
+_ROW_FIELDS = [
+    *RESULT_COLUMNS,
+    "frame",
+    "saliency_overlay",
+    "finished_at",
+]
+
+
+def _save_rows(
+    batch: Sequence[Scored[Prediction]],
+    names: dict[int, str],
+    members: Sequence[ModelVersion],
+    files_ms: float,
 ) -> int:
+    """Write a batch's results in one transaction and one UPDATE; returns how many rows this call finished.
+
+    Rows already DONE (a second delivery finished them first) are left alone;
+    on PostgreSQL they are locked while this decides, so no two runs write one row.
+    """
+    if not batch:
+        return 0
     t0 = time.perf_counter()
-    p, result = scored.key, scored.result
-    assert result is not None
-    queue_wait_ms = (p.started_at - p.created_at).total_seconds() * 1e3 if p.started_at else None
-    timings: dict[str, Any] = {
-        "queue_wait_ms": queue_wait_ms,
-        "decode_ms": scored.decode_ms,
-        **result.timings,
-    }
-    timings["save_ms"] = files_ms + (time.perf_counter() - t0) * 1e3
-    return (
-        Prediction.objects.filter(pk=p.pk)
-        .exclude(status=Prediction.Status.DONE)
-        .update(
-            **result_columns(scored, members=members, saliency_name=saliency_name, timings=timings),
-            frame=p.image.key_frame,
-            saliency_overlay="",  # a rerun's map replaces the old one: its overlay is drawn anew
-            finished_at=timezone.now(),
+    with transaction.atomic():
+        open_rows = set(
+            Prediction.objects.select_for_update()
+            .filter(pk__in=[s.key.pk for s in batch])
+            .exclude(status=Prediction.Status.DONE)
+            .values_list("pk", flat=True)
         )
-    )
+        rows: dict[int, dict[str, Any]] = {}
+        finished = timezone.now()
+        save_ms = files_ms / len(batch) + (time.perf_counter() - t0) * 1e3 / len(batch)
+        for scored in batch:
+            p, result = scored.key, scored.result
+            if p.pk not in open_rows or result is None:
+                continue
+            queue_wait_ms = (p.started_at - p.created_at).total_seconds() * 1e3 if p.started_at else None
+            timings: dict[str, Any] = {
+                "queue_wait_ms": queue_wait_ms,
+                "decode_ms": scored.decode_ms,
+                **result.timings,
+                "save_ms": save_ms,
+            }
+            rows[p.pk] = {
+                **result_columns(scored, members=members, saliency_name=names[p.pk], timings=timings),
+                "frame": p.image.key_frame,
+                "saliency_overlay": "",  # a rerun's map replaces the old one: its overlay is drawn anew
+                "finished_at": finished,
+            }
+        rows_update(Prediction, fields=_ROW_FIELDS, rows=rows)
+    return len(rows)
 
 
 def _finish_failed(prediction: Prediction, error: str) -> None:
@@ -200,6 +229,7 @@ def cases_refresh_status(*, case_ids: Sequence[int]) -> dict[int, str]:
         latest[case_id][image_id] = (status, error)
     _refresh_ai_summaries([case_id for case_id in case_ids if latest.get(case_id)])
     outcome: dict[int, str] = {}
+    predicted: list[int] = []
     for case_id in case_ids:
         images = latest.get(case_id)
         if not images:
@@ -214,8 +244,9 @@ def cases_refresh_status(*, case_ids: Sequence[int]) -> dict[int, str]:
             case_set_status(case_id=case_id, status=CaseStatus.FAILED, reason="; ".join(errors))
             outcome[case_id] = CaseStatus.FAILED
         else:
-            case_set_status(case_id=case_id, status=CaseStatus.PREDICTED)
+            predicted.append(case_id)
             outcome[case_id] = CaseStatus.PREDICTED
+    cases_set_status(case_ids=predicted, status=CaseStatus.PREDICTED)  # one UPDATE for all of them
     return outcome
 
 
@@ -244,8 +275,9 @@ def _refresh_ai_summaries(case_ids: Sequence[int]) -> None:
     ):
         if task == tasks[case_id]:  # only the case's current task counts
             newest[case_id][image_id] = AiResult(label, confidence, uncertainty, untrained)
-    for case_id, task in tasks.items():
-        case_set_ai_summary(case_id=case_id, task=task, results=list(newest[case_id].values()))
+    cases_set_ai_summaries(
+        summaries={case_id: (task, list(newest[case_id].values())) for case_id, task in tasks.items()}
+    )
 
 
 def predictions_sweep(*, now: datetime | None = None) -> int:

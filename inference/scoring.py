@@ -68,6 +68,24 @@ def member_rows(members: Sequence[ModelVersion], result: PredictionResult) -> li
     ]
 
 
+# The columns result_columns() sets, for a bulk_update of many rows.
+RESULT_COLUMNS = [
+    "status",
+    "label",
+    "confidence",
+    "probabilities",
+    "uncertainty",
+    "disagreement",
+    "members",
+    "untrained",
+    "saliency_raw",
+    "saliency_geometry",
+    "device",
+    "timings",
+    "error",
+]
+
+
 def result_columns(
     scored: Scored[Any], *, members: Sequence[ModelVersion], saliency_name: str, timings: dict[str, Any]
 ) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from .preprocessing import Geometry, ImageSource, PreprocessSpec, load_image, no
 from .registry import ModelCard, load_model
 from .saliency import SaliencyMap, cam_to_original, gradcam_lowres, input_rescaling, rescale_to_input
 
-__all__ = ["PredictionResult", "Predictor", "iter_prepared", "select_device"]
+__all__ = ["PredictionResult", "Predictor", "Prepared", "iter_prepared", "select_device"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -125,8 +125,8 @@ class PredictionResult:
 
 
 @dataclass
-class _Prepared:
-    """Stage-A output of one image for every distinct member spec."""
+class Prepared:
+    """Stage-A output of one image for every distinct member spec (:meth:`Predictor.prepare`)."""
 
     by_spec: dict[PreprocessSpec, tuple[torch.Tensor, Geometry]]  # uint8 (C, S, S), geometry
     preprocess_ms: float
@@ -206,8 +206,13 @@ class Predictor:
         """Model cards of the members, in load order."""
         return [m.card for m in self.members]
 
-    def _prepare(self, source: np.ndarray | ImageSource) -> _Prepared:
-        """Decode (if needed) and run stage A for every distinct member spec."""
+    def prepare(self, source: np.ndarray | ImageSource) -> Prepared:
+        """Decode (if needed) and run stage A for every distinct member spec.
+
+        Thread-safe and model-free: callers that decode in a pool of their own
+        call it there, so stage A overlaps the forward pass too (see
+        :meth:`predict_prepared`).
+        """
         t0 = time.perf_counter()
         out: dict[PreprocessSpec, tuple[torch.Tensor, Geometry]] = {}
         decoded: dict[int, np.ndarray] = {}
@@ -217,7 +222,7 @@ class Predictor:
             else:  # decode once per channel count, exactly as training did
                 array = decoded.setdefault(spec.channels, load_image(source, spec.channels))
             out[spec] = prepare_uint8(array, spec)
-        return _Prepared(out, (time.perf_counter() - t0) * 1e3)
+        return Prepared(out, (time.perf_counter() - t0) * 1e3)
 
     def predict_batch(self, arrays: Sequence[np.ndarray], *, saliency: bool = True) -> list[PredictionResult]:
         """Predict decoded images.
@@ -244,22 +249,28 @@ class Predictor:
         """
         results: list[PredictionResult] = []
         for prepared in iter_prepared(
-            sources, self._prepare, batch_size=self.batch_size, num_workers=self.num_workers
+            sources, self.prepare, batch_size=self.batch_size, num_workers=self.num_workers
         ):
             results.extend(self._run_batch(prepared, saliency))
         return results
+
+    def predict_prepared(
+        self, prepared: Sequence[Prepared], *, saliency: bool = True
+    ) -> list[PredictionResult]:
+        """Predict images already through :meth:`prepare`, as one batch (the model's pass only)."""
+        return self._run_batch(list(prepared), saliency) if prepared else []
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _inputs(self, prepared: list[_Prepared], spec: PreprocessSpec) -> torch.Tensor:
+    def _inputs(self, prepared: list[Prepared], spec: PreprocessSpec) -> torch.Tensor:
         u8 = torch.stack([p.by_spec[spec][0] for p in prepared])  # (B, C, S, S) uint8
         # Ship uint8 (4x less traffic) and normalise on the device.
         x = normalize_uint8(u8.to(self.device, non_blocking=True), spec)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def _run_batch(self, prepared: list[_Prepared], saliency: bool) -> list[PredictionResult]:
+    def _run_batch(self, prepared: list[Prepared], saliency: bool) -> list[PredictionResult]:
         n = len(prepared)
         autocast = (
             torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
@@ -336,7 +347,7 @@ class Predictor:
             timings,
         )
 
-    def _combine(self, cams: list[np.ndarray], prepared: _Prepared) -> SaliencyMap:
+    def _combine(self, cams: list[np.ndarray], prepared: Prepared) -> SaliencyMap:
         """One image's ensemble map: the members' low-resolution maps, weighted.
 
         Members preprocessed alike share one input grid, so their maps add up
@@ -377,7 +388,7 @@ class Predictor:
 
     def _results(
         self,
-        prepared: list[_Prepared],
+        prepared: list[Prepared],
         probs: torch.Tensor,  # (M, B, K) float64, per member
         mean: torch.Tensor,  # (B, K) float64, weighted ensemble mean
         labels: list[int],

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from .decode import dicom_model_input
-from .predictor import PredictionResult, Predictor, iter_prepared
+from .predictor import PredictionResult, Predictor, Prepared, iter_prepared
 from .preprocessing import PreprocessSpec, load_image, to_uint8_display
 from .saliency import SaliencyMap
 
@@ -63,6 +63,7 @@ class Scored(Generic[K]):
     Attributes:
         key: What the caller passed in (a row, a path).
         array: The decoded model input (None on error).
+        prepared: Its stage-A tensors, made in the decode pool (None on error).
         error: The exception decoding raised (one of the ``catch`` types), or None.
         decode_ms: Time spent decoding this input.
         result: The prediction (None on error).
@@ -72,6 +73,7 @@ class Scored(Generic[K]):
 
     key: K
     array: np.ndarray | None = None
+    prepared: Prepared | None = None
     error: BaseException | None = None
     decode_ms: float = 0.0
     result: PredictionResult | None = None
@@ -114,16 +116,19 @@ def score_batches(
         t0 = time.perf_counter()
         try:
             array = decode(key)
+            decode_ms = (time.perf_counter() - t0) * 1e3
+            # Stage A here too, in this pool, so it overlaps the model's pass on the batch before.
+            prepared = predictor.prepare(array)
         except catch as exc:
             return Scored(key, error=exc)
-        return Scored(key, array=array, decode_ms=(time.perf_counter() - t0) * 1e3)
+        return Scored(key, array=array, prepared=prepared, decode_ms=decode_ms)
 
     for batch in iter_prepared(
         keys, prepare, batch_size=batch_size or predictor.batch_size, num_workers=predictor.num_workers
     ):
         ok = [s for s in batch if s.error is None]
         if ok:
-            results = predictor.predict_batch([s.array for s in ok], saliency=saliency)  # type: ignore[misc]
+            results = predictor.predict_prepared([s.prepared for s in ok], saliency=saliency)  # type: ignore[misc]
             for s, r in zip(ok, results, strict=True):
                 s.result = r
                 if r.saliency is not None:

@@ -13,6 +13,7 @@ from cases.services.audit import AuditContext, audit_record
 from cases.signals import case_task_changed
 from cases.task_registry import is_positive_finding, task_get, task_keys
 from oncocore.tasks import UNASSIGNED
+from oncoportal.db import rows_update
 from oncoportal.exceptions import InvalidInput
 
 
@@ -196,3 +197,14 @@ def ai_summary(*, task: str, results: Sequence[AiResult]) -> dict[str, Any]:
 def case_set_ai_summary(*, case_id: int, task: str, results: Sequence[AiResult]) -> None:
     """Keep the case's AI summary columns (worklist sorting and filtering) in step with its predictions."""
     Case.objects.filter(pk=case_id).update(**ai_summary(task=task, results=results))
+
+
+def cases_set_ai_summaries(*, summaries: Mapping[int, tuple[str, Sequence[AiResult]]]) -> None:
+    """:func:`case_set_ai_summary` for many cases (case id -> task and results), one prepared UPDATE."""
+    rows_update(
+        Case,
+        fields=list(ai_summary(task="", results=[])),
+        rows={
+            case_id: ai_summary(task=task, results=results) for case_id, (task, results) in summaries.items()
+        },
+    )

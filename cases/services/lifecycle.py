@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.utils import timezone
 
 from cases.models import Case
@@ -16,6 +18,21 @@ def case_set_status(*, case_id: int, status: str, reason: str = "", strict: bool
     True when the row changed; with ``strict`` an impossible move raises
     TransitionNotAllowed instead of returning False.
     """
+    changed = cases_set_status(case_ids=[case_id], status=status, reason=reason) == 1
+    if not changed and strict:
+        current = Case.objects.filter(pk=case_id).values_list("status", flat=True).first()
+        raise TransitionNotAllowed(f"case {case_id} cannot go from {current} to {status}")
+    return changed
+
+
+def cases_set_status(*, case_ids: Sequence[int], status: str, reason: str = "") -> int:
+    """:func:`case_set_status` for many cases in one conditional UPDATE; returns how many moved.
+
+    Each case moves only if the lifecycle allows ``status`` from where it is
+    now; the others are left as they are.
+    """
+    if not case_ids:
+        return 0
     sources = [src for src, targets in ALLOWED_TRANSITIONS.items() if status in targets]
     now = timezone.now()
     # Leaving "failed" clears the old reason; entering it records the new one.
@@ -25,8 +42,4 @@ def case_set_status(*, case_id: int, status: str, reason: str = "", strict: bool
         "updated_at": now,
         "failure_reason": reason[:2000] if status == "failed" else "",
     }
-    changed = Case.objects.filter(pk=case_id, status__in=sources).update(**fields) == 1
-    if not changed and strict:
-        current = Case.objects.filter(pk=case_id).values_list("status", flat=True).first()
-        raise TransitionNotAllowed(f"case {case_id} cannot go from {current} to {status}")
-    return changed
+    return Case.objects.filter(pk__in=list(case_ids), status__in=sources).update(**fields)

@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import torch
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image as PILImage
 
 from cases.models import Case, CaseStatus
+from inference import pipeline as pipeline_module
 from inference.decode import serving_array
 from inference.models import Prediction
 from inference.pipeline import case_refresh_status, cases_refresh_status, predictions_run, predictions_sweep
@@ -254,3 +257,39 @@ def test_cases_are_refreshed_together_as_one_by_one(
     assert failed_case.status == CaseStatus.FAILED and failed_case.failure_reason == "boom"
     assert done_case.status == CaseStatus.PREDICTED
     assert case_refresh_status(case_id=done.image.case_id) == CaseStatus.PREDICTED  # the one-case form agrees
+
+
+def test_a_batch_is_written_by_one_prepared_update_with_every_result_column(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker
+):
+    from inference.scoring import RESULT_COLUMNS
+
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    with CaptureQueriesContext(connection) as queries:
+        assert predictions_run(prediction_ids=[p.pk for p in created]) == 2
+    updates = [q["sql"] for q in queries.captured_queries if 'UPDATE "inference_prediction"' in q["sql"]]
+    # The claim, then the batch's results (one statement run for each row), not one update() per image.
+    assert len(updates) == 2
+    assert updates[1].startswith("2 times: ")
+    spy = mocker.spy(pipeline_module, "result_columns")
+    Prediction.objects.filter(pk=created[0].pk).update(status=Prediction.Status.QUEUED)
+    predictions_run(prediction_ids=[created[0].pk])
+    assert set(spy.spy_return) == set(RESULT_COLUMNS)  # bulk_update writes every column result_columns sets
+
+
+def test_a_row_another_run_finished_meanwhile_is_not_written_again(
+    brain_case, random_model, django_capture_on_commit_callbacks, mocker
+):
+    created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
+    first = created[0]
+    real = pipeline_module._store_map
+
+    def finish_first_elsewhere(scored):
+        # A second delivery finishes this row while the first run is between scoring and writing.
+        Prediction.objects.filter(pk=first.pk).update(status=Prediction.Status.DONE, label="other run")
+        return real(scored)
+
+    mocker.patch.object(pipeline_module, "_store_map", side_effect=finish_first_elsewhere)
+    assert predictions_run(prediction_ids=[p.pk for p in created]) == 1
+    assert Prediction.objects.get(pk=first.pk).label == "other run"
+    assert Prediction.objects.get(pk=created[1].pk).status == Prediction.Status.DONE

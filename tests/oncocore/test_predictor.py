@@ -94,7 +94,7 @@ def test_ensemble_cam_explains_the_ensemble_label(random_bundle, tmp_path):
     images = [synthetic_scan(60 + 3 * i, 40, seed=i) for i in range(8)]
     results = ens.predict_batch(images)
     labels = [BRAIN_CLASSES.index(r.label) for r in results]
-    prepared = [ens._prepare(img) for img in images]
+    prepared = [ens.prepare(img) for img in images]
     disagreed = 0
     for k, r in enumerate(results):
         expected = 0.0
@@ -158,7 +158,7 @@ def test_an_ensemble_preprocessed_alike_keeps_its_map_at_the_cells_resolution(ra
     for img, r in zip(images, results, strict=True):
         assert r.saliency is not None and r.saliency.geometry == r.geometry and not r.saliency.rescale
         assert r.saliency.values.shape[0] < 64  # the cells, not the 64 px input
-        prepared = ens._prepare(img)
+        prepared = ens.prepare(img)
         label = BRAIN_CLASSES.index(r.label)
         expected = sum(
             m.weight
