@@ -24,7 +24,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cases.models import ImageKind
+from cases.models import AuditSource, ImageKind
+from cases.services.audit import AuditContext, audit_record
 from inference.models import TryOut
 from inference.pipeline import TransientError
 from inference.scoring import ensemble_for, predictor_for, put, read, result_columns
@@ -187,18 +188,32 @@ def tryouts_expire(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     expired = list(
-        TryOut.objects.filter(expires_at__lte=now).values_list("pk", "storage_prefix")[:EXPIRE_BATCH]
+        TryOut.objects.filter(expires_at__lte=now).only("pk", "storage_prefix", "site_id")[:EXPIRE_BATCH]
     )
     removed = 0
-    for pk, prefix in expired:
+    audit = AuditContext.system(source=AuditSource.WORKER)
+    for tryout in expired:
         try:
-            tryout_delete_files(storage_prefix=prefix)
+            tryout_delete_files(storage_prefix=tryout.storage_prefix)
         except OSError:
             logger.warning(
-                "could not delete the files of expired try-out %s; retrying next sweep", pk, exc_info=True
+                "could not delete the files of expired try-out %s; retrying next sweep",
+                tryout.pk,
+                exc_info=True,
             )
             continue
-        removed += TryOut.objects.filter(pk=pk).delete()[0]
+        with transaction.atomic():
+            deleted = TryOut.objects.filter(pk=tryout.pk).delete()[0]
+            if deleted:
+                # As a discard is recorded, with the worker as the way in and no actor.
+                audit_record(
+                    action="tryout.deleted",
+                    obj=tryout,
+                    site=tryout.site,
+                    audit=audit,
+                    detail={"reason": "expired"},
+                )
+        removed += deleted
     if removed:
         logger.info("deleted %d expired try-out(s)", removed)
     return removed

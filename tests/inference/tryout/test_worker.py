@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from cases.models import Task
+from cases.models import AuditEvent, Task
 from inference.models import TryOut
 from inference.scoring import tryout_overlay_name
 from inference.tasks import expire_tryouts, run_predictions, run_tryout
@@ -93,6 +93,10 @@ def test_expiry_deletes_files_then_rows(
     assert files_under(media_dir, f"tryout/{old.pk}") == [] and not (media_dir / old.storage_prefix).exists()
     assert len(files_under(media_dir, fresh.storage_prefix)) == 2
     assert tryouts_expire() == 0
+    # Recorded as a discard is, with the worker as the way in.
+    event = AuditEvent.objects.get(action="tryout.deleted", object_id=str(old.pk))
+    assert (event.source, event.actor, event.detail) == ("worker", None, {"reason": "expired"})
+    assert event.site_id == old.site_id
 
 
 def test_expiry_keeps_the_row_when_a_file_cannot_be_deleted(start, radiologist, random_model, glioma, mocker):
