@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from oncocore.nets import build_model
 from oncocore.predictor import Predictor
@@ -193,3 +193,37 @@ def test_body_crop_keeps_the_patient_and_leaves_out_the_table():
     assert 15 <= left <= 35 and 220 <= right <= 241  # the blur widens the blob by a few pixels
     with pytest.raises(ValueError, match="foreground_mode"):
         PreprocessSpec(foreground_mode="lungs")
+
+
+def _convert_l(path) -> np.ndarray:
+    """RGB -> "L" after a full colour decode: what load_image did before it asked libjpeg for luma."""
+    with Image.open(path) as img:
+        return np.array(ImageOps.exif_transpose(img).convert("L"), dtype=np.uint8)
+
+
+def test_one_channel_jpeg_decode_is_bit_identical_on_grey_content(tmp_path, require_data):
+    # Every 1-channel training image is grey content; many are stored as 3-channel JPEGs.
+    grey_rgb = tmp_path / "grey.jpg"
+    grey_rgb.write_bytes(jpeg_bytes(np.repeat(synthetic_scan(90, 70)[..., None], 3, axis=2)))
+    paths = [grey_rgb]
+    for task in ("brain_mri", "lung_ct"):
+        try:
+            train = require_data(task) / "train"
+        except pytest.skip.Exception:
+            continue
+        for folder in sorted(p for p in train.iterdir() if p.is_dir()):
+            paths.extend(sorted(folder.glob("*.jpg"))[:40])
+    for path in paths:
+        assert np.array_equal(load_image(path, 1), _convert_l(path)), path
+
+
+def test_one_channel_jpeg_decode_of_a_colour_photo_is_its_luma(tmp_path):
+    photo = tmp_path / "colour.jpg"
+    photo.write_bytes(jpeg_bytes(synthetic_rgb(64, 64)))
+    gray = load_image(photo, 1)
+    assert gray.shape == (64, 64) and gray.dtype == np.uint8
+    # The encoder's luma, within a few grey levels of converting the decoded RGB.
+    assert np.abs(gray.astype(int) - _convert_l(photo).astype(int)).max() <= 16
+    assert np.array_equal(
+        load_image(photo, 3), np.asarray(Image.open(photo).convert("RGB"))
+    )  # 3 channels: unchanged
