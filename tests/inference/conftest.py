@@ -1,5 +1,7 @@
 """Inference tests share the root fixtures (random_bundle, random_model, brain_case), plus the try-out ones here."""
 
+import json
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -9,6 +11,20 @@ from inference.tryout.worker import tryout_run
 from tests.conftest import BRAIN_CLASSES
 
 __all__ = ["BRAIN_CLASSES"]
+
+
+def trained_random_bundle(folder, version, task="brain_mri"):
+    """A random-weight bundle whose card says trained (stands for a shipped model here)."""
+    from oncocore import registry
+
+    classes = {
+        "brain_mri": ["glioma", "meningioma", "notumor", "pituitary"],
+        "lung_ct": ["benign", "malignant", "normal"],
+    }
+    registry.make_random_bundle(folder, task=task, class_names=classes[task])
+    data = json.loads((folder / "model.json").read_text())
+    data.update(untrained=False, name=task, version=version)
+    (folder / "model.json").write_text(json.dumps(data))
 
 
 def files_under(media_dir, prefix: str = "") -> list[str]:

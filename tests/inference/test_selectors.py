@@ -8,14 +8,14 @@ from inference.models import ModelVersion
 from inference.scoring import ensemble_for
 from inference.selectors import active_ensemble
 from inference.services import ensemble_activate, model_version_register
-from tests.inference.test_commands import _trained_random_bundle
+from tests.inference.conftest import trained_random_bundle
 
 pytestmark = pytest.mark.django_db
 
 
 def test_active_ensemble_leads_with_the_heaviest_then_the_oldest(tmp_path):
     for name, version in (("a", "1"), ("b", "2"), ("c", "3")):
-        _trained_random_bundle(tmp_path / name, version)
+        trained_random_bundle(tmp_path / name, version)
     a, b, c = (model_version_register(bundle_dir=tmp_path / n)[0] for n in ("a", "b", "c"))
     assert active_ensemble(task="brain_mri") == [] and active_ensemble(task="lung_ct") == []
     ensemble_activate(members=[(a, 1.0), (b, 2.0), (c, 1.0)])

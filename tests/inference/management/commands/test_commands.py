@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from inference.models import ModelVersion
+from tests.inference.conftest import trained_random_bundle
 
 pytestmark = pytest.mark.django_db
 
@@ -166,28 +167,14 @@ def test_register_a_sharded_bundle(tmp_path):
         call_command("register_model", str(tmp_path / "sharded"))
 
 
-def _trained_random_bundle(folder, version, task="brain_mri"):
-    """A random-weight bundle whose card says trained (stands for a shipped model here)."""
-    from oncocore import registry
-
-    classes = {
-        "brain_mri": ["glioma", "meningioma", "notumor", "pituitary"],
-        "lung_ct": ["benign", "malignant", "normal"],
-    }
-    registry.make_random_bundle(folder, task=task, class_names=classes[task])
-    data = json.loads((folder / "model.json").read_text())
-    data.update(untrained=False, name=task, version=version)
-    (folder / "model.json").write_text(json.dumps(data))
-
-
 def test_register_models_activates_a_declared_ensemble(tmp_path, settings, capsys):
     from inference.services import active_versions
 
     settings.VAR_DIR = tmp_path / "var"
     root = tmp_path / "bundles"
-    _trained_random_bundle(root / "brain-a", "1")
-    _trained_random_bundle(root / "brain-b", "2")
-    _trained_random_bundle(root / "lung", "1", task="lung_ct")
+    trained_random_bundle(root / "brain-a", "1")
+    trained_random_bundle(root / "brain-b", "2")
+    trained_random_bundle(root / "lung", "1", task="lung_ct")
     ensembles = root / "ensembles.json"
 
     for bad, message in [
@@ -235,10 +222,10 @@ def test_ensemble_activate_service_checks_its_members(tmp_path):
     from inference.services import active_versions, ensemble_activate, model_version_register
     from oncoportal.exceptions import InvalidInput
 
-    _trained_random_bundle(tmp_path / "a", "1")
-    _trained_random_bundle(tmp_path / "b", "2")
-    _trained_random_bundle(tmp_path / "c", "3")
-    _trained_random_bundle(tmp_path / "lung", "1", task="lung_ct")
+    trained_random_bundle(tmp_path / "a", "1")
+    trained_random_bundle(tmp_path / "b", "2")
+    trained_random_bundle(tmp_path / "c", "3")
+    trained_random_bundle(tmp_path / "lung", "1", task="lung_ct")
     a, b, c, lung = (
         model_version_register(bundle_dir=tmp_path / n, activate=True)[0] for n in ("a", "b", "c", "lung")
     )
