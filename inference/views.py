@@ -8,7 +8,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -18,7 +18,7 @@ from cases.models import User
 from cases.permissions import can_upload
 from cases.selectors import case_list_for_user
 from cases.task_registry import task_label
-from cases.views.access import ui_view, wants_json, web_audit
+from cases.views.access import AuthenticatedHttpRequest, ui_view, wants_json, web_audit
 from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
 from inference.scoring import prediction_overlay_name, saliency_png_name, tryout_overlay_name
@@ -35,10 +35,10 @@ TRYOUT_MESSAGES = UploadMessages(too_large="This file is {size}, over the {limit
 
 @require_GET
 @ui_view
-def prediction_file(request: HttpRequest, pk: str, kind: str) -> FileResponse:
+def prediction_file(request: AuthenticatedHttpRequest, pk: str, kind: str) -> FileResponse:
     """The saliency overlay ('overlay') or full-resolution 16-bit Grad-CAM map ('saliency') of a visible prediction."""
     try:
-        prediction = prediction_for_user(user=request.user, prediction_id=int(pk))  # type: ignore[arg-type]
+        prediction = prediction_for_user(user=request.user, prediction_id=int(pk))
     except Prediction.DoesNotExist:
         raise Http404("no such prediction") from None
     missing = "This prediction has no saliency map (or it is gone)."
@@ -54,13 +54,13 @@ def prediction_file(request: HttpRequest, pk: str, kind: str) -> FileResponse:
 
 @require_POST
 @ui_view
-def case_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+def case_retry_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Re-queue a failed case (needs change_case)."""
-    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
+    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)
     if not request.user.has_perm("cases.change_case"):
         raise PermissionDenied("Your role cannot retry cases.")
     try:
-        case_retry(case=case, user=request.user, audit=web_audit(request))  # type: ignore[arg-type]
+        case_retry(case=case, user=request.user, audit=web_audit(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -70,7 +70,7 @@ def case_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- Try-out: one image through a model, nothing kept unless saved as a case ----------
 def _tryout_page(
-    request: HttpRequest, form: TryOutForm | None = None, *, status: int = 200, error: str = ""
+    request: AuthenticatedHttpRequest, form: TryOutForm | None = None, *, status: int = 200, error: str = ""
 ) -> HttpResponse:
     if error and wants_json(request):
         return JsonResponse({"error": error}, status=status)
@@ -82,7 +82,7 @@ def _tryout_page(
             "form": form or TryOutForm(tasks=tasks),
             "has_tasks": bool(tasks),
             "error": error,
-            "recent": tryout_list_for_user(user=request.user)[:10],  # type: ignore[arg-type]
+            "recent": tryout_list_for_user(user=request.user)[:10],
             "ttl_minutes": settings.TRYOUT_TTL_SECONDS // 60,
             "max_bytes": settings.INTAKE_MAX_REQUEST_BYTES,
         },
@@ -93,7 +93,7 @@ def _tryout_page(
 @csrf_exempt  # upload_guard checks CSRF: checking it reads the body, and the size check comes first.
 @require_http_methods(["GET", "POST"])
 @ui_view
-def tryout(request: HttpRequest) -> HttpResponse:
+def tryout(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET: the try-out form. POST: store and queue one image, then redirect (JSON: 201 {url}) to its page.
 
     Responses: 413 over INTAKE_MAX_REQUEST_BYTES (decided before the body is
@@ -112,12 +112,12 @@ def tryout(request: HttpRequest) -> HttpResponse:
     return _tryout_post(request)
 
 
-def _tryout_post(request: HttpRequest) -> HttpResponse:
+def _tryout_post(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TryOutForm(request.POST, request.FILES, tasks=tryout_task_choices())
     if not form.is_valid():
         reasons = "; ".join(str(e) for errors in form.errors.values() for e in errors)
         return _tryout_page(request, form, status=400, error=f"Nothing was stored: {reasons}")
-    user: User = request.user  # type: ignore[assignment]
+    user: User = request.user
     try:
         created = tryout_start(
             user=user,
@@ -140,22 +140,22 @@ def _tryout_post(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
-def _own_tryout(request: HttpRequest, pk: UUID) -> TryOut:
+def _own_tryout(request: AuthenticatedHttpRequest, pk: UUID) -> TryOut:
     try:
-        return tryout_for_user(user=request.user, tryout_id=pk)  # type: ignore[arg-type]
+        return tryout_for_user(user=request.user, tryout_id=pk)
     except TryOut.DoesNotExist:
         raise Http404("No such try-out: it was discarded, saved as a case, or has expired.") from None
 
 
 def _tryout_result_page(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     item: TryOut,
     *,
     form: SaveAsCaseForm | None = None,
     status: int = 200,
     error: str = "",
 ) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user: User = request.user
     return render(
         request,
         "inference/tryout_result.html",
@@ -173,7 +173,7 @@ def _tryout_result_page(
 
 @require_GET
 @ui_view
-def tryout_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+def tryout_detail(request: AuthenticatedHttpRequest, pk: UUID) -> HttpResponse:
     """The try-out's page; its script polls tryout_status until the result is in. Owner only (404)."""
     return _tryout_result_page(request, _own_tryout(request, pk))
 
@@ -205,7 +205,7 @@ def tryout_payload(item: TryOut) -> dict[str, Any]:
 
 @require_GET
 @ui_view
-def tryout_status(request: HttpRequest, pk: UUID) -> JsonResponse:
+def tryout_status(request: AuthenticatedHttpRequest, pk: UUID) -> JsonResponse:
     """The try-out's state and result as JSON, for polling. Owner only (404)."""
     response = JsonResponse(tryout_payload(_own_tryout(request, pk)))
     response["Cache-Control"] = "no-store"
@@ -214,7 +214,7 @@ def tryout_status(request: HttpRequest, pk: UUID) -> JsonResponse:
 
 @require_GET
 @ui_view
-def tryout_file(request: HttpRequest, pk: UUID, kind: str) -> FileResponse:
+def tryout_file(request: AuthenticatedHttpRequest, pk: UUID, kind: str) -> FileResponse:
     """The input as shown ('image': 8-bit PNG of the frame the model saw) or the saliency overlay. Owner only."""
     item = _own_tryout(request, pk)
     missing = "This try-out has no such file (yet, or any more)."
@@ -229,9 +229,9 @@ def tryout_file(request: HttpRequest, pk: UUID, kind: str) -> FileResponse:
 
 @require_POST
 @ui_view
-def tryout_save(request: HttpRequest, pk: UUID) -> HttpResponse:
+def tryout_save(request: AuthenticatedHttpRequest, pk: UUID) -> HttpResponse:
     """Ingest the try-out as a new case (needs upload permission) and open the case; the try-out goes."""
-    user: User = request.user  # type: ignore[assignment]
+    user: User = request.user
     item = _own_tryout(request, pk)
     if not can_upload(user):
         raise PermissionDenied(NO_UPLOAD_MESSAGE)
@@ -253,8 +253,8 @@ def tryout_save(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 @require_POST
 @ui_view
-def tryout_discard_view(request: HttpRequest, pk: UUID) -> HttpResponse:
+def tryout_discard_view(request: AuthenticatedHttpRequest, pk: UUID) -> HttpResponse:
     """Delete the try-out and its files now."""
-    tryout_discard(tryout=_own_tryout(request, pk), user=request.user, audit=web_audit(request))  # type: ignore[arg-type]
+    tryout_discard(tryout=_own_tryout(request, pk), user=request.user, audit=web_audit(request))
     messages.success(request, "Try-out discarded. Nothing was kept.")
     return redirect("inference:tryout")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -16,7 +16,7 @@ from cases.selectors import (
     worklist_for_user,
     worklist_rows,
 )
-from cases.views.access import ui_view
+from cases.views.access import AuthenticatedHttpRequest, ui_view
 
 PAGE_SIZE = 50
 # A poll asks about one page of rows at most.
@@ -29,14 +29,14 @@ IN_FLIGHT = [CaseStatus.QUEUED, CaseStatus.PREDICTING]
 
 @require_GET
 @ui_view
-def worklist(request: HttpRequest) -> HttpResponse:
+def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Cases visible to the user, 50 per page, in a constant number of queries whatever the page size."""
-    filter_form = WorklistFilterForm(request.GET, user=request.user)  # type: ignore[arg-type]
+    filter_form = WorklistFilterForm(request.GET, user=request.user)
     conditions = filter_form.filters()
-    cases = worklist_for_user(user=request.user, order=filter_form.ordering()).filter(conditions)  # type: ignore[arg-type]
+    cases = worklist_for_user(user=request.user, order=filter_form.ordering()).filter(conditions)
     page = Paginator(cases.values_list("pk", flat=True), PAGE_SIZE).get_page(request.GET.get("page"))
     # The page is cut from ids and then shows their rows (the stubs keep Page at its ids' type).
-    page.object_list = worklist_rows(user=request.user, case_ids=list(page.object_list))  # type: ignore[arg-type,assignment]
+    page.object_list = worklist_rows(user=request.user, case_ids=list(page.object_list))  # type: ignore[assignment]
     return render(
         request,
         "cases/worklist.html",
@@ -52,7 +52,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @ui_view
-def case_statuses(request: HttpRequest) -> JsonResponse:
+def case_statuses(request: AuthenticatedHttpRequest) -> JsonResponse:
     """``?ids=1,2,3`` → the status and AI summary of those cases the user may see (the worklist polls this)."""
     raw = [part for part in request.GET.get("ids", "").split(",") if part.strip()]
     if len(raw) > MAX_STATUS_IDS:
@@ -61,7 +61,7 @@ def case_statuses(request: HttpRequest) -> JsonResponse:
         ids = [int(part) for part in raw]
     except ValueError:
         return JsonResponse({"detail": "ids must be a comma-separated list of case numbers"}, status=400)
-    rows = case_statuses_for_user(user=request.user, case_ids=ids)  # type: ignore[arg-type]
+    rows = case_statuses_for_user(user=request.user, case_ids=ids)
     return JsonResponse(
         {
             "cases": [
@@ -85,11 +85,11 @@ def case_statuses(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 @ui_view
-def adjudication_queue(request: HttpRequest) -> HttpResponse:
+def adjudication_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Cases whose two readers disagreed, for Curators to decide; 403 for other roles."""
     if not request.user.has_perm("cases.adjudicate_case"):
         raise PermissionDenied("Only Curators adjudicate disagreements between readers.")
-    page = Paginator(adjudication_queue_for_user(user=request.user), PAGE_SIZE).get_page(  # type: ignore[arg-type]
+    page = Paginator(adjudication_queue_for_user(user=request.user), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     for case in page.object_list:

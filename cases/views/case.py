@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -21,7 +21,7 @@ from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
 from cases.services.review import ImageReading, readers_required, review_class_names
 from cases.task_registry import task_classes, task_get, task_window_presets
-from cases.views.access import ui_view, web_audit
+from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
 from cases.views.review import opened_token
 from oncoportal.exceptions import DomainError
 
@@ -256,11 +256,11 @@ def series_viewer(series: Any, *, start_image: Image | None) -> SeriesViewer:
     return SeriesViewer(series, images, {"images": entries, "start": [start, start_frame]})
 
 
-def _visible_case(request: HttpRequest, pk: int) -> Case:
-    return get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
+def _visible_case(request: AuthenticatedHttpRequest, pk: int) -> Case:
+    return get_object_or_404(case_list_for_user(user=request.user), pk=pk)
 
 
-def _header_image(request: HttpRequest, images: list[Image]) -> Image | None:
+def _header_image(request: AuthenticatedHttpRequest, images: list[Image]) -> Image | None:
     """The image whose header is shown: ``?header=<image id>`` when it is in this case, else the first."""
     wanted = request.GET.get("header", "")
     for image in images:
@@ -270,7 +270,7 @@ def _header_image(request: HttpRequest, images: list[Image]) -> Image | None:
 
 
 def _render_case(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     case: Case,
     *,
     task_form: TaskChangeForm | None = None,
@@ -306,10 +306,10 @@ def _render_case(
             "can_review": request.user.has_perm("cases.review_case")
             and bool(task_classes(case.task))
             and case.status != CaseStatus.ADJUDICATION,
-            "review_rows": review_rows(images, case=case, user=request.user),  # type: ignore[arg-type]
+            "review_rows": review_rows(images, case=case, user=request.user),
             "opened_token": opened_token(),
             "timeline": case_timeline(case, images),
-            "next_case_id": next_case_for_review(user=request.user, after=case),  # type: ignore[arg-type]
+            "next_case_id": next_case_for_review(user=request.user, after=case),
             # One viewer per series; each image's side panel shows its newest prediction.
             "viewers": [series_viewer(s, start_image=start_image) for s in series if s.images.all()],
             # One definition of the presets (the registry's), for the buttons and viewer.js.
@@ -322,12 +322,12 @@ def _render_case(
 
 @require_GET
 @ui_view
-def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def case_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One case with its series and instances; 404 when the user may not see it. Audited as 'case.viewed'."""
     return _render_case(request, _visible_case(request, pk))
 
 
-def _changeable_case(request: HttpRequest, pk: int) -> Case:
+def _changeable_case(request: AuthenticatedHttpRequest, pk: int) -> Case:
     # 404 before 403: whether another site's case exists is not revealed.
     case = _visible_case(request, pk)
     if not request.user.has_perm("cases.change_case"):
@@ -337,13 +337,13 @@ def _changeable_case(request: HttpRequest, pk: int) -> Case:
 
 @require_POST
 @ui_view
-def case_task(request: HttpRequest, pk: int) -> HttpResponse:
+def case_task(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Change the case's task (needs change_case); redirects back to the case, or 400 with the form's errors."""
     case = _changeable_case(request, pk)
     form = TaskChangeForm(request.POST)
     if not form.is_valid():
         return _render_case(request, case, task_form=form, status=400)
-    user: User = request.user  # type: ignore[assignment]
+    user: User = request.user
     try:
         updated = case_change_task(
             case=case, task=form.cleaned_data["task"], user=user, audit=web_audit(request)
@@ -357,13 +357,13 @@ def case_task(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @ui_view
-def case_priority(request: HttpRequest, pk: int) -> HttpResponse:
+def case_priority(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Change the case's priority (needs change_case); redirects back to the case, or 400 with the form's errors."""
     case = _changeable_case(request, pk)
     form = PriorityForm(request.POST)
     if not form.is_valid():
         return _render_case(request, case, priority_form=form, status=400)
-    user: User = request.user  # type: ignore[assignment]
+    user: User = request.user
     try:
         updated = case_set_priority(
             case=case, priority=form.cleaned_data["priority"], user=user, audit=web_audit(request)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from cases.models import Image, ImageKind
 from cases.selectors import image_for_user
-from cases.views.access import ui_view
+from cases.views.access import AuthenticatedHttpRequest, ui_view
 from cases.views.case import header_rows
 from oncocore.imaging import Rejected
 from oncocore.imaging.pixels import FramePixels, dicom_frame_pixels, plain_image_pixels
@@ -20,9 +20,9 @@ from oncocore.imaging.pixels import FramePixels, dicom_frame_pixels, plain_image
 IMAGE_CACHE_CONTROL = "private, max-age=3600"
 
 
-def _visible_image(request: HttpRequest, pk: int) -> Image:
+def _visible_image(request: AuthenticatedHttpRequest, pk: int) -> Image:
     try:
-        return image_for_user(user=request.user, image_id=pk)  # type: ignore[arg-type]
+        return image_for_user(user=request.user, image_id=pk)
     except Image.DoesNotExist:
         raise Http404("No such image.") from None
 
@@ -42,14 +42,14 @@ def stored_png(name: str, *, missing: str = "This rendering is not available.") 
 
 @require_GET
 @ui_view
-def image_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+def image_thumbnail(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
     """The image's thumbnail PNG; 404 unless the user may see its case."""
     return stored_png(_visible_image(request, pk).thumbnail.name)
 
 
 @require_GET
 @ui_view
-def image_frame(request: HttpRequest, pk: int, frame: int) -> FileResponse:
+def image_frame(request: AuthenticatedHttpRequest, pk: int, frame: int) -> FileResponse:
     """One frame's display PNG (frames count from 0); 404 for a frame out of range or a case the user may not see."""
     image = _visible_image(request, pk)
     if not 0 <= frame < image.frames:
@@ -84,7 +84,7 @@ def _number(value: float) -> str:
 
 @require_GET
 @ui_view
-def image_pixels(request: HttpRequest, pk: int, frame: int) -> HttpResponse:
+def image_pixels(request: AuthenticatedHttpRequest, pk: int, frame: int) -> HttpResponse:
     """One frame's values (modality values, or RGB) as little-endian binary for the viewer; 404 like image_frame.
 
     Rows are in order, samples interleaved. The headers say how to read and show them:
@@ -114,7 +114,7 @@ def image_pixels(request: HttpRequest, pk: int, frame: int) -> HttpResponse:
 
 @require_GET
 @ui_view
-def image_header(request: HttpRequest, pk: int) -> JsonResponse:
+def image_header(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
     """The image's de-identified header as ``{"image": id, "rows": [{tag, name, value}, ...]}``; 404 like the files."""
     image = _visible_image(request, pk)
     response = JsonResponse({"image": image.pk, "rows": [asdict(row) for row in header_rows(image.header)]})

@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -19,7 +19,7 @@ from cases.models import Case, CaseStatus, Image
 from cases.selectors import adjudication_queue_for_user, case_list_for_user, next_case_for_review
 from cases.services.adjudication import adjudication_submit
 from cases.services.review import review_submit
-from cases.views.access import ui_view, web_audit
+from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
 from oncoportal.exceptions import DomainError
 
 OPENED_SALT = "cases.review.opened"
@@ -54,10 +54,10 @@ class LabelSubmission:
 
 
 def _label_submission(
-    request: HttpRequest, pk: int, image_pk: int, *, permission: str, denied: str, what: str
+    request: AuthenticatedHttpRequest, pk: int, image_pk: int, *, permission: str, denied: str, what: str
 ) -> LabelSubmission | HttpResponse:
     """404 for a case or image the user may not see, then 403 without ``permission``; a message for a bad form."""
-    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)  # type: ignore[arg-type]
+    case = get_object_or_404(case_list_for_user(user=request.user), pk=pk)
     if not request.user.has_perm(permission):
         raise PermissionDenied(denied)
     image = get_object_or_404(case.images, pk=image_pk)
@@ -78,7 +78,7 @@ def _label_submission(
 
 @require_POST
 @ui_view
-def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
+def review_submit_view(request: AuthenticatedHttpRequest, pk: int, image_pk: int) -> HttpResponse:
     """Save the reader's label for one image (needs review_case); 404 for a case the user may not see."""
     got = _label_submission(
         request, pk, image_pk, permission="cases.review_case", what="review",
@@ -88,7 +88,7 @@ def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResp
         return got
     case = got.case
     try:
-        review = review_submit(case=case, image=got.image, reviewer=request.user, **got.fields)  # type: ignore[arg-type]
+        review = review_submit(case=case, image=got.image, reviewer=request.user, **got.fields)
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("cases:case_detail", pk=case.pk)
@@ -96,9 +96,9 @@ def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResp
     decision = review.get_decision_display()
     messages.success(request, f"Case {case.pk}: saved as {what} ({decision[0].lower()}{decision[1:]}).")
     case.refresh_from_db()
-    if case.images.exclude(reviews__reviewer=request.user).exists():  # type: ignore[misc]
+    if case.images.exclude(reviews__reviewer=request.user).exists():
         return redirect("cases:case_detail", pk=case.pk)  # more images of this case to read
-    following = next_case_for_review(user=request.user, after=case)  # type: ignore[arg-type]
+    following = next_case_for_review(user=request.user, after=case)
     if following is None:
         messages.info(request, "No more cases are waiting for your review.")
         return redirect("cases:worklist")
@@ -107,7 +107,7 @@ def review_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResp
 
 @require_POST
 @ui_view
-def adjudication_submit_view(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
+def adjudication_submit_view(request: AuthenticatedHttpRequest, pk: int, image_pk: int) -> HttpResponse:
     """A Curator's final label for one disputed image (needs adjudicate_case); then the next disputed case."""
     got = _label_submission(
         request, pk, image_pk, permission="cases.adjudicate_case", what="adjudication",
@@ -117,7 +117,7 @@ def adjudication_submit_view(request: HttpRequest, pk: int, image_pk: int) -> Ht
         return got
     case = got.case
     try:
-        decision = adjudication_submit(case=case, image=got.image, curator=request.user, **got.fields)  # type: ignore[arg-type]
+        decision = adjudication_submit(case=case, image=got.image, curator=request.user, **got.fields)
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("cases:case_detail", pk=case.pk)
@@ -125,7 +125,7 @@ def adjudication_submit_view(request: HttpRequest, pk: int, image_pk: int) -> Ht
     case.refresh_from_db()
     if case.status == CaseStatus.ADJUDICATION:
         return redirect("cases:case_detail", pk=case.pk)  # another disputed image of this case
-    following = adjudication_queue_for_user(user=request.user).exclude(pk=case.pk).first()  # type: ignore[arg-type]
+    following = adjudication_queue_for_user(user=request.user).exclude(pk=case.pk).first()
     if following is None:
         messages.info(request, "No more disagreements are waiting for adjudication.")
         return redirect("cases:adjudication_queue")

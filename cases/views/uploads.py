@@ -9,7 +9,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -21,7 +21,7 @@ from cases.permissions import can_upload
 from cases.selectors import case_list_for_user, intake_batch_for_user
 from cases.services.intake import intake_sources
 from cases.task_registry import task_label
-from cases.views.access import ui_view, wants_json, web_audit
+from cases.views.access import AuthenticatedHttpRequest, ui_view, wants_json, web_audit
 from cases.views.upload_report import report_case_ids, summarise_report
 from oncoportal.http import UploadMessages, upload_guard
 
@@ -39,7 +39,7 @@ UPLOAD_MESSAGES = UploadMessages(
 
 
 def _upload_page(
-    request: HttpRequest, form: UploadForm, *, status: int = 200, error: str = ""
+    request: AuthenticatedHttpRequest, form: UploadForm, *, status: int = 200, error: str = ""
 ) -> HttpResponse:
     return render(
         request,
@@ -55,7 +55,7 @@ def _upload_page(
 
 
 def _upload_error(
-    request: HttpRequest, *, status: int, message: str, form: UploadForm | None = None
+    request: AuthenticatedHttpRequest, *, status: int, message: str, form: UploadForm | None = None
 ) -> HttpResponse:
     """The same failure as JSON for the upload script, or as the form page with a message."""
     if wants_json(request):
@@ -65,23 +65,23 @@ def _upload_error(
                 name: [e["message"] for e in errs] for name, errs in form.errors.get_json_data().items()
             }
         return JsonResponse(payload, status=status)
-    return _upload_page(request, form or UploadForm(user=request.user), status=status, error=message)  # type: ignore[arg-type]
+    return _upload_page(request, form or UploadForm(user=request.user), status=status, error=message)
 
 
 @csrf_exempt  # upload_guard checks CSRF: checking it reads the body, and the size check must come first.
 @require_http_methods(["GET", "POST"])
 @ui_view
-def upload(request: HttpRequest) -> HttpResponse:
+def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET: the upload form. POST: ingest the files, then redirect (or JSON {result_url}) to the result page.
 
     Responses: 403 without upload permission or a CSRF token; 413 when
     Content-Length is over INTAKE_MAX_REQUEST_BYTES (decided before the body is
     read); 400 for no files, an unknown task, a missing site or too many files.
     """
-    if not can_upload(request.user):  # type: ignore[arg-type]
+    if not can_upload(request.user):
         raise PermissionDenied(NO_UPLOAD_MESSAGE)
     if request.method == "GET":
-        return _upload_page(request, UploadForm(user=request.user))  # type: ignore[arg-type]
+        return _upload_page(request, UploadForm(user=request.user))
     refused = upload_guard(
         request,
         messages=UPLOAD_MESSAGES,
@@ -92,8 +92,8 @@ def upload(request: HttpRequest) -> HttpResponse:
     return _upload_post(request)
 
 
-def _upload_post(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def _upload_post(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user: User = request.user
     form = UploadForm(request.POST, request.FILES, user=user)
     if not form.is_valid():
         reasons = "; ".join(str(error) for errors in form.errors.values() for error in errors)
@@ -131,9 +131,9 @@ def _read_each(labelled: list[tuple[str, UploadedFile]]) -> Iterator[tuple[str, 
 
 @require_GET
 @ui_view
-def upload_result(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+def upload_result(request: AuthenticatedHttpRequest, batch_id: UUID) -> HttpResponse:
     """What happened to each file of one upload; 404 unless the user made it (Curators see all)."""
-    user: User = request.user  # type: ignore[assignment]
+    user: User = request.user
     try:
         batch = intake_batch_for_user(user=user, batch_id=str(batch_id))
     except IntakeBatch.DoesNotExist:
