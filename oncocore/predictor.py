@@ -12,17 +12,16 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .devices import iter_prepared, select_device
 from .nets import gradcam_target_layer
 from .preprocessing import Geometry, ImageSource, PreprocessSpec, load_image, normalize_uint8, prepare_uint8
 from .registry import ModelCard, load_model
@@ -30,46 +29,7 @@ from .saliency import SaliencyMap, cam_to_original, gradcam_lowres, input_rescal
 
 __all__ = ["PredictionResult", "Predictor", "Prepared", "iter_prepared", "select_device"]
 
-T = TypeVar("T")
-R = TypeVar("R")
 PathLike = str | Path
-
-
-def select_device(preferred: str | torch.device | None = None) -> torch.device:
-    """Return ``preferred`` if given, else the first of cuda, mps, cpu available."""
-    if preferred is not None:
-        return torch.device(preferred)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def iter_prepared(
-    items: Iterable[T], prepare: Callable[[T], R], *, batch_size: int, num_workers: int = 2
-) -> Iterator[list[R]]:
-    """Yield ``[prepare(x) for x in batch]`` batch by batch, in input order.
-
-    The next batch is submitted to a thread pool before the current one is
-    yielded, so decoding/preprocessing (PIL releases the GIL) overlaps
-    whatever the caller does with the current batch, e.g. the forward pass.
-    Exceptions raised by ``prepare`` propagate when their batch is reached.
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    it = iter(items)
-    with ThreadPoolExecutor(max_workers=max(1, num_workers), thread_name_prefix="prep") as pool:
-
-        def submit() -> list[Future[R]]:
-            return [pool.submit(prepare, x) for x in islice(it, batch_size)]
-
-        pending = submit()
-        while pending:
-            upcoming = submit()
-            yield [f.result() for f in pending]
-            pending = upcoming
 
 
 @dataclass
