@@ -24,6 +24,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cases.view_reviewpolicy",
         "cases.add_reviewpolicy",
         "cases.change_reviewpolicy",
+        # Models (activate, retire, weights), API tokens and webhooks: the admin and the API.
+        "inference.view_modelversion",
+        "inference.change_modelversion",
+        "api.view_apitoken",
+        "api.add_apitoken",
+        "api.change_apitoken",
     ],
     Role.INTEGRATION: ["cases.use_api", "cases.upload_study", "cases.view_case"],
 }

@@ -69,8 +69,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "cases",
     "inference",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -80,7 +83,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "oncoportal.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -249,13 +252,55 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework ---------------------------------------------------------
 REST_FRAMEWORK = {
+    # Integrations send a bearer token; the browser's session works too (with CSRF).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ApiAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "oncoportal.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Requests a minute per token (a token may carry its own rate), and rejected tokens a
+# minute per client address before it gets 429s.
+API_RATE_PER_MINUTE = env_int("ONCOPORTAL_API_RATE", 600, minimum=1)
+API_AUTH_FAILURES_PER_MINUTE = env_int("ONCOPORTAL_API_AUTH_FAILURES", 30, minimum=1)
+API_TOKEN_DEFAULT_DAYS = env_int("ONCOPORTAL_API_TOKEN_DAYS", 90, minimum=1)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OncoPortal API",
+    "DESCRIPTION": (
+        "Upload studies, read cases with their AI predictions and saliency maps, post reviews, "
+        "manage models and webhooks. Authenticate with `Authorization: Bearer <token>`; "
+        "every error has the body {code, message, errors}."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# The throttle counters (and other short-lived values) must be shared by every web
+# process: Redis when the broker is Redis, else files under var/.
+_cache_url = env_str(
+    "ONCOPORTAL_CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
+)
+if _cache_url:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,3 @@
+from api.models.tokens import ApiToken, Scope
+
+__all__ = ["ApiToken", "Scope"]

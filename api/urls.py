@@ -1,0 +1,21 @@
+"""/api/v1/: the REST API, its OpenAPI schema, and Swagger UI / Redoc (served offline by the sidecar)."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from api.views.base import api_not_found
+from api.views.me import MeView
+
+app_name = "api"
+# The schema and the docs hold no patient data: anyone may read them, as with any product's API docs.
+PUBLIC = {"permission_classes": [AllowAny], "authentication_classes": [], "throttle_classes": []}
+
+urlpatterns = [
+    path("v1/schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
+    path("v1/docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
+    path("v1/redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
+    path("v1/me/", MeView.as_view(), name="me"),
+    # Last: any other /api/ path is the API's own 404.
+    re_path(r"^.*$", api_not_found),
+]
