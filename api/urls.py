@@ -5,7 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 
 from api.views.base import api_not_found
+from api.views.cases import CaseDetailView, CaseRetryView
 from api.views.me import MeView
+from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
+from api.views.reviews import AdjudicationQueueView, CaseAdjudicationsView, CaseReviewsView
 
 app_name = "api"
 # The schema and the docs hold no patient data: anyone may read them, as with any product's API docs.
@@ -16,6 +19,17 @@ urlpatterns = [
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
     path("v1/me/", MeView.as_view(), name="me"),
+    # One case, its readings and decisions; predictions and their saliency files.
+    path("v1/cases/<int:pk>/", CaseDetailView.as_view(), name="case_detail"),
+    path("v1/cases/<int:pk>/retry/", CaseRetryView.as_view(), name="case_retry"),
+    path("v1/cases/<int:pk>/reviews/", CaseReviewsView.as_view(), name="case_reviews"),
+    path("v1/cases/<int:pk>/adjudications/", CaseAdjudicationsView.as_view(), name="case_adjudications"),
+    path("v1/adjudications/", AdjudicationQueueView.as_view(), name="adjudication_queue"),
+    path("v1/predictions/<int:pk>/", PredictionDetailView.as_view(), name="prediction_detail"),
+    path("v1/predictions/<int:pk>/overlay.png", PredictionOverlayView.as_view(), name="prediction_overlay"),
+    path(
+        "v1/predictions/<int:pk>/saliency.png", PredictionSaliencyView.as_view(), name="prediction_saliency"
+    ),
     # Last: any other /api/ path is the API's own 404.
     re_path(r"^.*$", api_not_found),
 ]

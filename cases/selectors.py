@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 from django.db.models import Count, F, OrderBy, OuterRef, Prefetch, QuerySet, Subquery, TextChoices
 
-from cases.models import Case, CaseStatus, Image, IntakeBatch, Review, Series, User
+from cases.models import Adjudication, Case, CaseStatus, Image, IntakeBatch, Review, Series, User
 from cases.models.case import REVIEW_QUEUE_STATUSES, UNCERTAINTY_RANK
 from cases.permissions import can_use_ui, sees_all_sites
+from cases.services.review import case_readings
 
 
 def case_list_for_user(*, user: User) -> QuerySet[Case]:
@@ -111,10 +112,38 @@ def adjudication_queue_for_user(*, user: User) -> QuerySet[Case]:
     return (
         case_list_for_user(user=user)
         .filter(status=CaseStatus.ADJUDICATION)
+        .annotate(
+            image_count=Subquery(
+                Image.objects.filter(case_id=OuterRef("pk"))
+                .order_by()
+                .values("case_id")
+                .annotate(n=Count("pk"))
+                .values("n")
+            )
+        )
         .prefetch_related(
-            Prefetch("reviews", queryset=Review.objects.select_related("reviewer").order_by("image_id", "pk"))
+            Prefetch(
+                "reviews", queryset=Review.objects.select_related("reviewer").order_by("image_id", "pk")
+            ),
+            # Which disputed images are decided already (a case can have several).
+            Prefetch("adjudications", queryset=Adjudication.objects.only("pk", "case_id", "image_id")),
         )
         .order_by("-priority", "status_changed_at", "pk")
+    )
+
+
+def case_reviews_for_user(*, user: User, case: Case) -> QuerySet[Review]:
+    """The case's readings this user may see, newest first, as the case page shows them.
+
+    In a blinded double read, an image's readings stay hidden from a reader
+    who has not read it yet until it has all its readings.
+    """
+    hidden = [r.image_id for r in case_readings(case=case) if r.hidden_from(user)]
+    return (
+        Review.objects.filter(case=case)
+        .exclude(image_id__in=hidden)
+        .select_related("reviewer")
+        .order_by("-submitted_at", "-pk")
     )
 
 

@@ -186,6 +186,20 @@ def prediction_overlay_name(prediction: Prediction) -> str:
     return name
 
 
+def prediction_file_name(prediction: Prediction, kind: str) -> str:
+    """The stored name of a prediction's 'overlay' or 'saliency' PNG, rendered on first use; '' without a map.
+
+    What the web view and the API serve.
+
+    Raises:
+        FileNotFoundError: A stored file is gone.
+        ValueError: The stored map cannot be read.
+        KeyError: ``kind`` is neither 'overlay' nor 'saliency'.
+    """
+    render = {"overlay": prediction_overlay_name, "saliency": saliency_png_name}[kind]
+    return render(prediction) if prediction.saliency_raw else ""
+
+
 def tryout_overlay_name(tryout: TryOut) -> str:
     """The stored overlay of a try-out, rendered and cached on first use (as :func:`prediction_overlay_name`).
 

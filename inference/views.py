@@ -21,7 +21,7 @@ from cases.task_registry import task_label
 from cases.views.access import AuthenticatedHttpRequest, ui_view, wants_json, web_audit
 from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
-from inference.scoring import prediction_overlay_name, saliency_png_name, tryout_overlay_name
+from inference.scoring import prediction_file_name, tryout_overlay_name
 from inference.selectors import prediction_for_user
 from inference.services import case_retry
 from inference.tryout.forms import SaveAsCaseForm, TryOutForm
@@ -44,9 +44,8 @@ def prediction_file(request: AuthenticatedHttpRequest, pk: str, kind: str) -> Fi
     missing = "This prediction has no saliency map (or it is gone)."
     # The map is stored at the model's own resolution; the full-resolution map
     # and the overlay are rendered on first request and cached in storage.
-    render = {"overlay": prediction_overlay_name, "saliency": saliency_png_name}[kind]
     try:
-        name = render(prediction) if prediction.saliency_raw else ""
+        name = prediction_file_name(prediction, kind)
     except (FileNotFoundError, ValueError):
         raise Http404(missing) from None
     return stored_png(name, missing=missing)

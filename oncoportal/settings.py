@@ -284,7 +284,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # One schema name per choice set that several fields share.
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "cases.models.case.CaseStatus",
+        "ResultStatusEnum": "inference.models.ResultStatus",
+    },
 }
 
 # The throttle counters (and other short-lived values) must be shared by every web

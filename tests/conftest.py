@@ -7,7 +7,10 @@ missing, and fails instead under ONCOPORTAL_REQUIRE_SERVICES=1 (CI).
 
 from __future__ import annotations
 
+import itertools
 import os
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -179,3 +182,74 @@ def brain_case(data_dir, site, radiologist):
     )
     assert len(report.accepted) == 2
     return Case.objects.filter(pk__in=report.case_ids)
+
+
+@pytest.fixture
+def predicted(brain_case, random_model, django_capture_on_commit_callbacks, mocker):
+    """Two single-image brain cases with predictions from the untrained test model."""
+    from cases.models import Case
+    from inference.pipeline import predictions_run
+    from inference.services import prediction_request
+
+    mocker.patch("inference.services.run_predictions.delay")
+    ids = []
+    for case in brain_case:
+        with django_capture_on_commit_callbacks(execute=True):
+            ids += [p.pk for p in prediction_request(case=case)]
+    predictions_run(prediction_ids=ids)
+    return list(Case.objects.filter(pk__in=brain_case.values("pk")).order_by("created_at"))
+
+
+@pytest.fixture
+def make_case(db) -> Callable[..., object]:
+    """Create a case with ORM rows only (no files, no decoding): fast, for lists and query counts."""
+    from cases.models import Case, Image, Patient, Series, Study
+
+    counter = itertools.count(1)
+
+    def _make(
+        site,
+        *,
+        images: int = 1,
+        status: str = "received",
+        task: str = "lung_ct",
+        flagged: bool = False,
+        modality: str = "CT",
+        priority: int = 0,
+    ):
+        n = next(counter)
+        uid = uuid.uuid4().int
+        patient = Patient.objects.create(pseudonym=f"P{uid:030d}"[:32])
+        study = Study.objects.create(
+            study_instance_uid=f"2.25.{uid}", site=site, patient=patient, modality=modality, body_part="CHEST"
+        )
+        case = Case.objects.create(
+            site=site,
+            study=study,
+            task=task,
+            status=status,
+            flagged=flagged,
+            priority=priority,
+            flag_reason="Burned-in annotation: pixel data may show patient identity." if flagged else "",
+        )
+        series = Series.objects.create(study=study, series_instance_uid=f"2.25.{uid}.1", modality=modality)
+        for i in range(images):
+            prefix = f"images/fake-{n}-{i}-{uid}"
+            Image.objects.create(
+                series=series,
+                case=case,
+                kind="dicom",
+                sop_instance_uid=f"2.25.{uid}.1.{i}",
+                instance_number=i + 1,
+                storage_prefix=prefix,
+                file=f"{prefix}/source.dcm",
+                display=f"{prefix}/display_0000.png",
+                thumbnail=f"{prefix}/thumbnail.png",
+                sha256=f"{uid:064x}"[-60:] + f"{i:04d}",
+                stored_sha256="0" * 64,
+                rows=64,
+                cols=64,
+            )
+        return case
+
+    return _make

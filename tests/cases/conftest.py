@@ -1,9 +1,7 @@
-"""Fixtures for the web UI tests: real ingested cases, and cheap ORM-only cases for counting queries."""
+"""Fixtures for the web UI tests: real ingested cases (the cheap ORM-only ``make_case`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,58 +58,3 @@ def jpeg_case(ingest, brain_jpeg):
 def other_site_case(ingest, data_dir, other_site, other_radiologist):
     """A real MR case of ``other_site``, ingested by that site's radiologist."""
     return _case_of(ingest(data_dir / MR_SMALL, user=other_radiologist, site_=other_site))
-
-
-@pytest.fixture
-def make_case(db) -> Callable[..., object]:
-    """Create a case with ORM rows only (no files, no decoding): fast, for lists and query counts."""
-    from cases.models import Case, Image, Patient, Series, Study
-
-    counter = itertools.count(1)
-
-    def _make(
-        site,
-        *,
-        images: int = 1,
-        status: str = "received",
-        task: str = "lung_ct",
-        flagged: bool = False,
-        modality: str = "CT",
-        priority: int = 0,
-    ):
-        n = next(counter)
-        uid = uuid.uuid4().int
-        patient = Patient.objects.create(pseudonym=f"P{uid:030d}"[:32])
-        study = Study.objects.create(
-            study_instance_uid=f"2.25.{uid}", site=site, patient=patient, modality=modality, body_part="CHEST"
-        )
-        case = Case.objects.create(
-            site=site,
-            study=study,
-            task=task,
-            status=status,
-            flagged=flagged,
-            priority=priority,
-            flag_reason="Burned-in annotation: pixel data may show patient identity." if flagged else "",
-        )
-        series = Series.objects.create(study=study, series_instance_uid=f"2.25.{uid}.1", modality=modality)
-        for i in range(images):
-            prefix = f"images/fake-{n}-{i}-{uid}"
-            Image.objects.create(
-                series=series,
-                case=case,
-                kind="dicom",
-                sop_instance_uid=f"2.25.{uid}.1.{i}",
-                instance_number=i + 1,
-                storage_prefix=prefix,
-                file=f"{prefix}/source.dcm",
-                display=f"{prefix}/display_0000.png",
-                thumbnail=f"{prefix}/thumbnail.png",
-                sha256=f"{uid:064x}"[-60:] + f"{i:04d}",
-                stored_sha256="0" * 64,
-                rows=64,
-                cols=64,
-            )
-        return case
-
-    return _make

@@ -1,0 +1,1 @@
+"""Response and request shapes the API's endpoints share: predictions, reviews, cases."""
