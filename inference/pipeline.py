@@ -225,7 +225,7 @@ def cases_refresh_status(*, case_ids: Sequence[int]) -> dict[int, str]:
     ``case.failed``) once the transaction commits.
     """
     latest: dict[int, dict[int, _Newest]] = defaultdict(dict)
-    for case_id, image_id, *row in (
+    for case_id, image_id, status, error, pk, label, confidence, untrained, name, version in (
         Prediction.objects.filter(image__case_id__in=case_ids)
         .order_by("image_id", "pk")
         .values_list(
@@ -241,7 +241,7 @@ def cases_refresh_status(*, case_ids: Sequence[int]) -> dict[int, str]:
             "model_version__version",
         )
     ):
-        latest[case_id][image_id] = _Newest(*row)
+        latest[case_id][image_id] = _Newest(status, error, pk, label, confidence, untrained, name, version)
     _refresh_ai_summaries([case_id for case_id in case_ids if latest.get(case_id)])
     outcome: dict[int, str] = {}
     predicted: list[int] = []
