@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 
 from api.views.base import api_not_found
 from api.views.me import MeView
+from api.views.webhooks import WebhookDeliveriesView, WebhookDetailView, WebhookListView, WebhookPingView
 
 app_name = "api"
 # The schema and the docs hold no patient data: anyone may read them, as with any product's API docs.
@@ -16,6 +17,10 @@ urlpatterns = [
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
     path("v1/me/", MeView.as_view(), name="me"),
+    path("v1/webhooks/", WebhookListView.as_view(), name="webhook-list"),
+    path("v1/webhooks/<int:pk>/", WebhookDetailView.as_view(), name="webhook-detail"),
+    path("v1/webhooks/<int:pk>/deliveries/", WebhookDeliveriesView.as_view(), name="webhook-deliveries"),
+    path("v1/webhooks/<int:pk>/ping/", WebhookPingView.as_view(), name="webhook-ping"),
     # Last: any other /api/ path is the API's own 404.
     re_path(r"^.*$", api_not_found),
 ]
