@@ -24,6 +24,7 @@ def _webhook_audit(request: HttpRequest) -> AuditContext:
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https", help_text="Where deliveries are POSTed.")
     events = forms.MultipleChoiceField(
         choices=[(e, WebhookEvent(e).label) for e in SUBSCRIBABLE_EVENTS],
         widget=forms.CheckboxSelectMultiple,

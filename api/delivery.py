@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from celery import current_app
@@ -280,6 +281,6 @@ def deliveries_sweep(*, now: datetime | None = None) -> int:
             return 0
         WebhookDelivery.objects.filter(pk__in=due).update(next_attempt_at=now)
         for delivery_id in due:
-            transaction.on_commit(lambda pk=delivery_id: delivery_send(delivery_id=pk), robust=True)
+            transaction.on_commit(partial(delivery_send, delivery_id=delivery_id), robust=True)
     logger.warning("webhook sweeper re-sent %d delivery(ies)", len(due))
     return len(due)
