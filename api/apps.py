@@ -6,4 +6,7 @@ class ApiConfig(AppConfig):
     verbose_name = "REST API"
 
     def ready(self) -> None:
-        from api import schema  # noqa: F401  (registers the OpenAPI extension of the token authentication)
+        from api import (
+            receivers,  # noqa: F401  (case events become webhook deliveries)
+            schema,  # noqa: F401  (registers the OpenAPI extension of the token authentication)
+        )

@@ -9,6 +9,7 @@ from api.views.cases import CaseDetailView, CaseRetryView
 from api.views.me import MeView
 from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
 from api.views.reviews import AdjudicationQueueView, CaseAdjudicationsView, CaseReviewsView
+from api.views.webhooks import WebhookDeliveriesView, WebhookDetailView, WebhookListView, WebhookPingView
 
 app_name = "api"
 # The schema and the docs hold no patient data: anyone may read them, as with any product's API docs.
@@ -30,6 +31,10 @@ urlpatterns = [
     path(
         "v1/predictions/<int:pk>/saliency.png", PredictionSaliencyView.as_view(), name="prediction_saliency"
     ),
+    path("v1/webhooks/", WebhookListView.as_view(), name="webhook_list"),
+    path("v1/webhooks/<int:pk>/", WebhookDetailView.as_view(), name="webhook_detail"),
+    path("v1/webhooks/<int:pk>/deliveries/", WebhookDeliveriesView.as_view(), name="webhook_deliveries"),
+    path("v1/webhooks/<int:pk>/ping/", WebhookPingView.as_view(), name="webhook_ping"),
     # Last: any other /api/ path is the API's own 404.
     re_path(r"^.*$", api_not_found),
 ]

@@ -30,6 +30,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "api.view_apitoken",
         "api.add_apitoken",
         "api.change_apitoken",
+        "api.view_webhooksubscription",
+        "api.add_webhooksubscription",
+        "api.change_webhooksubscription",
+        "api.delete_webhooksubscription",
+        "api.view_webhookdelivery",
     ],
     Role.INTEGRATION: ["cases.use_api", "cases.upload_study", "cases.view_case"],
 }

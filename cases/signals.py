@@ -3,9 +3,16 @@
 ``images_ingested`` is sent after the intake transaction commits, once per
 batch, with ``case_ids``: the cases that received new images. The inference
 app queues predictions for them.
+
+``case_event`` is sent after a transaction commits, once per case, when a case
+reaches a moment outside systems may want to hear about, with ``event`` (one
+of ``cases.services.events.CASE_EVENTS``), ``case_id`` and ``detail`` (a
+JSON-ready dict). The api app turns it into webhook deliveries. Send it only
+through ``cases.services.events.case_event_send``.
 """
 
 from django.dispatch import Signal
 
 images_ingested = Signal()
 case_task_changed = Signal()
+case_event = Signal()

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,8 @@ from django.utils import timezone
 
 from cases.models import Case, CaseStatus
 from cases.services.case import AiResult, cases_set_ai_summaries
-from cases.services.lifecycle import case_set_status, cases_set_status
+from cases.services.events import CASE_FAILED, PREDICTION_COMPLETED, case_event_send
+from cases.services.lifecycle import case_set_status, cases_set_status, cases_set_status_moved
 from inference.decode import serving_array
 from inference.models import ModelVersion, Prediction
 from inference.scoring import RESULT_COLUMNS, ensemble_for, forget_renders, predictor_for, put, result_columns
@@ -219,14 +221,27 @@ def cases_refresh_status(*, case_ids: Sequence[int]) -> dict[int, str]:
     """:func:`case_refresh_status` for many cases, with three reads in all instead of three per case.
 
     Returns the status set for each case that got one (PREDICTED or FAILED).
+    Each case that moves announces it (``prediction.completed`` or
+    ``case.failed``) once the transaction commits.
     """
-    latest: dict[int, dict[int, tuple[str, str]]] = defaultdict(dict)
-    for case_id, image_id, status, error in (
+    latest: dict[int, dict[int, _Newest]] = defaultdict(dict)
+    for case_id, image_id, status, error, pk, label, confidence, untrained, name, version in (
         Prediction.objects.filter(image__case_id__in=case_ids)
         .order_by("image_id", "pk")
-        .values_list("image__case_id", "image_id", "status", "error")
+        .values_list(
+            "image__case_id",
+            "image_id",
+            "status",
+            "error",
+            "pk",
+            "label",
+            "confidence",
+            "untrained",
+            "model_version__name",
+            "model_version__version",
+        )
     ):
-        latest[case_id][image_id] = (status, error)
+        latest[case_id][image_id] = _Newest(status, error, pk, label, confidence, untrained, name, version)
     _refresh_ai_summaries([case_id for case_id in case_ids if latest.get(case_id)])
     outcome: dict[int, str] = {}
     predicted: list[int] = []
@@ -234,20 +249,47 @@ def cases_refresh_status(*, case_ids: Sequence[int]) -> dict[int, str]:
         images = latest.get(case_id)
         if not images:
             continue
-        statuses = {status for status, _ in images.values()}
+        statuses = {p.status for p in images.values()}
         if statuses & {Prediction.Status.QUEUED, Prediction.Status.RUNNING}:
             continue
         if Prediction.Status.FAILED in statuses:
-            errors = sorted(
-                {error for status, error in images.values() if status == Prediction.Status.FAILED}
-            )
-            case_set_status(case_id=case_id, status=CaseStatus.FAILED, reason="; ".join(errors))
+            errors = sorted({p.error for p in images.values() if p.status == Prediction.Status.FAILED})
+            reason = "; ".join(errors)
+            if case_set_status(case_id=case_id, status=CaseStatus.FAILED, reason=reason):
+                case_event_send(event=CASE_FAILED, case_id=case_id, detail={"reason": reason})
             outcome[case_id] = CaseStatus.FAILED
         else:
             predicted.append(case_id)
             outcome[case_id] = CaseStatus.PREDICTED
-    cases_set_status(case_ids=predicted, status=CaseStatus.PREDICTED)  # one UPDATE for all of them
+    # One UPDATE for all of them (after locking those that may move, to announce each once).
+    for case_id in cases_set_status_moved(case_ids=predicted, status=CaseStatus.PREDICTED):
+        detail = {"predictions": [p.as_event(image_id) for image_id, p in latest[case_id].items()]}
+        case_event_send(event=PREDICTION_COMPLETED, case_id=case_id, detail=detail)
     return outcome
+
+
+@dataclass(frozen=True)
+class _Newest:
+    """The newest prediction of one image, as the case status and its event need it."""
+
+    status: str
+    error: str
+    pk: int
+    label: str
+    confidence: float | None
+    untrained: bool
+    model_name: str
+    model_version: str
+
+    def as_event(self, image_id: int) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "image": image_id,
+            "label": self.label,
+            "confidence": self.confidence,
+            "untrained": self.untrained,
+            "model_version": f"{self.model_name}@{self.model_version}",
+        }
 
 
 def case_refresh_ai_summary(*, case_id: int) -> None:

@@ -34,6 +34,8 @@ RUN_PREDICTIONS = "inference.tasks.run_predictions"
 SWEEP_STUCK_PREDICTIONS = "inference.tasks.sweep_stuck_predictions"
 RUN_TRYOUT = "inference.tasks.run_tryout"
 EXPIRE_TRYOUTS = "inference.tasks.expire_tryouts"
+DELIVER_WEBHOOK = "api.tasks.deliver_webhook"
+SWEEP_WEBHOOKS = "api.tasks.sweep_webhooks"
 
 
 class TaskLimits(TypedDict):
@@ -86,6 +88,15 @@ TASKS: dict[str, TaskSpec] = {
     EXPIRE_TRYOUTS: _task(
         DEFAULT, 60, 120, "periodic: re-send lost try-outs, delete expired ones", name=EXPIRE_TRYOUTS
     ),
+    # One HTTP POST with a 10 s timeout (ONCOPORTAL_WEBHOOK_TIMEOUT): light, never on the GPU queues.
+    DELIVER_WEBHOOK: _task(DEFAULT, 45, 60, "one webhook delivery attempt (HTTP POST)", name=DELIVER_WEBHOOK),
+    SWEEP_WEBHOOKS: _task(
+        DEFAULT,
+        60,
+        120,
+        "periodic: re-send due webhook retries, disable failing subscriptions",
+        name=SWEEP_WEBHOOKS,
+    ),
 }
 
 #: The queues each kind of worker consumes (``-Q``), in the order it takes them.
@@ -99,6 +110,7 @@ WORKERS: dict[str, tuple[str, ...]] = {
 BEAT: dict[str, tuple[str, float]] = {
     "sweep-stuck-predictions": (SWEEP_STUCK_PREDICTIONS, 60.0),
     "expire-tryouts": (EXPIRE_TRYOUTS, 60.0),
+    "sweep-webhooks": (SWEEP_WEBHOOKS, 60.0),
 }
 
 # A row RUNNING this long past its task's hard limit lost its worker: the pool

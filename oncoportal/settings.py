@@ -270,6 +270,22 @@ REST_FRAMEWORK = {
 API_RATE_PER_MINUTE = env_int("ONCOPORTAL_API_RATE", 600, minimum=1)
 API_AUTH_FAILURES_PER_MINUTE = env_int("ONCOPORTAL_API_AUTH_FAILURES", 30, minimum=1)
 API_TOKEN_DEFAULT_DAYS = env_int("ONCOPORTAL_API_TOKEN_DAYS", 90, minimum=1)
+# Absolute links in what leaves the server (webhook payloads): the address integrations reach it at.
+PUBLIC_BASE_URL = env_str("ONCOPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Webhooks (docs/webhooks.md): seconds to wait for a receiver, the waits between attempts
+# (seconds, comma-separated; one more attempt than waits), and how long a subscription may
+# fail every delivery before it is disabled.
+WEBHOOK_TIMEOUT_SECONDS = env_int("ONCOPORTAL_WEBHOOK_TIMEOUT", 10, minimum=1)
+try:
+    WEBHOOK_RETRY_SCHEDULE = [
+        float(wait)
+        for wait in env_list("ONCOPORTAL_WEBHOOK_RETRIES", ["30", "120", "480", "1800", "7200", "21600"])
+    ]
+except ValueError:
+    raise ImproperlyConfigured("ONCOPORTAL_WEBHOOK_RETRIES: expected seconds, comma-separated") from None
+if any(wait < 0 for wait in WEBHOOK_RETRY_SCHEDULE):
+    raise ImproperlyConfigured("ONCOPORTAL_WEBHOOK_RETRIES: a wait cannot be negative")
+WEBHOOK_DISABLE_AFTER = env_int("ONCOPORTAL_WEBHOOK_DISABLE_AFTER", 24 * 3600, minimum=60)
 SPECTACULAR_SETTINGS = {
     "TITLE": "OncoPortal API",
     "DESCRIPTION": (

@@ -8,8 +8,16 @@ from django.db import IntegrityError, transaction
 
 from cases.models import Adjudication, Case, CaseStatus, Image, User
 from cases.services.audit import AuditContext, audit_record
+from cases.services.events import CASE_ADJUDICATED, case_event_send
 from cases.services.lifecycle import case_set_status
-from cases.services.review import ai_provenance, case_readings, checked_label, locked_case_of, reading_time
+from cases.services.review import (
+    ai_provenance,
+    case_readings,
+    checked_label,
+    final_label,
+    locked_case_of,
+    reading_time,
+)
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
 
@@ -68,9 +76,16 @@ def adjudication_submit(
             )
     except IntegrityError:
         raise TransitionNotAllowed("this image has already been adjudicated") from None
-    decided = set(Adjudication.objects.filter(case=case).values_list("image_id", flat=True))
+    decided = dict(Adjudication.objects.filter(case=case).values_list("image_id", "label"))
     if all(r.image_id in decided for r in readings.values() if r.disagreement):
         case_set_status(case_id=case.pk, status=CaseStatus.REVIEWED, strict=True)
+        case_event_send(
+            event=CASE_ADJUDICATED,
+            case_id=case.pk,
+            detail={
+                "images": [final_label(r, adjudicated=decided.get(r.image_id)) for r in readings.values()]
+            },
+        )
     audit_record(
         action="adjudication.decided",
         actor=curator,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.db import transaction
 from django.utils import timezone
 
 from cases.models import Case
@@ -43,3 +44,22 @@ def cases_set_status(*, case_ids: Sequence[int], status: str, reason: str = "") 
         "failure_reason": reason[:2000] if status == "failed" else "",
     }
     return Case.objects.filter(pk__in=list(case_ids), status__in=sources).update(**fields)
+
+
+def cases_set_status_moved(*, case_ids: Sequence[int], status: str, reason: str = "") -> list[int]:
+    """:func:`cases_set_status` that says which cases moved (to announce each once): two statements.
+
+    The rows that may move are locked first, so exactly those move and a
+    second run racing this one finds them moved already.
+    """
+    if not case_ids:
+        return []
+    sources = [src for src, targets in ALLOWED_TRANSITIONS.items() if status in targets]
+    with transaction.atomic(savepoint=False):  # the lock needs a transaction; no savepoint inside one
+        moved = sorted(
+            Case.objects.select_for_update()
+            .filter(pk__in=list(case_ids), status__in=sources)
+            .values_list("pk", flat=True)
+        )
+        cases_set_status(case_ids=moved, status=status, reason=reason)
+    return moved

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from cases.models import Case, CaseStatus, Image, Review, ReviewDecision, ReviewPolicy, User
 from cases.services.audit import AuditContext, audit_record
+from cases.services.events import REVIEW_COMPLETED, case_event_send
 from cases.services.lifecycle import case_set_status
 from cases.task_registry import task_classes
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
@@ -188,6 +189,18 @@ def review_submit(
     return review
 
 
+def final_label(reading: ImageReading, *, adjudicated: str | None = None) -> dict[str, Any]:
+    """One image's final label as a case event carries it: the Curator's if adjudicated, else the latest reading's."""
+    label = adjudicated if adjudicated is not None else (reading.reviews[-1].label if reading.reviews else "")
+    return {
+        "image": reading.image_id,
+        "label": label,
+        "non_diagnostic": label == "",
+        "readers": len(reading.reviews),
+        "adjudicated": adjudicated is not None,
+    }
+
+
 def _finish_reading(*, case: Case, reviewer: User, audit: AuditContext | None) -> None:
     """Once every image has its readings: reviewed if the readers agree, else off to adjudication."""
     readings = case_readings(case=case)
@@ -196,6 +209,11 @@ def _finish_reading(*, case: Case, reviewer: User, audit: AuditContext | None) -
     disputed = [r for r in readings if r.disagreement]
     if not disputed:
         case_set_status(case_id=case.pk, status=CaseStatus.REVIEWED, strict=True)
+        case_event_send(
+            event=REVIEW_COMPLETED,
+            case_id=case.pk,
+            detail={"images": [final_label(r) for r in readings]},
+        )
         return
     case_set_status(case_id=case.pk, status=CaseStatus.ADJUDICATION, strict=True)
     audit_record(

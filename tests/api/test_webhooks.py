@@ -1,0 +1,560 @@
+"""Webhooks: events at the right moments, signed deliveries to a real local receiver, retries, disabling, the API.
+
+The receiver is a real HTTP server on loopback; signatures are checked with the
+very snippet docs/webhooks.md gives integrators. Most tests call the delivery
+function directly; the last ones deliver through a real Celery worker process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from api.delivery import deliveries_sweep, delivery_attempt
+from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from api.services.webhooks import webhook_create, webhook_emit, webhook_ping
+from cases.models import AuditEvent, Case, CaseStatus, ReviewPolicy, Task
+from cases.services.adjudication import adjudication_submit
+from cases.services.review import review_submit
+from inference.models import Prediction
+from inference.pipeline import cases_refresh_status, predictions_run
+from inference.services import prediction_request
+from tests.worker import redis_url, wait_for, worker_sharing_media
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+ALL_EVENTS = ["prediction.completed", "case.failed", "review.completed", "case.adjudicated"]
+
+
+# --- A receiver on loopback, and the docs' signature check ---------------------------------
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records each POST, answers ``status``, and may wait on ``gate`` first."""
+
+    def __init__(self, status: int = 200, gate: threading.Event | None = None) -> None:
+        self.status = status
+        self.gate = gate
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                if receiver.gate is not None:
+                    receiver.gate.wait(timeout=60)
+                answer = b"ok" if receiver.status < 300 else b"receiver is broken"
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def close(self) -> None:
+        if self.gate is not None:
+            self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    made: list[Receiver] = []
+
+    def make(status: int = 200, gate: threading.Event | None = None) -> Receiver:
+        made.append(Receiver(status, gate))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def docs_verify_signature() -> Callable[..., bool]:
+    """The ``verify_signature`` function of docs/webhooks.md, run as an integrator would paste it."""
+    section = DOCS.read_text().split("## Verifying a signature", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, str(DOCS), "exec"), namespace)
+    return namespace["verify_signature"]
+
+
+@pytest.fixture
+def queued(mocker) -> list[int]:
+    """The delivery ids queued for the worker (after commit), instead of a broker."""
+    ids: list[int] = []
+    mocker.patch("api.services.webhooks.deliver_webhook.delay", side_effect=ids.append)
+    return ids
+
+
+def _subscribe(url: str, *, events: list[str] | None = None, site=None, by=None) -> WebhookSubscription:
+    return webhook_create(name="RIS bridge", url=url, events=events or ALL_EVENTS, site=site, created_by=by)
+
+
+def _predicted(cases, capture) -> list[Case]:
+    """Predict each case with the untrained test model in this process (the queued task is not sent)."""
+    ids = []
+    for case in cases:
+        with capture(execute=True):
+            ids += [p.pk for p in prediction_request(case=case)]
+    with capture(execute=True):
+        predictions_run(prediction_ids=ids)
+    return list(Case.objects.filter(pk__in=[c.pk for c in cases]).order_by("created_at"))
+
+
+# --- Signing and delivery -------------------------------------------------------------------
+def test_a_delivery_is_signed_as_the_docs_say_and_verified_by_their_snippet(db, receiver, curator, queued):
+    verify = docs_verify_signature()
+    hook = receiver()
+    subscription = _subscribe(hook.url, by=curator)
+    delivery = webhook_ping(subscription=subscription, by=curator)
+
+    assert delivery_attempt(delivery_id=delivery.pk) is None
+    ((headers, body),) = hook.requests
+    assert verify(subscription.secret, body, headers["x-oncoportal-signature"])
+    assert not verify(subscription.secret, body + b" ", headers["x-oncoportal-signature"])  # tampered body
+    assert not verify("whsec_other", body, headers["x-oncoportal-signature"])
+    t = int(headers["x-oncoportal-signature"].split(",")[0].removeprefix("t="))
+    old = t - 600
+    stale = (
+        f"t={old},v1="
+        + hmac.new(subscription.secret.encode(), f"{old}.".encode() + body, hashlib.sha256).hexdigest()
+    )
+    assert not verify(subscription.secret, body, stale)  # a replay from ten minutes ago
+    assert headers["content-type"] == "application/json"
+    assert headers["user-agent"] == "OncoPortal-Webhooks/1"
+    assert headers["x-oncoportal-event"] == "ping"
+    assert headers["x-oncoportal-delivery"] == str(delivery.event_id)
+    assert json.loads(body)["id"] == str(delivery.event_id)
+
+    delivery.refresh_from_db()
+    subscription.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED and delivery.attempts == 1
+    assert delivery.last_status_code == 200 and delivery.delivered_at and delivery.next_attempt_at is None
+    assert subscription.last_success_at is not None and subscription.failing_since is None
+    assert (
+        delivery_attempt(delivery_id=delivery.pk) is None and len(hook.requests) == 1
+    )  # done: not sent twice
+
+
+def test_a_failing_receiver_is_retried_on_schedule_then_given_up_and_logged(
+    db, receiver, curator, queued, settings
+):
+    settings.WEBHOOK_RETRY_SCHEDULE = [0, 0]  # three attempts, no waiting
+    hook = receiver(status=500)
+    subscription = _subscribe(hook.url, by=curator)
+    delivery = webhook_ping(subscription=subscription, by=curator)
+
+    assert delivery_attempt(delivery_id=delivery.pk) == 0
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED and delivery.attempts == 1
+    assert delivery.last_status_code == 500 and delivery.last_error == "HTTP 500: receiver is broken"
+    subscription.refresh_from_db()
+    assert subscription.failing_since is not None and subscription.is_active
+
+    assert delivery_attempt(delivery_id=delivery.pk) == 0
+    assert delivery_attempt(delivery_id=delivery.pk) is None  # the last attempt
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.GAVE_UP and delivery.attempts == 3
+    assert delivery.next_attempt_at is None
+    assert len(hook.requests) == 3
+    assert {h["x-oncoportal-delivery"] for h, _ in hook.requests} == {str(delivery.event_id)}  # one event
+    assert delivery_attempt(delivery_id=delivery.pk) is None and len(hook.requests) == 3
+
+
+def test_the_default_schedule_waits_longer_each_time(db, receiver, curator, queued):
+    hook = receiver(status=503)
+    delivery = webhook_ping(subscription=_subscribe(hook.url, by=curator), by=curator)
+    assert delivery_attempt(delivery_id=delivery.pk) == 30
+    # Not due yet: a second message (or the sweeper) finds nothing to do.
+    assert delivery_attempt(delivery_id=delivery.pk) is None and len(hook.requests) == 1
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    assert delivery_attempt(delivery_id=delivery.pk) == 120
+
+
+def test_an_unreachable_receiver_is_an_error_not_a_crash(db, curator, queued, receiver):
+    hook = receiver()
+    url = hook.url
+    hook.close()  # nothing listens there any more
+    delivery = webhook_ping(subscription=_subscribe(url, by=curator), by=curator)
+    assert delivery_attempt(delivery_id=delivery.pk) == 30
+    delivery.refresh_from_db()
+    assert delivery.last_status_code is None and delivery.last_error.startswith("cannot connect")
+
+
+def test_a_subscription_failing_for_a_day_is_disabled_with_its_reason_and_audited(
+    db, receiver, curator, queued, token_client
+):
+    hook = receiver(status=500)
+    subscription = _subscribe(hook.url, by=curator)
+    first = webhook_ping(subscription=subscription, by=curator)
+    waiting = webhook_ping(subscription=subscription, by=curator)
+    since = timezone.now() - timedelta(hours=25)
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(failing_since=since)
+
+    assert delivery_attempt(delivery_id=first.pk) is None  # no retry: the subscription is off
+    subscription.refresh_from_db()
+    assert not subscription.is_active and subscription.disabled_at is not None
+    assert subscription.disabled_reason == (
+        f"every delivery failed since {since:%Y-%m-%d %H:%M} UTC; last error: HTTP 500: receiver is broken"
+    )
+    event = AuditEvent.objects.get(action="webhook.disabled", object_id=str(subscription.pk))
+    assert event.source == "worker" and event.detail["reason"] == subscription.disabled_reason
+    first.refresh_from_db()
+    waiting.refresh_from_db()
+    assert first.status == DeliveryStatus.GAVE_UP and first.last_error.startswith("HTTP 500")
+    assert waiting.status == DeliveryStatus.GAVE_UP and "disabled" in waiting.last_error
+    assert delivery_attempt(delivery_id=waiting.pk) is None and len(hook.requests) == 1
+
+    # The Curator sees why, and re-enabling clears the record.
+    client = token_client(curator, "admin")
+    url = reverse("api:webhook_detail", args=[subscription.pk])
+    shown = client.get(url).json()
+    assert shown["is_active"] is False and shown["state"] == "disabled"
+    assert shown["disabled_reason"] == subscription.disabled_reason
+    enabled = client.patch(url, {"is_active": True}, format="json")
+    assert enabled.status_code == 200
+    assert enabled.json()["failing_since"] is None and enabled.json()["disabled_reason"] == ""
+    assert enabled.json()["state"] == "active"
+    assert AuditEvent.objects.filter(action="webhook.enabled", source="api").exists()
+
+
+def test_the_sweeper_resends_overdue_deliveries_and_disables_stale_failures(
+    db, curator, queued, mocker, django_capture_on_commit_callbacks
+):
+    send = mocker.patch("api.delivery.current_app.send_task")
+    healthy = _subscribe("https://ris.example.org/a", by=curator)
+    stale = _subscribe("https://ris.example.org/b", by=curator)
+    overdue = webhook_ping(subscription=healthy, by=curator)
+    fresh = webhook_ping(subscription=healthy, by=curator)
+    WebhookDelivery.objects.filter(pk=overdue.pk).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
+    WebhookSubscription.objects.filter(pk=stale.pk).update(failing_since=timezone.now() - timedelta(days=2))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_sweep() == 1
+    send.assert_called_once_with("api.tasks.deliver_webhook", args=[overdue.pk], countdown=None)
+    stale.refresh_from_db()
+    assert not stale.is_active and stale.disabled_reason.startswith("every delivery failed since")
+    overdue.refresh_from_db()
+    fresh.refresh_from_db()
+    assert overdue.next_attempt_at > timezone.now() - timedelta(seconds=5)  # re-sent once, not every sweep
+    assert deliveries_sweep() == 0
+
+
+# --- Events at the right moments -----------------------------------------------------------
+@pytest.fixture
+def predicted(brain_case, random_model, django_capture_on_commit_callbacks, mocker) -> list[Case]:
+    mocker.patch("inference.services.run_predictions.delay")
+    return _predicted(list(brain_case), django_capture_on_commit_callbacks)
+
+
+def test_prediction_completed_is_delivered_with_the_predictions(
+    brain_case, random_model, curator, queued, django_capture_on_commit_callbacks, mocker, other_site
+):
+    everything = _subscribe("https://ris.example.org/all", by=curator)
+    _subscribe("https://ris.example.org/other-site", by=curator, site=other_site)
+    _subscribe("https://ris.example.org/reviews", by=curator, events=["review.completed"])
+    mocker.patch("inference.services.run_predictions.delay")
+    cases = _predicted(list(brain_case), django_capture_on_commit_callbacks)
+
+    deliveries = list(WebhookDelivery.objects.order_by("pk"))
+    assert [d.subscription_id for d in deliveries] == [everything.pk, everything.pk]  # site and event filters
+    assert [d.event for d in deliveries] == ["prediction.completed"] * 2
+    assert queued == [d.pk for d in deliveries]  # queued once committed
+    payload = deliveries[0].payload
+    case = next(c for c in cases if c.pk == payload["case"]["id"])
+    prediction = Prediction.objects.get(image__case=case)
+    assert payload["id"] == str(deliveries[0].event_id) and payload["event"] == "prediction.completed"
+    assert payload["case"] == {
+        "id": case.pk,
+        "url": f"http://127.0.0.1:8000/api/v1/cases/{case.pk}/",
+        "site": "uh-radiology",
+        "task": "brain_mri",
+        "status": "predicted",
+        "ai": {"label": case.ai_label, "confidence": case.ai_confidence, "positive": case.ai_positive,
+               "untrained": True},
+    }  # fmt: skip
+    assert payload["predictions"] == [
+        {
+            "id": prediction.pk,
+            "image": prediction.image_id,
+            "label": prediction.label,
+            "confidence": prediction.confidence,
+            "untrained": True,
+            "model_version": str(random_model),
+        }
+    ]
+    assert "patient" not in json.dumps(payload)
+
+
+def test_case_failed_is_delivered_once_with_the_reason(
+    predicted, curator, queued, django_capture_on_commit_callbacks
+):
+    _subscribe("https://ris.example.org/all", by=curator)
+    case = predicted[0]
+    Prediction.objects.filter(image__case=case).update(status=Prediction.Status.FAILED, error="boom")
+    Case.objects.filter(pk=case.pk).update(status=CaseStatus.PREDICTING)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        cases_refresh_status(case_ids=[case.pk])
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        cases_refresh_status(case_ids=[case.pk])  # already failed: nothing moves, nothing is announced
+    (delivery,) = WebhookDelivery.objects.all()
+    assert delivery.event == "case.failed" and delivery.payload["reason"] == "boom"
+    assert delivery.payload["case"]["status"] == "failed"
+
+
+def test_a_review_through_the_web_completing_the_case_sends_review_completed(
+    predicted, curator, reviewer, queued, django_capture_on_commit_callbacks
+):
+    _subscribe("https://ris.example.org/all", by=curator)
+    case = predicted[0]
+    image = case.images.get()
+    client = Client()
+    client.force_login(reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(
+            reverse("cases:review_submit", args=[case.pk, image.pk]), {"label": "glioma", "note": "x"}
+        )
+    assert answer.status_code == 302
+    (delivery,) = WebhookDelivery.objects.all()
+    assert delivery.event == "review.completed"
+    assert delivery.payload["case"]["status"] == "reviewed"
+    assert delivery.payload["images"] == [
+        {"image": image.pk, "label": "glioma", "non_diagnostic": False, "readers": 1, "adjudicated": False}
+    ]
+    assert queued == [delivery.pk]
+
+
+def test_a_disagreement_sends_nothing_until_the_adjudication_finishes_the_case(
+    predicted, curator, reviewer, make_user, site, queued, django_capture_on_commit_callbacks
+):
+    ReviewPolicy.objects.create(task=Task.BRAIN_MRI, readers_required=2)
+    second = make_user("rev2", "Reviewer", site)
+    _subscribe("https://ris.example.org/all", by=curator)
+    case = predicted[0]
+    image = case.images.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        review_submit(case=case, image=image, reviewer=reviewer, label="glioma")
+        review_submit(case=case, image=image, reviewer=second, non_diagnostic=True)
+    assert not WebhookDelivery.objects.exists()  # awaiting adjudication: not reviewed yet
+    with django_capture_on_commit_callbacks(execute=True):
+        adjudication_submit(case=case, image=image, curator=curator, label="meningioma")
+    (delivery,) = WebhookDelivery.objects.all()
+    assert delivery.event == "case.adjudicated"
+    assert delivery.payload["images"] == [
+        {"image": image.pk, "label": "meningioma", "non_diagnostic": False, "readers": 2, "adjudicated": True}
+    ]
+
+
+def test_an_inactive_subscription_gets_no_deliveries(
+    predicted, curator, queued, django_capture_on_commit_callbacks
+):
+    subscription = _subscribe("https://ris.example.org/all", by=curator)
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(is_active=False)
+    assert webhook_emit(event="review.completed", case_id=predicted[0].pk, detail={}) == []
+
+
+# --- The API ---------------------------------------------------------------------------------
+def test_api_create_list_change_ping_and_delete(
+    db, curator, site, token_client, queued, django_capture_on_commit_callbacks
+):
+    client = token_client(curator, "read,admin")
+    made = client.post(
+        reverse("api:webhook_list"),
+        {
+            "name": "RIS",
+            "url": "https://ris.example.org/hooks",
+            "events": ["review.completed"],
+            "site": site.code,
+        },
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    body = made.json()
+    assert body["secret"].startswith("whsec_") and body["site"] == site.code and body["state"] == "active"
+    subscription = WebhookSubscription.objects.get(pk=body["id"])
+    assert subscription.secret == body["secret"] and subscription.created_by == curator
+    assert AuditEvent.objects.filter(action="webhook.created", source="api", actor=curator).exists()
+
+    listed = client.get(reverse("api:webhook_list")).json()
+    assert [s["id"] for s in listed["results"]] == [body["id"]]
+    assert "secret" not in listed["results"][0]  # shown once only
+    detail_url = reverse("api:webhook_detail", args=[body["id"]])
+    assert "secret" not in client.get(detail_url).json()
+    assert client.get(detail_url).json()["deliveries_url"].startswith("http://testserver/api/v1/webhooks/")
+
+    changed = client.patch(detail_url, {"events": ["case.failed", "prediction.completed"]}, format="json")
+    assert changed.status_code == 200 and changed.json()["events"] == ["prediction.completed", "case.failed"]
+    bad = client.patch(detail_url, {"url": "ftp://ris.example.org/x"}, format="json")
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid"
+    assert client.patch(detail_url, {"secret": "mine"}, format="json").status_code == 400  # unknown field
+    assert client.patch(detail_url, {"events": ["case.deleted"]}, format="json").status_code == 400
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pinged = client.post(reverse("api:webhook_ping", args=[body["id"]]))
+    assert pinged.status_code == 202 and pinged.json()["event"] == "ping"
+    assert queued == [pinged.json()["id"]]
+    log = client.get(reverse("api:webhook_deliveries", args=[body["id"]])).json()
+    assert [d["event_id"] for d in log["results"]] == [pinged.json()["event_id"]]
+    assert log["results"][0]["status"] == "pending"
+
+    assert client.patch(detail_url, {"is_active": False}, format="json").json()["state"] == "disabled"
+    assert client.post(reverse("api:webhook_ping", args=[body["id"]])).status_code == 409
+
+    assert client.delete(detail_url).status_code == 204
+    assert not WebhookSubscription.objects.exists() and not WebhookDelivery.objects.exists()
+    assert AuditEvent.objects.filter(action="webhook.deleted", source="api").exists()
+    assert client.get(detail_url).status_code == 404
+
+
+def test_api_refuses_a_non_http_url_and_empty_events(db, curator, token_client):
+    client = token_client(curator, "admin")
+    for body in (
+        {"name": "x", "url": "ftp://ris.example.org/x", "events": ["review.completed"]},
+        {"name": "x", "url": "https://ris.example.org/x", "events": []},
+        {"name": " ", "url": "https://ris.example.org/x", "events": ["review.completed"]},
+        {"name": "x", "url": "https://ris.example.org/x", "events": ["review.completed"], "site": "nowhere"},
+    ):
+        answer = client.post(reverse("api:webhook_list"), body, format="json")
+        assert answer.status_code == 400, body
+    assert not WebhookSubscription.objects.exists()
+
+
+def test_api_denials(db, curator, radiologist, token_client):
+    subscription = _subscribe("https://ris.example.org/all", by=curator)
+    urls = [
+        ("get", reverse("api:webhook_list")),
+        ("post", reverse("api:webhook_list")),
+        ("get", reverse("api:webhook_detail", args=[subscription.pk])),
+        ("patch", reverse("api:webhook_detail", args=[subscription.pk])),
+        ("delete", reverse("api:webhook_detail", args=[subscription.pk])),
+        ("get", reverse("api:webhook_deliveries", args=[subscription.pk])),
+        ("post", reverse("api:webhook_ping", args=[subscription.pk])),
+    ]
+    no_scope = token_client(curator, "read,upload,review")
+    no_role = token_client(radiologist, "read,admin")
+    for method, url in urls:
+        answer = getattr(no_scope, method)(url, {}, format="json")
+        assert answer.status_code == 403 and "'admin' scope" in answer.json()["message"], (method, url)
+        answer = getattr(no_role, method)(url, {}, format="json")
+        assert answer.status_code == 403 and answer.json()["message"] == "Only Curators manage webhooks."
+        assert "ris.example.org" not in answer.content.decode()
+    assert WebhookSubscription.objects.filter(pk=subscription.pk, is_active=True).exists()
+
+
+# --- Through a real worker -------------------------------------------------------------------
+@pytest.fixture
+def worker(transactional_db, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("ONCOPORTAL_WEBHOOK_RETRIES", "0.2,0.2")  # the worker's schedule: three quick attempts
+    with worker_sharing_media(settings=settings, tmp_path=tmp_path, url=redis_url()) as proc:
+        yield proc
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_slow_receiver_does_not_hold_the_review_request(
+    worker, brain_case, random_model, curator, reviewer, receiver, mocker
+):
+    mocker.patch("inference.services.run_predictions.delay")
+    ids = [p.pk for case in brain_case for p in prediction_request(case=case)]
+    predictions_run(prediction_ids=ids)
+    gate = threading.Event()
+    hook = receiver(gate=gate)  # answers only once the test lets it
+    subscription = _subscribe(hook.url, events=["review.completed"], by=curator)
+    case = Case.objects.filter(pk__in=brain_case.values("pk")).order_by("created_at").first()
+    image = case.images.get()
+
+    client = Client()
+    client.force_login(reviewer)
+    answer = client.post(reverse("cases:review_submit", args=[case.pk, image.pk]), {"label": "pituitary"})
+    # The request has returned while the receiver has not answered: the delivery is still open.
+    assert answer.status_code == 302
+    delivery = WebhookDelivery.objects.get(subscription=subscription)
+    assert delivery.event == "review.completed" and delivery.status == DeliveryStatus.PENDING
+    assert delivery.delivered_at is None
+    gate.set()
+    wait_for(
+        lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.SUCCEEDED,
+        what="the delivery to succeed",
+        log_path=worker.log_path,
+    )
+    headers, body = hook.requests[-1]
+    assert docs_verify_signature()(subscription.secret, body, headers["x-oncoportal-signature"])
+    assert json.loads(body)["images"][0]["label"] == "pituitary"
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_failing_receiver_is_retried_by_the_worker_then_given_up(worker, curator, receiver):
+    hook = receiver(status=500)
+    subscription = _subscribe(hook.url, by=curator)
+    delivery = webhook_ping(subscription=subscription, by=curator)  # queued on commit, to Redis
+    wait_for(
+        lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.GAVE_UP,
+        what="the delivery to be given up",
+        log_path=worker.log_path,
+    )
+    delivery.refresh_from_db()
+    assert delivery.attempts == 3 and delivery.last_status_code == 500
+    assert delivery.last_error == "HTTP 500: receiver is broken"
+    assert len(hook.requests) == 3
+    assert WebhookSubscription.objects.get(pk=subscription.pk).failing_since is not None
+
+
+# --- The admin -------------------------------------------------------------------------------
+def test_admin_creates_with_the_secret_shown_once_lists_reasons_and_re_enables(db, curator, queued):
+    client = Client()
+    client.force_login(curator)
+    answer = client.post(
+        reverse("admin:api_webhooksubscription_add"),
+        {"name": "RIS", "url": "https://ris.example.org/hooks", "events": ["review.completed"], "site": ""},
+        follow=True,
+    )
+    assert answer.status_code == 200
+    subscription = WebhookSubscription.objects.get()
+    shown = [str(m) for m in answer.context["messages"]]
+    assert any(subscription.secret in m and "not shown again" in m for m in shown)
+    assert AuditEvent.objects.filter(action="webhook.created", source="web").exists()
+    change_page = client.get(reverse("admin:api_webhooksubscription_change", args=[subscription.pk]))
+    assert subscription.secret not in change_page.content.decode()
+
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        is_active=False, failing_since=timezone.now(), disabled_reason="every delivery failed since then"
+    )
+    listing = client.get(reverse("admin:api_webhooksubscription_changelist"))
+    assert "every delivery failed since then" in listing.content.decode()
+    client.post(
+        reverse("admin:api_webhooksubscription_changelist"),
+        {"action": "re_enable", "_selected_action": [subscription.pk]},
+    )
+    subscription.refresh_from_db()
+    assert (
+        subscription.is_active and subscription.failing_since is None and subscription.disabled_reason == ""
+    )
+
+    webhook_ping(subscription=subscription, by=curator)
+    log = client.get(reverse("admin:api_webhookdelivery_changelist"), {"status__exact": "pending"})
+    assert log.status_code == 200 and "ping" in log.content.decode()
