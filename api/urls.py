@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 
 from api.views.base import api_not_found
+from api.views.case_list import CaseListView
 from api.views.me import MeView
 
 app_name = "api"
@@ -16,6 +17,7 @@ urlpatterns = [
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
     path("v1/me/", MeView.as_view(), name="me"),
+    path("v1/cases/", CaseListView.as_view(), name="case-list"),
     # Last: any other /api/ path is the API's own 404.
     re_path(r"^.*$", api_not_found),
 ]
