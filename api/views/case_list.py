@@ -22,7 +22,16 @@ from cases.selectors import WorklistOrder, worklist_for_user, worklist_rows
 
 def case_url(request: Request, case_id: int) -> str:
     """The absolute URL of a case in the API (``/api/v1/cases/{id}/``)."""
-    return request.build_absolute_uri(f"{reverse('api:case-list')}{case_id}/")
+    return f"{cases_url(request)}{case_id}/"
+
+
+def cases_url(request: Request) -> str:
+    """The absolute URL of the case list, worked out once per request (a list page needs it for every row)."""
+    cached: str | None = getattr(request, "_cases_url", None)
+    if cached is None:
+        cached = request.build_absolute_uri(reverse("api:case-list"))
+        request._cases_url = cached  # type: ignore[attr-defined]
+    return cached
 
 
 class CaseAiSerializer(serializers.Serializer):
@@ -59,6 +68,9 @@ class CaseListPageSerializer(serializers.Serializer):
     results = CaseListItemSerializer(many=True)
 
 
+_DATETIME = serializers.DateTimeField()  # as every serializer writes a datetime (ISO 8601, Z for UTC)
+
+
 def case_list_item(request: Request, case: Case) -> dict[str, Any]:
     """The list shape of a case (``case`` from ``worklist_rows``, which counts its images)."""
     return {
@@ -79,8 +91,8 @@ def case_list_item(request: Request, case: Case) -> dict[str, Any]:
             "untrained": case.ai_untrained,
         },
         "image_count": getattr(case, "image_count", None) or 0,
-        "created_at": serializers.DateTimeField().to_representation(case.created_at),
-        "status_changed_at": serializers.DateTimeField().to_representation(case.status_changed_at),
+        "created_at": _DATETIME.to_representation(case.created_at),
+        "status_changed_at": _DATETIME.to_representation(case.status_changed_at),
     }
 
 
