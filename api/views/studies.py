@@ -260,7 +260,7 @@ class StudyListView(APIView):
         if not request.FILES.getlist("files"):
             raise FieldErrors("No files: send one or more in the 'files' field.", {"files": ["No files."]})
         data = request.data.copy()
-        if user.site_id is not None and data.get("site") not in (None, "", user.site.code):
+        if user.site is not None and data.get("site") not in (None, "", user.site.code):
             raise FieldErrors(
                 "Your account uploads to its own site only.",
                 {"site": [f"Your account belongs to site '{user.site.code}'; leave site out."]},

@@ -239,6 +239,16 @@ def test_who_may_upload(
     assert ok.status_code == 201, ok.content
 
 
+def test_a_browser_session_upload_needs_its_csrf_token(radiologist, data_dir, media_dir):
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(radiologist)
+    body = _error(
+        browser.post(URL, {"files": _brain(data_dir, 1), "task": "brain_mri"}), 403, "permission_denied"
+    )
+    assert "CSRF" in body["message"]
+    _nothing_stored(media_dir)
+
+
 # --- the report again --------------------------------------------------------------------
 
 
