@@ -16,7 +16,7 @@ class ErrorSerializer(serializers.Serializer):
         help_text="Machine-readable: invalid, not_found, permission_denied, throttled…"
     )
     message = serializers.CharField(help_text="What went wrong, for a person.")
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # a field, not .errors
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Messages per field of the request; empty when the error is not about a field.",
     )

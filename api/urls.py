@@ -5,10 +5,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 
 from api.views.base import api_not_found
+from api.views.case_list import CaseListView
 from api.views.cases import CaseDetailView, CaseRetryView
 from api.views.me import MeView
 from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
 from api.views.reviews import AdjudicationQueueView, CaseAdjudicationsView, CaseReviewsView
+from api.views.studies import StudyDetailView, StudyListView
+from api.views.uploads import UploadReportView
 from api.views.webhooks import WebhookDeliveriesView, WebhookDetailView, WebhookListView, WebhookPingView
 
 app_name = "api"
@@ -20,6 +23,10 @@ urlpatterns = [
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
     path("v1/me/", MeView.as_view(), name="me"),
+    path("v1/studies/", StudyListView.as_view(), name="study_list"),
+    path("v1/studies/<int:pk>/", StudyDetailView.as_view(), name="study_detail"),
+    path("v1/uploads/<uuid:batch_id>/", UploadReportView.as_view(), name="upload_report"),
+    path("v1/cases/", CaseListView.as_view(), name="case_list"),
     # One case, its readings and decisions; predictions and their saliency files.
     path("v1/cases/<int:pk>/", CaseDetailView.as_view(), name="case_detail"),
     path("v1/cases/<int:pk>/retry/", CaseRetryView.as_view(), name="case_retry"),

@@ -113,7 +113,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         code = exc.default_code if isinstance(exc.default_code, str) else "error"
         if isinstance(exc, drf.ValidationError):
             errors = _field_errors(exc.detail)
-            message = _MESSAGES[drf.ValidationError]
+            # A ValidationError subclass may say more than "see errors" (``message``).
+            message = getattr(exc, "message", "") or _MESSAGES[drf.ValidationError]
             if list(errors) == ["non_field_errors"] and len(errors["non_field_errors"]) == 1:
                 message = errors["non_field_errors"][0]
         else:

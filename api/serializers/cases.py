@@ -20,10 +20,15 @@ def absolute(context: dict[str, Any], path: str) -> str:
     return request.build_absolute_uri(path) if request is not None else path
 
 
+def case_url(request: Any, case_id: int) -> str:
+    """The absolute API URL of a case (``/api/v1/cases/{id}/``)."""
+    return str(request.build_absolute_uri(reverse("api:case_detail", args=[case_id])))
+
+
 class CaseAiSerializer(serializers.Serializer):
     """The case's AI summary: its most telling image's result."""
 
-    label = serializers.CharField(source="ai_label")
+    label = serializers.CharField(source="ai_label")  # type: ignore[assignment]  # a field, not Field.label
     confidence = serializers.FloatField(source="ai_confidence", allow_null=True)
     uncertainty = serializers.FloatField(
         source="ai_uncertainty", allow_null=True, help_text="Highest normalised entropy of its images."
@@ -53,7 +58,10 @@ class CaseSummarySerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.URLField())
     def get_url(self, case: Case) -> str:
-        return absolute(self.context, reverse("api:case_detail", args=[case.pk]))
+        request = self.context.get("request")
+        return (
+            case_url(request, case.pk) if request is not None else reverse("api:case_detail", args=[case.pk])
+        )
 
     def get_image_count(self, case: Case) -> int:
         # Annotated by the list's selector; counted here otherwise.

@@ -34,7 +34,7 @@ class PredictionSerializer(serializers.Serializer):
     case = serializers.IntegerField(source="image.case_id")
     image = serializers.IntegerField(source="image_id")
     status = serializers.ChoiceField(choices=ResultStatus.choices)
-    label = serializers.CharField(help_text="The predicted class; empty until done.")
+    label = serializers.CharField(help_text="The predicted class; empty until done.")  # type: ignore[assignment]  # a field, not Field.label
     confidence = serializers.FloatField(allow_null=True)
     probabilities = serializers.DictField(
         child=serializers.FloatField(), help_text="Class name -> probability."

@@ -16,7 +16,7 @@ class ReviewSerializer(serializers.Serializer):
     image = serializers.IntegerField(source="image_id")
     reviewer = serializers.CharField(source="reviewer.username")
     decision = serializers.ChoiceField(choices=ReviewDecision.choices)
-    label = serializers.CharField(help_text="The reader's class; empty when non-diagnostic.")
+    label = serializers.CharField(help_text="The reader's class; empty when non-diagnostic.")  # type: ignore[assignment]  # a field, not Field.label
     note = serializers.CharField()
     ai_label = serializers.CharField(help_text="The AI's label the reader was shown; empty if none.")
     ai_model_version = serializers.CharField()
@@ -33,7 +33,7 @@ class ReviewCreatedSerializer(ReviewSerializer):
 class AdjudicationSerializer(serializers.Serializer):
     """A Curator's final label for an image its readers disagreed on."""
 
-    label = serializers.CharField(help_text="The final class; empty when non-diagnostic.")
+    label = serializers.CharField(help_text="The final class; empty when non-diagnostic.")  # type: ignore[assignment]  # a field, not Field.label
     non_diagnostic = serializers.BooleanField()
     curator = serializers.CharField(source="curator.username")
     note = serializers.CharField()
@@ -53,7 +53,7 @@ class LabelRequestSerializer(StrictSerializer):
     """One image's label, or non-diagnostic: what a reader (or a Curator adjudicating) sends."""
 
     image = serializers.IntegerField(help_text="An image of this case.")
-    label = serializers.CharField(
+    label = serializers.CharField(  # type: ignore[assignment]  # a field, not Field.label
         required=False, max_length=64, help_text="One of the task's classes (the prediction's)."
     )
     non_diagnostic = serializers.BooleanField(required=False, default=False)

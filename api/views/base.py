@@ -8,9 +8,20 @@ from django.http import HttpRequest, JsonResponse
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from cases.models import AuditSource
+from cases.models import AuditSource, User
 from cases.services.audit import AuditContext
 from oncoportal.exceptions import api_error_body
+
+
+class AuthenticatedRequest(Request):
+    """The request an API view behind ``ApiAccess`` gets: its user is signed in.
+
+    For the type checker only (views still receive a plain DRF Request): the
+    stubs type ``request.user`` as ``User | AnonymousUser`` and cannot see that
+    the permission class lets only signed-in accounts through.
+    """
+
+    user: User
 
 
 def api_audit(request: Request | HttpRequest) -> AuditContext:

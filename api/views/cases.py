@@ -7,14 +7,13 @@ from typing import Any
 from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.models import Scope
 from api.schema import errors, example
 from api.serializers.cases import CaseChangeSerializer, CaseDetailSerializer
-from api.views.base import api_audit
+from api.views.base import AuthenticatedRequest, api_audit
 from api.views.examples import CASE_EXAMPLE
 from cases.models import Case
 from cases.selectors import case_list_for_user, case_series
@@ -27,7 +26,7 @@ CASE_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The ca
 NO_CHANGE = "Your role cannot change cases. Radiologists and Curators can."
 
 
-def visible_case(request: Request, pk: int) -> Case:
+def visible_case(request: AuthenticatedRequest, pk: int) -> Case:
     """The case if this account may see it; 404 (the same for a missing and a foreign case) otherwise."""
     try:
         return case_list_for_user(user=request.user).get(pk=pk)
@@ -35,7 +34,7 @@ def visible_case(request: Request, pk: int) -> Case:
         raise Http404("No such case, or it is not visible to this account.") from None
 
 
-def case_detail_body(request: Request, case: Case) -> dict[str, Any]:
+def case_detail_body(request: AuthenticatedRequest, case: Case) -> dict[str, Any]:
     """The case's detail for this account, audited as 'case.viewed' as the case page is.
 
     A constant number of queries whatever the number of images, predictions and readings.
@@ -62,7 +61,7 @@ class CaseDetailView(APIView):
         examples=[example("Case in a blinded double read", CASE_EXAMPLE)],
         tags=["cases"],
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         return Response(case_detail_body(request, visible_case(request, pk)))
 
     @extend_schema(
@@ -80,7 +79,7 @@ class CaseDetailView(APIView):
         ],
         tags=["cases"],
     )
-    def patch(self, request: Request, pk: int) -> Response:
+    def patch(self, request: AuthenticatedRequest, pk: int) -> Response:
         case = visible_case(request, pk)
         params = CaseChangeSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -112,7 +111,7 @@ class CaseRetryView(APIView):
         examples=[example("Queued again", {**CASE_EXAMPLE, "status": "queued"}, status=202)],
         tags=["cases"],
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         case = visible_case(request, pk)
         case_retry(case=case, user=request.user, audit=api_audit(request))
         return Response(case_detail_body(request, visible_case(request, pk)), status=202)

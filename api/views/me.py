@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.models import ApiToken, Scope
 from api.permissions import granted_scopes
 from api.schema import errors, example
+from api.views.base import AuthenticatedRequest
 
 
 class MeSerializer(serializers.Serializer):
@@ -49,14 +49,14 @@ class MeView(APIView):
         ],
         tags=["account"],
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         user = request.user
         token = request.auth if isinstance(request.auth, ApiToken) else None
         return Response(
             {
                 "username": user.get_username(),
                 "roles": sorted(user.groups.values_list("name", flat=True)),
-                "site": user.site.code if getattr(user, "site", None) else None,
+                "site": user.site.code if user.site is not None else None,
                 "scopes": [s for s in Scope.values if s in granted_scopes(request)],
                 "token": {"name": token.name, "prefix": token.prefix, "expires_at": token.expires_at}
                 if token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import FileResponse, Http404
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from api.models import Scope
 from api.schema import errors, example
 from api.serializers.predictions import PredictionSerializer
+from api.views.base import AuthenticatedRequest
 from api.views.examples import PREDICTION_EXAMPLE
 from cases.views.images import stored_png
 from inference.models import Prediction
@@ -27,7 +29,7 @@ PREDICTION_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="
 NO_MAP = "This prediction has no saliency map (or it is gone)."
 
 
-def visible_prediction(request: Request, pk: int) -> Prediction:
+def visible_prediction(request: AuthenticatedRequest, pk: int) -> Prediction:
     """The prediction if its case is visible to this account; 404 (the same for missing and foreign) otherwise."""
     try:
         return prediction_for_user(user=request.user, prediction_id=pk)
@@ -49,7 +51,7 @@ class PredictionDetailView(APIView):
         examples=[example("A finished prediction", PREDICTION_EXAMPLE)],
         tags=["predictions"],
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         prediction = visible_prediction(request, pk)
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
@@ -57,12 +59,14 @@ class PredictionDetailView(APIView):
 class FirstRenderer(BaseContentNegotiation):
     """Serve whatever the client accepts: the body is a PNG, and an error is the API's JSON either way."""
 
-    def select_parser(self, request: Request, parsers: list[BaseParser]) -> BaseParser | None:
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        parsers = list(parsers)
         return parsers[0] if parsers else None
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
+        renderers = list(renderers)
         return renderers[0], renderers[0].media_type
 
 
@@ -72,7 +76,7 @@ class _PredictionFileView(APIView):
     content_negotiation_class = FirstRenderer
     kind = ""
 
-    def serve(self, request: Request, pk: int) -> FileResponse:
+    def serve(self, request: AuthenticatedRequest, pk: int) -> FileResponse:
         prediction = visible_prediction(request, pk)
         try:
             # Rendered from the stored map on first request and cached in storage, as the web view does.
@@ -97,7 +101,7 @@ class PredictionOverlayView(_PredictionFileView):
         responses=_FILE_RESPONSES,
         tags=["predictions"],
     )
-    def get(self, request: Request, pk: int) -> FileResponse:
+    def get(self, request: AuthenticatedRequest, pk: int) -> FileResponse:
         return self.serve(request, pk)
 
 
@@ -113,5 +117,5 @@ class PredictionSaliencyView(_PredictionFileView):
         responses=_FILE_RESPONSES,
         tags=["predictions"],
     )
-    def get(self, request: Request, pk: int) -> FileResponse:
+    def get(self, request: AuthenticatedRequest, pk: int) -> FileResponse:
         return self.serve(request, pk)

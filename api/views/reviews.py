@@ -6,7 +6,6 @@ from typing import Any
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,7 +19,7 @@ from api.serializers.reviews import (
     ReviewCreatedSerializer,
     ReviewSerializer,
 )
-from api.views.base import api_audit
+from api.views.base import AuthenticatedRequest, api_audit
 from api.views.cases import CASE_ID, visible_case
 from api.views.examples import CASE_EXAMPLE, REVIEW_EXAMPLE
 from cases.models import Case, Image
@@ -60,7 +59,7 @@ class CaseReviewsView(APIView):
         examples=[example("One reading", {"next": None, "previous": None, "results": [REVIEW_EXAMPLE]})],
         tags=["reviews"],
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         case = visible_case(request, pk)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(
@@ -85,7 +84,7 @@ class CaseReviewsView(APIView):
         ],
         tags=["reviews"],
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         case = visible_case(request, pk)
         params = LabelRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -154,7 +153,7 @@ class AdjudicationQueueView(APIView):
         ],
         tags=["reviews"],
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(adjudication_queue_for_user(user=request.user), request, view=self)
         context: dict[str, Any] = {"request": request}
@@ -198,7 +197,7 @@ class CaseAdjudicationsView(APIView):
         ],
         tags=["reviews"],
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         case = visible_case(request, pk)
         params = LabelRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)

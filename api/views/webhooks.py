@@ -8,7 +8,6 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,7 +17,7 @@ from api.pagination import NewestFirstCursor
 from api.schema import errors, example
 from api.selectors import webhook_deliveries, webhook_subscriptions_for_user
 from api.services.webhooks import webhook_create, webhook_delete, webhook_ping, webhook_update
-from api.views.base import StrictSerializer, api_audit
+from api.views.base import AuthenticatedRequest, StrictSerializer, api_audit
 from cases.models import Site
 
 TAGS = ["webhooks"]
@@ -149,7 +148,7 @@ DELIVERY_EXAMPLE = {
 }
 
 
-def _subscription(request: Request, pk: int) -> WebhookSubscription:
+def _subscription(request: AuthenticatedRequest, pk: int) -> WebhookSubscription:
     return get_object_or_404(webhook_subscriptions_for_user(user=request.user), pk=pk)
 
 
@@ -181,7 +180,7 @@ class WebhookListView(APIView):
         ],
         tags=TAGS,
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             webhook_subscriptions_for_user(user=request.user), request, view=self
@@ -215,7 +214,7 @@ class WebhookListView(APIView):
         ],
         tags=TAGS,
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         params = CreateInput(data=request.data)
         params.is_valid(raise_exception=True)
         subscription = webhook_create(
@@ -243,7 +242,7 @@ class WebhookDetailView(APIView):
         examples=[example("Disabled after a day of failures", DISABLED_EXAMPLE)],
         tags=TAGS,
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         return Response(SubscriptionSerializer(_subscription(request, pk), context={"request": request}).data)
 
     @extend_schema(
@@ -259,7 +258,7 @@ class WebhookDetailView(APIView):
         ],
         tags=TAGS,
     )
-    def patch(self, request: Request, pk: int) -> Response:
+    def patch(self, request: AuthenticatedRequest, pk: int) -> Response:
         subscription = _subscription(request, pk)
         params = UpdateInput(data=request.data)
         params.is_valid(raise_exception=True)
@@ -275,7 +274,7 @@ class WebhookDetailView(APIView):
         responses={204: None, **errors(403, 404)},
         tags=TAGS,
     )
-    def delete(self, request: Request, pk: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
         webhook_delete(subscription=_subscription(request, pk), by=request.user, audit=api_audit(request))
         return Response(status=204)
 
@@ -302,7 +301,7 @@ class WebhookDeliveriesView(APIView):
         ],
         tags=TAGS,
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         subscription = _subscription(request, pk)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(webhook_deliveries(subscription=subscription), request, view=self)
@@ -344,7 +343,7 @@ class WebhookPingView(APIView):
         ],
         tags=TAGS,
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         delivery = webhook_ping(
             subscription=_subscription(request, pk), by=request.user, audit=api_audit(request)
         )
