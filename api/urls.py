@@ -7,6 +7,7 @@ from rest_framework.permissions import AllowAny
 from api.views.base import api_not_found
 from api.views.cases import CaseDetailView, CaseRetryView
 from api.views.me import MeView
+from api.views.models import ModelActivateView, ModelDetailView, ModelListView, ModelRetireView
 from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
 from api.views.reviews import AdjudicationQueueView, CaseAdjudicationsView, CaseReviewsView
 
@@ -30,6 +31,11 @@ urlpatterns = [
     path(
         "v1/predictions/<int:pk>/saliency.png", PredictionSaliencyView.as_view(), name="prediction_saliency"
     ),
+    # Model versions: read by anyone with a role; activated and retired by Curators.
+    path("v1/models/", ModelListView.as_view(), name="model_list"),
+    path("v1/models/<int:pk>/", ModelDetailView.as_view(), name="model_detail"),
+    path("v1/models/<int:pk>/activate/", ModelActivateView.as_view(), name="model_activate"),
+    path("v1/models/<int:pk>/retire/", ModelRetireView.as_view(), name="model_retire"),
     # Last: any other /api/ path is the API's own 404.
     re_path(r"^.*$", api_not_found),
 ]
