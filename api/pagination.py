@@ -12,3 +12,12 @@ class NewestFirstCursor(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class OldestFirstCursor(CursorPagination):
+    """Trails read in the order things happened: oldest first by time, then primary key."""
+
+    ordering = ("at", "pk")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from api.views.audit import CaseAuditView
 from api.views.base import api_not_found
 from api.views.cases import CaseDetailView, CaseRetryView
 from api.views.me import MeView
@@ -36,6 +37,7 @@ urlpatterns = [
     path("v1/models/<int:pk>/", ModelDetailView.as_view(), name="model_detail"),
     path("v1/models/<int:pk>/activate/", ModelActivateView.as_view(), name="model_activate"),
     path("v1/models/<int:pk>/retire/", ModelRetireView.as_view(), name="model_retire"),
+    path("v1/cases/<int:pk>/audit/", CaseAuditView.as_view(), name="case_audit"),
     # Last: any other /api/ path is the API's own 404.
     re_path(r"^.*$", api_not_found),
 ]
