@@ -83,7 +83,9 @@ def test_list_filters_and_refuses_unknown_parameters(token_client, integration, 
 def test_detail_and_404(token_client, reviewer, trained):
     client = token_client(reviewer, "read")
     body = client.get(f"{MODELS}{trained.pk}/").json()
-    assert body["id"] == trained.pk and body["metrics"] == METRICS and body["class_names"] == trained.class_names
+    assert (
+        body["id"] == trained.pk and body["metrics"] == METRICS and body["class_names"] == trained.class_names
+    )
     _error(client.get(f"{MODELS}999999/"), 404, "not_found")
 
 
