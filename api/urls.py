@@ -11,6 +11,7 @@ from api.views.me import MeView
 from api.views.models import ModelActivateView, ModelDetailView, ModelListView, ModelRetireView
 from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
 from api.views.reviews import AdjudicationQueueView, CaseAdjudicationsView, CaseReviewsView
+from api.views.score import ScoreDetailView, ScoreImageView, ScoreOverlayView, ScoreView
 
 app_name = "api"
 # The schema and the docs hold no patient data: anyone may read them, as with any product's API docs.
@@ -37,7 +38,12 @@ urlpatterns = [
     path("v1/models/<int:pk>/", ModelDetailView.as_view(), name="model_detail"),
     path("v1/models/<int:pk>/activate/", ModelActivateView.as_view(), name="model_activate"),
     path("v1/models/<int:pk>/retire/", ModelRetireView.as_view(), name="model_retire"),
+    # A case's audit trail (Curators); scoring one image without making a case (the try-out).
     path("v1/cases/<int:pk>/audit/", CaseAuditView.as_view(), name="case_audit"),
+    path("v1/score/", ScoreView.as_view(), name="score"),
+    path("v1/score/<uuid:pk>/", ScoreDetailView.as_view(), name="score_detail"),
+    path("v1/score/<uuid:pk>/image.png", ScoreImageView.as_view(), name="score_image"),
+    path("v1/score/<uuid:pk>/overlay.png", ScoreOverlayView.as_view(), name="score_overlay"),
     # Last: any other /api/ path is the API's own 404.
     re_path(r"^.*$", api_not_found),
 ]
