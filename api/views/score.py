@@ -21,9 +21,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +29,7 @@ from rest_framework.views import APIView
 from api.models import Scope
 from api.schema import errors, example
 from api.views.base import StrictSerializer, api_audit
+from api.views.predictions import FirstRenderer
 from cases.views.images import stored_png
 from inference.models import ResultStatus, TryOut
 from inference.scoring import tryout_png_name
@@ -256,21 +255,9 @@ class ScoreDetailView(APIView):
         return Response(status=204)
 
 
-class _FirstRenderer(BaseContentNegotiation):
-    """Errors of a PNG endpoint are JSON whatever Accept says (the PNG itself bypasses renderers)."""
-
-    def select_parser(self, request: Request, parsers: Any) -> Any:
-        return parsers[0] if parsers else None
-
-    def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: Any = None
-    ) -> Any:
-        return renderers[0], renderers[0].media_type
-
-
 class _ScoreFileView(APIView):
     scopes = {"get": Scope.READ}
-    content_negotiation_class = _FirstRenderer
+    content_negotiation_class = FirstRenderer  # errors stay JSON whatever Accept says
     kind = ""
 
     def get(self, request: Request, pk: UUID) -> FileResponse:
