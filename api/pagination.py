@@ -166,3 +166,12 @@ class WorklistCursor:
         if not valid:
             raise FieldErrors(self.invalid, {"cursor": [self.invalid]}, code="invalid_cursor")
         return {"d": payload["d"], "v": values}
+
+
+class OldestFirstCursor(CursorPagination):
+    """Trails read in the order things happened: oldest first by time, then primary key."""
+
+    ordering = ("at", "pk")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -4,12 +4,15 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from api.views.audit import CaseAuditView
 from api.views.base import api_not_found
 from api.views.case_list import CaseListView
 from api.views.cases import CaseDetailView, CaseRetryView
 from api.views.me import MeView
+from api.views.models import ModelActivateView, ModelDetailView, ModelListView, ModelRetireView
 from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
 from api.views.reviews import AdjudicationQueueView, CaseAdjudicationsView, CaseReviewsView
+from api.views.score import ScoreDetailView, ScoreImageView, ScoreOverlayView, ScoreView
 from api.views.studies import StudyDetailView, StudyListView
 from api.views.uploads import UploadReportView
 from api.views.webhooks import WebhookDeliveriesView, WebhookDetailView, WebhookListView, WebhookPingView
@@ -42,6 +45,17 @@ urlpatterns = [
     path("v1/webhooks/<int:pk>/", WebhookDetailView.as_view(), name="webhook_detail"),
     path("v1/webhooks/<int:pk>/deliveries/", WebhookDeliveriesView.as_view(), name="webhook_deliveries"),
     path("v1/webhooks/<int:pk>/ping/", WebhookPingView.as_view(), name="webhook_ping"),
+    # Model versions: read by anyone with a role; activated and retired by Curators.
+    path("v1/models/", ModelListView.as_view(), name="model_list"),
+    path("v1/models/<int:pk>/", ModelDetailView.as_view(), name="model_detail"),
+    path("v1/models/<int:pk>/activate/", ModelActivateView.as_view(), name="model_activate"),
+    path("v1/models/<int:pk>/retire/", ModelRetireView.as_view(), name="model_retire"),
+    # A case's audit trail (Curators); scoring one image without making a case (the try-out).
+    path("v1/cases/<int:pk>/audit/", CaseAuditView.as_view(), name="case_audit"),
+    path("v1/score/", ScoreView.as_view(), name="score"),
+    path("v1/score/<uuid:pk>/", ScoreDetailView.as_view(), name="score_detail"),
+    path("v1/score/<uuid:pk>/image.png", ScoreImageView.as_view(), name="score_image"),
+    path("v1/score/<uuid:pk>/overlay.png", ScoreOverlayView.as_view(), name="score_overlay"),
     # Last: any other /api/ path is the API's own 404.
     re_path(r"^.*$", api_not_found),
 ]

@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from django.db.models import Count, F, OrderBy, OuterRef, Prefetch, QuerySet, Subquery, TextChoices
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    OrderBy,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    TextChoices,
+)
+from django.db.models.functions import Cast
 
-from cases.models import Adjudication, Case, CaseStatus, Image, IntakeBatch, Review, Series, Study, User
+from cases.models import (
+    Adjudication,
+    AuditEvent,
+    Case,
+    CaseStatus,
+    Image,
+    IntakeBatch,
+    Review,
+    Series,
+    Study,
+    User,
+)
 from cases.models.case import REVIEW_QUEUE_STATUSES, UNCERTAINTY_RANK
 from cases.permissions import can_use_ui, sees_all_sites
 from cases.services.review import case_readings
@@ -215,3 +239,37 @@ def next_case_for_review(*, user: User, after: Case | None = None) -> int | None
     if after is not None:
         qs = qs.exclude(pk=after.pk)
     return qs.values_list("pk", flat=True).first()
+
+
+# Predictions live in `inference`, which `cases` does not import: its audit label, and the reverse
+# relation from Image (related_name="predictions"), name them.
+PREDICTION_OBJECT_TYPE = "inference.prediction"
+
+
+def audit_trail_for_case(*, case: Case) -> QuerySet[AuditEvent]:
+    """The case's audit trail, oldest first: events about the case and its images, reviews,
+    predictions and adjudications.
+
+    ``audit_record`` names each event's object by type and id (as text); one
+    query matches those pairs (the ``object_type, object_id`` index) against
+    the ids of the case's own rows, read in subqueries.
+    """
+
+    def ids(rows: QuerySet[Any], field: str = "pk") -> QuerySet[Any]:
+        return rows.annotate(audit_object_id=Cast(field, output_field=CharField())).values("audit_object_id")
+
+    images = Image.objects.filter(case=case)
+    about = (
+        Q(object_type=Case._meta.label_lower, object_id=str(case.pk))
+        | Q(object_type=Image._meta.label_lower, object_id__in=ids(images))
+        | Q(object_type=Review._meta.label_lower, object_id__in=ids(Review.objects.filter(case=case)))
+        | Q(
+            object_type=Adjudication._meta.label_lower,
+            object_id__in=ids(Adjudication.objects.filter(case=case)),
+        )
+        | Q(
+            object_type=PREDICTION_OBJECT_TYPE,
+            object_id__in=ids(images.filter(predictions__isnull=False), "predictions__pk"),
+        )
+    )
+    return AuditEvent.objects.filter(about).order_by("at", "pk")

@@ -224,6 +224,21 @@ def tryout_overlay_name(tryout: TryOut) -> str:
     return name
 
 
+def tryout_png_name(tryout: TryOut, kind: str) -> str:
+    """A try-out's stored PNG: 'image' (the frame the model saw) or 'overlay' (rendered on first use).
+
+    Empty when there is none (yet, or any more), for every way in (the page, the REST API) to answer 404.
+    """
+    if kind == "image":
+        return tryout.display.name
+    if not (tryout.saliency_raw or tryout.overlay):
+        return ""
+    try:
+        return tryout_overlay_name(tryout)
+    except (FileNotFoundError, ValueError):
+        return ""
+
+
 def forget_renders(row: ScoredResult) -> None:
     """Delete the renderings of the row's current map, before a new map replaces it.
 

@@ -97,11 +97,22 @@ def model_version_activate(
 
 @transaction.atomic
 def model_version_retire(*, version: ModelVersion, audit: AuditContext | None = None) -> None:
-    """Stop using a version for new cases; its stored predictions stay."""
-    ModelVersion.objects.filter(pk=version.pk).update(
-        status=ModelVersion.Status.RETIRED, retired_at=timezone.now()
+    """Stop using a version for new cases; its stored predictions stay.
+
+    Idempotent: a version already retired keeps its retirement time and no
+    event is recorded again. Retiring a task's last active version is allowed
+    (as the admin and ``retire_model`` always have): the task then has no
+    model: its new cases get no prediction and try-outs of it are refused
+    until a version is activated.
+    """
+    retired = (
+        ModelVersion.objects.filter(pk=version.pk)
+        .exclude(status=ModelVersion.Status.RETIRED)
+        .update(status=ModelVersion.Status.RETIRED, retired_at=timezone.now())
     )
     version.refresh_from_db()
+    if not retired:
+        return
     audit_record(action="model.retired", obj=version, audit=audit, detail={"task": version.task})
 
 

@@ -21,11 +21,17 @@ from cases.task_registry import task_label
 from cases.views.access import AuthenticatedHttpRequest, ui_view, wants_json, web_audit
 from cases.views.images import stored_png
 from inference.models import Prediction, TryOut
-from inference.scoring import prediction_file_name, tryout_overlay_name
+from inference.scoring import prediction_file_name, tryout_png_name
 from inference.selectors import prediction_for_user
 from inference.services import case_retry
 from inference.tryout.forms import SaveAsCaseForm, TryOutForm
-from inference.tryout.selectors import tryout_for_user, tryout_list_for_user, tryout_task_choices
+from inference.tryout.selectors import (
+    tryout_for_user,
+    tryout_list_for_user,
+    tryout_overlay_ready,
+    tryout_result,
+    tryout_task_choices,
+)
 from inference.tryout.services import NO_UPLOAD_MESSAGE, tryout_discard, tryout_save_as_case, tryout_start
 from oncoportal.exceptions import DomainError
 from oncoportal.http import UploadMessages, upload_guard
@@ -179,26 +185,16 @@ def tryout_detail(request: AuthenticatedHttpRequest, pk: UUID) -> HttpResponse:
 
 def tryout_payload(item: TryOut) -> dict[str, Any]:
     """What the page's script needs to show a try-out (also rendered server-side)."""
-    done = item.status == TryOut.Status.DONE
     return {
-        "id": str(item.pk),
-        "status": item.status,
+        **tryout_result(item),
         "status_display": item.get_status_display(),
         "finished": item.is_finished,
-        "error": item.error,
-        "label": item.label,
-        "confidence": item.confidence,
-        "probabilities": item.probabilities,
-        "uncertainty": item.uncertainty,
-        "untrained": item.untrained,
-        "models": [m.get("version", "") for m in item.members] or [str(item.model_version or "")],
-        "device": item.device,
-        "timings": item.timings,
+        "created_at": item.created_at.isoformat(),
+        "expires_at": item.expires_at.isoformat(),
         "image_url": reverse("inference:tryout_image", args=[item.pk]),
         "overlay_url": reverse("inference:tryout_overlay", args=[item.pk])
-        if done and (item.saliency_raw or item.overlay)
+        if tryout_overlay_ready(item)
         else None,
-        "expires_at": item.expires_at.isoformat(),
     }
 
 
@@ -215,15 +211,9 @@ def tryout_status(request: AuthenticatedHttpRequest, pk: UUID) -> JsonResponse:
 @ui_view
 def tryout_file(request: AuthenticatedHttpRequest, pk: UUID, kind: str) -> FileResponse:
     """The input as shown ('image': 8-bit PNG of the frame the model saw) or the saliency overlay. Owner only."""
-    item = _own_tryout(request, pk)
-    missing = "This try-out has no such file (yet, or any more)."
-    if kind == "image":
-        return stored_png(item.display.name, missing=missing)
-    try:  # the overlay: drawn from the stored map on first request, then cached
-        name = tryout_overlay_name(item) if item.saliency_raw or item.overlay else ""
-    except (FileNotFoundError, ValueError):
-        raise Http404(missing) from None
-    return stored_png(name, missing=missing)
+    # The overlay is drawn from the stored map on first request, then cached.
+    name = tryout_png_name(_own_tryout(request, pk), kind)
+    return stored_png(name, missing="This try-out has no such file (yet, or any more).")
 
 
 @require_POST

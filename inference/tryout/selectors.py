@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -28,3 +29,28 @@ def tryout_task_choices() -> list[tuple[str, str]]:
         ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("task", flat=True)
     )
     return [(task.key, task.label) for task in task_all() if task.key in active]
+
+
+def tryout_overlay_ready(item: TryOut) -> bool:
+    """Whether the try-out has a saliency overlay to show (done, with a map)."""
+    return item.status == TryOut.Status.DONE and bool(item.saliency_raw or item.overlay)
+
+
+def tryout_result(item: TryOut) -> dict[str, Any]:
+    """A try-out's state and result, without URLs: the page and the REST API each add their own."""
+    return {
+        "id": str(item.pk),
+        "status": item.status,
+        "task": item.task,
+        "error": item.error,
+        "label": item.label,
+        "confidence": item.confidence,
+        "probabilities": item.probabilities,
+        "uncertainty": item.uncertainty,
+        "untrained": item.untrained,
+        "models": [m.get("version", "") for m in item.members] or [str(item.model_version or "")],
+        "device": item.device,
+        "timings": item.timings,
+        "created_at": item.created_at,
+        "expires_at": item.expires_at,
+    }
