@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from api.models import Scope
 from api.pagination import OldestFirstCursor
 from api.schema import errors, example
-from api.views.base import StrictSerializer
+from api.views.base import AuthenticatedRequest, StrictSerializer
 from cases.models import AuditEvent, AuditSource
 from cases.selectors import audit_trail_for_case, case_list_for_user
 
