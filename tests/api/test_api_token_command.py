@@ -89,3 +89,43 @@ def test_list_and_revoke(integration, radiologist):
     assert "already revoked" in out
     assert active.prefix not in _run("list")[0]
     assert "revoked" in _run("list", "--all")[0]
+
+
+def test_demo_token_is_made_once_and_kept_in_a_private_file(integration, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    value = _run("demo")[0].strip()
+    kept = tmp_path / "demo-api-token"
+    assert kept.read_text().strip() == value
+    assert kept.stat().st_mode & 0o777 == 0o600
+    token = ApiToken.objects.get()
+    assert (token.name, token.user, token.scopes) == ("demo", integration, ["read", "upload"])
+    assert APIClient(HTTP_AUTHORIZATION=f"Bearer {value}").get("/api/v1/me/").status_code == 200
+
+    assert _run("demo")[0].strip() == value  # idempotent: the same token again
+    assert ApiToken.objects.count() == 1
+
+    # Revoked (or the file lost): a new one replaces it, and a lost usable one is revoked.
+    from api.services.tokens import token_revoke
+
+    token_revoke(token=token)
+    second = _run("demo")[0].strip()
+    assert second != value and kept.read_text().strip() == second
+    kept.unlink()
+    third = _run("demo")[0].strip()
+    assert third not in (value, second)
+    assert ApiToken.objects.filter(name="demo", revoked_at=None).count() == 1
+    assert AuditEvent.objects.filter(action="api_token.created", source="cli").count() == 3
+
+
+def test_demo_token_is_refused_in_production(integration, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="refused in production"):
+        _run("demo")
+    assert not ApiToken.objects.exists() and not (tmp_path / "demo-api-token").exists()
+
+
+def test_demo_token_needs_the_demo_login(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    with pytest.raises(CommandError, match="setup_demo"):
+        _run("demo")

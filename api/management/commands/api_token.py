@@ -3,11 +3,16 @@
 ``create`` prints the token value alone on stdout, so a script can capture it::
 
     TOKEN=$(manage.py api_token create --user pacs --name "PACS router" --scopes read,upload)
+
+``demo`` (refused in production, like ``setup_demo``) keeps one token for the demo
+``pacs`` login and its value in ``var/demo-api-token``, for ``make run`` to print.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -15,10 +20,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from api.models import ApiToken
-from api.services.tokens import token_create, token_revoke
+from api.services.tokens import token_create, token_digest, token_revoke
 from cases.models import AuditSource, User
 from cases.services.audit import AuditContext
 from oncoportal.exceptions import DomainError
+
+DEMO_USER, DEMO_NAME, DEMO_SCOPES = "pacs", "demo", "read,upload"
+DEMO_TOKEN_FILE = "demo-api-token"  # in ONCOPORTAL_VAR_DIR
 
 
 def _when(value: Any) -> str:
@@ -29,7 +37,7 @@ class Command(BaseCommand):
     help = "Create, list and revoke API tokens (the value is printed once, at creation)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="create|list|revoke")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="create|list|revoke|demo")
         create = actions.add_parser("create", help="issue a token; prints its value alone on stdout")
         create.add_argument("--user", required=True, help="the account the token acts as")
         create.add_argument("--name", required=True, help="what uses it, e.g. 'PACS router'")
@@ -45,6 +53,11 @@ class Command(BaseCommand):
         listing.add_argument("--all", action="store_true", help="also expired and revoked tokens")
         revoke = actions.add_parser("revoke", help="revoke a token by its prefix")
         revoke.add_argument("prefix", help="the 8 characters after onc_ (as `list` shows)")
+        actions.add_parser(
+            "demo",
+            help=f"demo only: print the '{DEMO_NAME}' token of the {DEMO_USER} login, "
+            f"made once and kept in the var dir's {DEMO_TOKEN_FILE}",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         audit = AuditContext.system(source=AuditSource.CLI)
@@ -107,6 +120,32 @@ class Command(BaseCommand):
         token = token_revoke(token=token, audit=audit)
         state = "was already revoked" if already else "revoked"
         self.stdout.write(f"token {token.prefix} ({token.name}, {token.user.get_username()}) {state}")
+
+    def _demo(self, opts: dict[str, Any], audit: AuditContext) -> None:
+        if settings.PRODUCTION:
+            raise CommandError("the demo token's value is kept in a file; refused in production")
+        user = User.objects.filter(username=DEMO_USER).first()
+        if user is None:
+            raise CommandError(f"no {DEMO_USER!r} login; run `manage.py setup_demo` first")
+        path = Path(settings.VAR_DIR) / DEMO_TOKEN_FILE
+        kept = path.read_text().strip() if path.is_file() else ""
+        usable = ApiToken.objects.filter(
+            user=user, name=DEMO_NAME, revoked_at=None, expires_at__gt=timezone.now()
+        )
+        if kept and usable.filter(key_hash=token_digest(kept)).exists():
+            self.stdout.write(kept)
+            return
+        # A usable demo token whose value was lost is of no use to anyone: replace it.
+        for lost in usable:
+            token_revoke(token=lost, audit=audit)
+        issued = token_create(user=user, name=DEMO_NAME, scopes=DEMO_SCOPES, audit=audit)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(issued.value + "\n")
+        path.chmod(0o600)  # the file may have existed with wider permissions
+        self.stdout.write(issued.value)
+        self.stderr.write(f"demo token {issued.token.prefix} for {DEMO_USER} kept in {path}")
 
 
 def _user(username: str) -> User:
