@@ -33,14 +33,25 @@ SEED = os.environ.get("ONCOPORTAL_SCHEMATHESIS_SEED", "20261118")
 
 
 @pytest.fixture
-def seeded(brain_case, random_model, curator, integration, mocker):
+def eager_tasks():
+    """Tasks run inline, in the server's request thread: there is no worker here, and a call that
+    waits for a result (score's ``wait``) gets it instead of waiting out its time."""
+    from oncoportal.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def seeded(brain_case, random_model, eager_tasks):
     """A site with two brain MRI cases, a registered active model, and one case predicted."""
-    from inference.pipeline import predictions_run
+    from inference.models import Prediction
     from inference.services import prediction_request
 
-    mocker.patch("inference.services.run_predictions.delay")  # run below, not by a worker
-    created = prediction_request(case=brain_case.first())
-    assert predictions_run(prediction_ids=[p.pk for p in created]) == len(created) == 1
+    created = prediction_request(case=brain_case.first())  # runs on commit, inline
+    assert [p.status for p in Prediction.objects.filter(pk__in=[p.pk for p in created])] == ["done"]
     return brain_case
 
 
