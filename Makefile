@@ -25,6 +25,7 @@ migrate: setup
 run: migrate
 	$(PY) manage.py register_models --activate-missing --untrained-fallback
 	$(PY) manage.py setup_demo
+	@$(PY) manage.py api_token demo >/dev/null
 	@bash scripts/run.sh
 
 # Tests keep their database, files and broker queue apart from `make run`'s.

@@ -10,8 +10,10 @@ from functools import reduce
 from typing import Any
 
 from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Expression, F, OrderBy, Q, QuerySet
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -20,14 +22,79 @@ from api.errors import FieldErrors
 from cases.models.case import UNCERTAINTY_RANK
 from cases.selectors import WORKLIST_ORDERINGS
 
+PAGE_SIZE_MESSAGE = "A whole number from 1 to {max}."
+CURSOR_MESSAGE = "Invalid cursor: use the next or previous link of a page as given."
+
+
+def invalid_cursor() -> FieldErrors:
+    """The one answer to a cursor that is not one of the list's own: 400, code invalid_cursor."""
+    return FieldErrors(CURSOR_MESSAGE, {"cursor": [CURSOR_MESSAGE]}, code="invalid_cursor")
+
+
+def page_size_of(request: Request, *, default: int, largest: int, param: str = "page_size") -> int:
+    """``?page_size=`` as a whole number from 1 to ``largest`` (``default`` when absent); a 400 naming it otherwise."""
+    values = request.query_params.getlist(param)
+    if not values:
+        return default
+    raw = values[0]
+    if len(values) > 1 or not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= largest:
+        raise ValidationError({param: [PAGE_SIZE_MESSAGE.format(max=largest)]})
+    return int(raw)
+
 
 class NewestFirstCursor(CursorPagination):
-    """Lists ordered newest first by primary key: ``?cursor=`` from ``next``/``previous``, ``?page_size=`` up to 200."""
+    """Lists ordered newest first by primary key: ``?cursor=`` from ``next``/``previous``, ``?page_size=`` up to 200.
+
+    Unlike DRF's own, a bad ``page_size`` is a 400 naming the parameter (DRF
+    quietly ignores it and gives a page of another size), and so is a cursor that
+    is not one of this list's (DRF: a 404, or a server error when it decodes but
+    points at no value of the ordering field), as the worklist's cursor answers.
+    """
 
     ordering: str | list[str] | tuple[str, ...] = "-pk"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request: Request) -> int:
+        return page_size_of(
+            request, default=self.page_size, largest=self.max_page_size, param=self.page_size_query_param
+        )
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        try:
+            return super().decode_cursor(request)
+        except (NotFound, UnicodeError):
+            raise invalid_cursor() from None
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any] | None:
+        # A well-formed cursor may still carry a position that is no value of the ordering
+        # field (a hand-made one): a 400, not a database error.
+        cursor = self.decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            name = self.get_ordering(request, queryset, view)[0].lstrip("-")
+            field = queryset.model._meta.pk if name == "pk" else queryset.model._meta.get_field(name)
+            try:
+                value = field.to_python(cursor.position)
+            except (DjangoValidationError, ValueError, TypeError):
+                value = None
+            if value is None or (isinstance(value, int) and not -(2**63) <= value < 2**63):
+                raise invalid_cursor()
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Results per page, 1 to {self.max_page_size} (default {self.page_size})."
+                )
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "Opaque: take it from the next or previous link of a page."
+        return parameters
 
 
 @dataclass(frozen=True)
@@ -74,31 +141,15 @@ class WorklistCursor:
     salt = "api.worklist-cursor"
     # Expressions the orders sort on, annotated under these names so the cursor can filter on them.
     annotations: dict[str, Expression] = {"uncertainty_rank": UNCERTAINTY_RANK}
-    invalid = "Invalid cursor: use the next or previous link as given, with the same order."
 
     def __init__(self) -> None:
         self.next_url: str | None = None
         self.previous_url: str | None = None
 
-    def page_size_of(self, request: Request) -> int:
-        raw = request.query_params.get("page_size")
-        if not raw:
-            return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
-        if size < 1:
-            raise FieldErrors(
-                "page_size must be a whole number from 1.",
-                {"page_size": [f"A whole number from 1 to {self.max_page_size}."]},
-            )
-        return min(size, self.max_page_size)
-
     def paginate(self, queryset: QuerySet[Any], request: Request, *, order: str) -> list[int]:
         """The ids of one page of ``queryset`` in ``order``, from the request's ``cursor`` on."""
         keys = sort_keys(WORKLIST_ORDERINGS[order], self.annotations)
-        size = self.page_size_of(request)
+        size = page_size_of(request, default=self.page_size, largest=self.max_page_size)
         cursor = self._decode(request.query_params.get("cursor"), order=order, keys=keys)
         backwards = cursor is not None and cursor["d"] == "p"
         qs = queryset.annotate(**self.annotations)
@@ -164,14 +215,11 @@ class WorklistCursor:
         except (signing.BadSignature, KeyError, TypeError, ValueError):
             valid = False
         if not valid:
-            raise FieldErrors(self.invalid, {"cursor": [self.invalid]}, code="invalid_cursor")
+            raise invalid_cursor()
         return {"d": payload["d"], "v": values}
 
 
-class OldestFirstCursor(CursorPagination):
+class OldestFirstCursor(NewestFirstCursor):
     """Trails read in the order things happened: oldest first by time, then primary key."""
 
     ordering = ("at", "pk")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200

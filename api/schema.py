@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
@@ -67,6 +68,45 @@ def example(name: str, value: Any, *, request: bool = False, status: int = 200) 
     if request:
         return OpenApiExample(name, value=value, request_only=True)
     return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status)])
+
+
+def _pagination_error(
+    status: int, code: str, description: str, message: str, field_errors: dict[str, list[str]]
+) -> OpenApiResponse:
+    return OpenApiResponse(
+        response=ErrorSerializer,
+        description=description,
+        examples=[
+            OpenApiExample(
+                f"{status} {code}",
+                value={"code": code, "message": message, "errors": field_errors},
+                response_only=True,
+                status_codes=[str(status)],
+            )
+        ],
+    )
+
+
+# What every paginated list may answer, documented on each by ApiAutoSchema.
+PAGINATION_ERRORS = {
+    "400": _pagination_error(
+        400, "invalid_cursor", "Invalid input (a cursor not of this list, page_size out of range, a bad filter)",
+        "Invalid cursor: use the next or previous link of a page as given.",
+        {"cursor": ["Invalid cursor: use the next or previous link of a page as given."]},
+    ),
+}  # fmt: skip
+
+
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's schema, plus the 400 every paginated list may answer (page_size, cursor)."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        bodies: dict[str, Any] = super()._get_response_bodies(direction)
+        if self._get_paginator() is not None and self._is_list_view():
+            for status, response in PAGINATION_ERRORS.items():
+                if status not in bodies:
+                    bodies[status] = self._get_response_for_code(response, status, direction=direction)
+        return bodies
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -36,10 +36,17 @@ PYEOF
     sleep 0.5
 done
 
+# `manage.py api_token demo` (make run) keeps the demo integration's token here; absent otherwise.
+API_LINE=""
+if [[ -r "$VAR/demo-api-token" ]]; then
+    API_LINE="  API: http://$HOST:$PORT/api/v1/docs/  token (pacs): $(<"$VAR/demo-api-token")"
+fi
+
 cat <<TXT
 
   OncoPortal is running at  http://$HOST:$PORT/
   Admin (curators):         http://$HOST:$PORT/admin/
+$API_LINE
 
   Demo logins (username / password):
     radiologist / demo-radiologist   uploads and reads the demo site's cases
