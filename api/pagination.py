@@ -18,7 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from api.errors import FieldErrors
 from cases.models.case import UNCERTAINTY_RANK
 from cases.selectors import WORKLIST_ORDERINGS
 
@@ -26,9 +25,15 @@ PAGE_SIZE_MESSAGE = "A whole number from 1 to {max}."
 CURSOR_MESSAGE = "Invalid cursor: use the next or previous link of a page as given."
 
 
-def invalid_cursor() -> FieldErrors:
-    """The one answer to a cursor that is not one of the list's own: 400, code invalid_cursor."""
-    return FieldErrors(CURSOR_MESSAGE, {"cursor": [CURSOR_MESSAGE]}, code="invalid_cursor")
+class InvalidCursor(NotFound):
+    """A cursor that is not one of the list's own: there is no such page (404, as DRF answers), code invalid_cursor."""
+
+    default_code = "invalid_cursor"
+    default_detail = CURSOR_MESSAGE
+
+
+def invalid_cursor() -> InvalidCursor:
+    return InvalidCursor()
 
 
 def page_size_of(request: Request, *, default: int, largest: int, param: str = "page_size") -> int:
@@ -46,9 +51,10 @@ class NewestFirstCursor(CursorPagination):
     """Lists ordered newest first by primary key: ``?cursor=`` from ``next``/``previous``, ``?page_size=`` up to 200.
 
     Unlike DRF's own, a bad ``page_size`` is a 400 naming the parameter (DRF
-    quietly ignores it and gives a page of another size), and so is a cursor that
-    is not one of this list's (DRF: a 404, or a server error when it decodes but
-    points at no value of the ordering field), as the worklist's cursor answers.
+    quietly ignores it and gives a page of another size). A cursor that is not one
+    of this list's is a 404, code ``invalid_cursor`` (no such page), as in DRF,
+    also when it decodes but points at no value of the ordering field (DRF: a
+    server error); the worklist's own cursor answers the same.
     """
 
     ordering: str | list[str] | tuple[str, ...] = "-pk"
@@ -71,7 +77,7 @@ class NewestFirstCursor(CursorPagination):
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any] | None:
         # A well-formed cursor may still carry a position that is no value of the ordering
-        # field (a hand-made one): a 400, not a database error.
+        # field (a hand-made one): a 404, not a database error.
         cursor = self.decode_cursor(request)
         if cursor is not None and cursor.position is not None:
             name = self.get_ordering(request, queryset, view)[0].lstrip("-")

@@ -6,7 +6,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -63,6 +63,21 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     return out
 
 
+def path_id(description: str, *, name: str = "id", kind: Any = int) -> OpenApiParameter:
+    """A path parameter with its description (every path parameter of the API has one)."""
+    return OpenApiParameter(name, kind, OpenApiParameter.PATH, description=description)
+
+
+PAGE_SIZE = OpenApiParameter(
+    "page_size",
+    {"type": "integer", "minimum": 1, "maximum": 200},
+    description="Results per page, 1 to 200 (default 50).",
+)
+CURSOR = OpenApiParameter(
+    "cursor", str, description="Opaque: take it from the next or previous link of a page."
+)
+
+
 def example(name: str, value: Any, *, request: bool = False, status: int = 200) -> OpenApiExample:
     """A response example (or, with ``request``, a request body example)."""
     if request:
@@ -99,6 +114,16 @@ PAGINATION_ERRORS = {
 
 class ApiAutoSchema(AutoSchema):
     """drf-spectacular's schema, plus the 400 every paginated list may answer (page_size, cursor)."""
+
+    def _map_serializer(self, serializer: Any, direction: Any, bypass_extensions: bool = False) -> Any:
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        # A request body refuses unknown fields (StrictSerializer): say so, so clients and
+        # generated tests know an extra field is an error, not ignored.
+        from api.views.base import StrictSerializer
+
+        if direction == "request" and isinstance(serializer, StrictSerializer) and isinstance(schema, dict):
+            schema["additionalProperties"] = False
+        return schema
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         bodies: dict[str, Any] = super()._get_response_bodies(direction)

@@ -36,10 +36,13 @@ PYEOF
     sleep 0.5
 done
 
-# `manage.py api_token demo` (make run) keeps the demo integration's token here; absent otherwise.
+# `manage.py api_token demo` (make run) keeps the demo API tokens here; absent otherwise.
 API_LINE=""
-if [[ -r "$VAR/demo-api-token" ]]; then
-    API_LINE="  API: http://$HOST:$PORT/api/v1/docs/  token (pacs): $(<"$VAR/demo-api-token")"
+if [[ -r "$VAR/demo-api-tokens.env" ]]; then
+    API_LINE="  API docs:                 http://$HOST:$PORT/api/v1/docs/
+  API tokens:               source $VAR/demo-api-tokens.env   (ONCO_TOKEN: pacs, read+upload;
+                            ONCO_REVIEW_TOKEN: reviewer, read+review; README: REST API)
+$(sed 's/^export /    /' "$VAR/demo-api-tokens.env")"
 fi
 
 cat <<TXT

@@ -13,6 +13,7 @@ from api.serializers.reviews import AdjudicationSerializer, DisputedImageSeriali
 from api.views.base import StrictSerializer
 from cases.models import Case, CaseStatus, Image, ImageKind, Priority
 from cases.services.review import ImageReading, readers_required
+from cases.task_registry import task_keys
 
 
 def absolute(context: dict[str, Any], path: str) -> str:
@@ -69,7 +70,9 @@ class CaseSummarySerializer(serializers.Serializer):
         return int(count) if count is not None else case.images.count()
 
 
-class StudySerializer(serializers.Serializer):
+class StudyRefSerializer(serializers.Serializer):
+    """The study a case holds (the case's images carry its series; studies/{id}/ has the whole study)."""
+
     id = serializers.IntegerField()
     study_instance_uid = serializers.CharField()
     patient = serializers.CharField(
@@ -161,7 +164,7 @@ class CaseDetailSerializer(CaseSummarySerializer):
     failure_reason = serializers.CharField()
     assignee = serializers.CharField(source="assignee.username", allow_null=True)
     readers_required = serializers.SerializerMethodField(help_text="Independent readings each image needs.")
-    study = StudySerializer()
+    study = StudyRefSerializer()
     images = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
 
@@ -186,15 +189,17 @@ class CaseDetailSerializer(CaseSummarySerializer):
 
 
 class CaseChangeSerializer(StrictSerializer):
-    """What a PATCH of a case may change: its task and its priority."""
+    """What a PATCH of a case may change: its task and its priority (an empty PATCH changes nothing)."""
 
-    task = serializers.CharField(required=False, max_length=32, help_text="A task key, or 'unassigned'.")
-    priority = serializers.IntegerField(required=False, help_text="0 routine, 1 urgent, 2 STAT.")
+    task = serializers.ChoiceField(choices=[], required=False, help_text="A task key, or 'unassigned'.")
+    priority = serializers.ChoiceField(
+        choices=Priority.choices, required=False, help_text="0 routine, 1 urgent, 2 STAT."
+    )
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs:
-            raise serializers.ValidationError("Send task, priority or both.")
-        return attrs
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The registry's tasks now (a hospital may have declared one since start-up); the schema lists them too.
+        self.fields["task"].choices = task_keys(unassigned=True)  # type: ignore[attr-defined]
 
 
 class AdjudicationQueueItemSerializer(CaseSummarySerializer):

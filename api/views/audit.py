@@ -13,10 +13,12 @@ from rest_framework.response import Response
 
 from api.models import Scope
 from api.pagination import OldestFirstCursor
-from api.schema import errors, example
+from api.schema import errors, example, path_id
 from api.views.base import AuthenticatedRequest, StrictSerializer
 from cases.models import AuditEvent, AuditSource
 from cases.selectors import audit_trail_for_case, case_list_for_user
+
+CASE_ID = path_id("The case's id.")
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -61,6 +63,7 @@ class CaseAuditView(generics.ListAPIView):
 
     @extend_schema(
         operation_id="cases_audit",
+        parameters=[CASE_ID],
         summary="A case's audit trail, oldest first",
         description="Every recorded event about the case, its images, reviews, predictions and "
         "adjudications: who, when, from where (source, address, client) and what. Needs the admin scope "

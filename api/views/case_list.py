@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from api.filters import POSITIVE, case_list_filters
 from api.models import Scope
 from api.pagination import WorklistCursor
-from api.schema import errors, example
+from api.schema import PAGE_SIZE, errors, example
 from api.serializers.cases import CaseSummarySerializer
 from api.views.base import AuthenticatedRequest
 from cases.models import CaseStatus
@@ -70,12 +70,7 @@ PARAMETERS = [
     OpenApiParameter(
         "cursor", str, description="From `next` or `previous`; only valid with the order it was made for."
     ),
-    OpenApiParameter(
-        "page_size",
-        int,
-        description=f"Cases per page: default {WorklistCursor.page_size}, at most "
-        f"{WorklistCursor.max_page_size}.",
-    ),
+    PAGE_SIZE,
 ]
 
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from api.models import Scope
 from api.pagination import NewestFirstCursor
-from api.schema import errors, example
+from api.schema import errors, example, path_id
 from api.views.base import AuthenticatedRequest, StrictSerializer, api_audit
 from cases.task_registry import task_label
 from inference.models import ModelVersion
@@ -28,6 +28,8 @@ from inference.services import model_version_activate, model_version_retire
 
 CHANGE = "inference.change_modelversion"
 CHANGE_DENIED = "Your role may not activate or retire models."
+
+MODEL_ID = path_id("The model version's id.")
 
 
 class EnsembleMemberSerializer(serializers.Serializer):
@@ -196,6 +198,7 @@ class ModelDetailView(APIView):
 
     @extend_schema(
         operation_id="models_retrieve",
+        parameters=[MODEL_ID],
         summary="One model version with its card, metrics and the task's ensemble",
         responses={200: ModelVersionSerializer, **errors(403, 404)},
         examples=[example("Active model", EXAMPLE)],
@@ -213,6 +216,7 @@ class ModelActivateView(APIView):
 
     @extend_schema(
         operation_id="models_activate",
+        parameters=[MODEL_ID],
         summary="Activate a model version for new cases of its task",
         description="The version joins its task's active ensemble (with `exclusive`, it becomes the only "
         "member and the others retire). A retired version may be activated again. Audited as "
@@ -243,6 +247,7 @@ class ModelRetireView(APIView):
 
     @extend_schema(
         operation_id="models_retire",
+        parameters=[MODEL_ID],
         summary="Retire a model version (stop using it for new cases)",
         description="Its stored predictions stay. Idempotent: retiring a retired version changes nothing "
         "and answers 200. Retiring the task's last active version is allowed, as in the admin: the "

@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.models import Scope
-from api.schema import errors, example
+from api.schema import errors, example, path_id
 from api.views.base import AuthenticatedRequest, StrictSerializer, api_audit
 from api.views.predictions import FirstRenderer
 from cases.views.images import stored_png
@@ -43,6 +43,8 @@ POLL_S = 0.2
 GONE = "No such try-out: it was discarded, has expired, or belongs to another account."
 NO_FILE = "This try-out has no such file (yet, or any more)."
 MESSAGES = UploadMessages(too_large="This request is {size}, over the {limit} limit. Nothing was stored.")
+
+TRYOUT_ID = path_id("The try-out's id (from score/ or its status_url).", kind=OpenApiTypes.UUID)
 
 
 class RequestTooLarge(APIException):
@@ -231,6 +233,7 @@ class ScoreDetailView(APIView):
 
     @extend_schema(
         operation_id="score_retrieve",
+        parameters=[TRYOUT_ID],
         summary="A try-out's state and result (poll it until done or failed)",
         description="Only the account that sent the image sees it; anyone else, and everyone once it "
         "expired or was deleted, gets 404.",
@@ -245,6 +248,7 @@ class ScoreDetailView(APIView):
 
     @extend_schema(
         operation_id="score_destroy",
+        parameters=[TRYOUT_ID],
         summary="Delete a try-out and its files now",
         description="Otherwise it goes when it expires. Audited as tryout.deleted with source api.",
         responses={204: None, **errors(403, 404)},
@@ -270,6 +274,7 @@ class ScoreImageView(_ScoreFileView):
 
     @extend_schema(
         operation_id="score_image",
+        parameters=[TRYOUT_ID],
         summary="The frame the model saw, as an 8-bit PNG",
         responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(403, 404)},
         tags=TAGS,
@@ -283,6 +288,7 @@ class ScoreOverlayView(_ScoreFileView):
 
     @extend_schema(
         operation_id="score_overlay",
+        parameters=[TRYOUT_ID],
         summary="The saliency overlay (where the model looked), as a PNG",
         description="404 until the try-out is done, and for a failed one.",
         responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(403, 404)},

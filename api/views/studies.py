@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from api.errors import FieldErrors, TooLarge
 from api.models import Scope
 from api.pagination import NewestFirstCursor
-from api.schema import errors, example
+from api.schema import errors, example, path_id
 from api.serializers.cases import case_url
 from api.views.base import AuthenticatedRequest, api_audit
 from api.views.uploads import EXAMPLE_REPORT, UploadReportSerializer, upload_report_body
@@ -34,6 +34,8 @@ UPLOAD_MESSAGES = UploadMessages(
     too_large="This upload is {size}, over the {limit} limit for one request. Nothing was stored. "
     "Send the files in smaller groups."
 )
+
+STUDY_ID = path_id("The study's id.")
 
 
 def _too_large(status: int, message: str) -> NoReturn:
@@ -301,6 +303,7 @@ class StudyDetailView(APIView):
 
     @extend_schema(
         operation_id="studies_retrieve",
+        parameters=[STUDY_ID],
         summary="One study",
         description="A study of a case you may see, with its series and image ids; 404 otherwise.",
         responses={200: StudySerializer, **errors(403, 404)},

@@ -7,17 +7,22 @@ from uuid import UUID
 
 from django.http import Http404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.models import Scope
-from api.schema import errors, example
+from api.schema import errors, example, path_id
 from api.serializers.cases import case_url
 from api.views.base import AuthenticatedRequest
 from cases.models import IntakeBatch
 from cases.selectors import case_list_for_user, intake_batch_for_user
+
+BATCH_ID = path_id(
+    "The upload's batch_id, from the upload's answer.", name="batch_id", kind=OpenApiTypes.UUID
+)
 
 
 class UploadItemSerializer(serializers.Serializer):
@@ -94,6 +99,7 @@ class UploadReportView(APIView):
 
     @extend_schema(
         operation_id="uploads_retrieve",
+        parameters=[BATCH_ID],
         summary="An upload's per-file report, again",
         description="What became of each file of an upload: the same body POST /studies/ answered. "
         "Only the account that uploaded sees it (Curators see every upload).",

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from api.models import DeliveryStatus, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
 from api.models.webhooks import SUBSCRIBABLE_EVENTS
 from api.pagination import NewestFirstCursor
-from api.schema import errors, example
+from api.schema import CURSOR, PAGE_SIZE, errors, example
 from api.selectors import webhook_deliveries, webhook_subscriptions_for_user
 from api.services.webhooks import webhook_create, webhook_delete, webhook_ping, webhook_update
 from api.views.base import AuthenticatedRequest, StrictSerializer, api_audit
@@ -168,8 +168,8 @@ class WebhookListView(APIView):
         description="The subscriptions this account may manage (a Curator: every site's), newest first. "
         "The secret is never shown again after creation.",
         parameters=[
-            OpenApiParameter("cursor", str, description="From `next` or `previous`."),
-            OpenApiParameter("page_size", int, description="Up to 200; 50 by default."),
+            CURSOR,
+            PAGE_SIZE,
         ],
         responses={200: SubscriptionSerializer(many=True), **errors(403)},
         examples=[
@@ -292,8 +292,8 @@ class WebhookDeliveriesView(APIView):
         "the next attempt, and the payload sent.",
         parameters=[
             ID,
-            OpenApiParameter("cursor", str, description="From `next` or `previous`."),
-            OpenApiParameter("page_size", int, description="Up to 200; 50 by default."),
+            CURSOR,
+            PAGE_SIZE,
         ],
         responses={200: DeliverySerializer(many=True), **errors(403, 404)},
         examples=[

@@ -91,30 +91,48 @@ def test_list_and_revoke(integration, radiologist):
     assert "revoked" in _run("list", "--all")[0]
 
 
-def test_demo_token_is_made_once_and_kept_in_a_private_file(integration, settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    value = _run("demo")[0].strip()
-    kept = tmp_path / "demo-api-token"
-    assert kept.read_text().strip() == value
-    assert kept.stat().st_mode & 0o777 == 0o600
-    token = ApiToken.objects.get()
-    assert (token.name, token.user, token.scopes) == ("demo", integration, ["read", "upload"])
-    assert APIClient(HTTP_AUTHORIZATION=f"Bearer {value}").get("/api/v1/me/").status_code == 200
+def _env(path) -> dict[str, str]:
+    return dict(line.removeprefix("export ").split("=", 1) for line in path.read_text().splitlines())
 
-    assert _run("demo")[0].strip() == value  # idempotent: the same token again
-    assert ApiToken.objects.count() == 1
+
+def test_demo_tokens_are_made_once_and_kept_in_a_private_env_file(
+    integration, make_user, site, settings, tmp_path
+):
+    settings.VAR_DIR = tmp_path
+    demo_reader = make_user("reviewer", "Reviewer", site)
+    out = _run("demo")[0]
+    kept = tmp_path / "demo-api-tokens.env"
+    assert kept.read_text() == out and all(line.startswith("export ") for line in out.splitlines())
+    assert kept.stat().st_mode & 0o777 == 0o600
+    values = _env(kept)
+    assert set(values) == {"ONCO_TOKEN", "ONCO_REVIEW_TOKEN"}
+    pacs_token = ApiToken.objects.get(user=integration)
+    assert (pacs_token.name, pacs_token.scopes) == ("demo", ["read", "upload"])
+    assert ApiToken.objects.get(user=demo_reader).scopes == ["read", "review"]
+    for value in values.values():
+        assert APIClient(HTTP_AUTHORIZATION=f"Bearer {value}").get("/api/v1/me/").status_code == 200
+
+    assert _run("demo")[0] == out  # idempotent: the same tokens again
+    assert ApiToken.objects.count() == 2
 
     # Revoked (or the file lost): a new one replaces it, and a lost usable one is revoked.
     from api.services.tokens import token_revoke
 
-    token_revoke(token=token)
-    second = _run("demo")[0].strip()
-    assert second != value and kept.read_text().strip() == second
+    token_revoke(token=pacs_token)
+    second = _env_of(_run("demo")[0])
+    assert (
+        second["ONCO_TOKEN"] != values["ONCO_TOKEN"]
+        and second["ONCO_REVIEW_TOKEN"] == values["ONCO_REVIEW_TOKEN"]
+    )
     kept.unlink()
-    third = _run("demo")[0].strip()
-    assert third not in (value, second)
-    assert ApiToken.objects.filter(name="demo", revoked_at=None).count() == 1
-    assert AuditEvent.objects.filter(action="api_token.created", source="cli").count() == 3
+    third = _env_of(_run("demo")[0])
+    assert third["ONCO_TOKEN"] not in (values["ONCO_TOKEN"], second["ONCO_TOKEN"])
+    assert ApiToken.objects.filter(name="demo", revoked_at=None).count() == 2
+    assert AuditEvent.objects.filter(action="api_token.created", source="cli").count() == 5
+
+
+def _env_of(text: str) -> dict[str, str]:
+    return dict(line.removeprefix("export ").split("=", 1) for line in text.splitlines())
 
 
 def test_demo_token_is_refused_in_production(integration, settings, tmp_path):
@@ -122,7 +140,7 @@ def test_demo_token_is_refused_in_production(integration, settings, tmp_path):
     settings.PRODUCTION = True
     with pytest.raises(CommandError, match="refused in production"):
         _run("demo")
-    assert not ApiToken.objects.exists() and not (tmp_path / "demo-api-token").exists()
+    assert not ApiToken.objects.exists() and not (tmp_path / "demo-api-tokens.env").exists()
 
 
 def test_demo_token_needs_the_demo_login(db, settings, tmp_path):

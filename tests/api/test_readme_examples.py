@@ -48,8 +48,8 @@ def example_env(live_server, tmp_path, integration, reviewer, random_model, make
     var = tmp_path / "example-var"
     var.mkdir()
     (var / "demo-api-tokens.env").write_text(
-        f"ONCO_TOKEN={make_token(integration, 'read,upload', name='demo')}\n"
-        f"ONCO_REVIEW_TOKEN={make_token(reviewer, 'read,review', name='demo')}\n"
+        f"export ONCO_TOKEN={make_token(integration, 'read,upload', name='demo')}\n"
+        f"export ONCO_REVIEW_TOKEN={make_token(reviewer, 'read,review', name='demo')}\n"
     )
     work = tmp_path / "example-run"
     work.mkdir()
@@ -90,6 +90,12 @@ def test_readme_python_example(example_env, api_worker):
     work, env = example_env
     script = work / "example.py"
     script.write_text(readme_example("python"))
-    out = _run([sys.executable, str(script)], work=work, env=env)
+    # As the README says: run after its `export` and `source` lines.
+    setup = "\n".join(readme_example("curl").splitlines()[:2])
+    out = _run(
+        ["bash", "-euo", "pipefail", "-c", f'{setup}\nexec "$0" example.py', sys.executable],
+        work=work,
+        env=env,
+    )
     assert out.splitlines()[-1].startswith("201 ")
     _assert_scored_and_reviewed(work)

@@ -5,7 +5,9 @@
     TOKEN=$(manage.py api_token create --user pacs --name "PACS router" --scopes read,upload)
 
 ``demo`` (refused in production, like ``setup_demo``) keeps one token for the demo
-``pacs`` login and its value in ``var/demo-api-token``, for ``make run`` to print.
+``pacs`` login (read, upload) and one for ``reviewer`` (read, review), their values
+in ``var/demo-api-tokens.env`` as ``export ONCO_TOKEN=…`` lines, for ``make run`` to
+print and the README's examples to ``source``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from cases.models import AuditSource, User
 from cases.services.audit import AuditContext
 from oncoportal.exceptions import DomainError
 
-DEMO_USER, DEMO_NAME, DEMO_SCOPES = "pacs", "demo", "read,upload"
-DEMO_TOKEN_FILE = "demo-api-token"  # in ONCOPORTAL_VAR_DIR
+DEMO_NAME = "demo"
+# (variable in the env file, login, scopes): the README's examples use both.
+DEMO_TOKENS = (("ONCO_TOKEN", "pacs", "read,upload"), ("ONCO_REVIEW_TOKEN", "reviewer", "read,review"))
+DEMO_TOKEN_FILE = "demo-api-tokens.env"  # in ONCOPORTAL_VAR_DIR
 
 
 def _when(value: Any) -> str:
@@ -55,7 +59,7 @@ class Command(BaseCommand):
         revoke.add_argument("prefix", help="the 8 characters after onc_ (as `list` shows)")
         actions.add_parser(
             "demo",
-            help=f"demo only: print the '{DEMO_NAME}' token of the {DEMO_USER} login, "
+            help=f"demo only: print the '{DEMO_NAME}' tokens of the pacs and reviewer logins, "
             f"made once and kept in the var dir's {DEMO_TOKEN_FILE}",
         )
 
@@ -123,29 +127,49 @@ class Command(BaseCommand):
 
     def _demo(self, opts: dict[str, Any], audit: AuditContext) -> None:
         if settings.PRODUCTION:
-            raise CommandError("the demo token's value is kept in a file; refused in production")
-        user = User.objects.filter(username=DEMO_USER).first()
-        if user is None:
-            raise CommandError(f"no {DEMO_USER!r} login; run `manage.py setup_demo` first")
+            raise CommandError("the demo tokens' values are kept in a file; refused in production")
+        users = {name: User.objects.filter(username=name).first() for _, name, _ in DEMO_TOKENS}
+        missing = [name for name, user in users.items() if user is None]
+        if missing:
+            raise CommandError(f"no {', '.join(map(repr, missing))} login; run `manage.py setup_demo` first")
         path = Path(settings.VAR_DIR) / DEMO_TOKEN_FILE
-        kept = path.read_text().strip() if path.is_file() else ""
-        usable = ApiToken.objects.filter(
-            user=user, name=DEMO_NAME, revoked_at=None, expires_at__gt=timezone.now()
-        )
-        if kept and usable.filter(key_hash=token_digest(kept)).exists():
-            self.stdout.write(kept)
-            return
-        # A usable demo token whose value was lost is of no use to anyone: replace it.
-        for lost in usable:
-            token_revoke(token=lost, audit=audit)
-        issued = token_create(user=user, name=DEMO_NAME, scopes=DEMO_SCOPES, audit=audit)
+        kept = _read_env(path)
+        lines = []
+        for variable, username, scopes in DEMO_TOKENS:
+            user = users[username]
+            assert user is not None
+            value = kept.get(variable, "")
+            usable = ApiToken.objects.filter(
+                user=user, name=DEMO_NAME, revoked_at=None, expires_at__gt=timezone.now()
+            )
+            if not (value and usable.filter(key_hash=token_digest(value)).exists()):
+                # A usable demo token whose value was lost is of no use to anyone: replace it.
+                for lost in usable:
+                    token_revoke(token=lost, audit=audit)
+                issued = token_create(user=user, name=DEMO_NAME, scopes=scopes, audit=audit)
+                value = issued.value
+                self.stderr.write(
+                    f"demo token {issued.token.prefix} for {username} ({scopes}) kept in {path}"
+                )
+            lines.append(f"export {variable}={value}\n")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(issued.value + "\n")
+            fh.write("".join(lines))
         path.chmod(0o600)  # the file may have existed with wider permissions
-        self.stdout.write(issued.value)
-        self.stderr.write(f"demo token {issued.token.prefix} for {DEMO_USER} kept in {path}")
+        self.stdout.write("".join(lines), ending="")
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    """``export NAME=value`` lines of the demo tokens file (empty when there is none)."""
+    if not path.is_file():
+        return {}
+    found = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        if value:
+            found[name.strip()] = value.strip()
+    return found
 
 
 def _user(username: str) -> User:
