@@ -795,3 +795,46 @@ def test_the_matrix_reaches_every_outcome() -> None:
             allowed += want == endpoint.ok
         assert allowed, f"{endpoint}: no principal may call it"
     assert {400, 401, 403, 404} <= set(outcomes), outcomes
+
+
+def _fixed(method: str, path: str, body: dict[str, Any] | None) -> Endpoint:
+    """A one-off call for ``call``: a fixed path and body."""
+
+    def to(w: World, which: str) -> str:
+        return path
+
+    def send(w: World, who: Principal, which: str) -> dict[str, Any]:
+        return dict(body or {})
+
+    return Endpoint("one-off", method, to, Scope.READ, body=send if body is not None else None)
+
+
+def test_a_foreign_object_named_in_a_body_or_query_is_refused_unseen(
+    world: World, clients: dict[str, APIClient]
+) -> None:
+    """The own site's object in the path, the foreign site's in the body or the query string."""
+    own, foreign = world[OWN], world[FOREIGN]
+    by_name = {who.name: who for who in PRINCIPALS}
+    review = f"{V1}/cases/{own.case.pk}/reviews/"
+    decide = f"{V1}/cases/{own.disputed.pk}/adjudications/"
+    checks: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
+        ("reviewer", "POST", review, {"image": foreign.image.pk, "label": "glioma"}, 404),
+        ("curator", "POST", review, {"image": foreign.image.pk, "label": "glioma"}, 404),
+        ("curator", "POST", decide, {"image": foreign.disputed_image.pk, "label": "glioma"}, 404),
+        ("radiologist", "GET", f"{V1}/cases/?site={foreign.code}", None, 400),
+        ("integration-read", "GET", f"{V1}/cases/?site={foreign.code}", None, 400),
+        ("curator", "GET", f"{V1}/cases/?site={foreign.code}", None, 200),
+    ]
+    problems = []
+    for name, method, path, body, status in checks:
+        who = by_name[name]
+        answer = call(clients[name], _fixed(method, path, body), who, OWN, world)
+        text = answer.content.decode("latin-1")
+        if answer.status != status:
+            problems.append(f"{method} {path} as {name}: {answer.status}, expected {status}: {text[:300]}")
+        leaked = sorted(s for s in forbidden_strings(who, world) if s in text)
+        if leaked:
+            problems.append(f"{method} {path} as {name}: foreign data {leaked}")
+        if who.all_sites and answer.status == 200 and f'"site":"{own.code}"' in text:
+            problems.append(f"{method} {path} as {name}: the site filter let the own site's cases through")
+    assert not problems, "\n".join(problems)
