@@ -65,6 +65,22 @@ def case_list_filters(params: QueryDict, *, user: User) -> CaseListFilterForm:
             f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
             {name: ["Unknown query parameter."] for name in unknown},
         )
+    empty = sorted(name for name in params if name in form.fields and not params.get(name, "").strip())
+    if empty:
+        # The web form reads an empty filter as "any"; a client sending one has most likely lost a value.
+        raise FieldErrors(
+            "Empty filter: give a value or leave the parameter out.",
+            {name: ["Give a value or leave the parameter out."] for name in empty},
+        )
+    wrong = {name: ["Give it once."] for name in params if len(params.getlist(name)) > 1} | {
+        name: ["true or false."]
+        for name, field in form.fields.items()
+        if isinstance(field, forms.BooleanField)
+        and name in params
+        and params.get(name) not in ("true", "false")
+    }
+    if wrong:
+        raise FieldErrors("Some filters are invalid; see errors.", dict(sorted(wrong.items())))
     if not form.is_valid():
         raise FieldErrors(
             "Some filters are invalid; see errors.",

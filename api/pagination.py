@@ -68,6 +68,8 @@ class NewestFirstCursor(CursorPagination):
         )
 
     def decode_cursor(self, request: Request) -> Cursor | None:
+        if not request.query_params.get(self.cursor_query_param):
+            return None  # absent or empty: the first page
         try:
             return super().decode_cursor(request)
         except (NotFound, UnicodeError):
@@ -207,8 +209,8 @@ class WorklistCursor:
         return replace_query_param(url, "cursor", token)
 
     def _decode(self, token: str | None, *, order: str, keys: list[SortKey]) -> dict[str, Any] | None:
-        if token is None:
-            return None
+        if not token:
+            return None  # absent or empty: the first page
         try:
             payload = signing.loads(token, salt=self.salt)
             values = [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in payload["v"]]

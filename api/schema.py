@@ -105,15 +105,18 @@ def _pagination_error(
 # What every paginated list may answer, documented on each by ApiAutoSchema.
 PAGINATION_ERRORS = {
     "400": _pagination_error(
-        400, "invalid_cursor", "Invalid input (a cursor not of this list, page_size out of range, a bad filter)",
-        "Invalid cursor: use the next or previous link of a page as given.",
-        {"cursor": ["Invalid cursor: use the next or previous link of a page as given."]},
+        400, "invalid", "Invalid input (page_size out of range, or a bad filter)",
+        "The request has invalid fields; see errors.", {"page_size": ["A whole number from 1 to 200."]},
+    ),
+    "404": _pagination_error(
+        404, "invalid_cursor", "No such page: a cursor that is not one of this list's",
+        "Invalid cursor: use the next or previous link of a page as given.", {},
     ),
 }  # fmt: skip
 
 
 class ApiAutoSchema(AutoSchema):
-    """drf-spectacular's schema, plus the 400 every paginated list may answer (page_size, cursor)."""
+    """drf-spectacular's schema, plus the 400 and 404 every paginated list may answer (page_size, cursor)."""
 
     def _map_serializer(self, serializer: Any, direction: Any, bypass_extensions: bool = False) -> Any:
         schema = super()._map_serializer(serializer, direction, bypass_extensions)

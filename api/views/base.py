@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -41,18 +41,41 @@ def api_audit(request: Request | HttpRequest) -> AuditContext:
 
 
 class StrictSerializer(serializers.Serializer):
-    """A request body serializer that refuses fields it does not know (a typo is an error, not ignored)."""
+    """A request body serializer that takes its schema at its word.
+
+    It refuses fields it does not know (a typo is an error, not ignored) and,
+    in a JSON body, a value of another JSON type than the field's (DRF would take
+    0 or "yes" for a boolean, 5 for a string, "5" for a number) and an empty
+    string for a reference (DRF reads it as null): what the OpenAPI schema says
+    is what is accepted.
+    """
 
     def to_internal_value(self, data: Any) -> Any:
-        unknown = sorted(set(data.keys()) - set(self.fields)) if hasattr(data, "keys") else []
-        errors = {name: ["Unknown field."] for name in unknown}
+        errors: dict[str, list[str]] = {}
+        if hasattr(data, "keys"):
+            errors.update({name: ["Unknown field."] for name in sorted(set(data.keys()) - set(self.fields))})
+        if isinstance(data, dict) and not isinstance(data, QueryDict):
+            for name, field in self.fields.items():
+                if name not in data or field.read_only:
+                    continue
+                value = data[name]
+                if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+                    errors[name] = ["Must be true or false."]
+                elif isinstance(field, serializers.CharField) and not isinstance(value, str | None):
+                    errors[name] = ["Must be a string."]
+                elif isinstance(field, serializers.IntegerField) and (
+                    isinstance(value, bool) or not isinstance(value, int | None)
+                ):
+                    errors[name] = ["Must be a whole number."]
+                elif isinstance(field, serializers.RelatedField) and value == "":
+                    errors[name] = ["Must not be empty; send null for none."]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            # Every mistake at once: the typo and the fields it left missing.
-            if errors and isinstance(exc.detail, dict):
-                raise serializers.ValidationError({**exc.detail, **errors}) from None
-            raise
+            if isinstance(exc.detail, dict):
+                errors = {**exc.detail, **errors}  # type: ignore[dict-item]
+            else:
+                raise
         if errors:
             raise serializers.ValidationError(errors)
         return value

@@ -84,7 +84,7 @@ class CaseListView(APIView):
         "400 (the web page ignores them; a client should not). Keyset pages: follow `next`; a page "
         "costs the same however deep it is, and new cases never shift the pages you are walking.",
         parameters=PARAMETERS,
-        responses={200: CaseListPageSerializer, **errors(400, 403)},
+        responses={200: CaseListPageSerializer, **errors(400, 403, 404)},
         examples=[
             example(
                 "A page of the worklist",
