@@ -13,7 +13,6 @@ from api.serializers.reviews import AdjudicationSerializer, DisputedImageSeriali
 from api.views.base import StrictSerializer
 from cases.models import Case, CaseStatus, Image, ImageKind, Priority
 from cases.services.review import ImageReading, readers_required
-from cases.task_registry import task_keys
 
 
 def absolute(context: dict[str, Any], path: str) -> str:
@@ -191,15 +190,11 @@ class CaseDetailSerializer(CaseSummarySerializer):
 class CaseChangeSerializer(StrictSerializer):
     """What a PATCH of a case may change: its task and its priority (an empty PATCH changes nothing)."""
 
-    task = serializers.ChoiceField(choices=[], required=False, help_text="A task key, or 'unassigned'.")
+    # A task of the registry, which a hospital may extend at run time: checked by the service.
+    task = serializers.CharField(required=False, max_length=32, help_text="A task key, or 'unassigned'.")
     priority = serializers.ChoiceField(
         choices=Priority.choices, required=False, help_text="0 routine, 1 urgent, 2 STAT."
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The registry's tasks now (a hospital may have declared one since start-up); the schema lists them too.
-        self.fields["task"].choices = task_keys(unassigned=True)  # type: ignore[attr-defined]
 
 
 class AdjudicationQueueItemSerializer(CaseSummarySerializer):
