@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.worklist import SMALL, _ensure_database, _seed  # noqa: E402  (after the path is set)
+from bench.worklist import SMALL, _seed, django_on_fresh_postgres  # noqa: E402  (after the path is set)
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -73,25 +73,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=60, help="timed requests per call (default 60)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL))
     args = parser.parse_args()
-
-    if not args.database_url.startswith("postgres"):
-        print("bench/api.py: --database-url must be a PostgreSQL URL", file=sys.stderr)
+    if not django_on_fresh_postgres(args.database_url, script="bench/api.py"):
         return 2
-    try:
-        _ensure_database(args.database_url)
-    except Exception as exc:  # one line for the operator
-        print(f"bench/api.py: cannot prepare the database: {exc}".splitlines()[0], file=sys.stderr)
-        return 2
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("ONCOPORTAL_VAR_DIR", str(REPO / "var" / "bench"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oncoportal.settings")
-    import django
-
-    django.setup()
     import logging
 
-    # The detail endpoint may not exist yet: its 404s are reported once in the table, not logged per call.
+    # A missing endpoint's 404s are reported once in the table, not logged per call.
     logging.getLogger("django.request").setLevel(logging.ERROR)
     from django.contrib.auth.models import Group
     from django.core.management import call_command

@@ -62,6 +62,26 @@ def _ensure_database(url: str) -> None:
     conn.close()
 
 
+def django_on_fresh_postgres(url: str, *, script: str) -> bool:
+    """Empty the bench database at ``url`` and set Django up on it, DEBUG off; False (and one line) if it cannot."""
+    if not url.startswith("postgres"):
+        print(f"{script}: --database-url must be a PostgreSQL URL", file=sys.stderr)
+        return False
+    try:
+        _ensure_database(url)
+    except Exception as exc:  # one line for the operator
+        print(f"{script}: cannot prepare the database: {exc}".splitlines()[0], file=sys.stderr)
+        return False
+    os.environ["DATABASE_URL"] = url
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("ONCOPORTAL_VAR_DIR", str(REPO / "var" / "bench"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oncoportal.settings")
+    import django
+
+    django.setup()
+    return True
+
+
 def _seed(site: Site, n: int, user: User, model_version: ModelVersion) -> list[int]:
     """n cases of one site in bulk: patient, study, case, series, image, prediction; some reviews."""
     from cases.models import Case, CaseStatus, Image, Patient, Review, Series, Study
@@ -185,22 +205,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=60, help="timed requests per page (default 60)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     args = parser.parse_args()
-
-    if not args.database_url.startswith("postgres"):
-        print("bench/worklist.py: --database-url must be a PostgreSQL URL", file=sys.stderr)
+    if not django_on_fresh_postgres(args.database_url, script="bench/worklist.py"):
         return 2
-    try:
-        _ensure_database(args.database_url)
-    except Exception as exc:  # one line for the operator
-        print(f"bench/worklist.py: cannot prepare the database: {exc}".splitlines()[0], file=sys.stderr)
-        return 2
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("ONCOPORTAL_VAR_DIR", str(REPO / "var" / "bench"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oncoportal.settings")
-    import django
-
-    django.setup()
     from django.contrib.auth.models import Group
     from django.core.management import call_command
     from django.test import Client

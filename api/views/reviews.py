@@ -43,6 +43,23 @@ def image_of(case: Case, image_id: int) -> Image:
         raise Http404("No such image in this case.") from None
 
 
+def label_submission(request: AuthenticatedRequest, case: Case) -> dict[str, Any]:
+    """A checked label body for one image of ``case``: the keyword arguments of review_submit and adjudication_submit.
+
+    400 for a bad body, 404 for an image that is not the case's.
+    """
+    params = LabelRequestSerializer(data=request.data)
+    params.is_valid(raise_exception=True)
+    data = params.validated_data
+    return {
+        "image": image_of(case, data["image"]),
+        "label": data.get("label", ""),
+        "non_diagnostic": data["non_diagnostic"],
+        "note": data["note"],
+        "audit": api_audit(request),
+    }
+
+
 class CaseReviewsView(APIView):
     scopes = {"get": Scope.READ, "post": Scope.REVIEW}
     permissions = {"get": "cases.view_case", "post": "cases.review_case"}
@@ -86,18 +103,7 @@ class CaseReviewsView(APIView):
     )
     def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         case = visible_case(request, pk)
-        params = LabelRequestSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        review = review_submit(
-            case=case,
-            image=image_of(case, data["image"]),
-            reviewer=request.user,
-            label=data.get("label", ""),
-            non_diagnostic=data["non_diagnostic"],
-            note=data["note"],
-            audit=api_audit(request),
-        )
+        review = review_submit(case=case, reviewer=request.user, **label_submission(request, case))
         case.refresh_from_db(fields=["status"])
         return Response({**ReviewSerializer(review).data, "case_status": case.status}, status=201)
 
@@ -199,18 +205,7 @@ class CaseAdjudicationsView(APIView):
     )
     def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         case = visible_case(request, pk)
-        params = LabelRequestSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        decision = adjudication_submit(
-            case=case,
-            image=image_of(case, data["image"]),
-            curator=request.user,
-            label=data.get("label", ""),
-            non_diagnostic=data["non_diagnostic"],
-            note=data["note"],
-            audit=api_audit(request),
-        )
+        decision = adjudication_submit(case=case, curator=request.user, **label_submission(request, case))
         case.refresh_from_db(fields=["status"])
         body = AdjudicationCreatedSerializer({"case_status": case.status, **_decision_fields(decision)}).data
         return Response(body, status=201)
