@@ -68,10 +68,16 @@ def case_readings(*, case: Case) -> list[ImageReading]:
 
 
 def review_class_names(*, prediction: Any | None, task: str) -> list[str]:
-    """The labels a reader may choose: the shown prediction's classes, else the task's."""
+    """The labels a reader may choose: the shown prediction's classes, else the task's.
+
+    In the task's own order (the shortcut digits depend on it): PostgreSQL's
+    jsonb keeps a prediction's probabilities in an order of its own.
+    """
+    known = task_classes(task)
     if prediction is not None and prediction.probabilities:
-        return list(prediction.probabilities)
-    return task_classes(task)
+        rank = {name: index for index, name in enumerate(known)}
+        return sorted(prediction.probabilities, key=lambda name: (rank.get(name, len(rank)), name))
+    return known
 
 
 def locked_case_of(*, image: Image, case: Case) -> Case:

@@ -173,7 +173,8 @@ def test_scoring_needs_the_upload_scope_and_any_role_may(
 
 # --- Through a real worker process ---------------------------------------------------
 @pytest.fixture
-def real_worker(transactional_db, settings, tmp_path):
+def real_worker(django_db_serialized_rollback, transactional_db, settings, tmp_path):
+    # Serialized rollback, as every transactional test here: see tests/api/test_webhooks.py's worker.
     # Redis db 8: the other worker tests flush 11, 12 and 13.
     with worker_sharing_media(settings=settings, tmp_path=tmp_path, url=redis_url(8)) as proc:
         yield proc

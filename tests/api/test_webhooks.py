@@ -467,7 +467,9 @@ def test_api_denials(db, curator, radiologist, token_client):
 
 # --- Through a real worker -------------------------------------------------------------------
 @pytest.fixture
-def worker(transactional_db, settings, tmp_path, monkeypatch):
+def worker(django_db_serialized_rollback, transactional_db, settings, tmp_path, monkeypatch):
+    # Serialized rollback: a flushed database would get new content type ids, and the later
+    # serialized-rollback tests (browser) could not restore theirs on PostgreSQL.
     monkeypatch.setenv("ONCOPORTAL_WEBHOOK_RETRIES", "0.2,0.2")  # the worker's schedule: three quick attempts
     with worker_sharing_media(settings=settings, tmp_path=tmp_path, url=redis_url()) as proc:
         yield proc

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from cases.services.review import review_class_names
 from tests.browser.support import log_in
 from tests.conftest import DATA_DIR, require_service
 
@@ -66,7 +67,7 @@ def test_upload_predict_view_and_correct(
 
     case = Case.objects.get(pk=first_pk)
     prediction = case.images.get().predictions.get()
-    classes = list(prediction.probabilities)
+    classes = review_class_names(prediction=prediction, task=prediction.image.case.task)  # the page's order
     corrected = next(name for name in classes if name != prediction.label)
     page.locator("body").focus()
     page.keyboard.press(str(classes.index(corrected) + 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cases.services.review import review_class_names
 from tests.browser.support import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -17,7 +18,7 @@ def test_keyboard_review_saves_a_correction_and_opens_the_next_case(
 
     first, second = two_predicted_cases
     prediction = Prediction.objects.get(image__case=first)
-    classes = list(prediction.probabilities)
+    classes = review_class_names(prediction=prediction, task=prediction.image.case.task)  # the page's order
     corrected = next(c for c in classes if c != prediction.label)
     digit = str(classes.index(corrected) + 1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cases.services.review import review_class_names
 from tests.browser.support import VIEWPORT, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -28,7 +29,7 @@ def test_blinded_double_read_and_adjudication(
     second_reader = make_user("rev2", "Reviewer", site)
     case = two_predicted_cases[0]
     prediction = Prediction.objects.get(image__case=case)
-    classes = list(prediction.probabilities)
+    classes = review_class_names(prediction=prediction, task=prediction.image.case.task)  # the page's order
     first_label, second_label, final_label = classes[0], classes[1], classes[2]
     base = live_server.url
 
