@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydicom import dcmread
 from pydicom import uid as dicom_uid
@@ -39,6 +39,7 @@ from pydicom.pixels import get_decoder
 from pynetdicom import AE, evt
 from pynetdicom import sop_class as sop
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dimse.access import AccessPolicy
@@ -46,6 +47,7 @@ from dimse.spool import Spool, valid_uid
 
 logger = logging.getLogger("dimse.listener")
 
+VERIFICATION = "1.2.840.10008.1.1"  # the Verification SOP Class (C-ECHO)
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700  # Refused: Out of Resources
 STATUS_CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand
@@ -188,7 +190,7 @@ class DicomListener:
         syntaxes = transfer_syntaxes()
         for uid in image_storage_classes().values():
             ae.add_supported_context(uid, syntaxes)
-        ae.add_supported_context(sop.Verification)
+        ae.add_supported_context(VERIFICATION)
         return ae
 
     def start(self) -> None:
@@ -284,7 +286,8 @@ class DicomListener:
             summary = self._associations.get(event.assoc)
         if summary is None:  # cannot happen after EVT_ACCEPTED; refuse rather than guess
             return STATUS_OUT_OF_RESOURCES
-        sop_uid = str(event.request.AffectedSOPInstanceUID or "").strip()
+        request = cast(C_STORE, event.request)
+        sop_uid = str(request.AffectedSOPInstanceUID or "").strip()
         encoded = event.encoded_dataset()
         study_uid = study_uid_of(encoded)
         if study_uid is None or not valid_uid(sop_uid):

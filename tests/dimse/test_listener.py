@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import logging
 import shutil
-from io import BytesIO
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, MRImageStorage, RTPlanStorage, generate_uid
 from pynetdicom import AE
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.association import Association
-from pynetdicom.sop_class import MRImageStorage, RTPlanStorage, Verification
 
 from cases.models import AuditEvent, Case, Image, IntakeBatch
-from dimse.listener import STATUS_CANNOT_UNDERSTAND, STATUS_OUT_OF_RESOURCES, transfer_syntaxes
+from dimse.listener import STATUS_CANNOT_UNDERSTAND, STATUS_OUT_OF_RESOURCES, VERIFICATION, transfer_syntaxes
 from tests.dimse.conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def associate(port: int, calling: str = "PACS") -> Association:
     ae = AE(ae_title=calling)
-    ae.add_requested_context(Verification)
+    ae.add_requested_context(VERIFICATION)
     ae.add_requested_context(MRImageStorage, ExplicitVRLittleEndian)
     ae.add_requested_context(RTPlanStorage, ExplicitVRLittleEndian)
     return ae.associate("127.0.0.1", port, ae_title="ONCOTEST")
@@ -126,7 +125,7 @@ def test_an_aborted_association_is_ingested_up_to_its_last_acknowledged_instance
     assoc.release()
     wait_until(lambda: Image.objects.count() == 7 and listener.idle(), "the resent study")
     assert Case.objects.count() == 1
-    assert IntakeBatch.objects.order_by("-created_at").first().duplicate_count == 3
+    assert IntakeBatch.objects.order_by("-created_at")[0].duplicate_count == 3
 
 
 def test_quiet_time_closes_a_study_sent_over_two_parallel_associations(
@@ -182,9 +181,9 @@ def test_a_spool_left_by_a_crash_is_ingested_at_start_up(
 def _file_with_body(body: bytes, sop_uid: str) -> bytes:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    out = BytesIO()
+    out = DicomBytesIO()
     out.write(b"\0" * 128 + b"DICM")
     write_file_meta_info(out, meta)
     return out.getvalue() + body
