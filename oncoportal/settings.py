@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "cases",
     "inference",
     "api",
+    "dimse",
 ]
 
 MIDDLEWARE = [
@@ -286,6 +287,20 @@ except ValueError:
 if any(wait < 0 for wait in WEBHOOK_RETRY_SCHEDULE):
     raise ImproperlyConfigured("ONCOPORTAL_WEBHOOK_RETRIES: a wait cannot be negative")
 WEBHOOK_DISABLE_AFTER = env_int("ONCOPORTAL_WEBHOOK_DISABLE_AFTER", 24 * 3600, minimum=60)
+# The DICOM DIMSE listener (`manage.py dicom_listener`, docs/dimse.md): its AE title and
+# port, the calling AE titles it accepts (each `AE` or `AE@host`; empty accepts anyone
+# outside production and no one in production), the site received studies belong to
+# (required to run it), and how long a study may see no new instance before it is closed.
+DICOM_AE_TITLE = env_str("ONCOPORTAL_DICOM_AE_TITLE", "ONCOPORTAL").strip()
+if not 1 <= len(DICOM_AE_TITLE) <= 16 or "\\" in DICOM_AE_TITLE:
+    raise ImproperlyConfigured("ONCOPORTAL_DICOM_AE_TITLE: 1 to 16 characters, no backslash")
+DICOM_PORT = env_int("ONCOPORTAL_DICOM_PORT", 11112, minimum=1)
+if DICOM_PORT > 65535:
+    raise ImproperlyConfigured(f"ONCOPORTAL_DICOM_PORT={DICOM_PORT}: at most 65535")
+DICOM_ALLOWED = env_list("ONCOPORTAL_DICOM_ALLOWED", [])
+DICOM_SITE = env_str("ONCOPORTAL_DICOM_SITE", "").strip()
+DICOM_QUIET_SECONDS = env_int("ONCOPORTAL_DICOM_QUIET_SECONDS", 30, minimum=1)
+DICOM_SPOOL_DIR = VAR_DIR / "dicom-spool"
 SPECTACULAR_SETTINGS = {
     "TITLE": "OncoPortal API",
     "DESCRIPTION": (
@@ -328,5 +343,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # pynetdicom logs every PDU at INFO; the listener logs what an operator needs.
+        "pynetdicom": {"level": "WARNING"},
+    },
 }

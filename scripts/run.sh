@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the web server and a Celery worker (with the periodic sweeper) on the
-# embedded defaults, print the URL and logins, and stop both on Ctrl-C.
+# Start the web server, a Celery worker (with the periodic sweeper) and the DICOM
+# listener on the embedded defaults, print the URL, logins, AE title and port, and stop
+# them all on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -27,6 +28,12 @@ QUEUES=$($PY -m oncoportal.celery_config queues all)
 pids+=($!)
 $PY manage.py runserver "$HOST:$PORT" --noreload >"$VAR/log/web.log" 2>&1 &
 pids+=($!)
+# C-STORE in for the demo site (README: DICOM (DIMSE)); any calling AE outside production.
+DICOM_AET=${ONCOPORTAL_DICOM_AE_TITLE:-ONCOPORTAL}
+DICOM_PORT=${ONCOPORTAL_DICOM_PORT:-11112}
+ONCOPORTAL_DICOM_SITE=${ONCOPORTAL_DICOM_SITE:-demo-hospital} \
+    $PY manage.py dicom_listener --host "$HOST" >"$VAR/log/dicom.log" 2>&1 &
+pids+=($!)
 
 for _ in $(seq 1 60); do
     if $PY - "$HOST" "$PORT" <<'PYEOF' 2>/dev/null; then break; fi
@@ -49,6 +56,8 @@ cat <<TXT
 
   OncoPortal is running at  http://$HOST:$PORT/
   Admin (curators):         http://$HOST:$PORT/admin/
+  DICOM C-STORE / C-ECHO:   AE title $DICOM_AET at $HOST port $DICOM_PORT
+                            (try: TCP_NODELAY=1 storescu -aec $DICOM_AET +sd $HOST $DICOM_PORT <folder>)
 $API_LINE
 
   Demo logins (username / password):
@@ -58,8 +67,8 @@ $API_LINE
     curator     / demo-curator       sees every site, adjudicates, admin
     pacs        / demo-integration   API only
 
-  Logs: $VAR/log/web.log, $VAR/log/worker.log.  Press Ctrl-C to stop.
+  Logs: $VAR/log/web.log, $VAR/log/worker.log, $VAR/log/dicom.log.  Press Ctrl-C to stop.
 
 TXT
-# Stop everything when either process dies, or on Ctrl-C.
+# Stop everything when any process dies, or on Ctrl-C.
 wait -n "${pids[@]}" || true

@@ -1,0 +1,98 @@
+"""The Django side of the listener: a closed study goes through intake, an association into the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import close_old_connections, connections
+
+from cases.models import AuditSource, IntakeBatch, Site
+from cases.services.audit import AuditContext, audit_record
+from cases.services.intake import intake_sources
+from dimse.access import AccessPolicy
+from dimse.listener import AssociationSummary, IngestOutcome, ListenerConfig, StudyBatch
+
+DIMSE_AUDIT = AuditContext.system(source=AuditSource.DIMSE)
+
+
+def listener_config(*, port: int | None = None, host: str = "0.0.0.0") -> ListenerConfig:
+    """The listener's settings; raises ImproperlyConfigured for a bad allowed-AE entry."""
+    try:
+        access = AccessPolicy.parse(settings.DICOM_ALLOWED, open_when_empty=not settings.PRODUCTION)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"ONCOPORTAL_DICOM_ALLOWED: {exc}") from None
+    return ListenerConfig(
+        ae_title=settings.DICOM_AE_TITLE,
+        port=settings.DICOM_PORT if port is None else port,
+        access=access,
+        quiet_seconds=float(settings.DICOM_QUIET_SECONDS),
+        spool_root=Path(settings.DICOM_SPOOL_DIR),
+        host=host,
+    )
+
+
+def listener_site(code: str) -> Site:
+    """The site received studies belong to; raises ImproperlyConfigured if unset or unknown."""
+    if not code:
+        raise ImproperlyConfigured(
+            "ONCOPORTAL_DICOM_SITE is required: the code of the site received studies belong to"
+        )
+    site = Site.objects.filter(code=code).first()
+    if site is None:
+        raise ImproperlyConfigured(f"ONCOPORTAL_DICOM_SITE={code!r}: no such site")
+    return site
+
+
+class StudyIngest:
+    """Called on the listener's worker thread, which has its own database connection."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def __call__(self, batch: StudyBatch) -> IngestOutcome:
+        close_old_connections()
+        report = intake_sources(
+            uploads=_read(batch.files),
+            site=self.site,
+            user=None,
+            source=IntakeBatch.Source.DIMSE,
+            audit=DIMSE_AUDIT,
+        )
+        return IngestOutcome(
+            accepted=len(report.accepted),
+            duplicates=len(report.duplicates),
+            rejected=len(report.rejected),
+            case_ids=tuple(report.case_ids),
+        )
+
+    def record_association(self, summary: AssociationSummary) -> None:
+        close_old_connections()
+        audit_record(
+            action="dimse.association_refused" if summary.ended == "refused" else "dimse.association",
+            site=self.site,
+            audit=DIMSE_AUDIT,
+            detail={
+                "association": summary.key,
+                "calling_ae": summary.calling_ae,
+                "host": summary.host,
+                "port": summary.port,
+                "ended": summary.ended,
+                "instances": summary.instances,
+                "refused_instances": summary.failures,
+                "studies": len(summary.studies),
+                "studies_closed": len(summary.studies_closed),
+            },
+        )
+
+    @staticmethod
+    def worker_exit() -> None:
+        connections.close_all()
+
+
+def _read(files: tuple[Path, ...]) -> Iterator[tuple[str, bytes]]:
+    """One file at a time, so a large study is never all in memory."""
+    for path in files:
+        yield path.name, path.read_bytes()

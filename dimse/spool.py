@@ -1,0 +1,82 @@
+"""The spool: each received instance as a file, written before the store is answered.
+
+Layout: ``<root>/<association key>/<Study Instance UID>/<SOP Instance UID>.dcm``. Each
+file is written under a temporary name and renamed, so a file with the final name is
+always complete; a crash leaves at most a ``.part`` file, which start-up removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+PART_SUFFIX = ".part"
+
+
+def valid_uid(value: str) -> bool:
+    """A DICOM UID (digits and dots, at most 64 characters), so it is also a safe file name."""
+    return 0 < len(value) <= 64 and _UID.match(value) is not None
+
+
+class Spool:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, association: str, study_uid: str, sop_uid: str, data: bytes) -> Path:
+        """Store one instance atomically; raises OSError (disk full, permissions) or ValueError (bad UID)."""
+        if not (valid_uid(study_uid) and valid_uid(sop_uid)):
+            raise ValueError("not a valid UID")
+        folder = self.root / association / study_uid
+        final = folder / f"{sop_uid}.dcm"
+        temp = folder / f"{sop_uid}.{uuid.uuid4().hex}{PART_SUFFIX}"
+        for attempt in (1, 2):
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(temp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(temp, final)
+                return final
+            except FileNotFoundError:
+                # prune() removed the (then empty) folder between mkdir and open: once more.
+                temp.unlink(missing_ok=True)
+                if attempt == 2:
+                    raise
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        raise AssertionError("unreachable")
+
+    def leftovers(self) -> dict[str, list[Path]]:
+        """Complete files left by an earlier run, by study; removes half-written ones."""
+        studies: dict[str, list[Path]] = defaultdict(list)
+        if not self.root.is_dir():
+            return {}
+        for path in sorted(self.root.glob("*/*/*")):
+            if path.name.endswith(PART_SUFFIX):
+                path.unlink(missing_ok=True)
+            elif path.suffix == ".dcm" and path.is_file():
+                studies[path.parent.name].append(path)
+        self.prune()
+        return dict(studies)
+
+    def remove(self, paths: list[Path]) -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        self.prune()
+
+    def prune(self) -> None:
+        """Drop empty study and association folders."""
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.glob("*/*"), reverse=True) + sorted(self.root.glob("*")):
+            if folder.is_dir():
+                # not empty, or a concurrent write just created it
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
