@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "cases",
     "inference",
     "api",
+    "dicomweb",
 ]
 
 MIDDLEWARE = [
