@@ -45,6 +45,15 @@ class NotImplementedYet(APIException):
     default_detail = "WADO-RS is not supported yet; see /docs/dicomweb.md."
 
 
+class LengthRequired(APIException):
+    status_code = 411
+    default_code = "length_required"
+    default_detail = (
+        "Send the STOW-RS body with a Content-Length: chunked transfer coding is not accepted "
+        "(the size limit is checked before the body is read)."
+    )
+
+
 def _too_large(status: int, message: str) -> NoReturn:
     raise TooLarge(message)
 
@@ -89,9 +98,9 @@ class DicomWebView(APIView):
     def search(self, request: AuthenticatedRequest, level: qido.Level, **uids: str | None) -> Response:
         try:
             search = qido.parse_search(level, request.query_params)
+            qs = qido.search_queryset(user=request.user, search=search, **uids)
         except qido.QueryError as exc:
             raise ParseError(str(exc)) from None
-        qs = qido.search_queryset(user=request.user, search=search, **uids)
         rows, more = qido.page_of(qs, search)
         headers = {}
         if more:
@@ -162,6 +171,8 @@ def store(request: AuthenticatedRequest, *, study_uid: str | None) -> Response:
             part_type,
             detail=f"Only {DICOM} parts are supported (not {part_type}): send each instance as a Part 10 file.",
         )
+    if "CONTENT_LENGTH" not in request.META or request.META.get("HTTP_TRANSFER_ENCODING"):
+        raise LengthRequired()
     site = _target_site(request, request.user)
     parts = iter_parts(
         request._request.read,

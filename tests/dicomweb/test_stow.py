@@ -181,3 +181,35 @@ def test_audited_as_dicomweb(stow, dicom):
     event = AuditEvent.objects.get(action="intake.batch")
     assert event.source == "dicomweb"
     assert event.user_agent.startswith("token ")
+
+
+def test_chunked_body_without_length_is_411(token_client, integration, dicom):
+    client = token_client(integration, "read,upload")
+    body, ctype = multipart_related([dicom(CT)])
+    resp = client.generic(
+        "POST", "/dicomweb/studies", body, content_type=ctype, HTTP_TRANSFER_ENCODING="chunked"
+    )
+    assert resp.status_code == 411
+
+
+def test_a_part_broken_after_good_ones_fails_alone(token_client, integration, dicom):
+    from cases.models import Image
+
+    client = token_client(integration, "read,upload")
+    body, ctype = multipart_related([dicom(CT)], boundary="bnd")
+    body = body.replace(b"--bnd--\r\n", b"--bnd\r\nContent-Type: application/dicom\r\n\r\ncut off")
+    resp = client.generic("POST", "/dicomweb/studies", body, content_type=ctype)
+    assert resp.status_code == 202
+    (failed,) = values(resp.json(), FAILED)
+    assert values(failed, REASON) == [0xC000] and "malformed multipart body" in values(failed, TEXT)[0]
+    assert Image.objects.count() == 1
+
+
+def test_failure_codes_for_intake_reasons():
+    from dicomweb.stow import failure_code
+
+    assert failure_code("unsupported transfer syntax: JPIP (x)") == 0xC122
+    assert failure_code("image is 9000x9000, over the 40-megapixel limit") == 0xA700
+    assert failure_code("storage error: disk full") == 0xA700
+    assert failure_code("this study belongs to another site; ask a Curator to move it") == 0x0110
+    assert failure_code("corrupt DICOM header: ValueError: x") == 0xC000
