@@ -1,4 +1,4 @@
-"""Django's login-required middleware, minus the REST API (which answers 401 itself, never a login page)."""
+"""Django's login-required middleware, minus the REST API and DICOMweb (they answer 401 themselves, never a login page)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponseBase
 
-API_PREFIX = "/api/"
+API_PREFIXES = ("/api/", "/dicomweb/")
 
 
 class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
@@ -19,6 +19,6 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
         view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],
     ) -> HttpResponseBase | None:
-        if request.path_info.startswith(API_PREFIX):
+        if request.path_info.startswith(API_PREFIXES):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)

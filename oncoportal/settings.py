@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "inference",
     "api",
     "dimse",
+    "dicomweb",
 ]
 
 MIDDLEWARE = [

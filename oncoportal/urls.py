@@ -7,6 +7,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("dicomweb/", include("dicomweb.urls")),
     path("", include("inference.urls")),
     path("", include("cases.urls")),
 ]

@@ -25,9 +25,12 @@ class AuthenticatedRequest(Request):
     user: User
 
 
-def api_audit(request: Request | HttpRequest) -> AuditContext:
-    """The audit context of an API call: its account, address and client; the token's prefix is in the agent."""
-    context = AuditContext.from_request(request, source=AuditSource.API)
+def api_audit(request: Request | HttpRequest, *, source: str = AuditSource.API) -> AuditContext:
+    """The audit context of an API call: its account, address and client; the token's prefix is in the agent.
+
+    ``source`` is ``dicomweb`` for the DICOMweb endpoints, which share the API's tokens.
+    """
+    context = AuditContext.from_request(request, source=source)
     token = getattr(request, "auth", None)
     prefix = getattr(token, "prefix", "")
     if prefix:
