@@ -54,3 +54,45 @@ def test_stow_then_qido_with_a_bearer_token(live_server, integration, make_token
     assert {item["00080018"]["Value"][0] for item in everything} == {
         str(ds.SOPInstanceUID) for ds in datasets
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wado_retrieve_with_dicomweb_client(live_server, integration, make_token, dicom):
+    """WADO-RS parsed by the real client: instance, series metadata, frames and rendered."""
+    from dicomweb_client.api import DICOMwebClient
+    from PIL import Image as PILImage
+
+    client = DICOMwebClient(
+        url=f"{live_server.url}/dicomweb",
+        headers={"Authorization": f"Bearer {make_token(integration, 'read,upload')}"},
+        chunk_size=64 * 1024 * 1024,
+    )
+    multiframe = pydicom.dcmread(io.BytesIO(dicom("pydicom-data/emri_small.dcm")))
+    sc = [pydicom.dcmread(io.BytesIO(dicom(name))) for name in SC_STUDY]
+    client.store_instances([multiframe])
+    client.store_instances(sc)
+    st, se, sop = (
+        str(multiframe.StudyInstanceUID),
+        str(multiframe.SeriesInstanceUID),
+        str(multiframe.SOPInstanceUID),
+    )
+
+    instance = client.retrieve_instance(st, se, sop)
+    assert instance.SOPInstanceUID == sop
+    assert instance.PatientID != multiframe.PatientID or not multiframe.PatientID
+    assert (instance.pixel_array == multiframe.pixel_array).all()
+
+    metadata = client.retrieve_series_metadata(str(sc[0].StudyInstanceUID), str(sc[0].SeriesInstanceUID))
+    assert {item["00080018"]["Value"][0] for item in metadata} == {str(ds.SOPInstanceUID) for ds in sc}
+    assert all("BulkDataURI" in item["7FE00010"] for item in metadata)
+
+    frames = client.retrieve_instance_frames(st, se, sop, frame_numbers=[2, 5])
+    assert frames == [
+        multiframe.pixel_array[1].astype("<u2").tobytes(),
+        multiframe.pixel_array[4].astype("<u2").tobytes(),
+    ]
+
+    jpeg = client.retrieve_instance_rendered(st, se, sop, media_types=("image/jpeg",))
+    assert PILImage.open(io.BytesIO(jpeg)).format == "JPEG"
+    png = client.retrieve_instance_rendered(st, se, sop, media_types=("image/png",))
+    assert PILImage.open(io.BytesIO(png)).size == (multiframe.Columns, multiframe.Rows)
