@@ -44,3 +44,11 @@ def token_client(make_token) -> Callable[..., object]:
         return client
 
     return make
+
+
+@pytest.fixture
+def queued(mocker) -> list[int]:
+    """The delivery ids queued for the worker (after commit), instead of a broker."""
+    ids: list[int] = []
+    mocker.patch("api.services.webhooks.deliver_webhook.delay", side_effect=ids.append)
+    return ids
