@@ -43,6 +43,14 @@ else:
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
     PSEUDONYM_KEY = env_str("ONCOPORTAL_PSEUDONYM_KEY", "oncoportal-development-pseudonym-key")
 
+# Fernet key that encrypts what re-identifies a study for a result destination
+# (results.identity, docs/reidentification.md). Production: no default, so with
+# none set nothing identifying is kept and no destination can be enabled; the
+# development default is public, fit for demo data only.
+REID_KEY = env_str(
+    "ONCOPORTAL_REID_KEY", "" if PRODUCTION else "ZGV2ZWxvcG1lbnQtb25seS1yZWlkLWtleS0wMDAwMDA="
+)
+
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -76,6 +84,7 @@ INSTALLED_APPS = [
     "api",
     "dimse",
     "dicomweb",
+    "results",
 ]
 
 MIDDLEWARE = [
