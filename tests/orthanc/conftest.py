@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -86,6 +87,13 @@ def peer_study(orthanc: Orthanc, data_dir: Path) -> PeerStudy:
         sop_uids=frozenset(str(t["SOPInstanceUID"]) for t in held),
         phi=phi,
     )
+
+
+def pseudonym_of(case: Any) -> str:
+    """The pseudonym a case's patient is stored under."""
+    patient = case.study.patient
+    assert patient is not None
+    return str(patient.pseudonym)
 
 
 def phi_needles(phi: dict[str, str]) -> set[bytes]:

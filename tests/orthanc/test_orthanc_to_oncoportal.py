@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 
 from cases.models import Case, Image, IntakeBatch
 from tests.dimse.conftest import wait_until
-from tests.orthanc.conftest import PeerStudy, assert_no_phi_stored
+from tests.orthanc.conftest import PeerStudy, assert_no_phi_stored, pseudonym_of
 from tests.peers.orthanc import PEER_NAME, Orthanc, OrthancError
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -29,12 +29,6 @@ ORTHANC_BOUNDARY = pytest.mark.xfail(
 
 def spooled(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-def pseudonym_of(case: Case) -> str:
-    patient = case.study.patient
-    assert patient is not None
-    return patient.pseudonym
 
 
 def assert_ingested_deidentified(study: PeerStudy, media_dir: Path, *, source: str) -> None:
