@@ -91,6 +91,24 @@ def test_orthanc_stow_to_the_platform_ingests_the_study_de_identified(
     assert_ingested_deidentified(peer_study, media_dir, source="dicomweb")
 
 
+def test_orthanc_instances_stowed_by_dicomweb_client_are_de_identified(
+    orthanc: Orthanc, peer_study: PeerStudy, live_server, upload_token, media_dir
+) -> None:
+    """The STOW path's de-identification while Orthanc's own STOW fails: its files, sent by dicomweb-client."""
+    from dicomweb_client.api import DICOMwebClient
+
+    instances = orthanc.get(f"/studies/{peer_study.orthanc_id}/instances")
+    datasets = [pydicom.dcmread(io.BytesIO(orthanc.instance_file(item["ID"]))) for item in instances]
+    client = DICOMwebClient(
+        url=f"{live_server.url}/dicomweb",
+        headers={"Authorization": f"Bearer {upload_token}"},
+        chunk_size=64 * 1024 * 1024,  # one request with a Content-Length
+    )
+    response = client.store_instances(datasets, study_instance_uid=peer_study.study_uid)
+    assert len(response.ReferencedSOPSequence) == 7 and "FailedSOPSequence" not in response
+    assert_ingested_deidentified(peer_study, media_dir, source="dicomweb")
+
+
 @ORTHANC_BOUNDARY
 def test_orthanc_stow_of_a_sop_class_we_do_not_read_is_refused(
     orthanc: Orthanc, data_dir: Path, live_server, upload_token, media_dir
