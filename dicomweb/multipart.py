@@ -86,6 +86,11 @@ class _Reader:
                 raise MultipartError(f"the body ends inside {what}")
 
 
+# RFC 2046 says at most 70, but real senders write longer ones (Orthanc's DICOMweb plugin: 73,
+# two UUIDs): accept them, with a bound that still stops a boundary used as a memory sink.
+MAX_BOUNDARY_CHARS = 200
+
+
 def iter_parts(
     read: Callable[[int], bytes],
     boundary: str,
@@ -95,8 +100,10 @@ def iter_parts(
     chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[Part]:
     """The parts of a multipart body read through ``read(n)``; raises MultipartError where it breaks."""
-    if not boundary or len(boundary) > 70:
-        raise MultipartError("the Content-Type has no valid boundary parameter")
+    if not boundary or len(boundary) > MAX_BOUNDARY_CHARS:
+        raise MultipartError(
+            f"the Content-Type has no valid boundary parameter (1 to {MAX_BOUNDARY_CHARS} characters)"
+        )
     delimiter = b"--" + boundary.encode("latin-1")
     reader = _Reader(read, chunk_bytes)
     reader.read_until(delimiter, limit=MAX_PREAMBLE_BYTES, what="the preamble (no boundary found)")

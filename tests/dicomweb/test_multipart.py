@@ -61,3 +61,16 @@ def test_limits_on_parts_and_part_size():
         parse(body, "b", max_parts=2)
     with pytest.raises(MultipartError, match="longer than"):
         parse(multipart_related([b"x" * 100], boundary="b")[0], "b", max_part_bytes=10)
+
+
+def test_boundaries_longer_than_rfc_2046_are_read_as_real_senders_write_them():
+    # Orthanc's DICOMweb plugin writes two UUIDs joined by a dash: 73 characters.
+    orthanc = "8f7e6d5c-4b3a-2918-0716-253443526170-0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+    assert len(orthanc) == 73
+    body, _ = multipart_related([b"DATA"], boundary=orthanc)
+    assert [p.data for p in parse(body, orthanc)] == [b"DATA"]
+
+
+def test_a_boundary_over_200_characters_is_refused_with_the_bound():
+    with pytest.raises(MultipartError, match="1 to 200 characters"):
+        parse(b"--" + b"b" * 201 + b"\r\n\r\nx", "b" * 201)

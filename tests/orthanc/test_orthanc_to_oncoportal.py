@@ -19,13 +19,6 @@ from tests.peers.orthanc import PEER_NAME, Orthanc, OrthancError
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-# Orthanc's DICOMweb plugin (1.7, and the Orthanc core it uses) writes a 73-character multipart
-# boundary (two UUIDs), over RFC 2046's 70; dicomweb/multipart.py refuses it with 400, so every
-# STOW from Orthanc fails. Strict: the tests pass once the parser accepts longer boundaries.
-ORTHANC_BOUNDARY = pytest.mark.xfail(
-    strict=True, reason="STOW-RS refuses Orthanc's 73-character multipart boundary (RFC 2046 allows 70)"
-)
-
 
 def spooled(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
@@ -82,7 +75,6 @@ def test_orthanc_c_store_of_a_sop_class_we_do_not_read_fails_and_stores_nothing(
     assert spooled(spool_root) == [] and spooled(media_dir) == []
 
 
-@ORTHANC_BOUNDARY
 def test_orthanc_stow_to_the_platform_ingests_the_study_de_identified(
     orthanc: Orthanc, peer_study: PeerStudy, live_server, upload_token, media_dir
 ) -> None:
@@ -109,7 +101,6 @@ def test_orthanc_instances_stowed_by_dicomweb_client_are_de_identified(
     assert_ingested_deidentified(peer_study, media_dir, source="dicomweb")
 
 
-@ORTHANC_BOUNDARY
 def test_orthanc_stow_of_a_sop_class_we_do_not_read_is_refused(
     orthanc: Orthanc, data_dir: Path, live_server, upload_token, media_dir
 ) -> None:
