@@ -28,6 +28,7 @@ from oncocore.dicom_results.common import (
     SeriesSpec,
     add_equipment,
     one_study,
+    pseudonymous_names,
 )
 from oncocore.dicom_results.content import (
     INFERRED,
@@ -102,18 +103,19 @@ def ai_sr(
     )
     series = series or SeriesSpec(series_number=AI_SR_SERIES_NUMBER)
     evidence = [i.source for i in images] + [i.overlay for i in images if i.overlay is not None]
-    ds = ComprehensiveSR(
-        evidence=evidence,
-        content=root,
-        series_instance_uid=series.series_instance_uid,
-        series_number=series.series_number or AI_SR_SERIES_NUMBER,
-        sop_instance_uid=str(UID()),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-        is_final=True,
-        is_verified=False,  # nobody has looked at it: UNVERIFIED, as the text says
-    )
+    with pseudonymous_names():
+        ds = ComprehensiveSR(
+            evidence=evidence,
+            content=root,
+            series_instance_uid=series.series_instance_uid,
+            series_number=series.series_number or AI_SR_SERIES_NUMBER,
+            sop_instance_uid=str(UID()),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            is_complete=True,
+            is_final=True,
+            is_verified=False,  # nobody has looked at it: UNVERIFIED, as the text says
+        )
     finish(ds, AI_SR_SERIES_DESCRIPTION, content_datetime)
     return ds
 
@@ -133,5 +135,7 @@ def finish(ds: Dataset, description: str, content_datetime: datetime | None) -> 
     add_equipment(ds)
     ds.SeriesDescription = description
     if content_datetime is not None:
+        if content_datetime.tzinfo is not None:  # local time, as highdicom writes the others
+            content_datetime = content_datetime.astimezone().replace(tzinfo=None)
         ds.ContentDate = content_datetime.strftime("%Y%m%d")
         ds.ContentTime = content_datetime.strftime("%H%M%S")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -121,6 +123,16 @@ def image_reference(source: Dataset, frame: int = 0) -> Dataset:
     if numbers:
         item.ReferencedFrameNumber = numbers
     return item
+
+
+@contextmanager
+def pseudonymous_names() -> Iterator[None]:
+    """Silence highdicom's warning about one-component person names: a pseudonym is one on purpose."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*unlikely to represent the intended person name", category=UserWarning
+        )
+        yield
 
 
 def add_equipment(ds: Dataset) -> None:

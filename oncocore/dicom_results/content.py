@@ -57,7 +57,14 @@ def pname(name: CodedConcept, value: str, rel: str = CONTAINS) -> ContentItem:
 
 
 def when(name: CodedConcept, value: datetime, rel: str = CONTAINS) -> ContentItem:
-    return DateTimeContentItem(name=name, value=value, relationship_type=rel)
+    """A DATETIME item in the host's local time, as highdicom writes the creation times.
+
+    An aware time is converted and written without an offset: dcmtk refuses a
+    DT content item with one.
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone().replace(tzinfo=None)
+    return DateTimeContentItem(name=name, value=value.replace(microsecond=0), relationship_type=rel)
 
 
 def image(name: CodedConcept, source: Dataset, frame: int = 0, rel: str = CONTAINS) -> ContentItem:

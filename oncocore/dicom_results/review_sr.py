@@ -21,6 +21,7 @@ from oncocore.dicom_results.common import (
     ResultInputError,
     SeriesSpec,
     one_study,
+    pseudonymous_names,
 )
 from oncocore.dicom_results.content import (
     INFERRED,
@@ -108,20 +109,21 @@ def review_sr(
     root = container(codes.REPORT, [*observer, *items], rel=None)
     series = series or SeriesSpec(series_number=REVIEW_SR_SERIES_NUMBER)
     evidence = [i.source for i in images] + ([ai_report] if ai_report is not None else [])
-    ds = ComprehensiveSR(
-        evidence=evidence,
-        content=root,
-        series_instance_uid=series.series_instance_uid,
-        series_number=series.series_number or REVIEW_SR_SERIES_NUMBER,
-        sop_instance_uid=str(UID()),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-        is_final=True,
-        is_verified=verifying_observer is not None,
-        verifying_observer_name=verifying_observer[0] if verifying_observer else None,
-        verifying_organization=verifying_observer[1] if verifying_observer else None,
-    )
+    with pseudonymous_names():
+        ds = ComprehensiveSR(
+            evidence=evidence,
+            content=root,
+            series_instance_uid=series.series_instance_uid,
+            series_number=series.series_number or REVIEW_SR_SERIES_NUMBER,
+            sop_instance_uid=str(UID()),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            is_complete=True,
+            is_final=True,
+            is_verified=verifying_observer is not None,
+            verifying_observer_name=verifying_observer[0] if verifying_observer else None,
+            verifying_organization=verifying_observer[1] if verifying_observer else None,
+        )
     finish(ds, REVIEW_SR_SERIES_DESCRIPTION, content_datetime)
     return ds
 

@@ -21,6 +21,7 @@ from oncocore.dicom_results.common import (
     add_equipment,
     image_reference,
     one_study,
+    pseudonymous_names,
 )
 
 __all__ = ["Overlay", "saliency_sc"]
@@ -55,21 +56,22 @@ def saliency_sc(*, overlays: Sequence[Overlay], series: SeriesSpec | None = None
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ResultInputError(f"an overlay must be RGB uint8 (H, W, 3), not {rgb.dtype} {rgb.shape}")
         orientation = patient_orientation(overlay.source)
-        ds = SCImage.from_ref_dataset(
-            ref_dataset=overlay.source,
-            pixel_array=rgb,
-            photometric_interpretation="RGB",
-            bits_allocated=8,
-            coordinate_system="PATIENT",
-            series_instance_uid=series.series_instance_uid,
-            series_number=series.series_number or SC_SERIES_NUMBER,
-            sop_instance_uid=str(UID()),
-            instance_number=number,
-            manufacturer=MANUFACTURER,
-            transfer_syntax_uid=ExplicitVRLittleEndian,
-            # highdicom takes single letters only; the real value (or none) is set below.
-            patient_orientation=("L", "P"),
-        )
+        with pseudonymous_names():
+            ds = SCImage.from_ref_dataset(
+                ref_dataset=overlay.source,
+                pixel_array=rgb,
+                photometric_interpretation="RGB",
+                bits_allocated=8,
+                coordinate_system="PATIENT",
+                series_instance_uid=series.series_instance_uid,
+                series_number=series.series_number or SC_SERIES_NUMBER,
+                sop_instance_uid=str(UID()),
+                instance_number=number,
+                manufacturer=MANUFACTURER,
+                transfer_syntax_uid=ExplicitVRLittleEndian,
+                # highdicom takes single letters only; the real value (or none) is set below.
+                patient_orientation=("L", "P"),
+            )
         # Type 2C: empty when the source does not say, rather than guessed.
         ds.PatientOrientation = list(orientation) if orientation else None  # type: ignore[assignment]
         _describe(ds, overlay)
