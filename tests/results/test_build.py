@@ -21,6 +21,8 @@ from results.services.build import results_build
 from tests.conftest import require_service
 from tests.sr_tree import dsr2xml_ok, have_dcmtk, tree
 
+from .conftest import BRAIN
+
 pytestmark = pytest.mark.django_db
 POSITIVE = {"glioma", "meningioma", "pituitary"}
 
@@ -203,3 +205,27 @@ def test_review_sr_after_correction_names_the_reader_when_configured(scored_case
     assert {n.one("Person Observer Name").value for n in nodes} == {"Byron^Ada"}
     assert _read(row).VerificationFlag == "VERIFIED"
     assert not root.find("AI result report reviewed")  # no AI SR was built for this case
+
+
+def test_review_sr_after_adjudication(scored_case, reviewer, radiologist, curator):
+    from cases.models import ReviewPolicy
+    from cases.services.adjudication import adjudication_submit
+
+    ReviewPolicy.objects.create(task=scored_case.task, readers_required=2)
+    predictions = _predictions(scored_case)
+    disputed = predictions[0]
+    other = next(c for c in BRAIN if c != disputed.label)
+    _review_all(scored_case, reviewer)
+    _review_all(scored_case, radiologist, {disputed.image_id: other})
+    assert results_build(case_id=scored_case.pk, trigger="review") == []  # waiting for the Curator
+
+    adjudication_submit(case=scored_case, image=disputed.image, curator=curator, label=other)
+    (row,) = results_build(case_id=scored_case.pk, trigger="review")
+
+    nodes = tree(_read(row)).find("Image-level review result")
+    assert nodes[0].one("Finding").value[0] == other
+    assert nodes[0].one("Review decision").value[0] == "CORRECTED"
+    assert nodes[0].one("Role of the person who decided").value == "Curator (adjudication)"
+    assert {n.one("Role of the person who decided").value for n in nodes[1:]} == {"Radiologist"}
+    assert [n.one("Finding").value[0] for n in nodes[1:]] == [p.label for p in predictions[1:]]
+    assert row.source["adjudications"] and len(row.source["reviews"]) == 2 * len(predictions)
