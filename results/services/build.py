@@ -200,7 +200,7 @@ def _newest_ai_report(case: Case) -> tuple[ResultObject, Dataset] | None:
         return None
     try:
         with default_storage.open(row.file.name, "rb") as handle:
-            return row, pydicom.dcmread(handle, stop_before_pixels=True)
+            return row, pydicom.dcmread(io.BytesIO(handle.read()), stop_before_pixels=True)
     except FileNotFoundError:
         logger.warning("results: case %s: the AI SR file %s is gone; not referenced", case.pk, row.file.name)
         return None

@@ -6,6 +6,7 @@ Reads only (rendering an overlay on first use caches it, as the viewer does).
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from inference.models import Prediction
 from inference.scoring import prediction_overlay_name, read
 
 CURATOR_ADJUDICATION = "Curator (adjudication)"
+logger = logging.getLogger(__name__)
 
 
 def case_dicom_images(*, case: Case) -> QuerySet[Image]:
@@ -38,7 +40,8 @@ def case_dicom_images(*, case: Case) -> QuerySet[Image]:
 def source_header(image: Image) -> Dataset:
     """The stored (de-identified) header of an image, pixels left out."""
     with default_storage.open(image.file.name, "rb") as handle:
-        return pydicom.dcmread(handle, stop_before_pixels=True)
+        # From bytes, not the open file: highdicom deep-copies its evidence, and a file handle does not copy.
+        return pydicom.dcmread(io.BytesIO(handle.read()), stop_before_pixels=True)
 
 
 def newest_predictions(*, case: Case, images: Sequence[Image]) -> list[Prediction]:
@@ -62,7 +65,8 @@ def overlay_rgb(prediction: Prediction) -> np.ndarray | None:
         return None
     try:
         data = read(prediction_overlay_name(prediction))
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError) as exc:  # a map gone or unreadable: the SR still lists the image
+        logger.warning("results: prediction %s: no overlay (%s)", prediction.pk, exc)
         return None
     return np.asarray(PILImage.open(io.BytesIO(data)).convert("RGB"))
 
