@@ -57,6 +57,17 @@ def test_qido_lists_result_series_and_instances_with_the_study(built, reader):
     url = value(resp.json()[0], "00081190")
     assert url.endswith(f"/studies/{study}/series/{sr.series_instance_uid}/instances/{sr.sop_instance_uid}")
 
+    # Study-level keys match the result objects through their case's study.
+    pseudonym = built["case"].study.patient.pseudonym
+    resp = reader.get(
+        "/dicomweb/series",
+        {"PatientID": pseudonym, "ModalitiesInStudy": "MR", "Modality": "SR"},
+        HTTP_ACCEPT="application/dicom+json",
+    )
+    assert [value(item, SERIES_UID) for item in resp.json()] == [sr.series_instance_uid]
+    resp = reader.get("/dicomweb/series", {"PatientID": "nobody", "Modality": "SR"})
+    assert resp.status_code == 204
+
     resp = reader.get("/dicomweb/studies", {"StudyInstanceUID": study}, HTTP_ACCEPT="application/dicom+json")
     (found,) = resp.json()
     assert value(found, "00080061") == ["MR", "OT", "SR"]
