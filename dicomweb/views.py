@@ -7,6 +7,7 @@ out of its OpenAPI schema: PS3.18 and the conformance statement describe them.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -25,7 +26,7 @@ from api.models import Scope
 from api.views.base import AuthenticatedRequest, api_audit
 from api.views.studies import NO_UPLOAD
 from cases.models import AuditSource, Image, ImageKind, Site, User
-from dicomweb import qido, wado
+from dicomweb import qido, results, wado
 from dicomweb.multipart import MultipartError, content_type_params, iter_parts
 from dicomweb.stow import DICOM, stow
 from oncoportal.http import UploadMessages, upload_guard
@@ -99,6 +100,9 @@ class DicomWebView(APIView):
         except qido.QueryError as exc:
             raise ParseError(str(exc)) from None
         rows, more = qido.page_of(qs, search)
+        rows, more = results.extend_page(
+            user=request.user, search=search, qs=qs, rows=rows, more=more, **uids
+        )
         headers = {}
         if more:
             search.warnings.append("There are additional results that can be requested.")
@@ -114,17 +118,16 @@ class DicomWebView(APIView):
         modalities: dict[int, list[str]] = {}
         if qido.needs_modalities(search, levels):
             modalities = qido.modalities_of({_study_pk(row, level) for row in rows})
+            results.modalities_into(modalities, {_study_pk(row, level) for row in rows})
+        if "study" in levels or search.include_all or search.include & {"00201206", "00201208"}:
+            results.count_into(rows, level)  # the result objects count as the study's series and instances
         urls = _urls(request)
         body = [qido.dataset_of(row, search, levels, urls, modalities) for row in rows]
         return Response(body, headers=headers, content_type=DICOM_JSON)
 
 
 def _study_pk(row: Any, level: qido.Level) -> int:
-    if level == "study":
-        return int(row.pk)
-    if level == "series":
-        return int(row.study_id)
-    return int(row.series.study_id)
+    return int(results.study_of(row, level).pk)
 
 
 class StudiesView(DicomWebView):
@@ -258,22 +261,27 @@ def retrieve(
     request: AuthenticatedRequest, *, study: str, series: str | None = None, instance: str | None = None
 ) -> StreamingHttpResponse:
     """The instances as multipart/related; type="application/dicom", streamed file by file."""
-    images = wado.instances_for_user(user=request.user, study=study, series=series, instance=instance)
+    images, result_objects = results.for_retrieve(
+        user=request.user, study=study, series=series, instance=instance
+    )
     files, plain = wado.dicom_files(list(images.defer("header")))
-    if not files:
+    if not files and not result_objects:
         raise NotAcceptable(
             "Nothing here has a DICOM file: it was uploaded as plain images (JPEG/PNG/TIFF), "
             "which are not DICOM instances. Their renderings are at .../rendered."
         )
     try:
+        syntaxes = {i.transfer_syntax_uid or wado.EXPLICIT_LE for i in files}
         wado.negotiate_multipart(
-            _accept(request), wado.DICOM, {i.transfer_syntax_uid or wado.EXPLICIT_LE for i in files}
+            _accept(request), wado.DICOM, syntaxes | ({results.STORED_SYNTAX} if result_objects else set())
         )
     except wado.NotAcceptable as exc:
         _not_acceptable(exc)
     boundary = wado.new_boundary()
     response = StreamingHttpResponse(
-        wado.multipart_body(wado.instance_parts(files), boundary),
+        wado.multipart_body(
+            itertools.chain(wado.instance_parts(files), results.parts(result_objects)), boundary
+        ),
         content_type=f'multipart/related; type="{wado.DICOM}"; boundary={boundary}',
     )
     if plain:
@@ -322,13 +330,16 @@ class MetadataView(WadoView):
         series: str | None = None,
         instance: str | None = None,
     ) -> HttpResponse:
-        images = wado.instances_for_user(user=request.user, study=study, series=series, instance=instance)
+        images, result_objects = results.for_retrieve(
+            user=request.user, study=study, series=series, instance=instance
+        )
         try:
             media_type = wado.negotiate(_accept(request), [DICOM_JSON, "application/json"])
         except wado.NotAcceptable as exc:
             _not_acceptable(exc)
         url = _frames_url(request)
         body = [wado.metadata_of(image, url) for image in images]
+        body += [results.metadata_of(row) for row in result_objects]
         return HttpResponse(json.dumps(body).encode(), content_type=media_type)
 
 

@@ -139,9 +139,17 @@ def _describe(media: MediaRange) -> str:
 
 
 def instances_for_user(
-    *, user: User, study: str, series: str | None = None, instance: str | None = None
+    *,
+    user: User,
+    study: str,
+    series: str | None = None,
+    instance: str | None = None,
+    missing_ok: bool = False,
 ) -> QuerySet[Image]:
-    """The images of a study / series / instance the user may see, in series and instance order; 404 if none."""
+    """The images of a study / series / instance the user may see, in series and instance order.
+
+    404 if none, unless ``missing_ok`` (the caller also looks for result objects: ``dicomweb.results``).
+    """
     qs = Image.objects.filter(
         case__in=case_list_for_user(user=user).values("pk"), series__study__study_instance_uid=study
     ).select_related("series", "series__study")
@@ -150,7 +158,7 @@ def instances_for_user(
     if instance is not None:
         qs = qs.filter(sop_instance_uid=instance)
     qs = qs.order_by("series__series_number", "series_id", "instance_number", "pk")
-    if not qs.exists():
+    if not missing_ok and not qs.exists():
         raise Http404("No such study, series or instance.")
     return qs
 

@@ -311,6 +311,9 @@ DICOM_ALLOWED = env_list("ONCOPORTAL_DICOM_ALLOWED", [])
 DICOM_SITE = env_str("ONCOPORTAL_DICOM_SITE", "").strip()
 DICOM_QUIET_SECONDS = env_int("ONCOPORTAL_DICOM_QUIET_SECONDS", 30, minimum=1)
 DICOM_SPOOL_DIR = VAR_DIR / "dicom-spool"
+# Result objects (docs/results.md): the review SR names who decided only when this is on;
+# otherwise it says the role ("Radiologist", "Curator (adjudication)") and when.
+RESULTS_REVIEWER_NAMES = env_bool("ONCOPORTAL_RESULTS_REVIEWER_NAMES", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "OncoPortal API",
     "DESCRIPTION": (
