@@ -37,7 +37,7 @@ def _text_values_of_every_row() -> list[str]:
             if isinstance(f, (models.CharField, models.TextField, models.JSONField))
         ]
         if fields:
-            values += [str(v) for row in model.objects.values_list(*fields) for v in row]
+            values += [str(v) for row in model._default_manager.values_list(*fields) for v in row]
     return values
 
 
