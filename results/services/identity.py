@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
 from django.db import transaction
 
 from cases.models import Study
 from cases.services.audit import AuditContext, audit_record
 from results.identity import IdentityUnavailable, decrypt_json, encrypt_json, reid_configured
-from results.models import StudyIdentity
+from results.models import Destination, StudyIdentity
 from results.selectors import destinations_for_site
 
 logger = logging.getLogger(__name__)
@@ -78,3 +80,45 @@ def study_identity_forget(*, study: Study, audit: AuditContext | None = None) ->
     if deleted:
         audit_record(action="results.identity_forgotten", obj=study, site=study.site, audit=audit, detail={})
     return bool(deleted)
+
+
+@transaction.atomic
+def reid_rotate(*, old_key: str, audit: AuditContext | None = None) -> dict[str, int]:
+    """Re-encrypt every kept identity and destination secret with ONCOPORTAL_REID_KEY; returns counts.
+
+    Tokens made with ``old_key`` (or already with the current key) are
+    re-encrypted with the current key, all in one transaction: if any token
+    is readable with neither key, nothing changes and IdentityUnavailable says
+    how many. Values are decrypted in memory only.
+    """
+    if not reid_configured():
+        raise IdentityUnavailable("ONCOPORTAL_REID_KEY is not set: there is no key to rotate to")
+    try:
+        keys = MultiFernet([Fernet(settings.REID_KEY.encode()), Fernet(old_key.strip().encode())])
+    except ValueError:
+        raise IdentityUnavailable("the old key is not a Fernet key (32 bytes, urlsafe base64)") from None
+    counts = {"identities": 0, "secrets": 0}
+    unreadable = 0
+    for identity in StudyIdentity.objects.select_for_update().only("pk", "encrypted"):
+        try:
+            identity.encrypted = keys.rotate(identity.encrypted.encode()).decode()
+        except InvalidToken:
+            unreadable += 1
+            continue
+        identity.save(update_fields=["encrypted", "updated_at"])
+        counts["identities"] += 1
+    for destination in Destination.objects.select_for_update().exclude(secret_encrypted=""):
+        try:
+            destination.secret_encrypted = keys.rotate(destination.secret_encrypted.encode()).decode()
+        except InvalidToken:
+            unreadable += 1
+            continue
+        destination.save(update_fields=["secret_encrypted"])
+        counts["secrets"] += 1
+    if unreadable:
+        transaction.set_rollback(True)
+        raise IdentityUnavailable(
+            f"{unreadable} token(s) cannot be decrypted with either key: nothing changed"
+        )
+    audit_record(action="results.reid_key_rotated", audit=audit, detail=counts)
+    return counts
