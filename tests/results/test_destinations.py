@@ -288,3 +288,15 @@ def test_test_connection_queries_a_dicomweb_pacs_with_its_credentials(curator, q
     )
     outcome = destination_test(destination=wrong, by=curator)
     assert not outcome.ok and "HTTP 401 (check the credentials)" in outcome.message
+
+
+def test_the_study_identity_admin_shows_which_studies_never_the_identity(admin_client, site) -> None:
+    from cases.models import Study
+
+    study = Study.objects.create(site=site, study_instance_uid="1.2.3.9", modality="CT")
+    row = StudyIdentity.objects.create(study=study, encrypted="gAAAAA-token-never-shown")
+    listing = admin_client.get(reverse("admin:results_studyidentity_changelist"))
+    page = admin_client.get(reverse("admin:results_studyidentity_change", args=[row.pk]))
+    assert listing.status_code == page.status_code == 200
+    assert "token-never-shown" not in listing.content.decode() + page.content.decode()
+    assert admin_client.get(reverse("admin:results_studyidentity_add")).status_code == 403
