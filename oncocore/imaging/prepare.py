@@ -212,6 +212,7 @@ def _validate_and_deidentify(data: bytes, limits: Limits, deid: DeidOptions, key
     issuer = _text(ds, "IssuerOfPatientID")
     if is_own_pseudonym(ds, patient_id):
         pseudonym = patient_id  # de-identified here before (a try-out saved, a re-import)
+        identity = {}  # its header holds our pseudonym, not the hospital's patient: nothing to keep
     elif patient_id:
         pseudonym = pseudonym_for(issuer=issuer, patient_id=patient_id, key=key)
     else:

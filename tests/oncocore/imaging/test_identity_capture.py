@@ -51,6 +51,20 @@ def test_identity_is_captured_before_de_identification(make_dicom, limits, pseud
     assert stored.PatientID == p.patient_pseudonym
 
 
+def test_a_file_de_identified_here_has_no_identity_to_keep(make_dicom, limits, pseudonym_key):
+    """A saved try-out or a re-import carries our pseudonym, which must not pass for the hospital's patient."""
+    data = make_dicom(np.full((8, 8), 100, np.uint16), extra=_with_identity)
+    first = prepare(SourceFile("a.dcm", data), limits=limits, deid=DeidOptions(), pseudonym_key=pseudonym_key)
+    again = prepare(
+        SourceFile("a.dcm", first.stored_bytes),
+        limits=limits,
+        deid=DeidOptions(),
+        pseudonym_key=pseudonym_key,
+    )
+    assert first.identity == IDENTITY
+    assert again.identity == {} and again.patient_pseudonym == first.patient_pseudonym
+
+
 def test_plain_images_have_no_identity(limits, pseudonym_key):
     from PIL import Image
 
