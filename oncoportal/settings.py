@@ -337,6 +337,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.case.CaseStatus",
         "ResultStatusEnum": "inference.models.ResultStatus",
+        "DestinationKindEnum": "results.models.Destination.Kind",
+        "DestinationAuthEnum": "results.models.Destination.Auth",
     },
 }
 
