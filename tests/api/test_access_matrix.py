@@ -143,7 +143,6 @@ def _site_data(
 ) -> SiteData:
     from api.services.webhooks import webhook_create, webhook_ping
     from cases.models import Case, CaseStatus, IntakeBatch, Task
-    from results.services.destinations import DestinationFields, destination_create
     from cases.services.intake import intake_sources
     from cases.services.review import review_submit
     from inference.models import Prediction, TryOut
@@ -151,6 +150,7 @@ def _site_data(
     from inference.services import prediction_request
     from inference.tryout.services import tryout_start
     from inference.tryout.worker import tryout_run
+    from results.services.destinations import DestinationFields, destination_create
 
     report = intake_sources(
         uploads=[(p.name, p.read_bytes()) for p in files],
