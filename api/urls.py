@@ -8,6 +8,7 @@ from api.views.audit import CaseAuditView
 from api.views.base import api_not_found
 from api.views.case_list import CaseListView
 from api.views.cases import CaseDetailView, CaseRetryView
+from api.views.destinations import DestinationDetailView, DestinationListView, DestinationTestView
 from api.views.me import MeView
 from api.views.models import ModelActivateView, ModelDetailView, ModelListView, ModelRetireView
 from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
@@ -45,6 +46,10 @@ urlpatterns = [
     path("v1/webhooks/<int:pk>/", WebhookDetailView.as_view(), name="webhook_detail"),
     path("v1/webhooks/<int:pk>/deliveries/", WebhookDeliveriesView.as_view(), name="webhook_deliveries"),
     path("v1/webhooks/<int:pk>/ping/", WebhookPingView.as_view(), name="webhook_ping"),
+    # Result destinations (the PACS that get results back): Curators.
+    path("v1/destinations/", DestinationListView.as_view(), name="destination_list"),
+    path("v1/destinations/<int:pk>/", DestinationDetailView.as_view(), name="destination_detail"),
+    path("v1/destinations/<int:pk>/test/", DestinationTestView.as_view(), name="destination_test"),
     # Model versions: read by anyone with a role; activated and retired by Curators.
     path("v1/models/", ModelListView.as_view(), name="model_list"),
     path("v1/models/<int:pk>/", ModelDetailView.as_view(), name="model_detail"),

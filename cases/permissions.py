@@ -35,6 +35,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "api.change_webhooksubscription",
         "api.delete_webhooksubscription",
         "api.view_webhookdelivery",
+        # Result destinations (the PACS that gets results back) and which studies keep an identity.
+        "results.view_destination",
+        "results.add_destination",
+        "results.change_destination",
+        "results.delete_destination",
+        "results.view_studyidentity",
     ],
     Role.INTEGRATION: ["cases.use_api", "cases.upload_study", "cases.view_case"],
 }

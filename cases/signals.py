@@ -9,6 +9,15 @@ reaches a moment outside systems may want to hear about, with ``event`` (one
 of ``cases.services.events.CASE_EVENTS``), ``case_id`` and ``detail`` (a
 JSON-ready dict). The api app turns it into webhook deliveries. Send it only
 through ``cases.services.events.case_event_send``.
+
+``study_instance_stored`` is sent by the intake INSIDE its transaction, once
+per stored DICOM instance, after the Study row is created or found and before
+the Image row, with ``study``, ``created`` (the study is new) and ``identity``
+(the original header's identity, ``oncocore.imaging.identity``: in memory
+only, never to be logged). A receiver returns a list of warnings for the
+upload report (no patient data in them); an exception it raises rolls the
+instance back. The results app keeps the identity, encrypted, for sites with a
+result destination.
 """
 
 from django.dispatch import Signal
@@ -16,3 +25,4 @@ from django.dispatch import Signal
 images_ingested = Signal()
 case_task_changed = Signal()
 case_event = Signal()
+study_instance_stored = Signal()

@@ -43,7 +43,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dimse.access import AccessPolicy
-from dimse.spool import Spool, valid_uid
+from dimse.spool import Spool, association_folder, valid_uid
 
 logger = logging.getLogger("dimse.listener")
 
@@ -107,11 +107,12 @@ class ListenerConfig:
 
 @dataclass(frozen=True)
 class StudyBatch:
-    """The spooled instances of one study, closed by ``rule``."""
+    """The spooled instances of one study, closed by ``rule``, for the site ``site`` ('' = default)."""
 
     study_uid: str
     files: tuple[Path, ...]
     rule: str
+    site: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class AssociationSummary:
     calling_ae: str
     host: str
     port: int
+    site: str = ""  # the site code its ONCOPORTAL_DICOM_ALLOWED entry names; '' = default
     ended: str = ""
     instances: int = 0
     failures: int = 0
@@ -175,7 +177,9 @@ class DicomListener:
         self._on_worker_exit = on_worker_exit
         self._lock = threading.Lock()
         self._associations: dict[Association, AssociationSummary] = {}
-        self._pending: dict[str, _PendingStudy] = {}
+        # Keyed by (site code, Study Instance UID): a study two peers send for two sites
+        # is two batches, and intake refuses the one for the site that does not own it.
+        self._pending: dict[tuple[str, str], _PendingStudy] = {}
         self._jobs: queue.Queue[object] = queue.Queue()
         self._outstanding = 0  # jobs queued or running (for idle())
         self._worker: threading.Thread | None = None
@@ -196,8 +200,8 @@ class DicomListener:
     def start(self) -> None:
         """Queue what an earlier run left in the spool, start the worker, then listen."""
         leftovers = self.spool.leftovers()
-        for study_uid, files in leftovers.items():
-            self._enqueue(StudyBatch(study_uid, tuple(files), "left in spool at start-up"))
+        for (site, study_uid), files in leftovers.items():
+            self._enqueue(StudyBatch(study_uid, tuple(files), "left in spool at start-up", site))
         if leftovers:
             logger.info("spool: %d study(ies) left by an earlier run, ingesting", len(leftovers))
         self._worker = threading.Thread(target=self._work, name="dimse-ingest", daemon=True)
@@ -271,15 +275,23 @@ class DicomListener:
     def _on_accepted(self, event: evt.Event) -> None:
         assoc = event.assoc
         key = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        calling_ae, host = str(assoc.requestor.ae_title).strip(), assoc.requestor.address
         summary = AssociationSummary(
             key=key,
-            calling_ae=str(assoc.requestor.ae_title).strip(),
-            host=assoc.requestor.address,
+            calling_ae=calling_ae,
+            host=host,
             port=assoc.requestor.port,
+            site=self.config.access.site_for(calling_ae, host),
         )
         with self._lock:
             self._associations[assoc] = summary
-        logger.info("association %s from %r at %s accepted", key, summary.calling_ae, summary.host)
+        logger.info(
+            "association %s from %r at %s accepted (site %s)",
+            key,
+            summary.calling_ae,
+            summary.host,
+            summary.site or "default",
+        )
 
     def _on_store(self, event: evt.Event) -> int:
         with self._lock:
@@ -300,7 +312,9 @@ class DicomListener:
             )
             return STATUS_CANNOT_UNDERSTAND
         try:
-            path = self.spool.write(summary.key, study_uid, sop_uid, encoded)
+            path = self.spool.write(
+                association_folder(summary.key, summary.site), study_uid, sop_uid, encoded
+            )
         except OSError:
             with self._lock:
                 summary.failures += 1
@@ -309,7 +323,7 @@ class DicomListener:
         with self._lock:
             summary.instances += 1
             summary.studies.add(study_uid)
-            study = self._pending.setdefault(study_uid, _PendingStudy())
+            study = self._pending.setdefault((summary.site, study_uid), _PendingStudy())
             study.files.append(path)
             study.open_associations.add(summary.key)
             study.last_instance_at = time.monotonic()
@@ -322,15 +336,15 @@ class DicomListener:
                 return
             summary.ended = rule.removeprefix("association ")
             for study_uid in sorted(summary.studies):
-                study = self._pending.get(study_uid)
+                study = self._pending.get((summary.site, study_uid))
                 if study is None:
                     continue  # already closed by the quiet rule
                 study.open_associations.discard(summary.key)
                 if not study.open_associations:
-                    del self._pending[study_uid]
+                    del self._pending[(summary.site, study_uid)]
                     summary.studies_closed.append(study_uid)
                     self._outstanding += 1
-                    self._jobs.put(StudyBatch(study_uid, tuple(study.files), rule))
+                    self._jobs.put(StudyBatch(study_uid, tuple(study.files), rule, summary.site))
             self._outstanding += 1
             self._jobs.put(summary)  # after its studies: the audit row follows their intake
         logger.info(
@@ -349,16 +363,15 @@ class DicomListener:
         now = time.monotonic()
         with self._lock:
             quiet = [
-                uid
-                for uid, study in self._pending.items()
+                key
+                for key, study in self._pending.items()
                 if now - study.last_instance_at >= self.config.quiet_seconds
             ]
-            for study_uid in quiet:
-                study = self._pending.pop(study_uid)
+            for site, study_uid in quiet:
+                study = self._pending.pop((site, study_uid))
                 self._outstanding += 1
-                self._jobs.put(
-                    StudyBatch(study_uid, tuple(study.files), f"quiet for {self.config.quiet_seconds:g} s")
-                )
+                rule = f"quiet for {self.config.quiet_seconds:g} s"
+                self._jobs.put(StudyBatch(study_uid, tuple(study.files), rule, site))
 
     def _work(self) -> None:
         tick = min(1.0, self.config.quiet_seconds / 4)

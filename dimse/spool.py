@@ -1,8 +1,11 @@
 """The spool: each received instance as a file, written before the store is answered.
 
-Layout: ``<root>/<association key>/<Study Instance UID>/<SOP Instance UID>.dcm``. Each
-file is written under a temporary name and renamed, so a file with the final name is
-always complete; a crash leaves at most a ``.part`` file, which start-up removes.
+Layout: ``<root>/<association>/<Study Instance UID>/<SOP Instance UID>.dcm``, where
+``<association>`` is the association's key, followed by ``=<site code>`` when the calling
+AE's entry names a site (:func:`association_folder`): so files left at start-up still go
+to the site their sender's entry named. Each file is written under a temporary name and
+renamed, so a file with the final name is always complete; a crash leaves at most a
+``.part`` file, which start-up removes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,16 @@ from pathlib import Path
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PART_SUFFIX = ".part"
+
+
+def association_folder(key: str, site: str) -> str:
+    """The spool folder of an association: its key, and its site code when it has one."""
+    return f"{key}={site}" if site else key
+
+
+def site_of_folder(name: str) -> str:
+    """The site code recorded in an association folder's name; '' for the default site."""
+    return name.partition("=")[2]
 
 
 def valid_uid(value: str) -> bool:
@@ -53,16 +66,16 @@ class Spool:
                 raise
         raise AssertionError("unreachable")
 
-    def leftovers(self) -> dict[str, list[Path]]:
-        """Complete files left by an earlier run, by study; removes half-written ones."""
-        studies: dict[str, list[Path]] = defaultdict(list)
+    def leftovers(self) -> dict[tuple[str, str], list[Path]]:
+        """Complete files left by an earlier run, by (site code, study); removes half-written ones."""
+        studies: dict[tuple[str, str], list[Path]] = defaultdict(list)
         if not self.root.is_dir():
             return {}
         for path in sorted(self.root.glob("*/*/*")):
             if path.name.endswith(PART_SUFFIX):
                 path.unlink(missing_ok=True)
             elif path.suffix == ".dcm" and path.is_file():
-                studies[path.parent.name].append(path)
+                studies[(site_of_folder(path.parent.parent.name), path.parent.name)].append(path)
         self.prune()
         return dict(studies)
 

@@ -8,6 +8,7 @@ ONCOPORTAL_PRODUCTION=1 removes every insecure default.
 
 from __future__ import annotations
 
+import base64 as _base64
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -49,7 +50,14 @@ else:
 # development default is public, fit for demo data only.
 REID_KEY = env_str(
     "ONCOPORTAL_REID_KEY", "" if PRODUCTION else "ZGV2ZWxvcG1lbnQtb25seS1yZWlkLWtleS0wMDAwMDA="
-)
+).strip()
+try:  # a malformed key fails at start, not on the first upload that would keep an identity
+    if REID_KEY and len(_base64.urlsafe_b64decode(REID_KEY.encode("ascii"))) != 32:
+        raise ValueError
+except (ValueError, UnicodeEncodeError):
+    raise ImproperlyConfigured(
+        "ONCOPORTAL_REID_KEY: a Fernet key (32 random bytes, urlsafe base64) is expected"
+    ) from None
 
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -332,6 +340,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.case.CaseStatus",
         "ResultStatusEnum": "inference.models.ResultStatus",
+        "DestinationKindEnum": "results.models.Destination.Kind",
+        "DestinationAuthEnum": "results.models.Destination.Auth",
     },
 }
 

@@ -5,3 +5,6 @@ class ResultsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "results"
     verbose_name = "Results to the PACS"
+
+    def ready(self) -> None:
+        from results import receivers  # noqa: F401  (the intake keeps identities through them)

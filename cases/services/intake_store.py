@@ -16,6 +16,7 @@ from pydicom.uid import generate_uid
 
 from cases.models import Case, Image, ImageKind, Patient, Series, Site, Study, Task, User
 from cases.services.audit import audit_record
+from cases.signals import study_instance_stored
 from cases.task_registry import task_get, task_infer
 from oncocore.imaging import Prepared
 
@@ -121,6 +122,12 @@ def _create_rows(
     )
     if series.study_id != study.pk:
         raise StudyElsewhere("series UID already belongs to a different study")
+    if is_dicom:
+        # In this transaction, so a kept identity and the rows stand or fall together.
+        responses = study_instance_stored.send(
+            sender=Study, study=study, created=study_created, identity=p.identity
+        )
+        p.warnings = [*p.warnings, *(w for _, warnings in responses for w in (warnings or []))]
     image = Image.objects.create(
         series=series,
         case=case,

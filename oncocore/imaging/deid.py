@@ -131,8 +131,9 @@ def is_own_pseudonym(ds: Dataset, patient_id: str) -> bool:
 def deidentify(ds: Dataset, *, pseudonym: str, options: DeidOptions) -> list[str]:
     """De-identify ``ds`` in place; return warnings for the user (e.g. 'burned-in annotation: YES').
 
-    ``pseudonym`` replaces Patient's Name and Patient ID; pass ``''`` when the
-    file has no Patient ID, and both are left empty. If ``ds`` carries file meta,
+    ``pseudonym`` replaces Patient's Name and Patient ID (``prepare`` gives a
+    file without a Patient ID one keyed on its study; ``''`` leaves both
+    empty). If ``ds`` carries file meta,
     its identifying attributes (AE titles, network addresses, private
     information) are removed too.
     """

@@ -13,7 +13,7 @@ import datetime
 import hashlib
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pydicom
@@ -37,13 +37,17 @@ from .dicom_io import (
 from .dicom_pixels import render_dicom
 from .errors import Rejected, one_line
 from .header import header_dict
+from .identity import identity_of
 from .limits import Limits
 from .plain_image import image_format, prepare_plain_image
 from .render import choose_window, png_bytes, render_frame, thumbnail_png
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["NO_PATIENT_ID_ISSUER", "Prepared", "prepare"]
+
+# The pseudonym of a file without a Patient ID is keyed on its study under this issuer.
+NO_PATIENT_ID_ISSUER = "oncoportal:no-patient-id:study"
 
 
 @dataclass
@@ -85,6 +89,10 @@ class Prepared:
     display_pngs: list[bytes]  # one per frame, longest side <= limits.display_max_px
     thumbnail_png: bytes  # of the middle frame
     warnings: list[str]
+    # The ORIGINAL header's identity (oncocore.imaging.identity), read before de-identification;
+    # {} for plain images. Only the intake's encrypted StudyIdentity may keep it: it is left
+    # out of repr so that no log line or traceback that prints a Prepared carries it.
+    identity: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def prepare(source: SourceFile, *, limits: Limits, deid: DeidOptions, pseudonym_key: bytes) -> Prepared:
@@ -181,37 +189,54 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     return None
 
 
-def _validate_and_deidentify(
-    data: bytes, limits: Limits, deid: DeidOptions, key: bytes
-) -> tuple[bytes, Geometry, UID, str | None, list[str]]:
-    """Header checks (all before decoding), then the de-identified Part 10 bytes."""
+@dataclass
+class _Deidentified:
+    stored: bytes
+    geometry: Geometry
+    ts: UID
+    pseudonym: str
+    warnings: list[str]
+    identity: dict[str, str] = field(repr=False)
+
+
+def _validate_and_deidentify(data: bytes, limits: Limits, deid: DeidOptions, key: bytes) -> _Deidentified:
+    """Header checks (all before decoding), the original identity, then the de-identified Part 10 bytes."""
     ds = read_dataset(data, limits)
     check_is_image(ds)
     warnings = check_uids(ds)
     geometry = read_geometry(ds, limits)
     ts = transfer_syntax_of(ds)
     check_decodable(ds, ts, geometry)
+    identity = identity_of(ds)  # before de-identification, which removes it
     patient_id = _text(ds, "PatientID")
     issuer = _text(ds, "IssuerOfPatientID")
     if is_own_pseudonym(ds, patient_id):
-        pseudonym: str | None = patient_id  # de-identified here before (a try-out saved, a re-import)
+        pseudonym = patient_id  # de-identified here before (a try-out saved, a re-import)
+        identity = {}  # its header holds our pseudonym, not the hospital's patient: nothing to keep
+    elif patient_id:
+        pseudonym = pseudonym_for(issuer=issuer, patient_id=patient_id, key=key)
     else:
-        pseudonym = pseudonym_for(issuer=issuer, patient_id=patient_id, key=key) if patient_id else None
-    warnings += deidentify(ds, pseudonym=pseudonym or "", options=deid)
-    return write_part10(ds, ts), geometry, ts, pseudonym, warnings
+        # No Patient ID: nothing links this study to another one, so it is its own
+        # pseudonymous patient. Its pseudonym is keyed on the Study Instance UID, which
+        # is kept anyway, so every instance of the study gets the same one.
+        study_uid = _text(ds, "StudyInstanceUID")
+        pseudonym = pseudonym_for(issuer=NO_PATIENT_ID_ISSUER, patient_id=study_uid, key=key)
+    warnings += deidentify(ds, pseudonym=pseudonym, options=deid)
+    return _Deidentified(write_part10(ds, ts), geometry, ts, pseudonym, warnings, identity)
 
 
 def _prepare_dicom(
     source: SourceFile, sha256: str, limits: Limits, deid: DeidOptions, key: bytes
 ) -> Prepared:
     try:
-        stored, geometry, ts, pseudonym, warnings = _validate_and_deidentify(source.data, limits, deid, key)
+        done = _validate_and_deidentify(source.data, limits, deid, key)
     except Rejected:
         raise
     except Exception as exc:  # values are parsed lazily: a corrupt element surfaces here
         first_line = (str(exc).splitlines() or [""])[0]
         raise Rejected(f"corrupt DICOM header: {type(exc).__name__}: {first_line}") from None
 
+    stored, geometry, ts = done.stored, done.geometry, done.ts
     # Work from the stored file from here on: it is what we keep and will serve.
     stored_ds = pydicom.dcmread(io.BytesIO(stored))
     modality = _text(stored_ds, "Modality").upper()
@@ -240,7 +265,7 @@ def _prepare_dicom(
         series_description=_text(stored_ds, "SeriesDescription"),
         series_number=_int_or_none(stored_ds, "SeriesNumber"),
         instance_number=_int_or_none(stored_ds, "InstanceNumber"),
-        patient_pseudonym=pseudonym,
+        patient_pseudonym=done.pseudonym,
         patient_sex=_text(stored_ds, "PatientSex").upper(),
         patient_age=_text(stored_ds, "PatientAge").upper(),
         rows=geometry.rows,
@@ -255,7 +280,8 @@ def _prepare_dicom(
         header=header_dict(stored_ds),
         display_pngs=rendered.display_pngs,
         thumbnail_png=rendered.thumbnail_png,
-        warnings=warnings + rendered.warnings,
+        warnings=done.warnings + rendered.warnings,
+        identity=done.identity,
     )
 
 

@@ -8,7 +8,7 @@ principal, in the order the API decides (credentials, CSRF, role, scope, role
 permission, then the object), so no status is typed per cell.
 
 The world (two sites, each with a predicted case, a failed case, a disputed
-case, an upload batch, a try-out, a webhook subscription; one model version)
+case, an upload batch, a try-out, a webhook subscription, a result destination; one model version)
 is built once for the module, inside a transaction that is rolled back when
 the module ends. Every call runs in a savepoint that is rolled back, so what
 one cell writes (a review, a retry, a deleted subscription) no other cell
@@ -74,6 +74,7 @@ class SiteData:
     tryout: Any  # done, with its overlay
     tryout_to_delete: Any  # only the DELETE row uses it: a delete removes files, which no savepoint restores
     webhook: Any
+    destination: Any  # a DIMSE one whose PACS does not answer: the test call reports that, 200
     strings: list[str] = field(
         default_factory=list
     )  # distinctive identifiers: must not leak to the other site
@@ -149,6 +150,7 @@ def _site_data(
     from inference.services import prediction_request
     from inference.tryout.services import tryout_start
     from inference.tryout.worker import tryout_run
+    from results.services.destinations import DestinationFields, destination_create
 
     report = intake_sources(
         uploads=[(p.name, p.read_bytes()) for p in files],
@@ -192,6 +194,13 @@ def _site_data(
         created_by=curator,
     )
     webhook_ping(subscription=webhook, by=curator)
+    destination = destination_create(
+        # Port 1 on loopback: nothing listens, so a test call fails at once, with its reason.
+        values=DestinationFields(
+            name=f"PACS {site.code}", site=site, ae_title="PACS", host="127.0.0.1", port=1
+        ),
+        created_by=curator,
+    )
 
     image = predicted.images.get()
     data = SiteData(
@@ -208,6 +217,7 @@ def _site_data(
         tryout=tryout,
         tryout_to_delete=made[1],
         webhook=webhook,
+        destination=destination,
     )
     data.strings = sorted(
         {
@@ -217,6 +227,7 @@ def _site_data(
             data.batch_id,
             webhook.name,
             webhook.url,
+            destination.name,
             *(str(t.pk) for t in made),
             *(p.name for p in [*files, *tryouts]),
             *(user.username for user in [uploader, *readers]),
@@ -390,6 +401,10 @@ def _webhook(w: World, who: Principal, which: str) -> dict[str, Any]:
         "events": ["prediction.completed"],
         "site": w[OWN].code,
     }
+
+
+def _destination(w: World, who: Principal, which: str) -> dict[str, Any]:
+    return {"name": "matrix PACS", "ae_title": "MATRIX", "host": "127.0.0.1", "port": 1, "site": w[OWN].code}
 
 
 V1 = "/api/v1"
@@ -572,6 +587,55 @@ ENDPOINTS: list[Endpoint] = [
         Scope.ADMIN,
         "api.change_webhooksubscription",
         ok=frozenset({202}),
+    ),
+    Endpoint(
+        "destination_list",
+        "GET",
+        lambda w, s: f"{V1}/destinations/",
+        Scope.ADMIN,
+        "results.view_destination",
+        scoping=GLOBAL,
+        shows=lambda w, s: [w[s].destination.name],
+    ),
+    Endpoint(
+        "destination_list",
+        "POST",
+        lambda w, s: f"{V1}/destinations/",
+        Scope.ADMIN,
+        "results.add_destination",
+        scoping=GLOBAL,
+        body=_destination,
+        ok=frozenset({201}),
+    ),
+    Endpoint(
+        "destination_detail",
+        "GET",
+        lambda w, s: f"{V1}/destinations/{w[s].destination.pk}/",
+        Scope.ADMIN,
+        "results.view_destination",
+    ),
+    Endpoint(
+        "destination_detail",
+        "PATCH",
+        lambda w, s: f"{V1}/destinations/{w[s].destination.pk}/",
+        Scope.ADMIN,
+        "results.change_destination",
+        body=lambda w, who, s: {"name": "renamed by the matrix"},
+    ),
+    Endpoint(
+        "destination_detail",
+        "DELETE",
+        lambda w, s: f"{V1}/destinations/{w[s].destination.pk}/",
+        Scope.ADMIN,
+        "results.delete_destination",
+        ok=frozenset({204}),
+    ),
+    Endpoint(
+        "destination_test",
+        "POST",
+        lambda w, s: f"{V1}/destinations/{w[s].destination.pk}/test/",
+        Scope.ADMIN,
+        "results.change_destination",
     ),
     Endpoint("model_list", "GET", lambda w, s: f"{V1}/models/", Scope.READ, scoping=GLOBAL),
     Endpoint("model_detail", "GET", lambda w, s: f"{V1}/models/{w.model.pk}/", Scope.READ, scoping=GLOBAL),

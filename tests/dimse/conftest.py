@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dimse.access import AccessPolicy
-from dimse.ingest import StudyIngest
+from dimse.ingest import StudyIngest, listener_sites
 from dimse.listener import DicomListener, ListenerConfig
 
 # A real MR series: 7 instances, one study, one series (pydicom's DICOMDIR test set).
@@ -39,7 +39,10 @@ def spool_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def start_listener(site, spool_root: Path) -> Iterator[Callable[..., DicomListener]]:
-    """Start a listener for ``site`` (on a free port); it is stopped after the test."""
+    """Start a listener for ``site`` (on a free port); it is stopped after the test.
+
+    ``allowed`` entries may name their own site (``AE=SITE``), as ONCOPORTAL_DICOM_ALLOWED's.
+    """
     started: list[DicomListener] = []
 
     def start(
@@ -57,7 +60,7 @@ def start_listener(site, spool_root: Path) -> Iterator[Callable[..., DicomListen
             quiet_seconds=quiet,
             spool_root=root or spool_root,
         )
-        ingest = StudyIngest(site)
+        ingest = StudyIngest(site, listener_sites(config.access))
         listener = DicomListener(
             config, ingest=ingest, on_association=ingest.record_association, on_worker_exit=ingest.worker_exit
         )

@@ -98,6 +98,7 @@ def test_a_series_in_one_association_becomes_one_case(
         "calling_ae": "PACS",
         "host": "127.0.0.1",
         "port": event.detail["port"],
+        "site": "uh-radiology",
         "ended": "released",
         "instances": 7,
         "refused_instances": 0,

@@ -94,6 +94,12 @@ def test_bad_value_stops_start_up_with_one_line(tmp_path):
     assert "ONCOPORTAL_MAX_PIXELS='lots': expected an integer" in result.stderr
 
 
+def test_a_malformed_reid_key_stops_start_up_with_one_line(tmp_path):
+    result = _manage("check", env={"ONCOPORTAL_REID_KEY": "too-short", "ONCOPORTAL_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "ONCOPORTAL_REID_KEY: a Fernet key (32 random bytes, urlsafe base64) is expected" in result.stderr
+
+
 def test_s3_storage_is_configured_from_the_environment(tmp_path):
     # No S3 endpoint is reachable here, so this checks the wiring only (said in README "Tests").
     script = (

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dimse.ingest import StudyIngest, listener_config, listener_site
+from dimse.ingest import StudyIngest, listener_config, listener_site, listener_sites
 from dimse.listener import DicomListener
 
 
@@ -26,10 +26,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             config = listener_config(port=options["port"], host=options["host"])
-            site = listener_site(options["site"] or settings.DICOM_SITE)
+            site = listener_site(options["site"] or settings.DICOM_SITE, config.access)
+            sites = listener_sites(config.access)
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from None
-        ingest = StudyIngest(site)
+        ingest = StudyIngest(site, sites)
         listener = DicomListener(
             config,
             ingest=ingest,
@@ -45,7 +46,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_signal)
         listener.start()
         self.stdout.write(
-            f"DICOM listener: AE title {config.ae_title}, port {listener.port}, site {site.code}", ending="\n"
+            f"DICOM listener: AE title {config.ae_title}, port {listener.port}, "
+            f"site {site.code if site else '(per calling AE only)'}",
+            ending="\n",
         )
         self.stdout.flush()
         stop.wait()
