@@ -99,6 +99,22 @@ class Case(models.Model):
     )
     ai_positive = models.BooleanField(default=False, help_text="The AI reports a tumour or malignancy.")
     ai_untrained = models.BooleanField(default=False)
+    # The study result (oncocore.study_result, docs/study-result.md): the key
+    # (most suspicious) image and the class probabilities it had, as given.
+    ai_probabilities = models.JSONField(
+        default=dict, blank=True, help_text="The key image's class probabilities."
+    )
+    ai_key_image = models.ForeignKey(
+        "cases.Image",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The most suspicious image: the one the study result comes from.",
+    )
+    ai_images = models.PositiveIntegerField(
+        default=0, help_text="Images with a result behind the study result."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(auto_now_add=True)
