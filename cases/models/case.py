@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Value
@@ -169,6 +171,20 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"Case {self.pk} ({self.get_task_display()}, {self.status})"
+
+    @property
+    def study_result(self) -> dict[str, Any] | None:
+        """The study result as the API and webhooks carry it; None until an image has a result."""
+        if not self.ai_images:
+            return None
+        return {
+            "label": self.ai_label,
+            "confidence": self.ai_confidence,
+            "probabilities": self.ai_probabilities,
+            "positive": self.ai_positive,
+            "key_image": self.ai_key_image_id,
+            "images": self.ai_images,
+        }
 
     def get_task_display(self) -> str:
         """The task's label, from the registry (what ``choices`` gave before tasks became data)."""
