@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, seria
 
 
 def test_the_viewer_opens_on_the_key_image_and_the_strip_moves_it(
-    page, live_server, radiologist, mr_study_predicted
+    page, live_server, radiologist, mr_study_predicted, artifacts
 ):
     case, _ = mr_study_predicted
     errors: list[str] = []
@@ -22,6 +22,7 @@ def test_the_viewer_opens_on_the_key_image_and_the_strip_moves_it(
     viewer = page.locator("[data-viewer]")
     page.wait_for_function("document.querySelector('[data-viewer]').dataset.position === '5'")
     assert viewer.locator("[data-readout-image]").inner_text() == "Image 5"
+    page.screenshot(path=str(artifacts / "study-result.png"))
     # The strip's second image (instance 3, the weaker glioma) opens the viewer there.
     page.locator(".key-images li").nth(1).locator("a").click()
     page.wait_for_function("document.querySelector('[data-viewer]').dataset.position === '3'")
