@@ -128,3 +128,17 @@ def test_the_migration_backfills_existing_cases_by_the_same_rule(mr_study_predic
     case.refresh_from_db()
     assert (case.ai_label, case.ai_key_image_id, case.ai_images) == ("glioma", images[5].pk, 7)
     assert case.ai_probabilities == MR_STUDY_PROBABILITIES[5]
+
+
+def test_the_one_case_form_writes_the_same_summary(mr_study_predicted):
+    from cases.services.case import case_set_ai_summary
+
+    case, images = mr_study_predicted
+    Case.objects.filter(pk=case.pk).update(ai_label="", ai_probabilities={}, ai_key_image=None, ai_images=0)
+    loaded = images_in_study_order(image for s in case_series(case=case) for image in s.images.all())
+    case_set_ai_summary(
+        case_id=case.pk, task=case.task, results=image_outcomes(task=case.task, images=loaded)
+    )
+    case.refresh_from_db()
+    assert (case.ai_label, case.ai_key_image_id, case.ai_images) == ("glioma", images[5].pk, 7)
+    assert case.ai_probabilities == MR_STUDY_PROBABILITIES[5]
