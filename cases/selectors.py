@@ -17,7 +17,7 @@ from django.db.models import (
     Subquery,
     TextChoices,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 
 from cases.models import (
     Adjudication,
@@ -87,9 +87,12 @@ def worklist_for_user(*, user: User, order: str = WorklistOrder.FINDINGS) -> Que
 
 
 def worklist_rows(*, user: User, case_ids: Sequence[int]) -> list[Case]:
-    """One page of worklist rows, in the order of ``case_ids``, with image count and key image id, in one query."""
-    # The key image is the first instance of the first series.
-    key_image = (
+    """One page of worklist rows, in the order of ``case_ids``, with image count and key image id, in one query.
+
+    The key image is the study result's (``Case.ai_key_image``, the most
+    suspicious image); before any result, the first instance of the first series.
+    """
+    first_image = (
         Image.objects.filter(case_id=OuterRef("pk"))
         .order_by("series_id", "instance_number", "pk")
         .values("pk")[:1]
@@ -104,7 +107,10 @@ def worklist_rows(*, user: User, case_ids: Sequence[int]) -> list[Case]:
     rows = case_list_for_user(user=user).filter(pk__in=case_ids)
     found = {
         case.pk: case
-        for case in rows.annotate(image_count=Subquery(image_count), key_image_id=Subquery(key_image))
+        for case in rows.annotate(
+            image_count=Subquery(image_count),
+            key_image_id=Coalesce(F("ai_key_image_id"), Subquery(first_image)),
+        )
     }
     return [found[pk] for pk in case_ids if pk in found]
 
@@ -122,6 +128,8 @@ def case_statuses_for_user(*, user: User, case_ids: list[int]) -> QuerySet[Case]
             "ai_uncertainty",
             "ai_positive",
             "ai_untrained",
+            "ai_key_image",
+            "ai_images",
             "site",
         )
         .select_related(None)

@@ -26,7 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cases.models import Case, CaseStatus
-from cases.services.case import AiResult, cases_set_ai_summaries
+from cases.services.case import cases_set_ai_summaries, study_order_key
 from cases.services.events import CASE_FAILED, PREDICTION_COMPLETED, case_event_send
 from cases.services.lifecycle import case_set_status, cases_set_status, cases_set_status_moved
 from inference.decode import serving_array
@@ -34,6 +34,7 @@ from inference.models import ModelVersion, Prediction
 from inference.scoring import RESULT_COLUMNS, ensemble_for, forget_renders, predictor_for, put, result_columns
 from oncocore.registry import BundleError
 from oncocore.scoring import Scored, score_batches
+from oncocore.study_result import ImageOutcome
 from oncoportal import celery_config
 from oncoportal.db import rows_update
 
@@ -293,7 +294,7 @@ class _Newest:
 
 
 def case_refresh_ai_summary(*, case_id: int) -> None:
-    """Copy the newest finished prediction of each image (for the case's current task) into the case summary."""
+    """Set the case summary (the study result) from the newest finished prediction of each image for its current task."""
     _refresh_ai_summaries([case_id])
 
 
@@ -301,24 +302,51 @@ def _refresh_ai_summaries(case_ids: Sequence[int]) -> None:
     if not case_ids:
         return
     tasks = dict(Case.objects.filter(pk__in=case_ids).values_list("pk", "task"))
-    newest: dict[int, dict[int, AiResult]] = defaultdict(dict)
-    for case_id, image_id, task, label, confidence, uncertainty, untrained in (
+    newest: dict[int, dict[int, tuple[tuple[int, ...], ImageOutcome]]] = defaultdict(dict)
+    for (
+        case_id,
+        image_id,
+        series_number,
+        series_id,
+        instance_number,
+        task,
+        label,
+        confidence,
+        probabilities,
+        uncertainty,
+        untrained,
+    ) in (
         Prediction.objects.filter(image__case_id__in=list(tasks), status=Prediction.Status.DONE)
         .order_by("image_id", "pk")
         .values_list(
             "image__case_id",
             "image_id",
+            "image__series__series_number",
+            "image__series_id",
+            "image__instance_number",
             "model_version__task",
             "label",
             "confidence",
+            "probabilities",
             "uncertainty",
             "untrained",
         )
     ):
-        if task == tasks[case_id]:  # only the case's current task counts
-            newest[case_id][image_id] = AiResult(label, confidence, uncertainty, untrained)
+        if task == tasks[case_id]:  # only the case's current task counts; the newest (last) wins
+            place = study_order_key(
+                series_number=series_number,
+                series_id=series_id,
+                instance_number=instance_number,
+                image_id=image_id,
+            )
+            outcome = ImageOutcome(image_id, label, confidence, probabilities or {}, uncertainty, untrained)
+            newest[case_id][image_id] = (place, outcome)
     cases_set_ai_summaries(
-        summaries={case_id: (task, list(newest[case_id].values())) for case_id, task in tasks.items()}
+        summaries={
+            # In study order: the rule gives ties to the earlier image.
+            case_id: (task, [o for _, o in sorted(newest[case_id].values(), key=lambda po: po[0])])
+            for case_id, task in tasks.items()
+        }
     )
 
 

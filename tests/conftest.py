@@ -253,3 +253,69 @@ def make_case(db) -> Callable[..., object]:
         return case
 
     return _make
+
+
+# --- A real multi-image study: pydicom's 7-instance MR series, one case, with synthetic results.
+MR_SERIES = "dicom/pydicom/dicomdirtests/98892003/MR700"
+# Instance number -> the class probabilities its (synthetic) prediction gives: instance 5 is
+# the glioma (the key image), instance 3 a weaker one, the rest normal with some tumour mass.
+MR_STUDY_PROBABILITIES = {
+    1: {"glioma": 0.02, "meningioma": 0.02, "notumor": 0.95, "pituitary": 0.01},
+    2: {"glioma": 0.10, "meningioma": 0.05, "notumor": 0.80, "pituitary": 0.05},
+    3: {"glioma": 0.62, "meningioma": 0.08, "notumor": 0.28, "pituitary": 0.02},
+    4: {"glioma": 0.03, "meningioma": 0.01, "notumor": 0.96, "pituitary": 0.00},
+    5: {"glioma": 0.91, "meningioma": 0.04, "notumor": 0.03, "pituitary": 0.02},
+    6: {"glioma": 0.20, "meningioma": 0.10, "notumor": 0.65, "pituitary": 0.05},
+    7: {"glioma": 0.01, "meningioma": 0.01, "notumor": 0.97, "pituitary": 0.01},
+}
+# The rule's ranking of those instances (docs/study-result.md): positives by tumour mass, then the rest.
+MR_STUDY_RANKING = [5, 3, 6, 2, 1, 4, 7]
+
+
+@pytest.fixture
+def mr_study(data_dir, site, radiologist):
+    """The 7-instance MR series ingested as one brain MRI case (before any model is active)."""
+    from cases.models import Case, Task
+    from cases.services.intake import intake_sources
+
+    files = sorted((data_dir / MR_SERIES).iterdir())
+    report = intake_sources(
+        uploads=[(p.name, p.read_bytes()) for p in files],
+        site=site,
+        user=radiologist,
+        source="web",
+        task=Task.BRAIN_MRI,
+    )
+    assert len(report.accepted) == 7 and len(report.case_ids) == 1
+    return Case.objects.get(pk=report.case_ids[0])
+
+
+@pytest.fixture
+def mr_study_predicted(mr_study, random_model):
+    """``mr_study`` with a finished prediction per image (MR_STUDY_PROBABILITIES), refreshed by the pipeline.
+
+    Returns the case and its images by instance number.
+    """
+    from django.utils import timezone
+
+    from cases.models import Case
+    from inference.models import Prediction
+    from inference.pipeline import cases_refresh_status
+
+    images = {image.instance_number: image for image in mr_study.images.all()}
+    for number, probabilities in MR_STUDY_PROBABILITIES.items():
+        label = max(probabilities, key=lambda k: probabilities[k])
+        Prediction.objects.create(
+            image=images[number],
+            model_version=random_model,
+            status=Prediction.Status.DONE,
+            label=label,
+            confidence=probabilities[label],
+            probabilities=probabilities,
+            uncertainty=0.1 * number,
+            untrained=True,
+            finished_at=timezone.now(),
+        )
+    Case.objects.filter(pk=mr_study.pk).update(status="predicting")
+    cases_refresh_status(case_ids=[mr_study.pk])
+    return Case.objects.get(pk=mr_study.pk), images

@@ -39,6 +39,23 @@ class CaseAiSerializer(serializers.Serializer):
     untrained = serializers.BooleanField(source="ai_untrained")
 
 
+class StudyResultSerializer(serializers.Serializer):
+    """The study result (docs/study-result.md): one finding for the study, its most suspicious image's."""
+
+    label = serializers.CharField(help_text="The key image's label.")  # type: ignore[assignment]  # a field, not Field.label
+    confidence = serializers.FloatField(
+        allow_null=True, help_text="The key image's probability of that label."
+    )
+    probabilities = serializers.DictField(
+        child=serializers.FloatField(), help_text="The key image's class probabilities, as it had them."
+    )
+    positive = serializers.BooleanField(help_text="The label is a positive finding (a tumour, a malignancy).")
+    key_image = serializers.IntegerField(
+        allow_null=True, help_text="Id of the most suspicious image (null if it was deleted)."
+    )
+    images = serializers.IntegerField(help_text="Images with a result the finding was chosen from.")
+
+
 class CaseSummarySerializer(serializers.Serializer):
     """A case as a list shows it."""
 
@@ -52,6 +69,9 @@ class CaseSummarySerializer(serializers.Serializer):
     priority_label = serializers.CharField(source="get_priority_display")
     flagged = serializers.BooleanField()
     ai = CaseAiSerializer(source="*")
+    study_result = StudyResultSerializer(
+        allow_null=True, read_only=True, help_text="Null until an image of the case has a result."
+    )
     image_count = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     status_changed_at = serializers.DateTimeField()

@@ -223,6 +223,7 @@ def case_summary(case: Case) -> dict[str, Any]:
             "positive": case.ai_positive,
             "untrained": case.ai_untrained,
         },
+        "study_result": case.study_result,
     }
 
 

@@ -12,13 +12,40 @@ def sync_roles(apps, schema_editor):
     sync(apps)  # Curators may now edit review policies and see adjudications
 
 
+def _summary(task, results):
+    """The summary rule as it stood at this migration, frozen here (the live one is cases.services.case.ai_summary).
+
+    ``results`` are (label, confidence, uncertainty, untrained); only the
+    built-in tasks existed then.
+    """
+    from oncocore.tasks import builtin_task
+
+    if not results:
+        return {
+            "ai_label": "",
+            "ai_confidence": None,
+            "ai_uncertainty": None,
+            "ai_positive": False,
+            "ai_untrained": False,
+        }
+    spec = builtin_task(task)
+    positives = [r for r in results if spec is not None and spec.is_positive(r[0])]
+    lead = max(positives or results, key=lambda r: r[1] or 0.0)
+    uncertainties = [r[2] for r in results if r[2] is not None]
+    return {
+        "ai_label": lead[0],
+        "ai_confidence": lead[1],
+        "ai_uncertainty": max(uncertainties) if uncertainties else None,
+        "ai_positive": bool(positives),
+        "ai_untrained": any(r[3] for r in results),
+    }
+
+
 def backfill_ai_summary(apps, schema_editor):
     """Fill the new summary columns from the predictions already stored."""
-    from cases.services.case import AiResult, ai_summary
-
     Case = apps.get_model("cases", "Case")
     Prediction = apps.get_model("inference", "Prediction")
-    newest: dict[int, dict[int, AiResult]] = {}
+    newest: dict[int, dict[int, tuple]] = {}
     rows = (
         Prediction.objects.filter(status="done")
         .order_by("image_id", "pk")
@@ -47,11 +74,9 @@ def backfill_ai_summary(apps, schema_editor):
         if case_task != model_task:
             continue
         tasks[case_id] = case_task
-        newest.setdefault(case_id, {})[image_id] = AiResult(label, confidence, uncertainty, untrained)
+        newest.setdefault(case_id, {})[image_id] = (label, confidence, uncertainty, untrained)
     for case_id, results in newest.items():
-        Case.objects.filter(pk=case_id).update(
-            **ai_summary(task=tasks[case_id], results=list(results.values()))
-        )
+        Case.objects.filter(pk=case_id).update(**_summary(tasks[case_id], list(results.values())))
 
 
 class Migration(migrations.Migration):

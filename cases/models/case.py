@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Value
@@ -99,6 +101,22 @@ class Case(models.Model):
     )
     ai_positive = models.BooleanField(default=False, help_text="The AI reports a tumour or malignancy.")
     ai_untrained = models.BooleanField(default=False)
+    # The study result (oncocore.study_result, docs/study-result.md): the key
+    # (most suspicious) image and the class probabilities it had, as given.
+    ai_probabilities = models.JSONField(
+        default=dict, blank=True, help_text="The key image's class probabilities."
+    )
+    ai_key_image = models.ForeignKey(
+        "cases.Image",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The most suspicious image: the one the study result comes from.",
+    )
+    ai_images = models.PositiveIntegerField(
+        default=0, help_text="Images with a result behind the study result."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(auto_now_add=True)
@@ -153,6 +171,20 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"Case {self.pk} ({self.get_task_display()}, {self.status})"
+
+    @property
+    def study_result(self) -> dict[str, Any] | None:
+        """The study result as the API and webhooks carry it; None until an image has a result."""
+        if not self.ai_images:
+            return None
+        return {
+            "label": self.ai_label,
+            "confidence": self.ai_confidence,
+            "probabilities": self.ai_probabilities,
+            "positive": self.ai_positive,
+            "key_image": self.ai_key_image_id,
+            "images": self.ai_images,
+        }
 
     def get_task_display(self) -> str:
         """The task's label, from the registry (what ``choices`` gave before tasks became data)."""

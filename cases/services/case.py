@@ -1,17 +1,17 @@
-"""Changes to a case's routing (its task and priority, by a user) and to its AI summary (by the pipeline)."""
+"""Changes to a case's routing (its task and priority, by a user) and to its AI summary, the study result (by the pipeline)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
 
-from cases.models import Case, Priority, User
+from cases.models import Case, Image, Priority, User
 from cases.services.audit import AuditContext, audit_record
 from cases.signals import case_task_changed
-from cases.task_registry import is_positive_finding, task_get, task_keys
+from cases.task_registry import task_get, task_keys
+from oncocore.study_result import ImageOutcome, StudyFinding, study_finding
 from oncocore.tasks import UNASSIGNED
 from oncoportal.db import rows_update
 from oncoportal.exceptions import InvalidInput
@@ -156,50 +156,104 @@ def _check_plain_edits(plain: Mapping[str, Any]) -> None:
         raise InvalidInput(f"The flag reason must be text of at most {longest} characters.")
 
 
-@dataclass(frozen=True)
-class AiResult:
-    """One image's newest finished prediction, as the case summary needs it."""
+def study_order_key(
+    *, series_number: int | None, series_id: int, instance_number: int | None, image_id: int
+) -> tuple[int, int, int, int, int, int]:
+    """Where an image sits in its study: series by number, then instances by number (unnumbered last).
 
-    label: str
-    confidence: float | None
-    uncertainty: float | None
-    untrained: bool
-
-
-def ai_summary(*, task: str, results: Sequence[AiResult]) -> dict[str, Any]:
-    """The case's AI summary fields from its images' results.
-
-    A case is AI-positive when any image is; its label is then the most
-    confident positive one, otherwise the most confident label. Uncertainty is
-    the highest of its images, so one doubtful image ranks the whole case.
-    No results give an empty summary (e.g. after a task change).
+    The study rule breaks ties in this order, and "image 12 of 40" counts in
+    it; sorted here rather than in SQL, where NULLs sort first on SQLite and
+    last on PostgreSQL.
     """
-    if not results:
-        return {
-            "ai_label": "",
-            "ai_confidence": None,
-            "ai_uncertainty": None,
-            "ai_positive": False,
-            "ai_untrained": False,
-        }
-    positives = [r for r in results if is_positive_finding(task, r.label)]
-    lead = max(positives or results, key=lambda r: r.confidence or 0.0)
-    uncertainties = [r.uncertainty for r in results if r.uncertainty is not None]
+    return (
+        series_number is None,
+        series_number or 0,
+        series_id,
+        instance_number is None,
+        instance_number or 0,
+        image_id,
+    )
+
+
+def images_in_study_order(images: Iterable[Image]) -> list[Image]:
+    """The images sorted by :func:`study_order_key` (each needs its ``series`` loaded)."""
+    return sorted(
+        images,
+        key=lambda i: study_order_key(
+            series_number=i.series.series_number,
+            series_id=i.series_id,
+            instance_number=i.instance_number,
+            image_id=i.pk,
+        ),
+    )
+
+
+def image_outcomes(*, task: str, images: Sequence[Image]) -> list[ImageOutcome]:
+    """Each image's newest finished prediction for ``task``, as the study rule reads it.
+
+    ``images`` in study order, with ``predictions__model_version`` prefetched
+    (oldest first, as ``cases.selectors.case_series`` loads them); an image
+    with no such prediction is left out. The same choice as the pipeline's
+    refresh of the case summary, so the page ranks what the worklist shows.
+    """
+    outcomes = []
+    for image in images:
+        done = [
+            p
+            for p in image.predictions.all()  # inference's reverse relation
+            if p.status == "done" and p.model_version.task == task
+        ]
+        if done:
+            p = max(done, key=lambda p: p.pk)
+            outcomes.append(
+                ImageOutcome(
+                    image_id=image.pk,
+                    label=p.label,
+                    confidence=p.confidence,
+                    probabilities=p.probabilities or {},
+                    uncertainty=p.uncertainty,
+                    untrained=p.untrained,
+                )
+            )
+    return outcomes
+
+
+def case_study_finding(*, task: str, outcomes: Sequence[ImageOutcome]) -> StudyFinding:
+    """The study result by the one rule (``oncocore.study_result``), with the task's positive classes."""
+    if not outcomes:
+        return StudyFinding.empty()  # no registry look-up for nothing
+    spec = task_get(task)
+    return study_finding(outcomes, spec.positive_classes if spec is not None else frozenset())
+
+
+def ai_summary(*, task: str, results: Sequence[ImageOutcome]) -> dict[str, Any]:
+    """The case's AI summary fields: the study result of its images' outcomes (in study order).
+
+    The lead is the most suspicious image (docs/study-result.md): its label,
+    confidence and class probabilities become the case's; the case is
+    AI-positive when that label is a positive finding (then some image is);
+    uncertainty is the highest of any image, so one doubtful image ranks the
+    whole case. No results give an empty summary (e.g. after a task change).
+    """
+    finding = case_study_finding(task=task, outcomes=results)
     return {
-        "ai_label": lead.label,
-        "ai_confidence": lead.confidence,
-        "ai_uncertainty": max(uncertainties) if uncertainties else None,
-        "ai_positive": bool(positives),
-        "ai_untrained": any(r.untrained for r in results),
+        "ai_label": finding.label,
+        "ai_confidence": finding.confidence,
+        "ai_uncertainty": finding.uncertainty,
+        "ai_positive": finding.positive,
+        "ai_untrained": finding.untrained,
+        "ai_probabilities": finding.probabilities,
+        "ai_key_image": finding.key_image_id,
+        "ai_images": finding.images,
     }
 
 
-def case_set_ai_summary(*, case_id: int, task: str, results: Sequence[AiResult]) -> None:
+def case_set_ai_summary(*, case_id: int, task: str, results: Sequence[ImageOutcome]) -> None:
     """Keep the case's AI summary columns (worklist sorting and filtering) in step with its predictions."""
     Case.objects.filter(pk=case_id).update(**ai_summary(task=task, results=results))
 
 
-def cases_set_ai_summaries(*, summaries: Mapping[int, tuple[str, Sequence[AiResult]]]) -> None:
+def cases_set_ai_summaries(*, summaries: Mapping[int, tuple[str, Sequence[ImageOutcome]]]) -> None:
     """:func:`case_set_ai_summary` for many cases (case id -> task and results), one prepared UPDATE."""
     rows_update(
         Case,

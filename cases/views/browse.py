@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from cases.forms import WorklistFilterForm
@@ -75,6 +76,11 @@ def case_statuses(request: AuthenticatedHttpRequest) -> JsonResponse:
                     "ai_uncertainty": case.ai_uncertainty,
                     "ai_positive": case.ai_positive,
                     "ai_untrained": case.ai_untrained,
+                    "ai_images": case.ai_images,
+                    # The study result's key image, for the row's thumbnail; null before a result.
+                    "key_image_thumbnail": reverse("cases:image_thumbnail", args=[case.ai_key_image_id])
+                    if case.ai_key_image_id
+                    else None,
                 }
                 for case in rows
             ]

@@ -1,4 +1,4 @@
-"""The case page and the small forms on it (task, priority)."""
+"""The case page (study result, viewer, review, series) and the small forms on it (task, priority)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from cases.services.review import ImageReading, readers_required, review_class_n
 from cases.task_registry import task_classes, task_get, task_window_presets
 from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
 from cases.views.review import opened_token
+from cases.views.study_result import study_result_view
 from oncoportal.exceptions import DomainError
 
 # The happy path a case walks; FAILED can interrupt it at any step.
@@ -284,8 +285,15 @@ def _render_case(
     for image in images:
         image.frame_links = frame_links(image)  # type: ignore[attr-defined]
     header_image = _header_image(request, images)
-    # ?header= also says where the viewer starts (the series list links it).
-    start_image = header_image if request.GET.get("header") else None
+    # The study result and the images ranked by its rule, from the stored predictions.
+    study_result = study_result_view(case=case, images=images)
+    key_series = next((i.series_id for i in images if i.pk == study_result.key_image_id), None)
+    # ?header= says where the viewer starts (the series list links it); else at the key image.
+    start_image = (
+        header_image
+        if request.GET.get("header")
+        else next((i for i in images if i.pk == study_result.key_image_id), None)
+    )
     return render(
         request,
         "cases/case_detail.html",
@@ -306,12 +314,19 @@ def _render_case(
             "can_review": request.user.has_perm("cases.review_case")
             and bool(task_classes(case.task))
             and case.status != CaseStatus.ADJUDICATION,
-            "review_rows": review_rows(images, case=case, user=request.user),
+            "study_result": study_result,
+            # Readers go through the images most suspicious first (the rule's ranking).
+            "review_rows": review_rows(study_result.image_order(images), case=case, user=request.user),
             "opened_token": opened_token(),
             "timeline": case_timeline(case, images),
             "next_case_id": next_case_for_review(user=request.user, after=case),
             # One viewer per series; each image's side panel shows its newest prediction.
-            "viewers": [series_viewer(s, start_image=start_image) for s in series if s.images.all()],
+            # The key image's series first.
+            "viewers": [
+                series_viewer(s, start_image=start_image)
+                for s in sorted(series, key=lambda s: s.pk != key_series)
+                if s.images.all()
+            ],
             # One definition of the presets (the registry's), for the buttons and viewer.js.
             "window_presets": task_window_presets(case.task),
             "header_rows": header_rows(header_image.header) if header_image is not None else [],

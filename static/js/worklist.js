@@ -39,6 +39,22 @@
     } else {
       ai.replaceChildren(text("span", "—", "muted"));
     }
+    // The study result's key image (the most suspicious) replaces the first-instance thumbnail.
+    const thumb = row.querySelector('[data-field="thumb"]');
+    if (thumb && info.key_image_thumbnail) {
+      let img = thumb.querySelector("img");
+      if (!img) {
+        img = document.createElement("img");
+        img.className = "thumb-sm";
+        img.alt = "";
+        img.width = img.height = 36;
+        thumb.replaceChildren(img);
+      }
+      if (img.getAttribute("src") !== info.key_image_thumbnail) img.src = info.key_image_thumbnail;
+      img.title = `Key image: the most suspicious of ${info.ai_images}`;
+    }
+    if (info.ai_label) ai.title = `Study result: from the most suspicious of ${info.ai_images} image${info.ai_images === 1 ? "" : "s"} with a result`;
+    else ai.removeAttribute("title");
     const uncertainty = row.querySelector('[data-field="uncertainty"]');
     uncertainty.replaceChildren(
       info.ai_uncertainty === null ? text("span", "—", "muted") : document.createTextNode(Number(info.ai_uncertainty).toFixed(2)),

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 SUMMARY_KEYS = {
     "id", "url", "site", "task", "task_label", "status", "priority", "priority_label", "flagged", "ai",
-    "image_count", "created_at", "status_changed_at",
+    "study_result", "image_count", "created_at", "status_changed_at",
 }  # fmt: skip
 PREDICTION_KEYS = {
     "id", "case", "image", "status", "label", "confidence", "probabilities", "uncertainty", "disagreement",

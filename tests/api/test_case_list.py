@@ -30,6 +30,7 @@ ITEM_KEYS = {
     "priority_label",
     "flagged",
     "ai",
+    "study_result",
     "image_count",
     "created_at",
     "status_changed_at",

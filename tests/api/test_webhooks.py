@@ -289,6 +289,9 @@ def test_prediction_completed_is_delivered_with_the_predictions(
         "status": "predicted",
         "ai": {"label": case.ai_label, "confidence": case.ai_confidence, "positive": case.ai_positive,
                "untrained": True},
+        "study_result": {"label": case.ai_label, "confidence": case.ai_confidence,
+                         "probabilities": prediction.probabilities, "positive": case.ai_positive,
+                         "key_image": prediction.image_id, "images": 1},
     }  # fmt: skip
     assert payload["predictions"] == [
         {

@@ -79,6 +79,8 @@ def test_viewer_overlay_window_zoom_reset_and_slices(page, live_server, radiolog
 
     # Left-drag changes window/level; a preset sets it exactly.
     default_window = window_readout.text_content()
+    # The study result sits above the viewer: bring the canvas into the 768 px window first.
+    viewer.locator("canvas").scroll_into_view_if_needed()
     box = viewer.locator("canvas").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
