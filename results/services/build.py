@@ -64,7 +64,7 @@ def results_build(*, case_id: int, trigger: Literal["prediction", "review"]) -> 
     if not case.study.is_dicom:
         logger.info("results: case %s is a plain-image upload, not DICOM: no result objects", case.pk)
         return []
-    images = list(case_dicom_images(case=case))
+    images = case_dicom_images(case=case)
     if not images:
         logger.info("results: case %s has no DICOM image: no result objects", case.pk)
         return []

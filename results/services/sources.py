@@ -15,11 +15,11 @@ import numpy as np
 import pydicom
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import QuerySet
 from PIL import Image as PILImage
 from pydicom.dataset import Dataset
 
 from cases.models import Adjudication, Case, Image, ImageKind, Review, Role, User
+from cases.services.case import images_in_study_order
 from cases.services.review import case_readings
 from inference.models import Prediction
 from inference.scoring import prediction_overlay_name, read
@@ -28,13 +28,9 @@ CURATOR_ADJUDICATION = "Curator (adjudication)"
 logger = logging.getLogger(__name__)
 
 
-def case_dicom_images(*, case: Case) -> QuerySet[Image]:
-    """The case's DICOM images in series and instance order (the order the study rule reads)."""
-    return (
-        case.images.filter(kind=ImageKind.DICOM)
-        .select_related("series")
-        .order_by("series__series_number", "series_id", "instance_number", "pk")
-    )
+def case_dicom_images(*, case: Case) -> list[Image]:
+    """The case's DICOM images in study order (``cases.services.case.images_in_study_order``: the rule's order)."""
+    return images_in_study_order(case.images.filter(kind=ImageKind.DICOM).select_related("series"))
 
 
 def source_header(image: Image) -> Dataset:
