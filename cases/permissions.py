@@ -35,6 +35,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "api.change_webhooksubscription",
         "api.delete_webhooksubscription",
         "api.view_webhookdelivery",
+        # Results to the PACS: the objects, their delivery logs, and Resend.
+        "results.view_resultobject",
+        "results.view_resultdelivery",
+        "results.change_resultdelivery",
     ],
     Role.INTEGRATION: ["cases.use_api", "cases.upload_study", "cases.view_case"],
 }
