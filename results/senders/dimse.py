@@ -118,6 +118,7 @@ def _refusal(assoc: Association, answers: list[Any]) -> tuple[Outcome, str]:
         return Outcome.RETRY, "association rejected"
     if answer is not None and answer.result == 0x00 and not assoc.accepted_contexts:
         return Outcome.FAILED, "the peer accepted none of the SOP classes proposed (it does not store them)"
-    if assoc.is_aborted:
-        return Outcome.RETRY, "association aborted by the peer"
-    return Outcome.RETRY, "cannot connect (connection refused or timed out)"
+    if answer is None:
+        # pynetdicom marks a failed TCP connection as aborted too: no answer means no peer.
+        return Outcome.RETRY, "cannot connect (connection refused or timed out)"
+    return Outcome.RETRY, "association aborted by the peer"
