@@ -49,7 +49,7 @@ def test_a_refusing_peer_is_retried_by_the_worker_then_given_up_and_resend_deliv
 ):
     peer = scp()
     peer.refuse()
-    case, objects = make_results(site)
+    _case, objects = make_results(site)
     destination = dimse_destination(peer)
     deliveries_create(results=objects)
     wait_for(
