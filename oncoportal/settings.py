@@ -333,6 +333,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.case.CaseStatus",
         "ResultStatusEnum": "inference.models.ResultStatus",
+        "DeliveryStatusEnum": "api.models.webhooks.DeliveryStatus",
     },
 }
 

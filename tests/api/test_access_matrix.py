@@ -74,6 +74,7 @@ class SiteData:
     tryout: Any  # done, with its overlay
     tryout_to_delete: Any  # only the DELETE row uses it: a delete removes files, which no savepoint restores
     webhook: Any
+    result: Any = None  # a result object of the predicted case, queued to a destination
     strings: list[str] = field(
         default_factory=list
     )  # distinctive identifiers: must not leak to the other site
@@ -193,6 +194,23 @@ def _site_data(
     )
     webhook_ping(subscription=webhook, by=curator)
 
+    from results.models import Destination, ResultDelivery, ResultKind, ResultObject
+
+    result = ResultObject.objects.create(
+        case=predicted,
+        kind=ResultKind.AI_SR,
+        study_instance_uid=predicted.study.study_instance_uid,
+        series_instance_uid=f"{predicted.study.study_instance_uid}.901",
+        sop_instance_uid=f"{predicted.study.study_instance_uid}.901.1",
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.88.34",
+        file=f"results/{predicted.pk}/sr.dcm",
+        sha256="0" * 64,
+    )
+    pacs = Destination.objects.create(
+        name=f"PACS {site.code}", site=site, ae_title="PACS", host="127.0.0.1", port=104
+    )
+    ResultDelivery.objects.create(result=result, destination=pacs, status="gave_up", attempts=3)
+
     image = predicted.images.get()
     data = SiteData(
         code=site.code,
@@ -208,6 +226,7 @@ def _site_data(
         tryout=tryout,
         tryout_to_delete=made[1],
         webhook=webhook,
+        result=result,
     )
     data.strings = sorted(
         {
@@ -217,6 +236,7 @@ def _site_data(
             data.batch_id,
             webhook.name,
             webhook.url,
+            pacs.name,
             *(str(t.pk) for t in made),
             *(p.name for p in [*files, *tryouts]),
             *(user.username for user in [uploader, *readers]),
@@ -485,6 +505,22 @@ ENDPOINTS: list[Endpoint] = [
         "cases.adjudicate_case",
         body=lambda w, who, s: {"image": w[s].disputed_image.pk, "label": "glioma", "note": "matrix"},
         ok=frozenset({201}),
+    ),
+    Endpoint(
+        "case_results",
+        "GET",
+        lambda w, s: f"{V1}/cases/{w[s].case.pk}/results/",
+        Scope.READ,
+        "cases.view_case",
+        shows=lambda w, s: [w[s].result.sop_instance_uid],
+    ),
+    Endpoint(
+        "result_resend",
+        "POST",
+        lambda w, s: f"{V1}/results/{w[s].result.pk}/resend/",
+        Scope.ADMIN,
+        "results.change_resultdelivery",
+        ok=frozenset({202}),
     ),
     Endpoint(
         "adjudication_queue",

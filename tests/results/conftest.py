@@ -19,6 +19,7 @@ from pydicom.uid import generate_uid
 
 from results.identity import encrypt_json
 from results.models import Destination, ResultKind, ResultObject, StudyIdentity
+from tests.api.conftest import make_token, token_client  # noqa: F401  (the API tests' fixtures)
 from tests.conftest import require_service
 from tests.results.peers import DcmtkStoreSCP, StoreSCP, StowRecorder, dcmtk_available
 
