@@ -333,3 +333,33 @@ def test_the_sweeper_requeues_overdue_batches_and_gives_up_on_disabled_destinati
     # Re-sent rows are due now, so the next sweep leaves them to their message.
     with django_capture_on_commit_callbacks(execute=True):
         assert deliveries_sweep() == 0
+
+
+# --- Our own STOW-RS endpoint as the peer ---------------------------------------------------
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_our_own_stow_rs_endpoint_stores_the_sc_and_refuses_the_srs_for_good(
+    live_server, site, make_user, make_token, make_results, keep_identity, queued
+):
+    # This very platform plays the PACS, through its STOW-RS endpoint and an Integration account's
+    # token of the case's own site (another site's account is refused the study: it belongs to this one).
+    pacs_account = make_user("pacs.uh", "Integration", site)
+    case, objects = make_results(site)
+    keep_identity(case)
+    destination = stow_destination(
+        f"{live_server.url}/dicomweb", auth="bearer", secret=make_token(pacs_account, "read,upload")
+    )
+    deliveries_create(results=objects)
+    batch_attempt(case_id=case.pk, destination_id=destination.pk)
+
+    by_kind = {d.result.kind: d for d in _deliveries(destination)}
+    stored = by_kind[ResultKind.SALIENCY_SC]
+    assert (stored.status, stored.last_status) == (DeliveryStatus.SUCCEEDED, "HTTP 202")
+    # The intake takes images only: an SR is refused with a reason that will not change on a retry.
+    for kind in (ResultKind.AI_SR, ResultKind.REVIEW_SR):
+        refused = by_kind[kind]
+        assert refused.status == DeliveryStatus.GAVE_UP and refused.attempts == 1
+        assert refused.last_status.startswith("HTTP 202 0x")
+    from cases.models import Image
+
+    arrived = Image.objects.get(sop_instance_uid=stored.result.sop_instance_uid)
+    assert arrived.series.study_id == case.study_id
