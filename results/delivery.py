@@ -14,12 +14,11 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from cases.models import Case
@@ -56,7 +55,7 @@ def log_entry(
     }
 
 
-def destinations_for_case(case: Case) -> Any:
+def destinations_for_case(case: Case) -> QuerySet[Destination]:
     """The active destinations that take this case's site (site match, or every site)."""
     return Destination.objects.filter(Q(site__isnull=True) | Q(site_id=case.site_id), is_active=True)
 
@@ -105,8 +104,16 @@ def deliveries_create(*, results: Sequence[ResultObject]) -> list[ResultDelivery
 
 
 def results_build_and_queue(*, case_id: int, trigger: str) -> list[ResultDelivery]:
-    """Build the case's result objects for ``trigger``, then queue them to every destination that takes them."""
-    built = results_build(case_id=case_id, trigger=trigger)  # type: ignore[arg-type]
+    """Build the case's result objects for ``trigger``, then queue them to every destination that takes them.
+
+    Raises ValueError for a trigger other than "prediction" or "review".
+    """
+    if trigger == "prediction":
+        built = results_build(case_id=case_id, trigger="prediction")
+    elif trigger == "review":
+        built = results_build(case_id=case_id, trigger="review")
+    else:
+        raise ValueError(f"unknown results trigger {trigger!r}: 'prediction' or 'review'")
     return deliveries_create(results=built)
 
 

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 from pydicom.uid import SecondaryCaptureImageStorage
 
-from cases.models import AuditEvent, AuditSource
+from cases.models import AuditEvent, AuditSource, Image
 from cases.services.audit import AuditContext
 from results.delivery import batch_attempt, deliveries_create, deliveries_sweep
 from results.models import DeliveryStatus, ResultDelivery, ResultKind
@@ -359,7 +359,5 @@ def test_our_own_stow_rs_endpoint_stores_the_sc_and_refuses_the_srs_for_good(
         refused = by_kind[kind]
         assert refused.status == DeliveryStatus.GAVE_UP and refused.attempts == 1
         assert refused.last_status.startswith("HTTP 202 0x")
-    from cases.models import Image
-
     arrived = Image.objects.get(sop_instance_uid=stored.result.sop_instance_uid)
     assert arrived.series.study_id == case.study_id
