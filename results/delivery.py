@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 DELIVER_TASK = celery_config.DELIVER_RESULTS
 LOG_KEEP = 100  # entries per delivery; the oldest go first
 AI_KINDS = (ResultKind.SALIENCY_SC, ResultKind.AI_SR)
+# What the case page's Resend button sends again: not delivered, whether still retrying or given up.
+RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.GAVE_UP)
 
 
 def log_entry(

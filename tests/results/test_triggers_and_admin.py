@@ -132,3 +132,39 @@ def test_a_radiologist_cannot_see_or_resend_deliveries(radiologist, given_up):
     )
     given_up.refresh_from_db()
     assert given_up.status == DeliveryStatus.GAVE_UP
+
+
+# --- The case page ------------------------------------------------------------------------------
+def test_the_case_page_says_how_sending_went_and_a_curator_resends_from_it(
+    curator, given_up, mocker, django_capture_on_commit_callbacks
+):
+    app = mocker.patch("results.delivery.current_app")
+    case = given_up.result.case
+    client = Client()
+    client.force_login(curator)
+    page = client.get(reverse("cases:case_detail", args=[case.pk]))
+    assert page.status_code == 200
+    assert b"Results to the PACS:" in page.content and b"1 gave up" in page.content
+    assert b"Resend 1 not delivered" in page.content
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(reverse("results:case_resend", args=[case.pk]))
+    assert answer.status_code == 302
+    given_up.refresh_from_db()
+    assert given_up.status == DeliveryStatus.PENDING
+    assert AuditEvent.objects.get(action="result.resend").source == "web"
+    app.send_task.assert_called_once()
+
+
+def test_only_curators_resend_from_the_case_page_and_other_sites_are_not_found(
+    radiologist, other_radiologist, given_up
+):
+    case = given_up.result.case
+    client = Client()
+    client.force_login(radiologist)
+    page = client.get(reverse("cases:case_detail", args=[case.pk]))
+    assert b"Results to the PACS:" in page.content and b"Resend" not in page.content
+    assert client.post(reverse("results:case_resend", args=[case.pk])).status_code == 403
+    client.force_login(other_radiologist)
+    assert client.post(reverse("results:case_resend", args=[case.pk])).status_code == 404
+    given_up.refresh_from_db()
+    assert given_up.status == DeliveryStatus.GAVE_UP
