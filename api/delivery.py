@@ -33,18 +33,12 @@ from api.models.webhooks import OPEN_STATUSES
 from cases.models import AuditSource
 from cases.services.audit import AuditContext, audit_record
 from oncoportal import celery_config
+from oncoportal.retry import CLAIM_SLACK, SWEEP_GRACE, retry_wait
 
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = celery_config.DELIVER_WEBHOOK
 USER_AGENT = "OncoPortal-Webhooks/1"
-# A message may reach the worker a little before the due time it was sent for.
-CLAIM_SLACK = timedelta(seconds=2)
-# Retries further off than this wait for the sweeper rather than in the broker: a Redis
-# message with a countdown past the visibility timeout would be handed out twice.
-MAX_COUNTDOWN_S = 900
-# The sweeper re-sends a delivery this long overdue (its message was lost, or the worker died).
-SWEEP_GRACE = timedelta(seconds=60)
 RESPONSE_SNIPPET = 200  # characters of a failing receiver's answer kept in last_error
 
 
@@ -97,12 +91,6 @@ def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> R
         return Response(None, f"no answer within {timeout:g} s")
     except OSError as exc:
         return Response(None, f"{type(exc).__name__}: {exc}")
-
-
-def retry_wait(attempts: int) -> float | None:
-    """Seconds to wait after the ``attempts``-th failure, or None when that was the last attempt."""
-    schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    return float(schedule[attempts - 1]) if attempts <= len(schedule) else None
 
 
 def delivery_attempt(*, delivery_id: int) -> float | None:
@@ -178,7 +166,7 @@ def _record_success(delivery: WebhookDelivery, answer: Response) -> None:
 
 def _record_failure(delivery: WebhookDelivery, answer: Response) -> float | None:
     now = timezone.now()
-    wait = retry_wait(delivery.attempts)
+    wait = retry_wait(delivery.attempts, settings.WEBHOOK_RETRY_SCHEDULE)
     with transaction.atomic():
         # The first failure since the last success starts the clock (a conditional UPDATE: races keep the first).
         WebhookSubscription.objects.filter(pk=delivery.subscription_id, failing_since__isnull=True).update(

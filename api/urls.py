@@ -12,6 +12,7 @@ from api.views.destinations import DestinationDetailView, DestinationListView, D
 from api.views.me import MeView
 from api.views.models import ModelActivateView, ModelDetailView, ModelListView, ModelRetireView
 from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
+from api.views.results import CaseResultsView, ResultResendView
 from api.views.reviews import AdjudicationQueueView, CaseAdjudicationsView, CaseReviewsView
 from api.views.score import ScoreDetailView, ScoreImageView, ScoreOverlayView, ScoreView
 from api.views.studies import StudyDetailView, StudyListView
@@ -36,6 +37,9 @@ urlpatterns = [
     path("v1/cases/<int:pk>/retry/", CaseRetryView.as_view(), name="case_retry"),
     path("v1/cases/<int:pk>/reviews/", CaseReviewsView.as_view(), name="case_reviews"),
     path("v1/cases/<int:pk>/adjudications/", CaseAdjudicationsView.as_view(), name="case_adjudications"),
+    # Its result objects (SR, SC) and how sending them to the PACS went; Resend (Curators).
+    path("v1/cases/<int:pk>/results/", CaseResultsView.as_view(), name="case_results"),
+    path("v1/results/<int:pk>/resend/", ResultResendView.as_view(), name="result_resend"),
     path("v1/adjudications/", AdjudicationQueueView.as_view(), name="adjudication_queue"),
     path("v1/predictions/<int:pk>/", PredictionDetailView.as_view(), name="prediction_detail"),
     path("v1/predictions/<int:pk>/overlay.png", PredictionOverlayView.as_view(), name="prediction_overlay"),

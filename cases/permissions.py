@@ -41,6 +41,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "results.change_destination",
         "results.delete_destination",
         "results.view_studyidentity",
+        # Results to the PACS: the objects, their delivery logs, and Resend.
+        "results.view_resultobject",
+        "results.view_resultdelivery",
+        "results.change_resultdelivery",
     ],
     Role.INTEGRATION: ["cases.use_api", "cases.upload_study", "cases.view_case"],
 }

@@ -36,6 +36,9 @@ RUN_TRYOUT = "inference.tasks.run_tryout"
 EXPIRE_TRYOUTS = "inference.tasks.expire_tryouts"
 DELIVER_WEBHOOK = "api.tasks.deliver_webhook"
 SWEEP_WEBHOOKS = "api.tasks.sweep_webhooks"
+BUILD_AND_SEND_RESULTS = "results.tasks.build_and_send"
+DELIVER_RESULTS = "results.tasks.deliver_results"
+SWEEP_RESULTS = "results.tasks.sweep_results"
 
 
 class TaskLimits(TypedDict):
@@ -97,6 +100,24 @@ TASKS: dict[str, TaskSpec] = {
         "periodic: re-send due webhook retries, disable failing subscriptions",
         name=SWEEP_WEBHOOKS,
     ),
+    # Reads the case's stored files and renders the SR/SC objects: CPU work, a few seconds a case.
+    BUILD_AND_SEND_RESULTS: _task(
+        DEFAULT,
+        240,
+        300,
+        "build a case's result objects (SR, SC), queue them to the destinations",
+        name=BUILD_AND_SEND_RESULTS,
+    ),
+    # One association (or STOW-RS request) per case and destination; each DIMSE step waits
+    # at most ONCOPORTAL_RESULTS_TIMEOUT (30 s).
+    DELIVER_RESULTS: _task(
+        DEFAULT,
+        240,
+        300,
+        "send a case's results to one destination (C-STORE or STOW-RS)",
+        name=DELIVER_RESULTS,
+    ),
+    SWEEP_RESULTS: _task(DEFAULT, 60, 120, "periodic: re-queue due result deliveries", name=SWEEP_RESULTS),
 }
 
 #: The queues each kind of worker consumes (``-Q``), in the order it takes them.
@@ -111,6 +132,7 @@ BEAT: dict[str, tuple[str, float]] = {
     "sweep-stuck-predictions": (SWEEP_STUCK_PREDICTIONS, 60.0),
     "expire-tryouts": (EXPIRE_TRYOUTS, 60.0),
     "sweep-webhooks": (SWEEP_WEBHOOKS, 60.0),
+    "sweep-results": (SWEEP_RESULTS, 60.0),
 }
 
 # A row RUNNING this long past its task's hard limit lost its worker: the pool

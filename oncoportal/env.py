@@ -108,3 +108,14 @@ def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, object]:
     raise ImproperlyConfigured(
         f"DATABASE_URL {url!r}: unsupported scheme {scheme!r} (use postgres:// or sqlite:///)"
     )
+
+
+def env_seconds(name: str, default: list[str]) -> list[float]:
+    """Comma-separated seconds (a retry schedule), none negative."""
+    try:
+        values = [float(item) for item in env_list(name, default)]
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected seconds, comma-separated") from None
+    if any(value < 0 for value in values):
+        raise ImproperlyConfigured(f"{name}: a wait cannot be negative")
+    return values

@@ -20,6 +20,7 @@ from oncoportal.env import (
     env_choice,
     env_int,
     env_list,
+    env_seconds,
     env_str,
 )
 
@@ -295,15 +296,9 @@ PUBLIC_BASE_URL = env_str("ONCOPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstr
 # (seconds, comma-separated; one more attempt than waits), and how long a subscription may
 # fail every delivery before it is disabled.
 WEBHOOK_TIMEOUT_SECONDS = env_int("ONCOPORTAL_WEBHOOK_TIMEOUT", 10, minimum=1)
-try:
-    WEBHOOK_RETRY_SCHEDULE = [
-        float(wait)
-        for wait in env_list("ONCOPORTAL_WEBHOOK_RETRIES", ["30", "120", "480", "1800", "7200", "21600"])
-    ]
-except ValueError:
-    raise ImproperlyConfigured("ONCOPORTAL_WEBHOOK_RETRIES: expected seconds, comma-separated") from None
-if any(wait < 0 for wait in WEBHOOK_RETRY_SCHEDULE):
-    raise ImproperlyConfigured("ONCOPORTAL_WEBHOOK_RETRIES: a wait cannot be negative")
+WEBHOOK_RETRY_SCHEDULE = env_seconds(
+    "ONCOPORTAL_WEBHOOK_RETRIES", ["30", "120", "480", "1800", "7200", "21600"]
+)
 WEBHOOK_DISABLE_AFTER = env_int("ONCOPORTAL_WEBHOOK_DISABLE_AFTER", 24 * 3600, minimum=60)
 # The DICOM DIMSE listener (`manage.py dicom_listener`, docs/dimse.md): its AE title and
 # port, the calling AE titles it accepts (each `AE` or `AE@host`; empty accepts anyone
@@ -322,6 +317,16 @@ DICOM_SPOOL_DIR = VAR_DIR / "dicom-spool"
 # Result objects (docs/results.md): the review SR names who decided only when this is on;
 # otherwise it says the role ("Radiologist", "Curator (adjudication)") and when.
 RESULTS_REVIEWER_NAMES = env_bool("ONCOPORTAL_RESULTS_REVIEWER_NAMES", False)
+
+# Results to the PACS (docs/results-delivery.md): build the result objects on each prediction
+# and review (they are served by WADO-RS even without a destination), the waits between
+# sending attempts (seconds, comma-separated; one more attempt than waits), and how long
+# one association or STOW-RS request may take.
+RESULTS_BUILD = env_bool("ONCOPORTAL_RESULTS_BUILD", True)
+RESULTS_RETRY_SCHEDULE = env_seconds(
+    "ONCOPORTAL_RESULTS_RETRIES", ["60", "300", "900", "3600", "14400", "43200"]
+)
+RESULTS_TIMEOUT_SECONDS = env_int("ONCOPORTAL_RESULTS_TIMEOUT", 30, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "OncoPortal API",
     "DESCRIPTION": (
@@ -342,6 +347,7 @@ SPECTACULAR_SETTINGS = {
         "ResultStatusEnum": "inference.models.ResultStatus",
         "DestinationKindEnum": "results.models.Destination.Kind",
         "DestinationAuthEnum": "results.models.Destination.Auth",
+        "DeliveryStatusEnum": "api.models.webhooks.DeliveryStatus",
     },
 }
 

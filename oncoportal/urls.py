@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("dicomweb/", include("dicomweb.urls")),
     path("", include("inference.urls")),
+    path("", include("results.urls")),
     path("", include("cases.urls")),
 ]

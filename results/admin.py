@@ -161,3 +161,7 @@ class StudyIdentityAdmin(ReadOnlyAdmin):
     list_display = ["study", "created_at", "updated_at"]
     fields = ["study", "created_at", "updated_at"]
     list_select_related = ["study"]
+
+
+# Result objects and their deliveries (with Resend) live in their own module.
+from results import admin_deliveries  # noqa: E402, F401

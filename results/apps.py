@@ -7,4 +7,5 @@ class ResultsConfig(AppConfig):
     verbose_name = "Results to the PACS"
 
     def ready(self) -> None:
-        from results import receivers  # noqa: F401  (the intake keeps identities through them)
+        # Identities kept at intake; a finished prediction or review builds and sends results.
+        from results import receivers  # noqa: F401

@@ -75,6 +75,7 @@ class SiteData:
     tryout_to_delete: Any  # only the DELETE row uses it: a delete removes files, which no savepoint restores
     webhook: Any
     destination: Any  # a DIMSE one whose PACS does not answer: the test call reports that, 200
+    result: Any = None  # a result object of the predicted case, queued to a destination
     strings: list[str] = field(
         default_factory=list
     )  # distinctive identifiers: must not leak to the other site
@@ -202,6 +203,20 @@ def _site_data(
         created_by=curator,
     )
 
+    from results.models import ResultDelivery, ResultKind, ResultObject
+
+    result = ResultObject.objects.create(
+        case=predicted,
+        kind=ResultKind.AI_SR,
+        study_instance_uid=predicted.study.study_instance_uid,
+        series_instance_uid=f"{predicted.study.study_instance_uid}.901",
+        sop_instance_uid=f"{predicted.study.study_instance_uid}.901.1",
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.88.34",
+        file=f"results/{predicted.pk}/sr.dcm",
+        sha256="0" * 64,
+    )
+    ResultDelivery.objects.create(result=result, destination=destination, status="gave_up", attempts=3)
+
     image = predicted.images.get()
     data = SiteData(
         code=site.code,
@@ -218,6 +233,7 @@ def _site_data(
         tryout_to_delete=made[1],
         webhook=webhook,
         destination=destination,
+        result=result,
     )
     data.strings = sorted(
         {
@@ -500,6 +516,22 @@ ENDPOINTS: list[Endpoint] = [
         "cases.adjudicate_case",
         body=lambda w, who, s: {"image": w[s].disputed_image.pk, "label": "glioma", "note": "matrix"},
         ok=frozenset({201}),
+    ),
+    Endpoint(
+        "case_results",
+        "GET",
+        lambda w, s: f"{V1}/cases/{w[s].case.pk}/results/",
+        Scope.READ,
+        "cases.view_case",
+        shows=lambda w, s: [w[s].result.sop_instance_uid],
+    ),
+    Endpoint(
+        "result_resend",
+        "POST",
+        lambda w, s: f"{V1}/results/{w[s].result.pk}/resend/",
+        Scope.ADMIN,
+        "results.change_resultdelivery",
+        ok=frozenset({202}),
     ),
     Endpoint(
         "adjudication_queue",
