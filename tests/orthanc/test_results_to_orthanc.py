@@ -17,8 +17,6 @@ skip); once the task exists the marker is inert and the test must pass.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +32,6 @@ from cases.models import Case, Image, Task
 from cases.services.case import case_change_task
 from inference.models import Prediction
 from oncocore.registry import load_model, make_random_bundle, save_bundle
-from oncoportal.celery import app
 from results.models import DeliveryStatus, Destination, ResultDelivery, ResultKind, ResultObject
 from tests.conftest import BRAIN_CLASSES
 from tests.dimse.conftest import wait_until
@@ -42,27 +39,13 @@ from tests.orthanc.conftest import PeerStudy, assert_no_phi_stored, pseudonym_of
 from tests.peers.orthanc import PEER_NAME, Orthanc
 from tests.worker import redis_url, wait_for, worker_sharing_media
 
-BUILD_AND_SEND = "results.build_and_send"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-
-
-def results_sending_merged() -> bool:
-    """Whether the delivery branch's task exists (its module imported, so Celery knows it)."""
-    if importlib.util.find_spec("results.tasks") is None:
-        return False
-    importlib.import_module("results.tasks")
-    return BUILD_AND_SEND in app.tasks
 
 
 pytestmark = [
     pytest.mark.services,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.xfail(
-        not results_sending_merged(),
-        reason="results.build_and_send is not registered: merge builders, delivery and identity first",
-        run=False,  # nothing to learn from running it before the merge; after it, it runs and must pass
-    ),
 ]
 
 
@@ -87,7 +70,8 @@ def seeded_model(db, seeded_bundle: Path) -> Any:
 
 
 @pytest.fixture
-def worker(django_db_serialized_rollback, transactional_db, settings, tmp_path) -> Iterator[Any]:
+def worker(transactional_db, settings, tmp_path) -> Iterator[Any]:
+    # No serialized rollback: see tests/results/test_worker.py.
     with worker_sharing_media(settings=settings, tmp_path=tmp_path, url=redis_url(8)) as proc:
         yield proc
 
@@ -152,8 +136,7 @@ def test_results_are_filed_under_the_original_patient_and_study_in_orthanc(
         what="the predictions",
         log_path=worker.log_path,
     )
-    # The prediction.completed receiver may have queued it already: building is idempotent.
-    app.send_task(BUILD_AND_SEND, args=[case.pk, "prediction"])
+    # Nothing queued by hand: the prediction.completed event builds and sends (results.receivers).
     wait_for(
         lambda: (
             ResultObject.objects.filter(case=case).exists()

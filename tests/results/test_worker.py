@@ -16,8 +16,9 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
 @pytest.fixture
-def worker(django_db_serialized_rollback, transactional_db, settings, tmp_path, monkeypatch):
-    # Serialized rollback: see tests/api/test_webhooks.py (content type ids on PostgreSQL).
+def worker(transactional_db, settings, tmp_path, monkeypatch):
+    # No serialized rollback: a serialized test after a flushed (transactional) one cannot restore
+    # its content types, and the DIMSE and DICOMweb tests before this one are transactional.
     monkeypatch.setenv("ONCOPORTAL_RESULTS_RETRIES", "0.2,0.2")  # the worker's schedule: three quick attempts
     with worker_sharing_media(settings=settings, tmp_path=tmp_path, url=redis_url(7)) as proc:
         yield proc
