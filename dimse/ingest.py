@@ -13,7 +13,7 @@ from cases.models import AuditSource, IntakeBatch, Site
 from cases.services.audit import AuditContext, audit_record
 from cases.services.intake import intake_sources
 from dimse.access import AccessPolicy
-from dimse.listener import AssociationSummary, IngestOutcome, ListenerConfig, StudyBatch
+from dimse.records import AssociationSummary, IngestOutcome, ListenerConfig, StudyBatch
 
 DIMSE_AUDIT = AuditContext.system(source=AuditSource.DIMSE)
 
