@@ -7,7 +7,14 @@ one for the rows (parents joined, counts as subqueries) and, when Modalities in
 Study is returned, one for the page's series modalities.
 """
 
-from dicomweb.qido.answer import Urls, dataset_of, header_attributes, needs_modalities
+from dicomweb.qido.answer import (
+    Urls,
+    dataset_of,
+    datasets_of,
+    header_attributes,
+    needs_modalities,
+    returned_keys,
+)
 from dicomweb.qido.keys import KEY_BY_TAG, KEYS, LEVELS, RETRIEVE_URL, Key, Level
 from dicomweb.qido.search import (
     DEFAULT_LIMIT,
@@ -34,11 +41,13 @@ __all__ = [
     "Search",
     "Urls",
     "dataset_of",
+    "datasets_of",
     "fixed_levels",
     "header_attributes",
     "modalities_of",
     "needs_modalities",
     "page_of",
     "parse_search",
+    "returned_keys",
     "search_queryset",
 ]

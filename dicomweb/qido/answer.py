@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dicomweb.dicom_json import attribute, vr_of
-from dicomweb.qido.keys import KEYS, RETRIEVE_URL, Level
+from dicomweb.qido.keys import KEYS, LEVELS, RETRIEVE_URL, Key, Level
 from dicomweb.qido.search import Search
 
 
@@ -53,10 +53,33 @@ def _typed(vr: str, value: Any) -> Any:
     return value if isinstance(value, (int, float)) and vr not in {"DA", "TM", "DT"} else str(value)
 
 
+def returned_keys(search: Search, levels: list[Level]) -> list[Key]:
+    """The keys each result of ``search`` carries (the same for every row of a page)."""
+    below = set(LEVELS[: LEVELS.index(search.level) + 1])
+    keys = []
+    for key in KEYS:
+        if key.level not in below:
+            continue
+        if not (key.level in levels or key.tag in search.include or search.include_all):
+            continue
+        if key.level == "series" and key.tag == "00201209" and search.level != "series":
+            continue  # counted for series searches only
+        keys.append(key)
+    return keys
+
+
+def datasets_of(
+    rows: list[Any], search: Search, levels: list[Level], urls: Urls, modalities: dict[int, list[str]]
+) -> list[dict[str, Any]]:
+    """The page's results in the DICOM JSON Model, each with its attributes in tag order."""
+    keys = returned_keys(search, levels)
+    return [dataset_of(row, search, keys, urls, modalities) for row in rows]
+
+
 def dataset_of(
-    row: Any, search: Search, levels: list[Level], urls: Urls, modalities: dict[int, list[str]]
+    row: Any, search: Search, keys: list[Key], urls: Urls, modalities: dict[int, list[str]]
 ) -> dict[str, Any]:
-    """One result in the DICOM JSON Model, attributes in tag order."""
+    """One result in the DICOM JSON Model, attributes in tag order; ``keys`` from ``returned_keys``."""
     if search.level == "study":
         objs: dict[Level, Any] = {"study": row}
     elif search.level == "series":
@@ -66,23 +89,14 @@ def dataset_of(
     study = objs["study"]
     study.qido_series = getattr(row, "qido_study_series", None)
     study.qido_instances = getattr(row, "qido_study_instances", None)
-    wanted = set(search.include)
     out: dict[str, Any] = {}
     if search.include_all and search.level == "instance":
         out.update(header_attributes(row.header or {}))
-    for key in KEYS:
-        if key.level not in objs:
-            continue
-        if not (key.level in levels or key.tag in wanted or search.include_all):
-            continue
+    for key in keys:
         if key.tag == "00080061":
-            value: Any = modalities.get(study.pk, [])
-            out[key.tag] = attribute(key.vr, *value)
-            continue
-        if key.level == "series" and key.tag == "00201209" and search.level != "series":
-            continue  # counted for series searches only
-        value = key.value(objs[key.level])
-        out[key.tag] = attribute(key.vr, value)
+            out[key.tag] = attribute(key.vr, *modalities.get(study.pk, []))
+        else:
+            out[key.tag] = attribute(key.vr, key.value(objs[key.level]))
     study_uid = study.study_instance_uid
     if search.level == "study":
         url = urls.study(study_uid)

@@ -182,44 +182,57 @@ def _count(model: type[Series] | type[Image], outer: str, fk: str) -> Coalesce:
     return Coalesce(Subquery(rows), 0)
 
 
+# The order of each level's results; the study level's is the index ``study_qido_newest``.
+_ORDER: dict[Level, tuple[str, ...]] = {
+    "study": ("-created_at", "-pk"),
+    "series": ("-study__created_at", "-study_id", "series_number", "pk"),
+    "instance": ("-series__study__created_at", "-series__study_id", "series_id", "instance_number", "pk"),
+}
+
+
 def search_queryset(
     *, user: User, search: Search, study_uid: str | None = None, series_uid: str | None = None
 ) -> QuerySet[Any]:
-    """The matching rows, visible to ``user``, in a stable order (slice it for a page)."""
+    """The page ``search`` asks for (``limit`` + 1 rows, to tell whether more follow), visible to ``user``.
+
+    One query in two steps: the matching ids are ordered and cut to the page
+    with no join beyond what the conditions need, then only the page's rows are
+    joined to their parents and counted. Counting in the outer step keeps a deep
+    page (a large ``offset``) from counting every row it skips.
+    """
     visible = case_list_for_user(user=user).values("pk")
     prefix = _PREFIX[search.level]
     study_pk = {"study": "pk", "series": "study_id", "instance": "series__study_id"}[search.level]
-    qs: QuerySet[Any]
+    matched: QuerySet[Any]
+    rows: QuerySet[Any]
     if search.level == "study":
-        qs = Study.objects.filter(case__in=visible).select_related("patient").order_by("-created_at", "-pk")
+        matched = Study.objects.filter(case__in=visible)
+        rows = Study.objects.select_related("patient")
     elif search.level == "series":
-        qs = (
-            Series.objects.filter(study__case__in=visible)
-            .select_related("study", "study__patient")
-            .annotate(qido_instances=_count(Image, "pk", "series_id"))
-            .order_by("-study__created_at", "-study_id", "series_number", "pk")
+        matched = Series.objects.filter(study__case__in=visible)
+        rows = Series.objects.select_related("study", "study__patient").annotate(
+            qido_instances=_count(Image, "pk", "series_id")
         )
     else:
-        qs = (
-            Image.objects.filter(case__in=visible)
-            .select_related("series", "series__study", "series__study__patient")
-            .order_by("-series__study__created_at", "-series__study_id", "series_id", "instance_number", "pk")
-        )
+        matched = Image.objects.filter(case__in=visible)
+        rows = Image.objects.select_related("series", "series__study", "series__study__patient")
     levels = set(search.returned_levels(fixed_levels(study_uid, series_uid)))
     if "study" in levels or search.include_all or search.include & {"00201206", "00201208"}:
-        qs = qs.annotate(
+        rows = rows.annotate(
             qido_study_series=_count(Series, study_pk, "study_id"),
             qido_study_instances=_count(Image, study_pk, "series__study_id"),
         )
     if study_uid is not None:
-        qs = qs.filter(**{f"{prefix['study']}study_instance_uid": study_uid})
+        matched = matched.filter(**{f"{prefix['study']}study_instance_uid": study_uid})
     if series_uid is not None:
-        qs = qs.filter(**{f"{prefix['series']}series_instance_uid": series_uid})
+        matched = matched.filter(**{f"{prefix['series']}series_instance_uid": series_uid})
     for key, values in search.filters:
         condition = _condition(key, values, prefix[key.level], study_pk)
         if condition is not None:
-            qs = qs.filter(condition)
-    return qs
+            matched = matched.filter(condition)
+    order = _ORDER[search.level]
+    page = matched.order_by(*order).values("pk")[search.offset : search.offset + search.limit + 1]
+    return rows.filter(pk__in=page).order_by(*order)
 
 
 def fixed_levels(study_uid: str | None, series_uid: str | None) -> list[Level]:
@@ -232,8 +245,8 @@ def fixed_levels(study_uid: str | None, series_uid: str | None) -> list[Level]:
 
 
 def page_of(qs: QuerySet[Any], search: Search) -> tuple[list[Any], bool]:
-    """One page and whether more rows follow (one query: limit + 1 rows)."""
-    rows = list(qs[search.offset : search.offset + search.limit + 1])
+    """The rows of ``search_queryset`` and whether more follow (one query)."""
+    rows = list(qs)
     return rows[: search.limit], len(rows) > search.limit
 
 
@@ -243,6 +256,7 @@ def modalities_of(study_ids: Iterable[int]) -> dict[int, list[str]]:
     rows = (
         Series.objects.filter(study_id__in=list(study_ids))
         .exclude(modality="")
+        .order_by()  # no ordering columns in the DISTINCT
         .values_list("study_id", "modality")
     )
     for study_id, modality in rows.distinct():
