@@ -31,6 +31,7 @@ def listener_config(*, port: int | None = None, host: str = "0.0.0.0") -> Listen
         quiet_seconds=float(settings.DICOM_QUIET_SECONDS),
         spool_root=Path(settings.DICOM_SPOOL_DIR),
         host=host,
+        spool_fsync=settings.DICOM_SPOOL_FSYNC,
     )
 
 

@@ -68,7 +68,7 @@ class DicomListener:
         on_worker_exit: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
-        self.spool = Spool(config.spool_root)
+        self.spool = Spool(config.spool_root, fsync=config.spool_fsync)
         self._ingest = ingest
         self._on_association = on_association
         self._on_worker_exit = on_worker_exit

@@ -21,6 +21,7 @@ class ListenerConfig:
     quiet_seconds: float
     spool_root: Path
     host: str = "0.0.0.0"
+    spool_fsync: bool = False  # force each spooled file to disk before answering (dimse.spool)
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,8 @@ DICOM_ALLOWED = env_list("ONCOPORTAL_DICOM_ALLOWED", [])
 DICOM_SITE = env_str("ONCOPORTAL_DICOM_SITE", "").strip()
 DICOM_QUIET_SECONDS = env_int("ONCOPORTAL_DICOM_QUIET_SECONDS", 30, minimum=1)
 DICOM_SPOOL_DIR = VAR_DIR / "dicom-spool"
+# fsync each spooled instance before answering its C-STORE (dimse/spool.py says what it costs).
+DICOM_SPOOL_FSYNC = env_bool("ONCOPORTAL_DICOM_SPOOL_FSYNC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "OncoPortal API",
     "DESCRIPTION": (
