@@ -10,6 +10,7 @@ from pathlib import Path
 from pydicom import dcmread
 
 from dimse.access import AccessPolicy
+from dimse.scan import scan_study_uid
 from dimse.spool import valid_uid
 
 
@@ -68,7 +69,13 @@ OnAssociation = Callable[[AssociationSummary], None]
 
 
 def study_uid_of(encoded: bytes) -> str | None:
-    """The Study Instance UID of an encoded dataset (file meta included), reading only up to it."""
+    """The Study Instance UID of an encoded dataset (file meta included), reading only up to it.
+
+    The quick walk of ``dimse.scan`` first; pydicom for whatever it cannot tell.
+    """
+    found = scan_study_uid(encoded)
+    if found is not None:
+        return found if valid_uid(found) else None
     try:
         ds = dcmread(BytesIO(encoded), stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
         value = str(ds.get("StudyInstanceUID", "") or "").strip()
