@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -331,11 +331,14 @@ def _send(
 
 
 def purge_broker(broker: str) -> None:
+    """Drop the prediction messages the bench's cases queued (no worker consumes them)."""
     try:
         from oncoportal.celery import app
+        from oncoportal.celery_config import QUEUES
 
         with app.connection_for_write(broker) as conn:
-            app.control.purge(connection=conn)
+            for name in QUEUES:
+                cast(Any, conn.default_channel).queue_purge(name)  # kombu types the channel loosely
     except Exception as exc:  # the numbers stand; say what is left behind
         print(f"could not purge the queued bench messages from {broker}: {exc}", file=sys.stderr)
 
