@@ -135,7 +135,7 @@ def _matching(
         qs = qs.filter(series_instance_uid=series_uid)
     for key, values in search.filters:
         prefix = "case__study__" if key.level == "study" else ""
-        condition = qido._condition(key, values, prefix, "case__study_id")
+        condition = qido.key_condition(key, values, prefix, "case__study_id")
         if condition is not None:
             qs = qs.filter(condition)
     return qs

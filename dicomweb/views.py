@@ -56,14 +56,37 @@ def _too_large(status: int, message: str) -> NoReturn:
     raise TooLarge(message)
 
 
+# Stand-ins for the UIDs: each URL is reversed once per request and the UIDs put in their
+# place (a page of 100 results reversed 100 times cost a fifth of the search).
+_STAND_INS = ("0.0.0.0.0.1", "0.0.0.0.0.2", "0.0.0.0.0.3")
+
+
+def _filler(url: str) -> Callable[..., str]:
+    """A function of the UIDs that gives ``url`` with them in place of its stand-ins (in order)."""
+    pieces: list[str] = []
+    rest = url
+    for stand_in in _STAND_INS:
+        head, found, tail = rest.partition(stand_in)
+        if not found:
+            break
+        pieces.append(head)
+        rest = tail
+
+    def fill(*uids: str) -> str:
+        return "".join(piece + uid for piece, uid in zip(pieces, uids, strict=True)) + rest
+
+    return fill
+
+
 def _urls(request: Request) -> qido.Urls:
-    def absolute(name: str, **kwargs: str) -> str:
-        return request.build_absolute_uri(reverse(f"dicomweb:{name}", kwargs=kwargs))
+    def absolute(name: str, *keys: str) -> Callable[..., str]:
+        kwargs = dict(zip(keys, _STAND_INS, strict=False))
+        return _filler(request.build_absolute_uri(reverse(f"dicomweb:{name}", kwargs=kwargs)))
 
     return qido.Urls(
-        study=lambda st: absolute("study", study=st),
-        series=lambda st, se: absolute("series", study=st, series=se),
-        instance=lambda st, se, sop: absolute("instance", study=st, series=se, instance=sop),
+        study=absolute("study", "study"),
+        series=absolute("series", "study", "series"),
+        instance=absolute("instance", "study", "series", "instance"),
     )
 
 
@@ -122,7 +145,7 @@ class DicomWebView(APIView):
         if "study" in levels or search.include_all or search.include & {"00201206", "00201208"}:
             results.count_into(rows, level)  # the result objects count as the study's series and instances
         urls = _urls(request)
-        body = [qido.dataset_of(row, search, levels, urls, modalities) for row in rows]
+        body = qido.datasets_of(rows, search, levels, urls, modalities)
         return Response(body, headers=headers, content_type=DICOM_JSON)
 
 

@@ -13,7 +13,7 @@ from cases.models import AuditSource, IntakeBatch, Site
 from cases.services.audit import AuditContext, audit_record
 from cases.services.intake import intake_sources
 from dimse.access import AccessPolicy
-from dimse.listener import AssociationSummary, IngestOutcome, ListenerConfig, StudyBatch
+from dimse.records import AssociationSummary, IngestOutcome, ListenerConfig, StudyBatch
 
 DIMSE_AUDIT = AuditContext.system(source=AuditSource.DIMSE)
 
@@ -31,6 +31,7 @@ def listener_config(*, port: int | None = None, host: str = "0.0.0.0") -> Listen
         quiet_seconds=float(settings.DICOM_QUIET_SECONDS),
         spool_root=Path(settings.DICOM_SPOOL_DIR),
         host=host,
+        spool_fsync=settings.DICOM_SPOOL_FSYNC,
     )
 
 

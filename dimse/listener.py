@@ -28,137 +28,34 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from io import BytesIO
-from pathlib import Path
 from typing import Any, cast
 
-from pydicom import dcmread
-from pydicom import uid as dicom_uid
-from pydicom.pixels import get_decoder
 from pynetdicom import AE, evt
-from pynetdicom import sop_class as sop
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dimse.access import AccessPolicy
+from dimse.contexts import (
+    STATUS_CANNOT_UNDERSTAND,
+    STATUS_OUT_OF_RESOURCES,
+    STATUS_SUCCESS,
+    VERIFICATION,
+    image_storage_classes,
+    transfer_syntaxes,
+)
+from dimse.records import (
+    AssociationSummary,
+    Ingest,
+    ListenerConfig,
+    OnAssociation,
+    StudyBatch,
+    _PendingStudy,
+    study_uid_of,
+)
 from dimse.spool import Spool, association_folder, valid_uid
 
 logger = logging.getLogger("dimse.listener")
-
-VERIFICATION = "1.2.840.10008.1.1"  # the Verification SOP Class (C-ECHO)
-STATUS_SUCCESS = 0x0000
-STATUS_OUT_OF_RESOURCES = 0xA700  # Refused: Out of Resources
-STATUS_CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand
-
-NATIVE_SYNTAXES = [
-    dicom_uid.ExplicitVRLittleEndian,
-    dicom_uid.ImplicitVRLittleEndian,
-    dicom_uid.DeflatedExplicitVRLittleEndian,
-    dicom_uid.ExplicitVRBigEndian,
-]
-_COMPRESSED = [
-    dicom_uid.JPEGBaseline8Bit,
-    dicom_uid.JPEGExtended12Bit,
-    dicom_uid.JPEGLossless,
-    dicom_uid.JPEGLosslessSV1,
-    dicom_uid.JPEGLSLossless,
-    dicom_uid.JPEGLSNearLossless,
-    dicom_uid.JPEG2000Lossless,
-    dicom_uid.JPEG2000,
-    dicom_uid.HTJ2KLossless,
-    dicom_uid.HTJ2KLosslessRPCL,
-    dicom_uid.HTJ2K,
-    dicom_uid.RLELossless,
-]
-
-
-def _decodable(syntax: str) -> bool:
-    try:
-        return bool(get_decoder(syntax).is_available)
-    except NotImplementedError:
-        return False
-
-
-def transfer_syntaxes() -> list[str]:
-    """The native syntaxes, then every compressed one an installed pydicom plugin decodes."""
-    return [*NATIVE_SYNTAXES, *(ts for ts in _COMPRESSED if _decodable(ts))]
-
-
-def image_storage_classes() -> dict[str, str]:
-    """Name -> UID of the image storage SOP classes (not video: MPEG/H.264 are not decoded)."""
-    return {
-        name: str(uid)
-        for name, uid in sop._STORAGE_CLASSES.items()
-        if "ImageStorage" in name and not name.startswith("Video")
-    }
-
-
-@dataclass(frozen=True)
-class ListenerConfig:
-    ae_title: str
-    port: int  # 0: any free port (tests)
-    access: AccessPolicy
-    quiet_seconds: float
-    spool_root: Path
-    host: str = "0.0.0.0"
-
-
-@dataclass(frozen=True)
-class StudyBatch:
-    """The spooled instances of one study, closed by ``rule``, for the site ``site`` ('' = default)."""
-
-    study_uid: str
-    files: tuple[Path, ...]
-    rule: str
-    site: str = ""
-
-
-@dataclass(frozen=True)
-class IngestOutcome:
-    accepted: int
-    duplicates: int
-    rejected: int
-    case_ids: tuple[int, ...]
-
-
-@dataclass
-class AssociationSummary:
-    """One association as the audit trail records it; ``ended`` is 'refused' for a rejected one."""
-
-    key: str
-    calling_ae: str
-    host: str
-    port: int
-    site: str = ""  # the site code its ONCOPORTAL_DICOM_ALLOWED entry names; '' = default
-    ended: str = ""
-    instances: int = 0
-    failures: int = 0
-    studies: set[str] = field(default_factory=set)
-    studies_closed: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _PendingStudy:
-    files: list[Path] = field(default_factory=list)
-    open_associations: set[str] = field(default_factory=set)
-    last_instance_at: float = 0.0
-
-
-Ingest = Callable[[StudyBatch], IngestOutcome]
-OnAssociation = Callable[[AssociationSummary], None]
 _STOP = object()
-
-
-def study_uid_of(encoded: bytes) -> str | None:
-    """The Study Instance UID of an encoded dataset (file meta included), reading only up to it."""
-    try:
-        ds = dcmread(BytesIO(encoded), stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
-        value = str(ds.get("StudyInstanceUID", "") or "").strip()
-    except Exception:
-        return None
-    return value if valid_uid(value) else None
 
 
 class DicomListener:
@@ -171,7 +68,7 @@ class DicomListener:
         on_worker_exit: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
-        self.spool = Spool(config.spool_root)
+        self.spool = Spool(config.spool_root, fsync=config.spool_fsync)
         self._ingest = ingest
         self._on_association = on_association
         self._on_worker_exit = on_worker_exit

@@ -327,6 +327,9 @@ RESULTS_RETRY_SCHEDULE = env_seconds(
     "ONCOPORTAL_RESULTS_RETRIES", ["60", "300", "900", "3600", "14400", "43200"]
 )
 RESULTS_TIMEOUT_SECONDS = env_int("ONCOPORTAL_RESULTS_TIMEOUT", 30, minimum=1)
+
+# fsync each spooled instance before answering its C-STORE (dimse/spool.py says what it costs).
+DICOM_SPOOL_FSYNC = env_bool("ONCOPORTAL_DICOM_SPOOL_FSYNC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "OncoPortal API",
     "DESCRIPTION": (

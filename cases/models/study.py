@@ -24,6 +24,11 @@ class Study(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "studies"
+        indexes = [
+            # QIDO-RS study searches page in this order (dicomweb.qido.search): the first
+            # page is read off the index instead of sorting every study of the site.
+            models.Index(fields=["-created_at", "-id"], name="study_qido_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.modality or 'IMG'} study {self.study_instance_uid}"

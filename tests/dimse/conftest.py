@@ -10,7 +10,8 @@ import pytest
 
 from dimse.access import AccessPolicy
 from dimse.ingest import StudyIngest, listener_sites
-from dimse.listener import DicomListener, ListenerConfig
+from dimse.listener import DicomListener
+from dimse.records import ListenerConfig
 
 # A real MR series: 7 instances, one study, one series (pydicom's DICOMDIR test set).
 MR_SERIES = "dicom/pydicom/dicomdirtests/98892003/MR700"

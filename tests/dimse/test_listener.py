@@ -17,7 +17,7 @@ from pynetdicom import _config as pynetdicom_config
 from pynetdicom.association import Association
 
 from cases.models import AuditEvent, Case, Image, IntakeBatch
-from dimse.listener import STATUS_CANNOT_UNDERSTAND, STATUS_OUT_OF_RESOURCES, VERIFICATION, transfer_syntaxes
+from dimse.contexts import STATUS_CANNOT_UNDERSTAND, STATUS_OUT_OF_RESOURCES, VERIFICATION, transfer_syntaxes
 from tests.dimse.conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
