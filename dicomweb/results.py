@@ -145,7 +145,6 @@ def extend_page(
     *,
     user: User,
     search: qido.Search,
-    qs: QuerySet[Any],
     rows: list[Any],
     more: bool,
     study_uid: str | None = None,
@@ -158,7 +157,11 @@ def extend_page(
     """
     if search.level == "study" or more:
         return rows, more
-    images_total = search.offset + len(rows) if rows else qs.count()
+    images_total = (
+        search.offset + len(rows)
+        if rows
+        else qido.match_count(user=user, search=search, study_uid=study_uid, series_uid=series_uid)
+    )
     skip = max(0, search.offset - images_total)
     room = search.limit - len(rows)
     matching = _matching(user=user, search=search, study_uid=study_uid, series_uid=series_uid)

@@ -123,9 +123,7 @@ class DicomWebView(APIView):
         except qido.QueryError as exc:
             raise ParseError(str(exc)) from None
         rows, more = qido.page_of(qs, search)
-        rows, more = results.extend_page(
-            user=request.user, search=search, qs=qs, rows=rows, more=more, **uids
-        )
+        rows, more = results.extend_page(user=request.user, search=search, rows=rows, more=more, **uids)
         headers = {}
         if more:
             search.warnings.append("There are additional results that can be requested.")

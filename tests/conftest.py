@@ -319,3 +319,31 @@ def mr_study_predicted(mr_study, random_model):
     Case.objects.filter(pk=mr_study.pk).update(status="predicting")
     cases_refresh_status(case_ids=[mr_study.pk])
     return Case.objects.get(pk=mr_study.pk), images
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Refuse an order where a serialized-rollback test follows a flushing transactional one.
+
+    A transactional test without serialized rollback ends with a flush that re-creates the
+    content types under new ids; a serialized-rollback test after it then cannot restore its
+    own (IntegrityError on django_content_type), on SQLite and PostgreSQL alike. Say so at
+    collection, with both tests named, instead of failing far away in the suite.
+    """
+    flushed_by = ""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        marker = item.get_closest_marker("django_db")
+        kwargs = marker.kwargs if marker is not None else {}
+        serialized = "django_db_serialized_rollback" in names or bool(kwargs.get("serialized_rollback"))
+        transactional = bool(kwargs.get("transaction")) or any(
+            name in names for name in ("transactional_db", "live_server")
+        )
+        if serialized and flushed_by:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses serialized rollback but runs after {flushed_by}, a transactional "
+                "test without it: drop its serialized rollback or give the earlier one serialized rollback"
+            )
+        if transactional and not serialized:
+            flushed_by = flushed_by or item.nodeid

@@ -200,6 +200,24 @@ def search_queryset(
     joined to their parents and counted. Counting in the outer step keeps a deep
     page (a large ``offset``) from counting every row it skips.
     """
+    matched, rows = _matched_and_rows(user=user, search=search, study_uid=study_uid, series_uid=series_uid)
+    order = _ORDER[search.level]
+    page = matched.order_by(*order).values("pk")[search.offset : search.offset + search.limit + 1]
+    return rows.filter(pk__in=page).order_by(*order)
+
+
+def match_count(
+    *, user: User, search: Search, study_uid: str | None = None, series_uid: str | None = None
+) -> int:
+    """How many rows match ``search`` in all (every page), visible to ``user``; one query."""
+    matched, _ = _matched_and_rows(user=user, search=search, study_uid=study_uid, series_uid=series_uid)
+    return matched.count()
+
+
+def _matched_and_rows(
+    *, user: User, search: Search, study_uid: str | None, series_uid: str | None
+) -> tuple[QuerySet[Any], QuerySet[Any]]:
+    """The matching rows (ids only, unordered) and the rows to answer with (joined, annotated)."""
     visible = case_list_for_user(user=user).values("pk")
     prefix = _PREFIX[search.level]
     study_pk = {"study": "pk", "series": "study_id", "instance": "series__study_id"}[search.level]
@@ -230,9 +248,7 @@ def search_queryset(
         condition = key_condition(key, values, prefix[key.level], study_pk)
         if condition is not None:
             matched = matched.filter(condition)
-    order = _ORDER[search.level]
-    page = matched.order_by(*order).values("pk")[search.offset : search.offset + search.limit + 1]
-    return rows.filter(pk__in=page).order_by(*order)
+    return matched, rows
 
 
 def fixed_levels(study_uid: str | None, series_uid: str | None) -> list[Level]:

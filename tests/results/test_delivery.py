@@ -336,7 +336,7 @@ def test_the_sweeper_requeues_overdue_batches_and_gives_up_on_disabled_destinati
 
 
 # --- Our own STOW-RS endpoint as the peer ---------------------------------------------------
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_our_own_stow_rs_endpoint_stores_the_sc_and_refuses_the_srs_for_good(
     live_server, site, make_user, make_token, make_results, keep_identity, queued
 ):
