@@ -28,7 +28,6 @@ from tests.conftest import require_service
 from tests.oncocore.imaging.conftest import build_dicom
 from tests.results.peers import DcmtkStoreSCP, StoreSCP, StowRecorder, dcmtk_available
 
-MR_SERIES = "dicom/pydicom/dicomdirtests/98892003/MR700"
 BRAIN = ["glioma", "meningioma", "notumor", "pituitary"]
 
 
@@ -55,36 +54,17 @@ def trained_model(db, trained_bundle):
 
 
 @pytest.fixture
-def mr_case(data_dir, site, radiologist):
-    """The MR series ingested as one brain MRI case (before any model is active: nothing queued)."""
-    from cases.models import Case, Task
-    from cases.services.intake import intake_sources
-
-    paths = sorted((data_dir / MR_SERIES).iterdir())
-    report = intake_sources(
-        uploads=[(p.name, p.read_bytes()) for p in paths],
-        site=site,
-        user=radiologist,
-        source="web",
-        task=Task.BRAIN_MRI,
-    )
-    assert len(report.accepted) == len(paths), report
-    (case_id,) = set(report.case_ids)
-    return Case.objects.get(pk=case_id)
-
-
-@pytest.fixture
-def scored_case(mr_case, trained_model, mocker, django_capture_on_commit_callbacks):
+def scored_case(mr_study, trained_model, mocker, django_capture_on_commit_callbacks):
     """The MR case with every image's prediction done by the trained-flagged model (run in this process)."""
     from inference.pipeline import predictions_run
     from inference.services import prediction_request
 
     mocker.patch("inference.services.run_predictions.delay")
     with django_capture_on_commit_callbacks(execute=True):
-        ids = [p.pk for p in prediction_request(case=mr_case)]
+        ids = [p.pk for p in prediction_request(case=mr_study)]
     assert predictions_run(prediction_ids=ids) == len(ids)
-    mr_case.refresh_from_db()
-    return mr_case
+    mr_study.refresh_from_db()
+    return mr_study
 
 
 IDENTITY = {

@@ -129,14 +129,14 @@ def test_nothing_half_stored_when_the_rows_fail(scored_case, media_dir, mocker):
     assert not list((media_dir / "results").rglob("*.dcm"))
 
 
-def test_untrained_model_and_plain_images_build_nothing(mr_case, random_model, predicted, mocker, caplog):
+def test_untrained_model_and_plain_images_build_nothing(mr_study, random_model, predicted, mocker, caplog):
     from inference.pipeline import predictions_run
     from inference.services import prediction_request
 
     mocker.patch("inference.services.run_predictions.delay")
-    predictions_run(prediction_ids=[p.pk for p in prediction_request(case=mr_case)])
+    predictions_run(prediction_ids=[p.pk for p in prediction_request(case=mr_study)])
     with caplog.at_level(logging.INFO, logger="results.services.build"):
-        assert results_build(case_id=mr_case.pk, trigger="prediction") == []
+        assert results_build(case_id=mr_study.pk, trigger="prediction") == []
         assert results_build(case_id=predicted[0].pk, trigger="prediction") == []
     assert "untrained model" in caplog.text
     assert "plain-image upload" in caplog.text
