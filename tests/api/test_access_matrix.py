@@ -203,14 +203,16 @@ def _site_data(
         created_by=curator,
     )
 
+    from pydicom.uid import generate_uid
+
     from results.models import ResultDelivery, ResultKind, ResultObject
 
     result = ResultObject.objects.create(
         case=predicted,
         kind=ResultKind.AI_SR,
         study_instance_uid=predicted.study.study_instance_uid,
-        series_instance_uid=f"{predicted.study.study_instance_uid}.901",
-        sop_instance_uid=f"{predicted.study.study_instance_uid}.901.1",
+        series_instance_uid=generate_uid(),  # the study's UID may already be 64 characters
+        sop_instance_uid=generate_uid(),
         sop_class_uid="1.2.840.10008.5.1.4.1.1.88.34",
         file=f"results/{predicted.pk}/sr.dcm",
         sha256="0" * 64,
