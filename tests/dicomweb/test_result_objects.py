@@ -10,7 +10,7 @@ import pytest
 from results.models import ResultKind
 from results.services.build import results_build
 from tests.dicomweb.test_wado import DICOM_ACCEPT, parts_of
-from tests.results.conftest import mr_study, scored_case, trained_bundle, trained_model  # noqa: F401 (fixtures)
+from tests.results.conftest import scored_case, trained_bundle, trained_model  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
