@@ -36,6 +36,8 @@ class DestinationSerializer(serializers.ModelSerializer):
     )
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     secret_set = serializers.SerializerMethodField(help_text="A password or token is stored (never shown).")
+    # Not a URI field: a DIMSE destination has none ("").
+    url = serializers.CharField(help_text="STOW-RS: the DICOMweb base URL; DIMSE: empty.")
 
     class Meta:
         model = Destination

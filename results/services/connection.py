@@ -42,11 +42,14 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 def _echo(destination: Destination, timeout: float) -> ConnectionOutcome:
     where = destination.address
-    ae = AE(ae_title=destination.calling_ae_title or settings.DICOM_AE_TITLE)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
-    ae.connection_timeout = timeout
-    ae.add_requested_context(VERIFICATION)
-    assoc = ae.associate(destination.host, int(destination.port or 0), ae_title=destination.ae_title)
+    try:
+        ae = AE(ae_title=destination.calling_ae_title or settings.DICOM_AE_TITLE)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+        ae.connection_timeout = timeout
+        ae.add_requested_context(VERIFICATION)
+        assoc = ae.associate(destination.host, int(destination.port or 0), ae_title=destination.ae_title)
+    except (ValueError, OSError) as exc:  # an AE title or host pynetdicom or the resolver refuses
+        return ConnectionOutcome(False, f"C-ECHO to {where}: cannot try: {type(exc).__name__}: {exc}")
     if assoc.is_rejected:
         return ConnectionOutcome(False, f"C-ECHO to {where}: association rejected (check both AE titles)")
     if not assoc.is_established:
@@ -84,7 +87,7 @@ def _qido(destination: Destination, timeout: float) -> ConnectionOutcome:
         return ConnectionOutcome(False, f"{where}: cannot connect: {exc.reason}")
     except TimeoutError:
         return ConnectionOutcome(False, f"{where}: no answer within {timeout:g} s")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a URL or header http.client refuses
         return ConnectionOutcome(False, f"{where}: {type(exc).__name__}: {exc}")
 
 
