@@ -45,6 +45,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "results.view_resultobject",
         "results.view_resultdelivery",
         "results.change_resultdelivery",
+        # Curation and retraining: labelled images, snapshots (frozen, never changed) and training jobs.
+        "curation.curate_dataset",
+        "curation.view_example",
+        "curation.change_example",
+        "curation.view_snapshot",
+        "curation.add_snapshot",
+        "curation.view_snapshotitem",
+        "retraining.view_trainingjob",
+        "retraining.add_trainingjob",
+        "retraining.change_trainingjob",
     ],
     Role.INTEGRATION: ["cases.use_api", "cases.upload_study", "cases.view_case"],
 }

@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "dimse",
     "dicomweb",
     "results",
+    "curation",
+    "retraining",
 ]
 
 MIDDLEWARE = [
