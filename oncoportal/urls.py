@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("dicomweb/", include("dicomweb.urls")),
+    path("curation/jobs/", include("retraining.urls")),
+    path("curation/", include("curation.urls")),
     path("", include("inference.urls")),
     path("", include("results.urls")),
     path("", include("cases.urls")),

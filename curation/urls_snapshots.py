@@ -1,0 +1,5 @@
+"""Curator page routes (snapshots)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
