@@ -77,21 +77,34 @@ def _reset_pools() -> None:
 
 
 @contextmanager
-def worker_process(*, broker_url: str, var_dir: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(
+    *,
+    broker_url: str,
+    var_dir: Path,
+    log_path: Path,
+    queues: tuple[str, ...] = celery_config.WORKERS["all"],
+    new_session: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker reading ``queues`` (the "all" worker's unless told); ``new_session`` gives it its own
+    process group, which a test may SIGKILL whole (a training worker with its trainer)."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
         "CELERY_BROKER_URL": broker_url,
         "ONCOPORTAL_VAR_DIR": str(var_dir),
         "DJANGO_SETTINGS_MODULE": "oncoportal.settings",
+        **(extra_env or {}),
     }
     cmd = [
-        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(celery_config.WORKERS["all"]),
+        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(queues),
         "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
-        "--hostname", f"test-{os.getpid()}@%h", "--loglevel", "INFO",
+        "--hostname", f"test-{os.getpid()}-{queues[0]}@%h", "--loglevel", "INFO",
     ]  # fmt: skip
     log = log_path.open("wb")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session
+    )
     try:
         deadline = time.monotonic() + 120
         while b"ready." not in log_path.read_bytes():
