@@ -38,8 +38,8 @@ def snapshot_choices() -> QuerySet[Snapshot]:
 
 
 def base_version_choices() -> QuerySet[ModelVersion]:
-    """Trained model versions a fine-tune may start from (the job checks the task)."""
-    return ModelVersion.objects.filter(untrained=False).order_by("task", "-created_at")
+    """Model versions a fine-tune may start from (the job checks the task)."""
+    return ModelVersion.objects.order_by("task", "-created_at")
 
 
 def job_fraction_done(job: TrainingJob) -> float:

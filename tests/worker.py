@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.db import connection
 
@@ -137,11 +138,14 @@ def wait_for(
 
 
 @contextmanager
-def worker_sharing_media(*, settings, tmp_path: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
+def worker_sharing_media(
+    *, settings, tmp_path: Path, url: str, **options: Any
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real worker on Redis ``url`` whose media folder is this process's too (the live server's, the test's).
 
     Skips, or fails under ONCOPORTAL_REQUIRE_SERVICES=1, without Redis. The
     process gets a ``log_path`` attribute for waits that print its log.
+    ``options`` go to :func:`worker_process` (queues, new_session, extra_env).
     """
     from tests.conftest import require_service
 
@@ -157,6 +161,9 @@ def worker_sharing_media(*, settings, tmp_path: Path, url: str) -> Iterator[subp
         },
     }
     log_path = tmp_path / "worker.log"
-    with use_broker(url), worker_process(broker_url=url, var_dir=var_dir, log_path=log_path) as proc:
+    with (
+        use_broker(url),
+        worker_process(broker_url=url, var_dir=var_dir, log_path=log_path, **options) as proc,
+    ):
         proc.log_path = log_path  # type: ignore[attr-defined]
         yield proc

@@ -65,10 +65,6 @@ def _base_for(*, snapshot: Snapshot, mode: str, base_version: ModelVersion | Non
         raise InvalidInput(
             f"{base_version.label} is a {base_version.task} model; snapshot {snapshot.name} is {snapshot.task}"
         )
-    if base_version.untrained:
-        raise InvalidInput(
-            f"{base_version.label} has random weights: there is nothing to fine-tune; train afresh"
-        )
     return base_version
 
 
@@ -111,8 +107,6 @@ def job_start(
             base_version=base,
             created_by=audit.actor,
         )
-        TrainingJob.objects.filter(pk=job.pk).update(run_dir=str(job_run_dir(job.pk)))
-        job.refresh_from_db()
         audit_record(
             action="training_job.started",
             obj=job,
@@ -131,7 +125,11 @@ def job_start(
 
 
 def job_run_dir(job_id: int) -> str:
-    """Where a job keeps its snapshot copy, checkpoints, progress file and logs."""
+    """Where a job keeps its snapshot copy, checkpoints, progress file and logs.
+
+    The runner's own settings decide (its ``ONCOPORTAL_VAR_DIR``, a volume the
+    training nodes share), so it records the folder when it claims the job.
+    """
     return str(settings.TRAINING_DIR / f"job-{job_id}")
 
 

@@ -40,7 +40,7 @@ from inference.services import model_version_register
 from oncocore import registry
 from oncocore.datasets.manifest import MANIFEST_NAME
 from retraining.models import JobMode, JobStatus, TrainingJob
-from retraining.services.jobs import STAGED_BUNDLE, remove_staged_bundles
+from retraining.services.jobs import STAGED_BUNDLE, job_run_dir, remove_staged_bundles
 from retraining.services.trainer import trainer_command
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ def _claim(job_id: int) -> Claim | None:
             # Finished, or running under another worker (the sweeper re-queues it if that one dies).
             logger.info("training job %s is %s: nothing to run", job.pk, job.status)
             return None
+        job.run_dir = job_run_dir(job.pk)
         checkpoint = Path(job.run_dir) / CHECKPOINT_FILE
         resume = checkpoint if checkpoint.is_file() else None
         job.status, job.phase, job.error = JobStatus.RUNNING, "preparing", ""

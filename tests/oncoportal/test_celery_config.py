@@ -171,3 +171,22 @@ def test_a_soft_limit_over_the_hard_one_stops_start_up_with_one_line():
     )
     assert short.returncode != 0
     assert "CELERY_VISIBILITY_TIMEOUT=600 must exceed the longest task time limit (900 s)" in short.stderr
+
+
+def test_training_limits_come_from_the_environment_and_leave_the_visibility_timeout_alone():
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from retraining.tasks import run_training_job as t\n"
+        "print(t.soft_time_limit, t.time_limit, settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'])\n"
+    )
+    result = _python(
+        code,
+        ONCOPORTAL_TRAINING_SOFT_TIME_LIMIT="7200",
+        ONCOPORTAL_TRAINING_TIME_LIMIT="7300",
+        CELERY_BROKER_URL="redis://127.0.0.1:9/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["7200", "7300", "3600"]
+    bad = _python("import django; django.setup()", ONCOPORTAL_TRAINING_SOFT_TIME_LIMIT="90000")
+    assert bad.returncode != 0 and "ONCOPORTAL_TRAINING_SOFT_TIME_LIMIT" in bad.stderr
