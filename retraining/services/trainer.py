@@ -64,4 +64,5 @@ def trainer_command(
         cmd += ["--finetune-from", str(finetune_from)]
     if resume is not None:
         cmd += ["--resume", str(resume)]
-    return cmd
+    # This node's own flags (ONCOPORTAL_TRAINING_EXTRA_ARGS) override the recipe's defaults.
+    return [*cmd, *settings.TRAINING_EXTRA_ARGS]

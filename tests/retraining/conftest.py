@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,14 +68,13 @@ def stored_examples(data_dir: Path, *, site, user, per_class: int = IMAGES_PER_C
     return examples
 
 
-@pytest.fixture
-def frozen_snapshot(data_dir, site, radiologist):
+def freeze(data_dir: Path, *, site, user):
     """A snapshot frozen by the curation service from 16 stored images (4 a class, one patient each)."""
     from cases.models import AuditSource
     from cases.services.audit import AuditContext
     from curation.services.snapshots import snapshot_freeze
 
-    stored_examples(data_dir, site=site, user=radiologist)
+    stored_examples(data_dir, site=site, user=user)
     return snapshot_freeze(
         task="brain_mri",
         seed=0,
@@ -84,12 +84,24 @@ def frozen_snapshot(data_dir, site, radiologist):
     )
 
 
-@pytest.fixture
-def training_worker(transactional_db, settings, tmp_path) -> Iterator:
+def training_env(trainer_args: str = "") -> dict[str, str]:
+    """A training node's environment in the tests: one trainer process on one CPU thread."""
+    return {
+        "OMP_NUM_THREADS": "1",
+        "ONCOPORTAL_TRAINING_NPROC": "1",
+        "ONCOPORTAL_TRAINING_EXTRA_ARGS": trainer_args,
+        "ONCOPORTAL_TRAINING_CANCEL_GRACE": "20",
+    }
+
+
+@contextmanager
+def training_worker_process(*, settings, tmp_path: Path, trainer_args: str = "") -> Iterator:
     """A real worker reading the ``training`` queue only, as a training node runs it, in its own process group.
 
-    Its VAR_DIR (run folders, candidate bundles) is ``tmp_path/var``; this
-    process's settings point there too, so the test sees what it wrote.
+    Its VAR_DIR (media, run folders, candidate bundles) is ``tmp_path/var``, and
+    this process's settings point there too, so the test sees what it wrote
+    (store images after it started). ``trainer_args`` is the node's
+    ONCOPORTAL_TRAINING_EXTRA_ARGS (e.g. more epochs, to catch a job mid-run).
     """
     from oncoportal import celery_config
 
@@ -99,7 +111,7 @@ def training_worker(transactional_db, settings, tmp_path) -> Iterator:
         url=redis_url(REDIS_DB),
         queues=celery_config.WORKERS["training"],
         new_session=True,
-        extra_env={"OMP_NUM_THREADS": "1", "ONCOPORTAL_TRAINING_NPROC": "1"},
+        extra_env=training_env(trainer_args),
     ) as proc:
         settings.TRAINING_DIR = tmp_path / "var" / "training"
         settings.TRAINING_CANDIDATES_DIR = tmp_path / "var" / "models" / "candidates"

@@ -44,6 +44,11 @@ def test_several_processes_run_under_torchrun_and_resume_passes_the_checkpoint()
     assert cmd[cmd.index("--finetune-from") + 1] == "/bundles/base"
 
 
+def test_the_nodes_extra_flags_come_last_so_they_override_the_recipe(settings):
+    settings.TRAINING_EXTRA_ARGS = ["--epochs", "3", "--workers", "8"]
+    assert command(nproc=1)[-4:] == ["--epochs", "3", "--workers", "8"]
+
+
 def test_the_nproc_setting_decides_the_launcher(settings):
     settings.TRAINING_NPROC = 3
     assert command()[command().index("--nproc_per_node") + 1] == "3"
