@@ -22,15 +22,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from cases.models import AuditSource
@@ -38,7 +36,6 @@ from cases.services.audit import AuditContext, audit_record
 from curation.services.export import snapshot_write_folder
 from inference.services import model_version_register
 from oncocore import registry
-from oncocore.datasets.manifest import MANIFEST_NAME
 from retraining.models import JobMode, JobStatus, TrainingJob
 from retraining.services.jobs import STAGED_BUNDLE, job_run_dir, remove_staged_bundles
 from retraining.services.trainer import trainer_command
@@ -46,6 +43,7 @@ from retraining.services.trainer import trainer_command
 logger = logging.getLogger(__name__)
 
 POLL_S = 1.0
+HEARTBEAT_WHILE_COPYING_S = 5.0
 PROGRESS_FILE = "progress.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 DATA_DIR = "data"
@@ -71,11 +69,10 @@ def job_run(job_id: int) -> str:
     claim = _claim(job_id)
     if claim is None:
         return "skipped"
-    job, run_dir = claim.job, Path(claim.job.run_dir)
+    run_dir = Path(claim.job.run_dir)
     proc: subprocess.Popen[bytes] | None = None
     try:
-        with _heartbeat_in_background(job.pk, claim.attempt):
-            data_dir = _materialise(job, run_dir)
+        data_dir = _materialise(claim, run_dir)
         remove_staged_bundles(run_dir)  # a previous attempt's export, never registered
         (run_dir / PROGRESS_FILE).unlink(missing_ok=True)
         proc = _start_trainer(claim, run_dir, data_dir)
@@ -139,41 +136,25 @@ def _beat(claim_job_id: int, attempt: int, **fields: Any) -> str:
     return str(TrainingJob.objects.filter(pk=claim_job_id).values_list("status", flat=True).get())
 
 
-@contextlib.contextmanager
-def _heartbeat_in_background(job_id: int, attempt: int, every_s: float = 5.0) -> Iterator[None]:
-    """Beat from a thread while the main one is busy (copying a large snapshot)."""
-    done = threading.Event()
+def _materialise(claim: Claim, run_dir: Path) -> Path:
+    """The snapshot as a folder in the run dir, written once (a resumed run finds it complete and reuses it).
 
-    def beat() -> None:
-        try:
-            while not done.wait(every_s):
-                with contextlib.suppress(LostJob, DatabaseError):
-                    _beat(job_id, attempt)
-        finally:
-            connection.close()  # this thread's own connection
+    The copy beats the heartbeat every few seconds: a large snapshot takes minutes.
+    """
+    last = time.monotonic()
 
-    thread = threading.Thread(target=beat, name=f"training-job-{job_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
+    def beat(done: int, total: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= HEARTBEAT_WHILE_COPYING_S:
+            _beat(claim.job.pk, claim.attempt)
+            last = time.monotonic()
 
-
-def _materialise(job: TrainingJob, run_dir: Path) -> Path:
-    """The snapshot as a folder in the run dir, written once (a resumed run reuses it)."""
-    data = run_dir / DATA_DIR
-    if (data / MANIFEST_NAME).is_file():
-        return data
-    tmp = run_dir / f"{DATA_DIR}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    written = Path(snapshot_write_folder(job.snapshot, tmp))
-    shutil.rmtree(data, ignore_errors=True)
-    os.replace(written, data)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return data
+    return snapshot_write_folder(
+        claim.job.snapshot,
+        run_dir / DATA_DIR,
+        progress=beat,
+        audit=AuditContext.system(source=AuditSource.WORKER),
+    )
 
 
 def candidate_name(job: TrainingJob) -> tuple[str, str]:

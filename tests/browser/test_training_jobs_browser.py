@@ -31,8 +31,8 @@ def test_start_a_job_and_watch_it_reach_a_candidate(
         log_in(page, base, curator)
         page.goto(f"{base}/curation/jobs/")
         assert page.locator('nav.curation-tabs a[aria-current="page"]').inner_text() == "Training jobs"
-        page.get_by_label("Snapshot").select_option(str(snapshot.pk))
-        page.get_by_label("Mode").select_option("fresh")
+        page.get_by_label("Snapshot", exact=True).select_option(str(snapshot.pk))
+        page.get_by_label("Mode", exact=True).select_option("fresh")
         page.locator('input[name="recipe"][value="smoke"]').check()
         page.screenshot(path=str(artifacts / "training-jobs-form.png"), full_page=True)
         page.get_by_role("button", name="Start training").click()

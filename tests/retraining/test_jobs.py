@@ -51,7 +51,7 @@ def test_finetune_starts_from_the_tasks_active_model(
 
 
 def test_unknown_recipe_is_refused_with_the_known_ones(snapshot_row, sent):
-    with pytest.raises(InvalidInput, match="unknown recipe 'turbo'; one of .*smoke"):
+    with pytest.raises(InvalidInput, match=r"unknown recipe 'turbo'; one of .*smoke"):
         job_start(snapshot=snapshot_row, mode=JobMode.FRESH, recipe="turbo", audit=AUDIT)
     assert not TrainingJob.objects.exists() and not sent.called
 
