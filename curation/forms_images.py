@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -42,12 +42,13 @@ class ExampleFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         present = example_filter_choices()
         tasks = dict(task_choices(unassigned=False))
-        self.fields["task"].choices = [("", "Any task"), *((t, tasks.get(t, t)) for t in present["tasks"])]
-        self.fields["label"].choices = [("", "Any label"), *((n, n) for n in present["labels"])]
-        self.fields["model_version"].choices = [
-            ("", "Any model version"),
-            *((v, v) for v in present["model_versions"]),
-        ]
+        offered = {
+            "task": [("", "Any task"), *((t, tasks.get(t, t)) for t in present["tasks"])],
+            "label": [("", "Any label"), *((n, n) for n in present["labels"])],
+            "model_version": [("", "Any model version"), *((v, v) for v in present["model_versions"])],
+        }
+        for name, choices in offered.items():
+            cast(forms.ChoiceField, self.fields[name]).choices = choices
 
     def filters(self) -> ExampleFilters:
         """The valid, non-empty filters (none when unbound)."""

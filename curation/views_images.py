@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from cases.models import AuditSource
 from cases.services.audit import AuditContext
+from cases.task_registry import task_label
 from cases.views.access import AuthenticatedHttpRequest, ui_view
 from curation.forms_images import ExampleBulkForm, ExampleFilterForm
 from curation.models import Provenance
@@ -48,6 +49,8 @@ def images(request: AuthenticatedHttpRequest) -> HttpResponse:
     examples = example_list_for_user(user=request.user, filters=filters)
     page = Paginator(examples, PAGE_SIZE).get_page(request.GET.get("page"))
     counts = example_counts(examples=examples)
+    for example in page.object_list:
+        example.task_name = task_label(example.task)
     names = dict(Provenance.choices)
     return render(
         request,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ class Command(BaseCommand):
                     group_column=opts["group_column"],
                     limit_per_class=limit,
                     audit=audit,
-                    progress=lambda _name, bar=bar: bar.update(1),
+                    progress=partial(_tick, bar),
                 )
             except InvalidInput as exc:
                 raise CommandError(one_line(str(exc), 500)) from None
@@ -71,3 +72,7 @@ class Command(BaseCommand):
                 f"{len(report.rejected)} rejected; {report.examples_created} example(s) created, "
                 f"{report.examples_updated} updated ({classes or 'none'})"
             )
+
+
+def _tick(bar: tqdm[Any], _name: str) -> None:
+    bar.update(1)

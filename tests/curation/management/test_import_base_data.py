@@ -139,5 +139,5 @@ def test_any_folder_with_a_task_and_group_column(tmp_path, data_dir):
         run("--data-dir", str(folder))
     with pytest.raises(CommandError, match="no group column 'patient'"):
         run("--data-dir", str(folder), "--task", "histology", "--group-column", "patient")
-    with pytest.raises(CommandError, match="MANIFEST.tsv"):
+    with pytest.raises(CommandError, match=r"MANIFEST\.tsv"):
         run("--data-dir", str(tmp_path / "nowhere"), "--task", "histology", "--group-column", "cluster")
