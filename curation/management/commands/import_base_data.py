@@ -41,13 +41,17 @@ class Command(BaseCommand):
         if opts["data_dir"]:
             folders = [opts["data_dir"]]
         else:
+            # Every task's data folder (or, with --task, that task's) that has a manifest.
             folders = [
                 settings.DATA_DIR / t.data_folder
                 for t in task_all()
-                if t.data_folder and (settings.DATA_DIR / t.data_folder / "MANIFEST.tsv").exists()
+                if t.data_folder
+                and opts["task"] in (None, t.key)
+                and (settings.DATA_DIR / t.data_folder / "MANIFEST.tsv").exists()
             ]
             if not folders:
-                raise CommandError(f"no task's data folder with a MANIFEST.tsv under {settings.DATA_DIR}")
+                which = f"task {opts['task']!r}'s data folder" if opts["task"] else "any task's data folder"
+                raise CommandError(f"no MANIFEST.tsv in {which} under {settings.DATA_DIR}")
         audit = AuditContext.system(source=AuditSource.CLI)
         for folder in folders:
             bar = tqdm(unit="image", desc=Path(folder).name, file=sys.stderr, disable=None)
@@ -70,7 +74,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{Path(folder).name}: {report.accepted} new, {report.duplicates} already imported, "
                 f"{len(report.rejected)} rejected; {report.examples_created} example(s) created, "
-                f"{report.examples_updated} updated ({classes or 'none'})"
+                f"{report.examples_updated} updated (per class: {classes or 'none'})"
             )
 
 
