@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
 from cases.models import AuditSource
@@ -102,7 +102,10 @@ def job_run(job_id: int) -> str:
 def _claim(job_id: int) -> Claim | None:
     with transaction.atomic():
         job = (
-            TrainingJob.objects.select_for_update().select_related("snapshot", "base_version").get(pk=job_id)
+            # of=self: PostgreSQL locks no row of the outer join to a missing base version.
+            TrainingJob.objects.select_for_update(of=("self",))
+            .select_related("snapshot", "base_version")
+            .get(pk=job_id)
         )
         if job.status != JobStatus.QUEUED:
             # Finished, or running under another worker (the sweeper re-queues it if that one dies).
@@ -206,10 +209,26 @@ def _die_with_parent() -> None:
 
 
 def _watch(claim: Claim, proc: subprocess.Popen[bytes], run_dir: Path) -> str:
-    """Copy progress into the row about once a second until the trainer exits or the job is cancelling."""
+    """Copy progress into the row about once a second until the trainer exits or the job is cancelling.
+
+    A beat the database refuses (SQLite busy, a PostgreSQL fail-over) is
+    skipped; only when none got through for half the heartbeat timeout does the
+    run give up (DatabaseError: the trainer stops, the sweeper resumes the job).
+    """
+    last_beat = time.monotonic()
     while True:
         exited = proc.poll() is not None
-        status = _beat(claim.job.pk, claim.attempt, **progress_fields(read_progress(run_dir / PROGRESS_FILE)))
+        try:
+            status = _beat(
+                claim.job.pk, claim.attempt, **progress_fields(read_progress(run_dir / PROGRESS_FILE))
+            )
+        except OperationalError:
+            if time.monotonic() - last_beat > settings.TRAINING_HEARTBEAT_TIMEOUT / 2:
+                raise
+            logger.warning("training job %s: a heartbeat failed; trying again", claim.job.pk, exc_info=True)
+            time.sleep(POLL_S)
+            continue
+        last_beat = time.monotonic()
         if status == JobStatus.CANCELLING or exited:
             return status
         time.sleep(POLL_S)

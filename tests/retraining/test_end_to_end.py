@@ -99,7 +99,7 @@ def test_from_upload_to_a_candidate_model_version(
         with worker_process(
             broker_url=redis_url(REDIS_DB),
             var_dir=tmp_path / "var",
-            log_path=tmp_path / "worker.log",
+            log_path=tmp_path / "predict-worker.log",
             queues=celery_config.WORKERS["all"],
             extra_env=training_env(),
         ):
@@ -109,7 +109,7 @@ def test_from_upload_to_a_candidate_model_version(
                     == len(cases)
                 ),
                 what="every case predicted",
-                log_path=tmp_path / "worker.log",
+                log_path=tmp_path / "predict-worker.log",
             )
 
         # Review: single reads (confirm or correct), then one case under a double read, adjudicated.
