@@ -8,7 +8,6 @@ bytes.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.conf import settings
 
 from cases.task_registry import task_get
 from curation.models import Provenance, Snapshot
+from curation.selectors_snapshots import snapshot_provenance_counts
 from oncocore.datasets.manifest import FORMAT, SPLITS
 
 __all__ = ["card_json_bytes", "card_md_bytes", "dataset_card"]
@@ -58,7 +58,7 @@ def _base_licences(task: str) -> list[dict[str, str]]:
 def dataset_card(snapshot: Snapshot) -> dict[str, Any]:
     """The card as a dict (``dataset_card.json``)."""
     spec = task_get(snapshot.task)
-    provenance = Counter(snapshot.items.values_list("provenance", flat=True))
+    provenance = snapshot_provenance_counts(snapshot=snapshot)
     licences = _base_licences(snapshot.task) if provenance.get(Provenance.BASE) else []
     data: list[dict[str, str]] = list(licences)
     if any(p != Provenance.BASE for p in provenance):
@@ -81,7 +81,7 @@ def dataset_card(snapshot: Snapshot) -> dict[str, Any]:
         },
         "counts": {side: dict(snapshot.counts.get(side, {})) for side in SPLITS},
         "images": snapshot.size,
-        "provenance": {p: provenance[p] for p in sorted(provenance)},
+        "provenance": provenance,
         "created_at": snapshot.created_at.isoformat(),
         "created_by": snapshot.created_by.get_username() if snapshot.created_by else "",
         "note": snapshot.note,
