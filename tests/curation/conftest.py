@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
+# The Chromium fixtures, for the Curator page's browser test (test_images_browser.py).
+from tests.browser.conftest import artifacts, chromium, page  # noqa: F401
+
 
 @pytest.fixture
 def double_read(db):
