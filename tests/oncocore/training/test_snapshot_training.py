@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -81,8 +82,14 @@ def test_recipes_are_listed_and_flags_override_them(snapshot):
     args = parse_args([*_argv(snapshot, Path("x")), "--epochs", "5", "--arch", "tinycnn"])
     assert (args.epochs, args.arch) == (5, "tinycnn")  # the flags win
     assert args.input_size == RECIPES["smoke"].options["input_size"]  # the rest is the recipe's
-    plain = parse_args(["--data-dir", "d", "--output-dir", "o"])
-    assert (plain.arch, plain.epochs) == ("resnet18", 60)  # no recipe: the parser's defaults
+    parser = train_mod.get_args_parser()  # one parser, parsed twice: the recipe does not stick
+    assert parser.parse_args(["--data-dir", "d", "--output-dir", "o", "--recipe", "quick"]).epochs == 8
+    plain = parser.parse_args(["--data-dir", "d", "--output-dir", "o"])
+    assert (plain.arch, plain.epochs, plain.lr) == ("resnet18", 60, 1e-3)  # no recipe: the parser's defaults
+    # A namespace whose defaults never saw the recipe (another parser) is refused, not half-applied.
+    foreign = argparse.Namespace(**{**vars(args), "recipe_applied": None})
+    with pytest.raises(ValueError, match="--recipe smoke"):
+        train_mod.main(foreign)
 
 
 def test_finetune_keeps_the_head_when_the_classes_match(snapshot, tmp_path):
