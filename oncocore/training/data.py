@@ -21,7 +21,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..datasets.split import TRAIN, groups_by_class, split_by_group
-from ..preprocessing import PreprocessSpec, load_image, prepare_uint8
+from ..decode import decode_local_file
+from ..preprocessing import PreprocessSpec, prepare_uint8
 from ..tasks import BUILTIN_TASKS
 
 Row = dict[str, str]
@@ -251,9 +252,9 @@ class CachedImageDataset(Dataset):
             torch.save({"key": key, "images": self.images}, cache_file)
 
     def _decode(self, row: Row) -> torch.Tensor:
-        # Exactly the serving path: load_image then stage A of the shared spec.
+        # Exactly the serving path: decode (JPEG/PNG, or DICOM as the intake does) then stage A.
         try:
-            return prepare_uint8(load_image(row["abs_path"], self.spec.channels), self.spec)[0]
+            return prepare_uint8(decode_local_file(Path(row["abs_path"]), self.spec), self.spec)[0]
         except (OSError, ValueError) as exc:
             raise ValueError(f"{row['abs_path']}: {exc}") from exc
 
