@@ -72,13 +72,12 @@ def dataset_card(snapshot: Snapshot) -> dict[str, Any]:
         "content_hash": snapshot.content_hash,
         "classes": list(snapshot.class_names),
         "modality": spec.modality if spec is not None else "",
-        "split": {
-            "seed": snapshot.seed,
-            "val_fraction": snapshot.val_fraction,
-            "test_fraction": snapshot.test_fraction,
-            "include_base": snapshot.include_base,
-            "by": "group, stratified by class (oncocore.datasets.split)",
-        },
+        # The split's parameters at the top level, as the trainer reads them (oncocore.training.sources).
+        "seed": snapshot.seed,
+        "val_fraction": snapshot.val_fraction,
+        "test_fraction": snapshot.test_fraction,
+        "include_base": snapshot.include_base,
+        "split_by": "group, stratified by class (oncocore.datasets.split)",
         "counts": {side: dict(snapshot.counts.get(side, {})) for side in SPLITS},
         "images": snapshot.size,
         "provenance": provenance,
@@ -105,9 +104,9 @@ def card_md_bytes(card: dict[str, Any]) -> bytes:
         f"- Format: `{card['format']}`",
         f"- Content hash: `{card['content_hash']}`",
         f"- Created: {card['created_at']} by {card['created_by'] or 'the system'}",
-        f"- Split: by group, stratified by class; seed {card['split']['seed']}, validation "
-        f"{card['split']['val_fraction']}, test {card['split']['test_fraction']}; base data "
-        f"{'included' if card['split']['include_base'] else 'left out'}",
+        f"- Split: by group, stratified by class; seed {card['seed']}, validation "
+        f"{card['val_fraction']}, test {card['test_fraction']}; base data "
+        f"{'included' if card['include_base'] else 'left out'}",
     ]
     if card["note"]:
         lines += [f"- Note: {card['note']}"]
