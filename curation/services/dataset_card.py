@@ -41,25 +41,36 @@ def _licence_section(text: str) -> str:
     return "\n".join(out).strip()
 
 
-def _base_licences(task: str) -> list[dict[str, str]]:
-    spec = task_get(task)
-    folder = spec.data_folder if spec is not None else ""
-    if not folder:
-        return []
-    path = Path(settings.DATA_DIR) / folder / LICENCE_FILE
-    entry = {"folder": folder, "file": f"{folder}/{LICENCE_FILE}", "title": "", "licence": ""}
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-        entry["title"] = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), "")
-        entry["licence"] = _licence_section(text)
-    return [entry]
+def _base_folders(snapshot: Snapshot) -> list[str]:
+    """The data folders the snapshot's base images came from.
+
+    ``import_base_data`` files a base image under the group ``<folder>:<group>``;
+    a group without a folder falls back to the task's own data folder.
+    """
+    spec = task_get(snapshot.task)
+    fallback = spec.data_folder if spec is not None else ""
+    groups = snapshot.items.filter(provenance=Provenance.BASE).values_list("group", flat=True).distinct()
+    return sorted({g.split(":", 1)[0] if ":" in g else fallback for g in groups} - {""})
+
+
+def _base_licences(snapshot: Snapshot) -> list[dict[str, str]]:
+    out = []
+    for folder in _base_folders(snapshot):
+        path = Path(settings.DATA_DIR) / folder / LICENCE_FILE
+        entry = {"folder": folder, "file": f"{folder}/{LICENCE_FILE}", "title": "", "licence": ""}
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            entry["title"] = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), "")
+            entry["licence"] = _licence_section(text)
+        out.append(entry)
+    return out
 
 
 def dataset_card(snapshot: Snapshot) -> dict[str, Any]:
     """The card as a dict (``dataset_card.json``)."""
     spec = task_get(snapshot.task)
     provenance = snapshot_provenance_counts(snapshot=snapshot)
-    licences = _base_licences(snapshot.task) if provenance.get(Provenance.BASE) else []
+    licences = _base_licences(snapshot) if provenance.get(Provenance.BASE) else []
     data: list[dict[str, str]] = list(licences)
     if any(p != Provenance.BASE for p in provenance):
         data.append({"folder": "", "file": "", "title": "Reviewed cases", "licence": REVIEWED_DATA_NOTE})

@@ -34,7 +34,7 @@ def audit(curator) -> AuditContext:
 
 @pytest.fixture
 def snapshot(brain_examples, store_examples, audit):
-    store_examples({c: [f"base-{c}"] for c in BRAIN}, provenance=Provenance.BASE)
+    store_examples({c: [f"brain_mri:base-{c}"] for c in BRAIN}, provenance=Provenance.BASE)
     return snapshot_freeze(task="brain_mri", seed=1, audit=audit)
 
 
