@@ -77,6 +77,11 @@ def test_zip_stream_unzips_to_the_manifest_and_equals_the_folder(snapshot, tmp_p
     assert _files(folder) == _files(unzipped)
 
 
+def test_two_zip_exports_are_byte_identical(snapshot):
+    """Timestamps come from the snapshot, files in manifest order: the zip is a function of the snapshot."""
+    assert b"".join(snapshot_export_stream(snapshot)) == b"".join(snapshot_export_stream(snapshot))
+
+
 def test_dataset_card(snapshot, tmp_path):
     folder = snapshot_write_folder(snapshot, tmp_path / "folder")
     assert is_snapshot_dir(folder)
