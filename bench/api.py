@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.worklist import SMALL, _seed, django_on_fresh_postgres  # noqa: E402  (after the path is set)
+from bench.worklist import SMALL, django_on_fresh_postgres, seed_two_sites  # noqa: E402  (after the path is set)
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -80,13 +80,10 @@ def main() -> int:
     # A missing endpoint's 404s are reported once in the table, not logged per call.
     logging.getLogger("django.request").setLevel(logging.ERROR)
     from django.contrib.auth.models import Group
-    from django.core.management import call_command
-    from django.db import connection
     from django.test import Client
 
     from api.services.tokens import token_create
     from cases.models import Role, Site, User
-    from inference.models import ModelVersion
 
     def _client(username: str, site: Site) -> tuple[User, Client]:
         user = User.objects.create_user(username=username, password="bench-password-1", site=site)
@@ -97,29 +94,9 @@ def main() -> int:
         )
         return user, Client(HTTP_AUTHORIZATION=f"Bearer {token.value}")
 
-    print(f"migrating {args.database_url} ...", flush=True)
-    call_command("migrate", verbosity=0)
-    big = Site.objects.create(code="bench-big", name="Bench large site")
-    small = Site.objects.create(code="bench-small", name="Bench small site")
-    big_user, big_client = _client("bench-big", big)
-    small_user, small_client = _client("bench-small", small)
-    model = ModelVersion.objects.create(
-        name="bench",
-        version="1",
-        task="brain_mri",
-        arch="resnet10",
-        bundle_path="-",
-        weights_sha256="0" * 64,
-        class_names=["glioma", "meningioma", "notumor", "pituitary"],
-        card={},
-        status="active",
+    (_, big_client), (_, small_client), big_ids, small_ids = seed_two_sites(
+        args.database_url, args.cases, _client
     )
-    start = time.perf_counter()
-    big_ids = _seed(big, args.cases, big_user, model)
-    small_ids = _seed(small, SMALL, small_user, model)
-    print(f"seeded {args.cases} + {SMALL} cases in {time.perf_counter() - start:.1f} s", flush=True)
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE")
 
     calls = [
         ("GET cases/ (default: findings first)", "/api/v1/cases/"),

@@ -22,8 +22,9 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # imported for real inside the functions, once Django is set up
     from django.test import Client
@@ -36,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 DEFAULT_URL = "postgres://postgres@localhost:5432/oncoportal_bench"
 PASSWORD = "bench-password-1"
+T = TypeVar("T")
 SMALL = 50  # one full worklist page: both sites render the same number of rows
 
 
@@ -180,6 +182,47 @@ def _seed(site: Site, n: int, user: User, model_version: ModelVersion) -> list[i
     return [c.pk for c in cases]
 
 
+def seed_two_sites(
+    database_url: str, cases: int, make_user: Callable[[str, Site], tuple[User, T]]
+) -> tuple[tuple[User, T], tuple[User, T], list[int], list[int]]:
+    """Migrate, then seed a large site (``cases`` cases) and a small one (SMALL) with one user each.
+
+    ``make_user(username, site)`` makes each site's user and returns it with anything
+    else the bench needs of it (nothing here, an API client in bench/api.py).
+    Returns both ``(user, extra)`` pairs and both sites' case ids.
+    """
+    from django.core.management import call_command
+    from django.db import connection
+
+    from cases.models import Site
+    from inference.models import ModelVersion
+
+    print(f"migrating {database_url} ...", flush=True)
+    call_command("migrate", verbosity=0)
+    big = Site.objects.create(code="bench-big", name="Bench large site")
+    small = Site.objects.create(code="bench-small", name="Bench small site")
+    big_user = make_user("bench-big", big)
+    small_user = make_user("bench-small", small)
+    model = ModelVersion.objects.create(
+        name="bench",
+        version="1",
+        task="brain_mri",
+        arch="resnet10",
+        bundle_path="-",
+        weights_sha256="0" * 64,
+        class_names=["glioma", "meningioma", "notumor", "pituitary"],
+        card={},
+        status="active",
+    )
+    start = time.perf_counter()
+    big_ids = _seed(big, cases, big_user[0], model)
+    small_ids = _seed(small, SMALL, small_user[0], model)
+    print(f"seeded {cases} + {SMALL} cases in {time.perf_counter() - start:.1f} s", flush=True)
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+    return big_user, small_user, big_ids, small_ids
+
+
 def _time(client: Client, url: str, runs: int) -> tuple[float, float, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -208,42 +251,18 @@ def main() -> int:
     if not django_on_fresh_postgres(args.database_url, script="bench/worklist.py"):
         return 2
     from django.contrib.auth.models import Group
-    from django.core.management import call_command
     from django.test import Client
 
-    from cases.models import Role, Site, User
-    from inference.models import ModelVersion
+    from cases.models import Role, User
 
     def _make_user(username: str, role: str, site: Site) -> User:
         user = User.objects.create_user(username=username, password=PASSWORD, site=site)
         user.groups.add(Group.objects.get(name=role))  # the roles migration made the groups
         return user
 
-    print(f"migrating {args.database_url} ...", flush=True)
-    call_command("migrate", verbosity=0)
-    big = Site.objects.create(code="bench-big", name="Bench large site")
-    small = Site.objects.create(code="bench-small", name="Bench small site")
-    big_user = _make_user("bench-big", Role.RADIOLOGIST, big)
-    small_user = _make_user("bench-small", Role.RADIOLOGIST, small)
-    model = ModelVersion.objects.create(
-        name="bench",
-        version="1",
-        task="brain_mri",
-        arch="resnet10",
-        bundle_path="-",
-        weights_sha256="0" * 64,
-        class_names=["glioma", "meningioma", "notumor", "pituitary"],
-        card={},
-        status="active",
+    (big_user, _), (small_user, _), big_ids, small_ids = seed_two_sites(
+        args.database_url, args.cases, lambda name, site: (_make_user(name, Role.RADIOLOGIST, site), None)
     )
-    start = time.perf_counter()
-    big_ids = _seed(big, args.cases, big_user, model)
-    small_ids = _seed(small, SMALL, small_user, model)
-    print(f"seeded {args.cases} + {SMALL} cases in {time.perf_counter() - start:.1f} s", flush=True)
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE")
 
     pages = [
         ("worklist (default: findings first)", "/"),

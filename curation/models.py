@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from oncocore.datasets.manifest import ManifestRow
 from oncoportal.exceptions import TransitionNotAllowed
 
 
@@ -169,3 +170,15 @@ class SnapshotItem(_Frozen):
 
     def __str__(self) -> str:
         return f"{self.snapshot_id}:{self.path}"
+
+    def as_manifest_row(self) -> ManifestRow:
+        """The item as ``manifest.csv`` lists it."""
+        return ManifestRow(
+            path=self.path,
+            label=self.label,
+            split=self.split,
+            group=self.group,
+            sha256=self.sha256,
+            image_id=self.image_id,
+            provenance=self.provenance,
+        )

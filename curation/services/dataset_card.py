@@ -8,7 +8,6 @@ bytes.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.conf import settings
 
 from cases.task_registry import task_get
 from curation.models import Provenance, Snapshot
+from curation.selectors_snapshots import snapshot_provenance_counts
 from oncocore.datasets.manifest import FORMAT, SPLITS
 
 __all__ = ["card_json_bytes", "card_md_bytes", "dataset_card"]
@@ -41,25 +41,36 @@ def _licence_section(text: str) -> str:
     return "\n".join(out).strip()
 
 
-def _base_licences(task: str) -> list[dict[str, str]]:
-    spec = task_get(task)
-    folder = spec.data_folder if spec is not None else ""
-    if not folder:
-        return []
-    path = Path(settings.DATA_DIR) / folder / LICENCE_FILE
-    entry = {"folder": folder, "file": f"{folder}/{LICENCE_FILE}", "title": "", "licence": ""}
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-        entry["title"] = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), "")
-        entry["licence"] = _licence_section(text)
-    return [entry]
+def _base_folders(snapshot: Snapshot) -> list[str]:
+    """The data folders the snapshot's base images came from.
+
+    ``import_base_data`` files a base image under the group ``<folder>:<group>``;
+    a group without a folder falls back to the task's own data folder.
+    """
+    spec = task_get(snapshot.task)
+    fallback = spec.data_folder if spec is not None else ""
+    groups = snapshot.items.filter(provenance=Provenance.BASE).values_list("group", flat=True).distinct()
+    return sorted({g.split(":", 1)[0] if ":" in g else fallback for g in groups} - {""})
+
+
+def _base_licences(snapshot: Snapshot) -> list[dict[str, str]]:
+    out = []
+    for folder in _base_folders(snapshot):
+        path = Path(settings.DATA_DIR) / folder / LICENCE_FILE
+        entry = {"folder": folder, "file": f"{folder}/{LICENCE_FILE}", "title": "", "licence": ""}
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            entry["title"] = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), "")
+            entry["licence"] = _licence_section(text)
+        out.append(entry)
+    return out
 
 
 def dataset_card(snapshot: Snapshot) -> dict[str, Any]:
     """The card as a dict (``dataset_card.json``)."""
     spec = task_get(snapshot.task)
-    provenance = Counter(snapshot.items.values_list("provenance", flat=True))
-    licences = _base_licences(snapshot.task) if provenance.get(Provenance.BASE) else []
+    provenance = snapshot_provenance_counts(snapshot=snapshot)
+    licences = _base_licences(snapshot) if provenance.get(Provenance.BASE) else []
     data: list[dict[str, str]] = list(licences)
     if any(p != Provenance.BASE for p in provenance):
         data.append({"folder": "", "file": "", "title": "Reviewed cases", "licence": REVIEWED_DATA_NOTE})
@@ -72,16 +83,15 @@ def dataset_card(snapshot: Snapshot) -> dict[str, Any]:
         "content_hash": snapshot.content_hash,
         "classes": list(snapshot.class_names),
         "modality": spec.modality if spec is not None else "",
-        "split": {
-            "seed": snapshot.seed,
-            "val_fraction": snapshot.val_fraction,
-            "test_fraction": snapshot.test_fraction,
-            "include_base": snapshot.include_base,
-            "by": "group, stratified by class (oncocore.datasets.split)",
-        },
+        # The split's parameters at the top level, as the trainer reads them (oncocore.training.sources).
+        "seed": snapshot.seed,
+        "val_fraction": snapshot.val_fraction,
+        "test_fraction": snapshot.test_fraction,
+        "include_base": snapshot.include_base,
+        "split_by": "group, stratified by class (oncocore.datasets.split)",
         "counts": {side: dict(snapshot.counts.get(side, {})) for side in SPLITS},
         "images": snapshot.size,
-        "provenance": {p: provenance[p] for p in sorted(provenance)},
+        "provenance": provenance,
         "created_at": snapshot.created_at.isoformat(),
         "created_by": snapshot.created_by.get_username() if snapshot.created_by else "",
         "note": snapshot.note,
@@ -105,9 +115,9 @@ def card_md_bytes(card: dict[str, Any]) -> bytes:
         f"- Format: `{card['format']}`",
         f"- Content hash: `{card['content_hash']}`",
         f"- Created: {card['created_at']} by {card['created_by'] or 'the system'}",
-        f"- Split: by group, stratified by class; seed {card['split']['seed']}, validation "
-        f"{card['split']['val_fraction']}, test {card['split']['test_fraction']}; base data "
-        f"{'included' if card['split']['include_base'] else 'left out'}",
+        f"- Split: by group, stratified by class; seed {card['seed']}, validation "
+        f"{card['val_fraction']}, test {card['test_fraction']}; base data "
+        f"{'included' if card['include_base'] else 'left out'}",
     ]
     if card["note"]:
         lines += [f"- Note: {card['note']}"]

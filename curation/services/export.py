@@ -23,7 +23,6 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.files.storage import default_storage
@@ -54,25 +53,8 @@ class SnapshotCorrupt(DomainError):
     code = "conflict"
 
 
-@dataclass(frozen=True)
-class _Entry:
-    path: str  # inside the export
-    item: SnapshotItem
-
-
 def _rows(snapshot: Snapshot) -> list[ManifestRow]:
-    return [
-        ManifestRow(
-            path=i.path,
-            label=i.label,
-            split=i.split,
-            group=i.group,
-            sha256=i.sha256,
-            image_id=i.image_id,
-            provenance=i.provenance,
-        )
-        for i in snapshot.items.order_by("path")
-    ]
+    return [item.as_manifest_row() for item in snapshot.items.order_by("path")]
 
 
 def snapshot_metadata_files(snapshot: Snapshot) -> list[tuple[str, bytes]]:

@@ -24,9 +24,34 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+class RecipeParser(argparse.ArgumentParser):
+    """An ArgumentParser whose defaults are ``--recipe``'s options, so explicit flags win over the recipe.
+
+    Parsed namespaces carry ``recipe_applied`` (the recipe whose defaults they
+    got); ``train.main`` refuses a ``recipe`` without it (a namespace built by
+    another parser, whose defaults never saw the recipe).
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if not hasattr(self, "_base_defaults"):
+            self._base_defaults = {a.dest: a.default for a in self._actions}
+        for action in self._actions:  # each parse starts from the parser's own defaults
+            action.default = self._base_defaults[action.dest]
+        pre = argparse.ArgumentParser(add_help=False)
+        pre.add_argument("--recipe", choices=list(RECIPES))
+        recipe = pre.parse_known_args(args)[0].recipe
+        if recipe:
+            self.set_defaults(**recipe_options(recipe))
+        ns, extras = super().parse_known_args(args, namespace)
+        ns.recipe_applied = recipe
+        return ns, extras
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    """All training options; defaults are close to the README reference runs."""
-    p = argparse.ArgumentParser(description="Train an OncoPortal image classifier.", add_help=add_help)
+    """All training options; defaults are close to the README reference runs (or ``--recipe``'s)."""
+    p = RecipeParser(description="Train an OncoPortal image classifier.", add_help=add_help)
     p.add_argument(
         "--recipe",
         default=None,
@@ -158,12 +183,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(
-    argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None
-) -> argparse.Namespace:
-    """Parse ``argv`` with ``--recipe``'s options as defaults, so explicit flags win over the recipe."""
-    parser = parser or get_args_parser()
-    known, _ = parser.parse_known_args(argv)
-    if known.recipe:
-        parser.set_defaults(**recipe_options(known.recipe))
-    return parser.parse_args(argv)
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) with ``--recipe``'s options as defaults."""
+    return get_args_parser().parse_args(argv)

@@ -12,6 +12,7 @@ batch (:func:`share_loss`). Without ``torchrun`` nothing here does anything.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -104,6 +105,13 @@ def sync_batchnorm(model: nn.Module, d: Dist, device: torch.device) -> nn.Module
     """
     if d.enabled and device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if d.enabled and has_bn and d.main:
+        warnings.warn(
+            f"DDP on {device.type}: BatchNorm normalises each rank's share of the batch (no SyncBatchNorm "
+            "here), so this run does not follow a one-process run exactly",
+            stacklevel=2,
+        )
     return model
 
 

@@ -80,6 +80,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     Raises:
         StopRequested: SIGTERM/SIGINT arrived (the last checkpoint is intact, no bundle written).
     """
+    recipe = getattr(args, "recipe", None)
+    if recipe and getattr(args, "recipe_applied", None) != recipe:
+        raise ValueError(f"--recipe {recipe}: parse the options with oncocore.training.args.get_args_parser")
     d, device = setup(getattr(args, "device", None))
     stop = StopSignal().install()
     try:

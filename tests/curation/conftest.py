@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+# The Chromium fixtures, for the Curator page's browser test (test_images_browser.py).
+from tests.browser.conftest import artifacts, chromium, page  # noqa: F401
+
 BRAIN = ("glioma", "meningioma", "notumor", "pituitary")
 
 

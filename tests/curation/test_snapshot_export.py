@@ -34,7 +34,7 @@ def audit(curator) -> AuditContext:
 
 @pytest.fixture
 def snapshot(brain_examples, store_examples, audit):
-    store_examples({c: [f"base-{c}"] for c in BRAIN}, provenance=Provenance.BASE)
+    store_examples({c: [f"brain_mri:base-{c}"] for c in BRAIN}, provenance=Provenance.BASE)
     return snapshot_freeze(task="brain_mri", seed=1, audit=audit)
 
 
@@ -77,6 +77,11 @@ def test_zip_stream_unzips_to_the_manifest_and_equals_the_folder(snapshot, tmp_p
     assert _files(folder) == _files(unzipped)
 
 
+def test_two_zip_exports_are_byte_identical(snapshot):
+    """Timestamps come from the snapshot, files in manifest order: the zip is a function of the snapshot."""
+    assert b"".join(snapshot_export_stream(snapshot)) == b"".join(snapshot_export_stream(snapshot))
+
+
 def test_dataset_card(snapshot, tmp_path):
     folder = snapshot_write_folder(snapshot, tmp_path / "folder")
     assert is_snapshot_dir(folder)
@@ -92,13 +97,40 @@ def test_dataset_card(snapshot, tmp_path):
     assert card["classes"] == list(BRAIN)
     assert card["counts"] == snapshot.counts
     assert card["provenance"] == {"base": 4, "corrected": 16}
-    assert card["split"]["seed"] == 1 and card["created_by"] == "cur"
+    assert (card["seed"], card["val_fraction"], card["test_fraction"], card["include_base"]) == (
+        1,
+        0.15,
+        0.15,
+        True,
+    )
+    assert card["created_by"] == "cur"
     licences = {entry["title"]: entry for entry in card["data_licences"]}
     assert licences["brain_mri: source and licence"]["file"] == "brain_mri/SOURCE_AND_LICENSE.md"
     assert licences["brain_mri: source and licence"]["licence"]
     assert "Reviewed cases" in licences
     md = (folder / CARD_MD_NAME).read_text()
     assert "| train |" in md and snapshot.content_hash in md
+
+
+def test_the_trainer_reads_the_folder(snapshot, tmp_path):
+    """oncocore.training reads the export as it is: the snapshot's own split, classes and task from the card."""
+    import argparse
+
+    from oncocore.training.sources import load_run_data
+
+    folder = snapshot_write_folder(snapshot, tmp_path / "folder")
+    run = load_run_data(argparse.Namespace(data_dir=folder, task=None, card_task=None), split_seed=0)
+    assert (run.dataset, run.card_task, run.classes, run.augment_family) == (
+        "brain_mri",
+        "brain_mri",
+        list(BRAIN),
+        "mr",
+    )
+    by_split = {side: sorted(r["path"] for r in getattr(run, side)) for side in ("train", "val", "test")}
+    for side, paths in by_split.items():
+        assert paths == sorted(snapshot.items.filter(split=side).values_list("path", flat=True))
+    assert run.training_data["snapshot"]["content_hash"] == snapshot.content_hash
+    assert run.training_data["snapshot"]["seed"] == 1
 
 
 def test_write_folder_again_returns_the_complete_export(snapshot, tmp_path):

@@ -135,3 +135,20 @@ def test_refuses_a_task_missing_a_class(store_examples, audit):
     store_examples({c: [f"{c}-1", f"{c}-2", f"{c}-3"] for c in BRAIN[:3]})
     with pytest.raises(InvalidInput, match="no included examples of class\\(es\\) pituitary"):
         snapshot_freeze(task="brain_mri", audit=audit)
+
+
+def test_a_freeze_that_loses_the_version_race_leaves_nothing(brain_examples, audit, media_dir, monkeypatch):
+    """Another freeze takes the version between the plan and the rows: a 409 and no manifest left behind."""
+    from curation.services import snapshots as service
+    from oncoportal.exceptions import TransitionNotAllowed
+
+    def manifest_then_lose(rows):  # called once the version is chosen, just before the file is written
+        Snapshot.objects.create(task="brain_mri", version=1, name="brain_mri-v1-other", content_hash="x" * 64)
+        return manifest_bytes(rows)
+
+    monkeypatch.setattr(service, "manifest_bytes", manifest_then_lose)
+    with pytest.raises(TransitionNotAllowed, match="Another freeze of task brain_mri took version 1"):
+        snapshot_freeze(task="brain_mri", audit=audit)
+    assert list(Snapshot.objects.values_list("name", flat=True)) == ["brain_mri-v1-other"]
+    assert not AuditEvent.objects.filter(action="snapshot_freeze").exists()
+    assert list((media_dir / "snapshots").rglob("*.csv")) == []

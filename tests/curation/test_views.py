@@ -72,3 +72,21 @@ def test_bulk_exclude_then_include_keeps_the_filters_and_audits_from_the_web(
     client.post(URL, {"examples": [first.pk], "action": "include"})
     first.refresh_from_db()
     assert (first.included, first.exclusion_reason) == (True, "")
+
+
+def test_the_page_costs_the_same_queries_for_3_or_30_images(
+    client, curator, make_example, site, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        make_example(site)
+    client.force_login(curator)
+    client.get(URL)  # warm the session and the task registry's cache
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(URL).status_code == 200
+    for _ in range(27):
+        make_example(site)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(URL).status_code == 200

@@ -146,5 +146,5 @@ def test_any_folder_with_a_task_and_group_column(tmp_path, data_dir):
 def test_task_alone_picks_that_tasks_folder_under_data_dir(data_root):
     out = run("--task", "histology", "--limit-per-class", "1")
     assert "histo_lung: 3 new" in out
-    with pytest.raises(CommandError, match="no MANIFEST.tsv in task 'brain_mri'"):
+    with pytest.raises(CommandError, match=r"no MANIFEST\.tsv in task 'brain_mri'"):
         run("--task", "brain_mri")

@@ -23,10 +23,18 @@ from oncocore.training.data import GROUP_COLUMNS, read_manifest
 PER_SPLIT = {"train": 4, "val": 2, "test": 2}
 
 
-def make_snapshot(data_dir: Path, out: Path, *, classes: tuple[str, ...] | None = None) -> Path:
+def make_snapshot(
+    data_dir: Path,
+    out: Path,
+    *,
+    classes: tuple[str, ...] | None = None,
+    train_counts: dict[str, int] | None = None,
+) -> Path:
     """Copy a few images per class of ``data_dir`` (a brain_mri data folder) into a snapshot folder.
 
-    Whole groups go to one split (the snapshot's own rule); returns ``out``.
+    ``PER_SPLIT`` images per class and split, or ``train_counts[class]`` training
+    images (an unbalanced snapshot). Whole groups go to one split (the
+    snapshot's own rule); returns ``out``.
     """
     rows = read_manifest(data_dir)
     by_class: dict[str, dict[str, list[dict[str, str]]]] = defaultdict(lambda: defaultdict(list))
@@ -38,6 +46,7 @@ def make_snapshot(data_dir: Path, out: Path, *, classes: tuple[str, ...] | None 
     for label in wanted:
         groups = iter(sorted(by_class[label].items()))
         for split, n in PER_SPLIT.items():
+            n = (train_counts or {}).get(label, n) if split == "train" else n
             taken = 0
             while taken < n:
                 group, members = next(groups)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -81,8 +82,14 @@ def test_recipes_are_listed_and_flags_override_them(snapshot):
     args = parse_args([*_argv(snapshot, Path("x")), "--epochs", "5", "--arch", "tinycnn"])
     assert (args.epochs, args.arch) == (5, "tinycnn")  # the flags win
     assert args.input_size == RECIPES["smoke"].options["input_size"]  # the rest is the recipe's
-    plain = parse_args(["--data-dir", "d", "--output-dir", "o"])
-    assert (plain.arch, plain.epochs) == ("resnet18", 60)  # no recipe: the parser's defaults
+    parser = train_mod.get_args_parser()  # one parser, parsed twice: the recipe does not stick
+    assert parser.parse_args(["--data-dir", "d", "--output-dir", "o", "--recipe", "quick"]).epochs == 8
+    plain = parser.parse_args(["--data-dir", "d", "--output-dir", "o"])
+    assert (plain.arch, plain.epochs, plain.lr) == ("resnet18", 60, 1e-3)  # no recipe: the parser's defaults
+    # A namespace whose defaults never saw the recipe (another parser) is refused, not half-applied.
+    foreign = argparse.Namespace(**{**vars(args), "recipe_applied": None})
+    with pytest.raises(ValueError, match="--recipe smoke"):
+        train_mod.main(foreign)
 
 
 def test_finetune_keeps_the_head_when_the_classes_match(snapshot, tmp_path):
@@ -176,3 +183,23 @@ def test_sigterm_stops_promptly_leaving_the_checkpoint_and_no_bundle(snapshot, t
     assert 0 <= ckpt["epoch"] < 100000
     assert not bundle.exists() and not list(tmp_path.glob("bundle.tmp-*"))
     assert json.loads((out / "p.json").read_text())["phase"] in ("training", "validating")
+
+
+def test_dicom_images_in_a_snapshot_are_decoded_like_the_jpeg_they_hold(snapshot, tmp_path):
+    import numpy as np
+
+    from oncocore.preprocessing import PreprocessSpec, load_image
+    from oncocore.training.data import CachedImageDataset
+
+    from ..imaging.conftest import build_dicom
+
+    jpeg = next(snapshot.glob("train/glioma/*.jpg"))
+    dcm = tmp_path / "image.dcm"
+    dcm.write_bytes(
+        build_dicom(load_image(jpeg, 1), modality="MR", rescale=None, sop_class="1.2.840.10008.5.1.4.1.1.4")
+    )
+    spec = PreprocessSpec.for_task("brain_mri", 32)
+    rows = [{"path": p.name, "class": "glioma", "abs_path": str(p)} for p in (jpeg, dcm)]
+    ds = CachedImageDataset(rows, spec, ["glioma"], num_workers=1)
+    a, b = (ds.images[i].double().flatten().numpy() for i in (0, 1))
+    assert a.std() > 10 and np.corrcoef(a, b)[0, 1] > 0.95  # the same picture (DICOM is percentile-windowed)

@@ -1,4 +1,10 @@
-"""The Curator page in Chromium: filter the labelled images, exclude two with a reason, see them excluded."""
+"""The Curator page in Chromium: filter the labelled images, exclude two with a reason, see them excluded.
+
+Here rather than in tests/browser/ (whose fixtures it borrows through
+tests/curation/conftest.py): it is transactional without serialized rollback,
+and tests/conftest.py refuses such a test before the serialized-rollback
+browser tests that sort after it in that folder.
+"""
 
 from __future__ import annotations
 
