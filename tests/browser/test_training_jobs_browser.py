@@ -1,7 +1,8 @@
-"""The Curator page's Training jobs tab in a real Chromium, with a real training worker and the real trainer.
+"""The Curator page in a real Chromium, with a real training worker and the real trainer.
 
-Start a job from the form and watch its live progress (polled JSON, the bar,
-the curve) reach the end: a candidate version, registered and not active.
+Freeze a snapshot on the Snapshots tab, start a job from the Training jobs tab
+and watch its live progress (polled JSON, the bar, the curve) reach the end:
+a candidate version, registered and not active.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.support import log_in
-from tests.retraining.conftest import freeze, training_worker_process
+from tests.retraining.conftest import stored_examples, training_worker_process
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,14 +23,23 @@ pytestmark = [
 def test_start_a_job_and_watch_it_reach_a_candidate(
     page, live_server, curator, site, radiologist, data_dir, artifacts, settings, tmp_path
 ):
+    from curation.models import Snapshot
     from inference.models import ModelVersion
     from retraining.models import JobStatus, TrainingJob
 
     with training_worker_process(settings=settings, tmp_path=tmp_path, trainer_args="--epochs 3") as worker:
-        snapshot = freeze(data_dir, site=site, user=radiologist)
+        stored_examples(data_dir, site=site, user=radiologist)
         base = live_server.url
         log_in(page, base, curator)
-        page.goto(f"{base}/curation/jobs/")
+        page.goto(f"{base}/curation/snapshots/")
+        page.get_by_label("Task", exact=True).select_option("brain_mri")
+        page.get_by_label("Validation share").fill("0.25")
+        page.get_by_label("Test share").fill("0.25")
+        page.get_by_role("button", name="Freeze").click()
+        page.wait_for_load_state()
+        snapshot = Snapshot.objects.get()
+        page.locator("nav.curation-tabs").get_by_role("link", name="Training jobs").click()
+        page.wait_for_url(f"{base}/curation/jobs/")
         assert page.locator('nav.curation-tabs a[aria-current="page"]').inner_text() == "Training jobs"
         page.get_by_label("Snapshot", exact=True).select_option(str(snapshot.pk))
         page.get_by_label("Mode", exact=True).select_option("fresh")
