@@ -269,19 +269,24 @@ def progress_fields(progress: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the trainer's process group, SIGKILL what is left after the grace period."""
-    if proc.poll() is None:
+    """SIGTERM the trainer's process group; SIGKILL it if the trainer has not exited after the grace period.
+
+    Signals go only while the leader is alive (not yet reaped), so the group id
+    is surely still the trainer's; torchrun waits for its ranks before it exits.
+    """
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=settings.TRAINING_CANCEL_GRACE)
+    except subprocess.TimeoutExpired:
+        logger.warning(
+            "trainer %s ignored SIGTERM for %s s: SIGKILL", proc.pid, settings.TRAINING_CANCEL_GRACE
+        )
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=settings.TRAINING_CANCEL_GRACE)
-        except subprocess.TimeoutExpired:
-            logger.warning(
-                "trainer %s ignored SIGTERM for %s s: SIGKILL", proc.pid, settings.TRAINING_CANCEL_GRACE
-            )
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group (torchrun's ranks)
-    proc.wait()
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def last_error_line(path: Path) -> str:
