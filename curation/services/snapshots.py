@@ -83,6 +83,20 @@ def _examples(task: str, include_base: bool) -> list[Example]:
     return sorted(qs, key=lambda e: e.image_id)
 
 
+def _row(e: Example, side: str) -> ManifestRow:
+    return ManifestRow(
+        path=item_path(
+            split=side, label=e.label, image_id=e.image_id, suffix=PurePosixPath(e.image.file.name).suffix
+        ),
+        label=e.label,
+        split=side,
+        group=e.group,
+        sha256=e.image.stored_sha256,
+        image_id=e.image_id,
+        provenance=e.provenance,
+    )
+
+
 def snapshot_plan(
     *,
     task: str,
@@ -123,23 +137,10 @@ def snapshot_plan(
         )
     except ValueError as exc:
         raise InvalidInput(f"Cannot split task {task}: {exc}.") from exc
-    rows = tuple(
-        ManifestRow(
-            path=item_path(
-                split=side,
-                label=e.label,
-                image_id=e.image_id,
-                suffix=PurePosixPath(e.image.file.name).suffix,
-            ),
-            label=e.label,
-            split=side,
-            group=e.group,
-            sha256=e.image.stored_sha256,
-            image_id=e.image_id,
-            provenance=e.provenance,
-        )
-        for e, side in zip(examples, sides, strict=True)
-    )
+    try:
+        rows = tuple(_row(e, side) for e, side in zip(examples, sides, strict=True))
+    except ValueError as exc:  # a class that cannot name a folder
+        raise InvalidInput(f"Cannot export task {task}: {exc}.") from exc
     params: dict[str, Any] = {
         "format": FORMAT,
         "task": task,

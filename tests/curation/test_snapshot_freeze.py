@@ -152,3 +152,15 @@ def test_a_freeze_that_loses_the_version_race_leaves_nothing(brain_examples, aud
     assert list(Snapshot.objects.values_list("name", flat=True)) == ["brain_mri-v1-other"]
     assert not AuditEvent.objects.filter(action="snapshot_freeze").exists()
     assert list((media_dir / "snapshots").rglob("*.csv")) == []
+
+
+def test_refuses_a_class_that_cannot_name_a_folder(make_example, site, audit):
+    """A task declared by a hospital's model card may name a class "a/b": no ImageFolder can hold it."""
+    from cases.models import TaskDefinition
+
+    TaskDefinition.objects.create(key="odd_task", classes=["a/b", "c"], definition={})
+    for label in ("a/b", "c"):
+        for n in range(3):
+            make_example(site, task="odd_task", label=label, group=f"{label}-{n}")
+    with pytest.raises(InvalidInput, match="Cannot export task odd_task: class 'a/b' cannot name a folder"):
+        snapshot_freeze(task="odd_task", audit=audit)
