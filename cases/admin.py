@@ -242,3 +242,6 @@ class ReviewPolicyAdmin(admin.ModelAdmin):
 
     list_display = ["task", "readers_required", "updated_at"]
     list_editable = ["readers_required"]
+
+
+from cases import admin_routing  # noqa: E402,F401  (the routing rules' admin registers itself)
