@@ -60,9 +60,15 @@ def test_values_are_read_without_accents_case_or_punctuation():
         ({"Modality": "CR", "BodyPartExamined": "CHEST", "StudyDescription": "THORAX"}, UNASSIGNED),
         ({"Modality": "US", "BodyPartExamined": "BREAST"}, UNASSIGNED),
         ({"Modality": "OT", "StudyDescription": "brain"}, UNASSIGNED),
-        ({"Modality": "CT", "StudyDescription": "Chest", "SeriesDescription": "Topogram 0.6 T20f"}, UNASSIGNED),
+        (
+            {"Modality": "CT", "StudyDescription": "Chest", "SeriesDescription": "Topogram 0.6 T20f"},
+            UNASSIGNED,
+        ),
         ({"Modality": "MR", "StudyDescription": "Brain", "SeriesDescription": "FAST LOCALIZER"}, UNASSIGNED),
-        ({"Modality": "MR", "StudyDescription": "Brain-MRA", "SeriesDescription": "ANGIO Projected"}, UNASSIGNED),
+        (
+            {"Modality": "MR", "StudyDescription": "Brain-MRA", "SeriesDescription": "ANGIO Projected"},
+            UNASSIGNED,
+        ),
         ({}, UNASSIGNED),
     ],
 )
@@ -100,7 +106,11 @@ def test_patterns_ignore_accents_and_case_as_the_values_do():
 @pytest.mark.parametrize(
     "kwargs, field, message",
     [
-        ({"pattern": "(brain"}, "pattern", "Not a valid regular expression: missing ), unterminated subpattern"),
+        (
+            {"pattern": "(brain"},
+            "pattern",
+            "Not a valid regular expression: missing ), unterminated subpattern",
+        ),
         ({"pattern": "[a-"}, "pattern", "Not a valid regular expression"),
         ({"pattern": "  "}, "pattern", "A pattern is needed"),
         ({"pattern": ".*"}, "pattern", "matches an empty value"),
@@ -120,7 +130,9 @@ def test_every_default_rule_is_valid():
 
 
 def test_a_declared_tasks_keywords_make_one_body_part_rule():
-    spec = TaskSpec(key="knee_mri", label="Knee MRI", classes=("a", "b"), modality="MR", keywords=("KNEE", "GENU"))
+    spec = TaskSpec(
+        key="knee_mri", label="Knee MRI", classes=("a", "b"), modality="MR", keywords=("KNEE", "GENU")
+    )
     rule = keyword_rule(spec)
     assert rule is not None and rule.modalities == {"MR"} and rule.field == "BodyPartExamined"
     assert rule.applies({"Modality": "MR", "BodyPartExamined": "KNEE"})
