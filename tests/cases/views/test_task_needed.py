@@ -79,6 +79,7 @@ def test_the_case_page_asks_for_a_task_instead_of_promising_a_result(client, rad
 
 def _presets(html: str) -> tuple[list[str], list[str]]:
     script = re.search(r'<script id="window-presets" type="application/json">(.*?)</script>', html, re.S)
+    assert script is not None
     return [p["key"] for p in json.loads(script.group(1))], re.findall(r'data-preset="(\w+)"', html)
 
 
