@@ -114,6 +114,11 @@ class Route:
     rule: RoutingRule | None
 
     @property
+    def header_silent(self) -> bool:
+        """No rule matched: the header says nothing about the task (the image may; a rule's Unassigned is a decision)."""
+        return self.rule is None
+
+    @property
     def reason(self) -> str:
         """Why, in a line a reader understands (no header values: descriptions may identify a patient)."""
         if self.rule is None:

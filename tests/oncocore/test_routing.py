@@ -84,6 +84,7 @@ def test_the_route_says_which_rule_decided_or_that_none_did():
     assert scout.task == UNASSIGNED and "no task reads such images" in scout.reason
     nothing = _route(Modality="MR")
     assert nothing.rule is None and nothing.reason.startswith("No routing rule matched")
+    assert nothing.header_silent and not scout.header_silent and not routed.header_silent
     # The reason never repeats a header value (descriptions may name a patient).
     assert "routine" not in routed.reason.lower()
 
