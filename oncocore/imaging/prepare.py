@@ -152,6 +152,11 @@ def _text(ds: Dataset, keyword: str) -> str:
         return ""
 
 
+def routing_header_of(ds: Dataset) -> dict[str, str]:
+    """The header fields task routing reads (``oncocore.routing.FIELDS``), as intake reads them."""
+    return {keyword: _text(ds, keyword) for keyword in ROUTING_FIELDS}
+
+
 def _int_or_none(ds: Dataset, keyword: str) -> int | None:
     try:
         return int(str(ds.get(keyword, "")).strip())
@@ -214,7 +219,7 @@ def _validate_and_deidentify(data: bytes, limits: Limits, deid: DeidOptions, key
     ts = transfer_syntax_of(ds)
     check_decodable(ds, ts, geometry)
     identity = identity_of(ds)  # before de-identification, which removes it
-    routing_header = {keyword: _text(ds, keyword) for keyword in ROUTING_FIELDS}  # likewise
+    routing_header = routing_header_of(ds)  # likewise
     patient_id = _text(ds, "PatientID")
     issuer = _text(ds, "IssuerOfPatientID")
     if is_own_pseudonym(ds, patient_id):

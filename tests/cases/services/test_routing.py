@@ -18,7 +18,7 @@ from cases.models import AuditEvent, Case, RoutingRule, Task
 from cases.routing import route_header, routing_rules
 from cases.services.intake import intake_sources
 from cases.services.routing import routing_rule_save
-from oncocore.routing import FIELDS
+from oncocore.imaging import routing_header_of
 from oncoportal.exceptions import InvalidInput
 
 pytestmark = pytest.mark.django_db
@@ -59,14 +59,8 @@ _SKIP = {"MANIFEST.tsv", "SOURCE_AND_LICENSE.md", "README", "README.txt"}
 
 
 def _header(path: Path) -> dict[str, str]:
-    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    header = {}
-    for keyword in FIELDS:
-        try:
-            header[keyword] = str(ds.get(keyword, "") or "")
-        except Exception:  # a malformed value reads as absent, as intake reads it
-            header[keyword] = ""
-    return header
+    """The routing fields as intake reads them (before de-identification)."""
+    return routing_header_of(pydicom.dcmread(path, stop_before_pixels=True, force=True))
 
 
 def _all_files(data_dir: Path) -> list[str]:
@@ -204,3 +198,26 @@ def test_a_saved_rule_routes_the_next_study_and_is_audited(site, curator):
     assert route_header({"Modality": "CT", "ProtocolName": "PE_Study"}).task == "lung_ct"
     event = AuditEvent.objects.get(action="routing_rule.created")
     assert event.actor == curator and event.detail["rule"]["pattern"] == r"\bpe study\b"
+
+
+def test_route_headers_command_tries_the_rules_on_files_without_storing_them(data_dir, site):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    folder = data_dir / "dicom" / "pydicom" / "dicomdirtests" / "77654033" / "CT2"
+    call_command(
+        "route_headers",
+        str(data_dir / "dicom/pydicom-data/emri_small.dcm"),
+        str(folder),
+        "--json",
+        stdout=out,
+    )
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(Path(x["file"]).name, x["task"], x["rule"]) for x in lines] == [
+        ("emri_small.dcm", "brain_mri", BRAIN),
+        *((str(n), U, CT_HEAD) for n in (17106, 17136, 17166, 17196)),
+    ]
+    assert not Case.objects.exists()
