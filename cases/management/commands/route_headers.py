@@ -32,25 +32,22 @@ class Command(BaseCommand):
         rules = routing_rules()
         tally: Counter[str] = Counter()
         for path in files:
+            line: dict[str, str | None]
             try:
                 header = routing_header_of(pydicom.dcmread(path, stop_before_pixels=True))
             except Exception as exc:  # not DICOM, or a header pydicom cannot read: say so, go on
                 line = {"file": str(path), "task": None, "rule": None, "error": type(exc).__name__}
+                decided = f"not read: {type(exc).__name__}"
             else:
                 routed = route(rules, header)
                 rule = routed.rule
-                line = {
-                    "file": str(path),
-                    "task": routed.task,
-                    "rule": (rule.name or rule.describe()) if rule is not None else None,
-                }
-                tally[line["task"]] += 1
+                name = (rule.name or rule.describe()) if rule is not None else None
+                line = {"file": str(path), "task": routed.task, "rule": name}
+                decided = name or "no rule matched"
+                tally[routed.task] += 1
             if opts["json"]:
                 self.stdout.write(json.dumps(line))
             else:
-                decided = line["rule"] or (
-                    "not read: " + line["error"] if "error" in line else "no rule matched"
-                )
                 self.stdout.write(f"{line['task'] or '-':<12} {decided:<60} {path}")
         if not opts["json"]:
             self.stdout.write(
