@@ -80,7 +80,9 @@ def media_dir(tmp_path) -> Path:
 @pytest.fixture
 def site(db):
     from cases.models import Site
+    from cases.services.routing import routing_rules_seed
 
+    routing_rules_seed()  # the migration's default routing rules, gone after a transactional test's flush
     return Site.objects.create(code="uh-radiology", name="University Hospital Radiology")
 
 

@@ -15,10 +15,12 @@ from django.db import transaction
 from pydicom.uid import generate_uid
 
 from cases.models import Case, Image, ImageKind, Patient, Series, Site, Study, Task, User
+from cases.routing import route_header
 from cases.services.audit import audit_record
 from cases.signals import study_instance_stored
-from cases.task_registry import task_get, task_infer
+from cases.task_registry import task_get
 from oncocore.imaging import Prepared
+from oncocore.routing import Route
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +77,9 @@ def _create_rows(
             pseudonym=p.patient_pseudonym, defaults={"sex": p.patient_sex}
         )
     is_dicom = p.kind == "dicom"
-    # A DICOM header names modality and body part, from which the registry guesses the task.
-    chosen_task = task or (
-        task_infer(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED
-    )
+    # Without a task given, a DICOM header routes the case by the rules (docs/routing.md).
+    routed = route_header(p.routing_header) if is_dicom and task is None else None
+    chosen_task = task or (routed.task if routed is not None else Task.UNASSIGNED)
     # Plain images carry no modality; the task tells us what they are.
     spec = task_get(chosen_task)
     modality = p.modality or (spec.modality if spec is not None and spec.modality else "OT")
@@ -105,11 +106,20 @@ def _create_rows(
             study=study,
             task=chosen_task,
             task_inferred=task is None and is_dicom,
+            task_reason=routed.reason[:300] if routed is not None else "",
             created_by=user,
         )
-        audit_record(action="case.created", actor=user, obj=case, site=site, detail={"task": chosen_task})
+        audit_record(
+            action="case.created",
+            actor=user,
+            obj=case,
+            site=site,
+            detail={"task": chosen_task, **_rule(routed)},
+        )
     else:
         case = study.case
+        if routed is not None and routed.task != Task.UNASSIGNED:
+            _route_unassigned(case, routed, user=user)
     series, _ = Series.objects.get_or_create(
         series_instance_uid=p.series_instance_uid or generate_uid(),
         defaults={
@@ -162,6 +172,34 @@ def _create_rows(
         case.flag_reason = "Burned-in annotation: pixel data may show patient identity."
         case.save(update_fields=["flagged", "flag_reason", "updated_at"])
     return image
+
+
+def _rule(routed: Route | None) -> dict[str, object]:
+    """The audit detail naming the routing rule that decided, if one did."""
+    if routed is None:
+        return {}
+    return {"routing_rule": routed.rule.ref if routed.rule is not None else None}
+
+
+def _route_unassigned(case: Case, routed: Route, *, user: User | None) -> None:
+    """A later instance routes a case its first left Unassigned, unless a person chose Unassigned.
+
+    A study's first instance may be a localizer (routed to no task) and the next an axial T1.
+    """
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if locked.task != Task.UNASSIGNED or not locked.task_inferred:
+        return
+    locked.task = routed.task
+    locked.task_reason = routed.reason[:300]
+    locked.save(update_fields=["task", "task_reason", "updated_at"])
+    case.task, case.task_reason = locked.task, locked.task_reason
+    audit_record(
+        action="case.task_changed",
+        actor=user,
+        obj=locked,
+        site=locked.site,
+        detail={"from": Task.UNASSIGNED, "to": routed.task, "by": "routing", **_rule(routed)},
+    )
 
 
 def delete_orphans(names: list[str]) -> None:
