@@ -60,8 +60,9 @@ function show(data) {
   byId("job-bar").value = data.fraction;
   byId("job-epoch").textContent = data.epoch;
   byId("job-epochs").textContent = data.epochs;
-  byId("job-step").textContent = data.step;
-  byId("job-steps").textContent = data.steps;
+  // Steps count within the epoch in progress: nothing to show once the job is over.
+  byId("job-step").textContent = data.finished ? "–" : data.step;
+  byId("job-steps").textContent = data.finished ? "–" : data.steps;
   byId("job-loss").textContent = fixed(data.train_loss, 4);
   byId("job-f1").textContent = fixed(data.val_macro_f1, 3);
   byId("job-accuracy").textContent = fixed(data.val_accuracy, 3);
