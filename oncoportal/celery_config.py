@@ -26,8 +26,8 @@ DEFAULT = "default"
 INFERENCE = "inference"
 INTERACTIVE = "interactive"
 TRAINING = "training"
-#: Every queue the platform uses. "training" is reserved for the retraining jobs
-#: (no task routes there yet, so no worker reads it).
+#: Every queue the platform uses. "training" takes the retraining jobs only: GPU training
+#: nodes read it, the web and inference workers never do.
 QUEUES = (DEFAULT, INTERACTIVE, INFERENCE, TRAINING)
 
 RUN_PREDICTIONS = "inference.tasks.run_predictions"
@@ -39,6 +39,8 @@ SWEEP_WEBHOOKS = "api.tasks.sweep_webhooks"
 BUILD_AND_SEND_RESULTS = "results.tasks.build_and_send"
 DELIVER_RESULTS = "results.tasks.deliver_results"
 SWEEP_RESULTS = "results.tasks.sweep_results"
+RUN_TRAINING_JOB = "retraining.tasks.run_training_job"
+SWEEP_TRAINING_JOBS = "retraining.tasks.sweep_training_jobs"
 
 
 class TaskLimits(TypedDict):
@@ -56,20 +58,24 @@ class TaskSpec:
     soft_time_limit: int  # seconds: SoftTimeLimitExceeded is raised in the task
     time_limit: int  # seconds: the pool kills the process
     why: str
+    # Acknowledged after it ran (redelivered by the broker if the worker dies), so the
+    # Redis visibility timeout must outlast it. A task acknowledged on receipt instead
+    # keeps its state in a row that its sweeper re-sends (the training jobs).
+    acks_late: bool = True
 
     def limits(self) -> TaskLimits:
         """The keyword arguments for ``@shared_task``."""
         return {"soft_time_limit": self.soft_time_limit, "time_limit": self.time_limit}
 
 
-def _task(queue: str, soft: int, hard: int, why: str, *, name: str) -> TaskSpec:
+def _task(queue: str, soft: int, hard: int, why: str, *, name: str, acks_late: bool = True) -> TaskSpec:
     if queue not in QUEUES:
         raise ImproperlyConfigured(f"{name}: queue {queue!r} is not one of {', '.join(QUEUES)}")
     if not 0 < soft < hard:
         raise ImproperlyConfigured(
             f"{name}: the soft time limit ({soft} s) must be positive and below the hard one ({hard} s)"
         )
-    return TaskSpec(queue, soft, hard, why)
+    return TaskSpec(queue, soft, hard, why, acks_late)
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -118,13 +124,32 @@ TASKS: dict[str, TaskSpec] = {
         name=DELIVER_RESULTS,
     ),
     SWEEP_RESULTS: _task(DEFAULT, 60, 120, "periodic: re-queue due result deliveries", name=SWEEP_RESULTS),
+    # A retraining job: hours on a GPU node, one at a time per training worker. Acknowledged
+    # on receipt (a Redis visibility timeout of a day would delay every other lost message):
+    # the job row's heartbeat tells the sweeper when its worker died, and it sends it again.
+    RUN_TRAINING_JOB: _task(
+        TRAINING,
+        env_int("ONCOPORTAL_TRAINING_SOFT_TIME_LIMIT", 24 * 3600, minimum=60),
+        env_int("ONCOPORTAL_TRAINING_TIME_LIMIT", 24 * 3600 + 600, minimum=60),
+        "one retraining job: the trainer as a subprocess (GPU, torchrun when several)",
+        name=f"{RUN_TRAINING_JOB} (ONCOPORTAL_TRAINING_SOFT_TIME_LIMIT, ONCOPORTAL_TRAINING_TIME_LIMIT)",
+        acks_late=False,
+    ),
+    SWEEP_TRAINING_JOBS: _task(
+        DEFAULT,
+        60,
+        120,
+        "periodic: re-send training jobs whose worker died (stale heartbeat) or whose message was lost",
+        name=SWEEP_TRAINING_JOBS,
+    ),
 }
 
 #: The queues each kind of worker consumes (``-Q``), in the order it takes them.
 WORKERS: dict[str, tuple[str, ...]] = {
     "gpu": (INTERACTIVE, INFERENCE),  # one process per GPU, model loaded once
     "cpu": (DEFAULT,),  # the periodic tasks; run exactly one with --beat
-    "all": (DEFAULT, INTERACTIVE, INFERENCE),  # `make run`, the tests: one worker does everything
+    "all": (DEFAULT, INTERACTIVE, INFERENCE),  # `make run`, the tests: one worker does all but training
+    "training": (TRAINING,),  # GPU training nodes: one job at a time (--concurrency 1)
 }
 
 #: Periodic tasks (celery beat), every this many seconds.
@@ -133,6 +158,7 @@ BEAT: dict[str, tuple[str, float]] = {
     "expire-tryouts": (EXPIRE_TRYOUTS, 60.0),
     "sweep-webhooks": (SWEEP_WEBHOOKS, 60.0),
     "sweep-results": (SWEEP_RESULTS, 60.0),
+    "sweep-training-jobs": (SWEEP_TRAINING_JOBS, 60.0),
 }
 
 # A row RUNNING this long past its task's hard limit lost its worker: the pool
@@ -164,7 +190,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 
 
 def longest_time_limit() -> int:
-    return max(spec.time_limit for spec in TASKS.values())
+    """The longest hard limit of a task the broker redelivers (acks_late): the visibility timeout's floor."""
+    return max(spec.time_limit for spec in TASKS.values() if spec.acks_late)
 
 
 def markdown_table() -> str:

@@ -9,6 +9,7 @@ ONCOPORTAL_PRODUCTION=1 removes every insecure default.
 from __future__ import annotations
 
 import base64 as _base64
+import shlex as _shlex
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -273,6 +274,23 @@ CELERY_BEAT_SCHEDULE = _celery.beat_schedule()
 INFERENCE_DEVICE = env_choice("ONCOPORTAL_DEVICE", "auto", ("auto", "cuda", "mps", "cpu"))
 INFERENCE_BATCH_SIZE = env_int("ONCOPORTAL_BATCH_SIZE", 16, minimum=1)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Retraining jobs (retraining/, the "training" queue): trainer processes per job (0: one per
+# visible CUDA GPU, else 1; above 1 under torchrun), how long a silent job keeps its worker,
+# when a queued job's message counts as lost, and how long a cancelled trainer may take to stop.
+TRAINING_NPROC = env_int("ONCOPORTAL_TRAINING_NPROC", 0, minimum=0)
+TRAINING_HEARTBEAT_TIMEOUT = env_int("ONCOPORTAL_TRAINING_HEARTBEAT_TIMEOUT", 120, minimum=10)
+TRAINING_REQUEUE_AFTER = env_int("ONCOPORTAL_TRAINING_REQUEUE_AFTER", 3600, minimum=30)
+TRAINING_CANCEL_GRACE = env_int("ONCOPORTAL_TRAINING_CANCEL_GRACE", 30, minimum=1)
+# Trainer flags this node adds to every job after the recipe's (which they override), e.g.
+# "--workers 8 --batch-size 64" on a large GPU; python -m oncocore.training.train --help lists them.
+TRAINING_EXTRA_ARGS = _shlex.split(env_str("ONCOPORTAL_TRAINING_EXTRA_ARGS", ""))
+# Run folders (snapshot copy, checkpoints, logs) and the candidate bundles jobs register, under
+# VAR_DIR: the volume that training nodes and inference workers share (MODELS_DIR is the
+# shipped bundles, inside the image; register_models does not look into sub-folders anyway).
+TRAINING_DIR = VAR_DIR / "training"
+TRAINING_CANDIDATES_DIR = Path(
+    env_str("ONCOPORTAL_CANDIDATES_DIR", str(VAR_DIR / "models" / "candidates"))
+).resolve()
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework ---------------------------------------------------------

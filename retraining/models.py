@@ -55,7 +55,12 @@ class TrainingJob(models.Model):
     worker = models.CharField(max_length=200, blank=True, help_text="Host and pid of the worker running it.")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Starts, resumes included.")
     resumed_from_epoch = models.IntegerField(null=True, blank=True)
-    # Live progress, as the trainer reports it.
+    # Live progress, as the trainer reports it (its progress file).
+    phase = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="preparing, loading, training, validating, testing, exporting, done.",
+    )
     epoch = models.IntegerField(default=0, help_text="Epochs done.")
     epochs = models.IntegerField(default=0)
     step = models.IntegerField(default=0)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start the web server, a Celery worker (with the periodic sweeper) and the DICOM
-# listener on the embedded defaults, print the URL, logins, AE title and port, and stop
+# Start the web server, a Celery worker (with the periodic sweeper), a training worker
+# (retraining jobs) and the DICOM listener on the embedded defaults, print the URL, logins, AE title and port, and stop
 # them all on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,10 +11,14 @@ VAR=${ONCOPORTAL_VAR_DIR:-var}  # the same folder settings.py uses
 mkdir -p "$VAR/log"
 
 pids=()
+training_pid=""
 cleanup() {
     trap - INT TERM EXIT
     echo
     echo "Stopping OncoPortal..."
+    # SIGQUIT: a cold shutdown, not a warm one that waits hours for the job; the trainer
+    # stops with its worker, and the job resumes from its checkpoint on the next start.
+    if [[ -n "$training_pid" ]]; then kill -QUIT "$training_pid" 2>/dev/null || true; fi
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     echo "Stopped."
@@ -25,6 +29,13 @@ trap cleanup INT TERM EXIT
 QUEUES=$($PY -m oncoportal.celery_config queues all)
 .venv/bin/celery -A oncoportal worker -Q "$QUEUES" --concurrency 1 --beat \
     --schedule "$VAR/celerybeat-schedule" --loglevel INFO >"$VAR/log/worker.log" 2>&1 &
+pids+=($!)
+# Retraining jobs have their own worker (the "training" queue; the one above never reads it):
+# one job at a time, the trainer as its subprocess. README: Retraining.
+TRAINING_QUEUES=$($PY -m oncoportal.celery_config queues training)
+.venv/bin/celery -A oncoportal worker -Q "$TRAINING_QUEUES" --concurrency 1 --prefetch-multiplier 1 \
+    --hostname "training@%h" --loglevel INFO >"$VAR/log/training.log" 2>&1 &
+training_pid=$!
 pids+=($!)
 $PY manage.py runserver "$HOST:$PORT" --noreload >"$VAR/log/web.log" 2>&1 &
 pids+=($!)
@@ -67,7 +78,8 @@ $API_LINE
     curator     / demo-curator       sees every site, adjudicates, admin
     pacs        / demo-integration   API only
 
-  Logs: $VAR/log/web.log, $VAR/log/worker.log, $VAR/log/dicom.log.  Press Ctrl-C to stop.
+  Logs: $VAR/log/web.log, $VAR/log/worker.log, $VAR/log/training.log, $VAR/log/dicom.log.
+  Press Ctrl-C to stop.
 
 TXT
 # Stop everything when any process dies, or on Ctrl-C.

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.db import connection
 
@@ -77,21 +78,34 @@ def _reset_pools() -> None:
 
 
 @contextmanager
-def worker_process(*, broker_url: str, var_dir: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(
+    *,
+    broker_url: str,
+    var_dir: Path,
+    log_path: Path,
+    queues: tuple[str, ...] = celery_config.WORKERS["all"],
+    new_session: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker reading ``queues`` (the "all" worker's unless told); ``new_session`` gives it its own
+    process group, which a test may SIGKILL whole (a training worker with its trainer)."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
         "CELERY_BROKER_URL": broker_url,
         "ONCOPORTAL_VAR_DIR": str(var_dir),
         "DJANGO_SETTINGS_MODULE": "oncoportal.settings",
+        **(extra_env or {}),
     }
     cmd = [
-        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(celery_config.WORKERS["all"]),
+        sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(queues),
         "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
-        "--hostname", f"test-{os.getpid()}@%h", "--loglevel", "INFO",
+        "--hostname", f"test-{os.getpid()}-{queues[0]}@%h", "--loglevel", "INFO",
     ]  # fmt: skip
     log = log_path.open("wb")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session
+    )
     try:
         deadline = time.monotonic() + 120
         while b"ready." not in log_path.read_bytes():
@@ -124,11 +138,14 @@ def wait_for(
 
 
 @contextmanager
-def worker_sharing_media(*, settings, tmp_path: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
+def worker_sharing_media(
+    *, settings, tmp_path: Path, url: str, **options: Any
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real worker on Redis ``url`` whose media folder is this process's too (the live server's, the test's).
 
     Skips, or fails under ONCOPORTAL_REQUIRE_SERVICES=1, without Redis. The
     process gets a ``log_path`` attribute for waits that print its log.
+    ``options`` go to :func:`worker_process` (queues, new_session, extra_env).
     """
     from tests.conftest import require_service
 
@@ -144,6 +161,9 @@ def worker_sharing_media(*, settings, tmp_path: Path, url: str) -> Iterator[subp
         },
     }
     log_path = tmp_path / "worker.log"
-    with use_broker(url), worker_process(broker_url=url, var_dir=var_dir, log_path=log_path) as proc:
+    with (
+        use_broker(url),
+        worker_process(broker_url=url, var_dir=var_dir, log_path=log_path, **options) as proc,
+    ):
         proc.log_path = log_path  # type: ignore[attr-defined]
         yield proc

@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings as django_settings
 
 import inference.tasks  # noqa: F401  (registers the tasks)
+import retraining.tasks  # noqa: F401
 from oncoportal import celery_config
 from oncoportal.celery import app
 
@@ -76,10 +77,24 @@ def test_beat_sends_registered_tasks_to_their_routed_queue():
 
 def test_every_routed_queue_has_a_worker():
     routed = {spec.queue for spec in celery_config.TASKS.values()}
-    production = set(celery_config.WORKERS["gpu"]) | set(celery_config.WORKERS["cpu"])
+    production = {queue for kind in ("gpu", "cpu", "training") for queue in celery_config.WORKERS[kind]}
     assert routed <= production, routed - production
-    assert routed <= set(celery_config.WORKERS["all"])
+    # `make run`'s and the tests' one worker does everything but training (its own worker).
+    assert routed - {celery_config.TRAINING} <= set(celery_config.WORKERS["all"])
     assert all(set(queues) <= set(celery_config.QUEUES) for queues in celery_config.WORKERS.values())
+
+
+def test_only_the_training_worker_trains():
+    trains = {kind for kind, queues in celery_config.WORKERS.items() if celery_config.TRAINING in queues}
+    assert trains == {"training"}
+    assert celery_config.WORKERS["training"] == (celery_config.TRAINING,)
+    assert celery_config.TASKS[celery_config.RUN_TRAINING_JOB].queue == celery_config.TRAINING
+    assert routed_queue(celery_config.RUN_TRAINING_JOB) == celery_config.TRAINING
+    # The training job is acknowledged on receipt (its row and the sweeper bring it back), so its
+    # day-long limit does not set the Redis visibility timeout.
+    assert not celery_config.TASKS[celery_config.RUN_TRAINING_JOB].acks_late
+    assert own_tasks()[celery_config.RUN_TRAINING_JOB].acks_late is False
+    assert celery_config.longest_time_limit() < celery_config.TASKS[celery_config.RUN_TRAINING_JOB].time_limit
 
 
 def test_worker_commands_and_docs_read_the_table():
@@ -156,3 +171,22 @@ def test_a_soft_limit_over_the_hard_one_stops_start_up_with_one_line():
     )
     assert short.returncode != 0
     assert "CELERY_VISIBILITY_TIMEOUT=600 must exceed the longest task time limit (900 s)" in short.stderr
+
+
+def test_training_limits_come_from_the_environment_and_leave_the_visibility_timeout_alone():
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from retraining.tasks import run_training_job as t\n"
+        "print(t.soft_time_limit, t.time_limit, settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'])\n"
+    )
+    result = _python(
+        code,
+        ONCOPORTAL_TRAINING_SOFT_TIME_LIMIT="7200",
+        ONCOPORTAL_TRAINING_TIME_LIMIT="7300",
+        CELERY_BROKER_URL="redis://127.0.0.1:9/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["7200", "7300", "3600"]
+    bad = _python("import django; django.setup()", ONCOPORTAL_TRAINING_SOFT_TIME_LIMIT="90000")
+    assert bad.returncode != 0 and "ONCOPORTAL_TRAINING_SOFT_TIME_LIMIT" in bad.stderr

@@ -1,0 +1,93 @@
+"""The Curator page's Training jobs tab: the list and start form, a job's live progress, Cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
+from oncoportal.exceptions import DomainError
+from retraining.forms import JobStartForm
+from retraining.models import TrainingJob
+from retraining.selectors import job_list, job_progress
+from retraining.services.jobs import job_cancel, job_start
+
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+PERMISSION = "curation.curate_dataset"
+LIST_LIMIT = 100
+
+
+def curator_view(view: View) -> View:
+    """A signed-in UI user with the curate_dataset permission; 403 for anyone else."""
+
+    @ui_view
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied("Training jobs are for Curators (the curate_dataset permission).")
+        return view(request, *args, **kwargs)
+
+    return cast(View, wrapped)
+
+
+@require_http_methods(["GET", "POST"])
+@curator_view
+def jobs(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The jobs, newest first, and the form that starts one (POST)."""
+    form = JobStartForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = job_start(
+                snapshot=data["snapshot"],
+                mode=data["mode"],
+                recipe=data["recipe"],
+                base_version=data["base_version"],
+                audit=web_audit(request),
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Training job {job.pk} queued on the training queue.")
+            return redirect("retraining:job", pk=job.pk)
+    status = 400 if request.method == "POST" else 200
+    context = {"curation_tab": "jobs", "jobs": job_list()[:LIST_LIMIT], "form": form}
+    return render(request, "retraining/jobs.html", context, status=status)
+
+
+@require_GET
+@curator_view
+def job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """One job: live progress (the page polls job_status), the curve, Cancel, the candidate when done."""
+    job = get_object_or_404(job_list(), pk=pk)
+    context = {"curation_tab": "jobs", "job": job, "progress": job_progress(job)}
+    return render(request, "retraining/job_detail.html", context)
+
+
+@require_GET
+@curator_view
+def job_status(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
+    """The job's state and progress as JSON, for polling."""
+    response = JsonResponse(job_progress(get_object_or_404(job_list(), pk=pk)))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@curator_view
+def job_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(TrainingJob, pk=pk)
+    try:
+        job = job_cancel(job=job, audit=web_audit(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Training job {job.pk}: {job.get_status_display().lower()}.")
+    return redirect("retraining:job", pk=pk)
