@@ -31,7 +31,7 @@ from cases.models import (
     Study,
     User,
 )
-from cases.models.case import REVIEW_QUEUE_STATUSES, UNCERTAINTY_RANK
+from cases.models.case import REVIEW_QUEUE_STATUSES, UNCERTAINTY_RANK, UNREAD_RANK
 from cases.permissions import can_use_ui, sees_all_sites
 from cases.services.review import case_readings
 
@@ -57,9 +57,11 @@ class WorklistOrder(TextChoices):
 
 # Priority always leads: a STAT case is read first whatever the AI says.
 WORKLIST_ORDERINGS: dict[str, list[str | OrderBy]] = {
-    # AI-positive findings (tumour, malignancy) first, then the most uncertain.
+    # Cases still to be read first; among them AI-positive findings (tumour, malignancy)
+    # first, then the most uncertain. A reviewed case no longer rises by its AI result.
     WorklistOrder.FINDINGS: [
         "-priority",
+        UNREAD_RANK.desc(),
         F("ai_positive").desc(),
         UNCERTAINTY_RANK.desc(),
         "-created_at",
@@ -130,6 +132,8 @@ def case_statuses_for_user(*, user: User, case_ids: list[int]) -> QuerySet[Case]
             "ai_untrained",
             "ai_key_image",
             "ai_images",
+            "final_label",
+            "task",
             "site",
         )
         .select_related(None)
