@@ -117,6 +117,11 @@ def worklist_rows(*, user: User, case_ids: Sequence[int]) -> list[Case]:
     return [found[pk] for pk in case_ids if pk in found]
 
 
+def newest_case_id(cases: QuerySet[Case]) -> int | None:
+    """The highest case id among ``cases`` (an open worklist asks for those after it)."""
+    return cases.order_by("-pk").values_list("pk", flat=True).first()
+
+
 def case_statuses_for_user(*, user: User, case_ids: list[int]) -> QuerySet[Case]:
     """The live fields of some worklist rows (status and AI summary), for polling."""
     return (

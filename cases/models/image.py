@@ -68,7 +68,7 @@ class Image(models.Model):
     @property
     def size_label(self) -> str:
         """Its size, the same way everywhere: rows (height) then columns (width)."""
-        return f"{self.rows} rows × {self.cols} columns"
+        return f"{self.rows} rows \u00d7 {self.cols} columns"
 
     @property
     def key_frame(self) -> int:

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
@@ -14,9 +15,11 @@ from cases.models import CaseStatus
 from cases.selectors import (
     adjudication_queue_for_user,
     case_statuses_for_user,
+    newest_case_id,
     worklist_for_user,
     worklist_rows,
 )
+from cases.templatetags.cases_tags import class_label
 from cases.views.access import AuthenticatedHttpRequest, ui_view
 
 PAGE_SIZE = 50
@@ -26,6 +29,8 @@ MAX_STATUS_IDS = 200
 # is shown. Not "received": intake queues a case at once when its task has a model, and
 # one without (task unassigned) waits for a person, which polling would not see sooner.
 IN_FLIGHT = [CaseStatus.QUEUED, CaseStatus.PREDICTING]
+# New rows sent to an open worklist at one poll at most (the rest on the next).
+MAX_NEW_ROWS = 20
 
 
 @require_GET
@@ -38,6 +43,8 @@ def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(cases.values_list("pk", flat=True), PAGE_SIZE).get_page(request.GET.get("page"))
     # The page is cut from ids and then shows their rows (the stubs keep Page at its ids' type).
     page.object_list = worklist_rows(user=request.user, case_ids=list(page.object_list))  # type: ignore[assignment]
+    # The first page gains new cases while open: worklist.js asks for those after the newest.
+    newest = newest_case_id(cases) if page.number == 1 else None
     return render(
         request,
         "cases/worklist.html",
@@ -47,7 +54,38 @@ def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
             "is_filtered": bool(conditions),
             "order": filter_form.ordering(),
             "in_flight": IN_FLIGHT,
+            "newest_id": newest or 0,
         },
+    )
+
+
+@require_GET
+@ui_view
+def worklist_new(request: AuthenticatedHttpRequest) -> JsonResponse:
+    """``?after=<case id>&<the page's filters>`` → the rows of cases newer than that one that the
+    open worklist's filters match, newest first and rendered as the page renders them (it polls this)."""
+    try:
+        after = int(request.GET.get("after", ""))
+    except ValueError:
+        return JsonResponse({"detail": "after must be a case number"}, status=400)
+    filter_form = WorklistFilterForm(request.GET, user=request.user)
+    cases = worklist_for_user(user=request.user).filter(filter_form.filters()).filter(pk__gt=after)
+    ids = list(cases.order_by("-pk").values_list("pk", flat=True)[:MAX_NEW_ROWS])
+    rows = worklist_rows(user=request.user, case_ids=ids)
+    return JsonResponse(
+        {
+            "newest": max(ids, default=after),
+            "rows": [
+                {
+                    "id": case.pk,
+                    "html": render_to_string(
+                        "cases/_worklist_row.html", {"case": case, "in_flight": IN_FLIGHT}, request=request
+                    ),
+                }
+                for case in rows
+            ],
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -72,6 +110,7 @@ def case_statuses(request: AuthenticatedHttpRequest) -> JsonResponse:
                     "status_label": case.get_status_display(),
                     "in_flight": case.status in IN_FLIGHT,
                     "ai_label": case.ai_label,
+                    "ai_label_display": class_label(case.ai_label, case.task) if case.ai_label else "",
                     "ai_confidence": case.ai_confidence,
                     "ai_uncertainty": case.ai_uncertainty,
                     "ai_positive": case.ai_positive,

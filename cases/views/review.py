@@ -131,7 +131,9 @@ def adjudication_submit_view(request: AuthenticatedHttpRequest, pk: int, image_p
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("cases:case_detail", pk=case.pk)
-    messages.success(request, f"Case {case.pk}: final label {class_label(decision.label, case.task)} recorded.")
+    messages.success(
+        request, f"Case {case.pk}: final label {class_label(decision.label, case.task)} recorded."
+    )
     case.refresh_from_db()
     if case.status == CaseStatus.ADJUDICATION:
         return redirect("cases:case_detail", pk=case.pk)  # another disputed image of this case

@@ -98,7 +98,10 @@ def test_no_reading_once_the_label_is_final(token_client, reviewer, second_revie
     """Issue 23, final is final: the required reading is in, so another reader is refused with the reason."""
     case = predicted[0]
     payload = {"image": case.images.get().pk, "label": "glioma"}
-    assert token_client(reviewer, "read,review").post(reviews_url(case), payload, format="json").status_code == 201
+    assert (
+        token_client(reviewer, "read,review").post(reviews_url(case), payload, format="json").status_code
+        == 201
+    )
     response = token_client(second_reviewer, "read,review").post(reviews_url(case), payload, format="json")
     body = error(response, 409, "conflict")
     assert "final label stands" in body["message"]

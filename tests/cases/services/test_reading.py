@@ -87,7 +87,9 @@ def test_the_page_shows_the_final_label_instead_of_the_form(client, predicted, r
     assert "Final label:</strong> No tumour" in html and "decided by rev" in html
     assert reverse("cases:review_submit", args=[case.pk, image.pk]) not in html
     # A post anyway is refused with the reason, and nothing is saved.
-    response = client.post(reverse("cases:review_submit", args=[case.pk, image.pk]), {"label": "glioma"}, follow=True)
+    response = client.post(
+        reverse("cases:review_submit", args=[case.pk, image.pk]), {"label": "glioma"}, follow=True
+    )
     assert "final label stands" in response.content.decode()
     assert Review.objects.filter(image=image).count() == 1
 

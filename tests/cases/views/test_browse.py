@@ -157,7 +157,7 @@ def test_adjudication_queue_and_decision(
     case.refresh_from_db()
     assert case.status == CaseStatus.REVIEWED
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
-    assert "Final label (adjudicated):</strong> pituitary" in html
+    assert "Final label (adjudicated):</strong> Pituitary"  # readable class names (issue 23) in html
 
     response = client.post(decide, {"label": "glioma"}, follow=True)  # final is final
     assert b"not awaiting adjudication" in response.content

@@ -57,9 +57,11 @@ def test_the_worklist_row_shows_the_study_result_and_the_key_image(client, radio
     ]
     assert reverse("cases:image_thumbnail", args=[images[5].pk]) in row  # the key image, not the first
     ai = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row[row.index('data-field="ai"') :]))
+    # Readable class names and "AI" before the AI's finding (issue 23: the row shows the final label
+    # once reviewed, so an unread row says whose label it is).
     assert (
-        "glioma 0.91" in ai
-        and 'title="Study result: from the most suspicious of 7 images with a result"' in row
+        "AI Glioma 0.91" in ai
+        and 'title="AI study result: from the most suspicious of 7 images with a result"' in row
     )
 
 
