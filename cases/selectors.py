@@ -261,11 +261,14 @@ def next_case_for_review(*, user: User, after: Case | None = None) -> int | None
 # Predictions live in `inference`, which `cases` does not import: its audit label, and the reverse
 # relation from Image (related_name="predictions"), name them.
 PREDICTION_OBJECT_TYPE = "inference.prediction"
+# Likewise the results app's objects sent back to the PACS and their deliveries (the case's exports).
+RESULT_OBJECT_TYPE = "results.resultobject"
+RESULT_DELIVERY_TYPE = "results.resultdelivery"
 
 
 def audit_trail_for_case(*, case: Case) -> QuerySet[AuditEvent]:
     """The case's audit trail, oldest first: events about the case and its images, reviews,
-    predictions and adjudications.
+    predictions, adjudications, and the result objects sent back and their deliveries.
 
     ``audit_record`` names each event's object by type and id (as text); one
     query matches those pairs (the ``object_type, object_id`` index) against
@@ -276,6 +279,7 @@ def audit_trail_for_case(*, case: Case) -> QuerySet[AuditEvent]:
         return rows.annotate(audit_object_id=Cast(field, output_field=CharField())).values("audit_object_id")
 
     images = Image.objects.filter(case=case)
+    this = Case.objects.filter(pk=case.pk)
     about = (
         Q(object_type=Case._meta.label_lower, object_id=str(case.pk))
         | Q(object_type=Image._meta.label_lower, object_id__in=ids(images))
@@ -287,6 +291,16 @@ def audit_trail_for_case(*, case: Case) -> QuerySet[AuditEvent]:
         | Q(
             object_type=PREDICTION_OBJECT_TYPE,
             object_id__in=ids(images.filter(predictions__isnull=False), "predictions__pk"),
+        )
+        | Q(
+            object_type=RESULT_OBJECT_TYPE,
+            object_id__in=ids(this.filter(result_objects__isnull=False), "result_objects__pk"),
+        )
+        | Q(
+            object_type=RESULT_DELIVERY_TYPE,
+            object_id__in=ids(
+                this.filter(result_objects__deliveries__isnull=False), "result_objects__deliveries__pk"
+            ),
         )
     )
     return AuditEvent.objects.filter(about).order_by("at", "pk")

@@ -22,6 +22,7 @@ from cases.services.case import case_change_task, case_set_priority
 from cases.services.review import REVIEWABLE, reading_policy
 from cases.task_registry import task_classes, task_window_presets
 from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
+from cases.views.history import case_history
 from cases.views.review import opened_token
 from cases.views.review_panel import ai_hidden_for, review_rows
 from cases.views.study_result import study_result_view
@@ -297,6 +298,7 @@ def _render_case(
             # One definition of the presets (the registry's), for the buttons and viewer.js.
             "window_presets": task_window_presets(case.task),
             "header_rows": header_rows(header_image.header) if header_image is not None else [],
+            "history": case_history(case=case),
         },
         status=status,
     )
