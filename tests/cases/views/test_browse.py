@@ -148,7 +148,7 @@ def test_adjudication_queue_and_decision(
     client.force_login(curator)
     response = client.get(queue)
     assert response.status_code == 200 and _rows(response) == [case.pk]
-    assert b"rev2: <strong>glioma</strong>" in response.content
+    assert b"rev2: <strong>Glioma</strong>" in response.content  # readable class names (issue 23)
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     assert "adjudication-form" in html and "Awaiting adjudication" in html
 

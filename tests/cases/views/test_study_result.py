@@ -24,7 +24,8 @@ def test_the_case_page_leads_with_the_study_result_and_ranks_the_images(
     client.force_login(radiologist)
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-    assert "Study result: glioma 0.91 — from image 5 of 7 ; rule: docs/study-result.md" in text
+    # Readable class names (issue 23).
+    assert "Study result: Glioma 0.91 — from image 5 of 7 ; rule: docs/study-result.md" in text
     assert "7 of 7 images with a result" in text
     # The study result comes before the viewer and the review panel.
     assert html.index('id="study-result"') < html.index('id="viewer"') < html.index('id="review"')
