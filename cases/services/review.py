@@ -207,7 +207,7 @@ def review_submit(
     ai_visible = prediction is not None and (had_blind or not policy.blind_first_reading)
     if non_diagnostic:
         decision = ReviewDecision.NON_DIAGNOSTIC
-    elif not ai_visible:
+    elif prediction is None or not ai_visible:
         decision = ReviewDecision.LABEL
     else:
         decision = ReviewDecision.CONFIRM if label == prediction.label else ReviewDecision.CORRECT
