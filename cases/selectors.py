@@ -27,6 +27,7 @@ from cases.models import (
     Image,
     IntakeBatch,
     Review,
+    ReviewPolicy,
     Series,
     Study,
     User,
@@ -115,6 +116,13 @@ def worklist_rows(*, user: User, case_ids: Sequence[int]) -> list[Case]:
         )
     }
     return [found[pk] for pk in case_ids if pk in found]
+
+
+def blind_reading_tasks(*, user: User) -> set[str]:
+    """The tasks whose AI result this reader must not see before reading (blind first reading)."""
+    if not user.has_perm("cases.review_case"):
+        return set()
+    return set(ReviewPolicy.objects.filter(blind_first_reading=True).values_list("task", flat=True))
 
 
 def newest_case_id(cases: QuerySet[Case]) -> int | None:

@@ -11,9 +11,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from cases.forms import WorklistFilterForm
-from cases.models import CaseStatus
+from cases.models import Case, CaseStatus, User
 from cases.selectors import (
     adjudication_queue_for_user,
+    blind_reading_tasks,
     case_statuses_for_user,
     newest_case_id,
     worklist_for_user,
@@ -33,6 +34,14 @@ IN_FLIGHT = [CaseStatus.QUEUED, CaseStatus.PREDICTING]
 MAX_NEW_ROWS = 20
 
 
+def blind_marked(rows: list[Case], *, user: User) -> list[Case]:
+    """Mark the rows whose AI result a blind first reading hides from this reader (``ai_hidden``)."""
+    blind = blind_reading_tasks(user=user)
+    for case in rows:
+        case.ai_hidden = case.task in blind and case.status != CaseStatus.REVIEWED  # type: ignore[attr-defined]
+    return rows
+
+
 @require_GET
 @ui_view
 def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -42,7 +51,9 @@ def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
     cases = worklist_for_user(user=request.user, order=filter_form.ordering()).filter(conditions)
     page = Paginator(cases.values_list("pk", flat=True), PAGE_SIZE).get_page(request.GET.get("page"))
     # The page is cut from ids and then shows their rows (the stubs keep Page at its ids' type).
-    page.object_list = worklist_rows(user=request.user, case_ids=list(page.object_list))  # type: ignore[assignment]
+    page.object_list = blind_marked(  # type: ignore[assignment]
+        worklist_rows(user=request.user, case_ids=list(page.object_list)), user=request.user
+    )
     # The first page gains new cases while open: worklist.js asks for those after the newest.
     newest = newest_case_id(cases) if page.number == 1 else None
     return render(
@@ -71,7 +82,7 @@ def worklist_new(request: AuthenticatedHttpRequest) -> JsonResponse:
     filter_form = WorklistFilterForm(request.GET, user=request.user)
     cases = worklist_for_user(user=request.user).filter(filter_form.filters()).filter(pk__gt=after)
     ids = list(cases.order_by("-pk").values_list("pk", flat=True)[:MAX_NEW_ROWS])
-    rows = worklist_rows(user=request.user, case_ids=ids)
+    rows = blind_marked(worklist_rows(user=request.user, case_ids=ids), user=request.user)
     return JsonResponse(
         {
             "newest": max(ids, default=after),
@@ -100,7 +111,8 @@ def case_statuses(request: AuthenticatedHttpRequest) -> JsonResponse:
         ids = [int(part) for part in raw]
     except ValueError:
         return JsonResponse({"detail": "ids must be a comma-separated list of case numbers"}, status=400)
-    rows = case_statuses_for_user(user=request.user, case_ids=ids)
+    rows = list(case_statuses_for_user(user=request.user, case_ids=ids))
+    hidden = {case.pk for case in blind_marked(rows, user=request.user) if getattr(case, "ai_hidden", False)}
     return JsonResponse(
         {
             "cases": [
@@ -109,8 +121,11 @@ def case_statuses(request: AuthenticatedHttpRequest) -> JsonResponse:
                     "status": case.status,
                     "status_label": case.get_status_display(),
                     "in_flight": case.status in IN_FLIGHT,
-                    "ai_label": case.ai_label,
-                    "ai_label_display": class_label(case.ai_label, case.task) if case.ai_label else "",
+                    "ai_hidden": case.pk in hidden,
+                    "ai_label": "" if case.pk in hidden else case.ai_label,
+                    "ai_label_display": class_label(case.ai_label, case.task)
+                    if case.ai_label and case.pk not in hidden
+                    else "",
                     "ai_confidence": case.ai_confidence,
                     "ai_uncertainty": case.ai_uncertainty,
                     "ai_positive": case.ai_positive,

@@ -25,8 +25,8 @@
     const badge = text("span", info.status_label, `badge badge-${info.status}`);
     status.replaceChildren(badge);
     const ai = row.querySelector('[data-field="ai"]');
-    if (ai.hasAttribute("data-final")) {
-      // A reviewed row shows the decision, not the AI.
+    if (ai.hasAttribute("data-final") || ai.hasAttribute("data-ai-hidden") || info.ai_hidden) {
+      // A reviewed row shows the decision, not the AI; a blind reading hides the AI.
     } else if (info.ai_label) {
       const name = info.ai_label_display || info.ai_label;
       const label = info.ai_positive ? text("strong", name, "ai-positive") : document.createTextNode(name);
@@ -56,7 +56,7 @@
       if (img.getAttribute("src") !== info.key_image_thumbnail) img.src = info.key_image_thumbnail;
       img.title = `Key image: the most suspicious of ${info.ai_images}`;
     }
-    if (ai.hasAttribute("data-final")) {
+    if (ai.hasAttribute("data-final") || info.ai_hidden) {
       // unchanged
     } else if (info.ai_label) ai.title = `Study result: from the most suspicious of ${info.ai_images} image${info.ai_images === 1 ? "" : "s"} with a result`;
     else ai.removeAttribute("title");

@@ -53,3 +53,20 @@ def test_new_cases_json_sends_rows_after_the_given_case(client, predicted, radio
     assert client.get(url, {"after": "x"}).status_code == 400
     html = client.get(reverse("cases:worklist")).content.decode()
     assert f'data-newest="{second.pk}"' in html
+
+
+def test_a_blind_task_hides_the_ai_from_its_readers_in_the_worklist(client, predicted, reviewer, radiologist):
+    from cases.models import ReviewPolicy, Task
+
+    ReviewPolicy.objects.create(task=Task.BRAIN_MRI, blind_first_reading=True)
+    case = predicted[0]
+    client.force_login(reviewer)
+    html = client.get(reverse("cases:worklist")).content.decode()
+    assert "hidden until you read" in _ai_cell(html, case.pk)
+    body = client.get(reverse("cases:case_statuses"), {"ids": str(case.pk)}).json()
+    assert body["cases"][0]["ai_hidden"] is True and body["cases"][0]["ai_label"] == ""
+    # Not a reader of the case: the radiologist still sees the AI.
+    client.force_login(radiologist)
+    assert "hidden until you read" not in _ai_cell(
+        client.get(reverse("cases:worklist")).content.decode(), case.pk
+    )
