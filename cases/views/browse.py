@@ -155,7 +155,8 @@ def adjudication_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     for case in page.object_list:
         by_image: dict[int, list] = {}
         for review in case.reviews.all():
-            by_image.setdefault(review.image_id, []).append(review)
+            if not review.awaits_reveal:  # a blind first reading is kept, not weighed
+                by_image.setdefault(review.image_id, []).append(review)
         # Only the images the readers disagreed on.
         case.disputes = [reviews for reviews in by_image.values() if len({r.label for r in reviews}) > 1]
     return render(request, "cases/adjudication_queue.html", {"page": page})
