@@ -25,7 +25,8 @@ def test_the_case_page_leads_with_the_study_result_and_ranks_the_images(
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     # Readable class names (issue 23).
-    assert "Study result: Glioma 0.91 — from image 5 of 7 ; rule: docs/study-result.md" in text
+    # One name per image everywhere (issue 23): "Image <instance number>", with its place in the study.
+    assert "Study result: Glioma 0.91 — from Image 5 (5 of 7); rule: docs/study-result.md" in text
     assert "7 of 7 images with a result" in text
     # The study result comes before the viewer and the review panel.
     assert html.index('id="study-result"') < html.index('id="viewer"') < html.index('id="review"')
