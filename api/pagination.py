@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from cases.models.case import UNCERTAINTY_RANK
+from cases.models.case import UNCERTAINTY_RANK, UNREAD_RANK
 from cases.selectors import WORKLIST_ORDERINGS
 
 PAGE_SIZE_MESSAGE = "A whole number from 1 to {max}."
@@ -148,7 +148,7 @@ class WorklistCursor:
     max_page_size = 200
     salt = "api.worklist-cursor"
     # Expressions the orders sort on, annotated under these names so the cursor can filter on them.
-    annotations: dict[str, Expression] = {"uncertainty_rank": UNCERTAINTY_RANK}
+    annotations: dict[str, Expression] = {"uncertainty_rank": UNCERTAINTY_RANK, "unread_rank": UNREAD_RANK}
 
     def __init__(self) -> None:
         self.next_url: str | None = None

@@ -242,8 +242,8 @@ class AdjudicationAdmin(ReadOnlyAdmin):
 class ReviewPolicyAdmin(admin.ModelAdmin):
     """Per task: one reader, or two independent (blinded) readers with adjudication of disagreements."""
 
-    list_display = ["task", "readers_required", "updated_at"]
-    list_editable = ["readers_required"]
+    list_display = ["task", "readers_required", "blind_first_reading", "updated_at"]
+    list_editable = ["readers_required", "blind_first_reading"]
 
 
 from cases import admin_routing  # noqa: E402,F401  (the routing rules' admin registers itself)

@@ -152,8 +152,13 @@ AI_POSITIVE = "__positive__"  # the AI-label filter's "any finding" choice
 
 
 def _ai_label_choices() -> list[tuple[str, str]]:
-    labels = sorted({name for task in task_all() for name in task.classes})
-    return [("", "Any AI label"), (AI_POSITIVE, "Any finding (tumour, malignant)"), *[(n, n) for n in labels]]
+    # Readable names (issue 23), each class once with the first task's name for it.
+    readable: dict[str, str] = {}
+    for task in task_all():
+        for name in task.classes:
+            readable.setdefault(name, task.class_label(name))
+    options = sorted(readable.items(), key=lambda item: (item[1].lower(), item[0]))
+    return [("", "Any AI label"), (AI_POSITIVE, "Any finding (tumour, malignant)"), *options]
 
 
 class WorklistFilterForm(forms.Form):

@@ -28,12 +28,13 @@ from cases.models import (
     Image,
     IntakeBatch,
     Review,
+    ReviewPolicy,
     Series,
     Site,
     Study,
     User,
 )
-from cases.models.case import REVIEW_QUEUE_STATUSES, UNCERTAINTY_RANK
+from cases.models.case import REVIEW_QUEUE_STATUSES, UNCERTAINTY_RANK, UNREAD_RANK
 from cases.permissions import can_use_ui, sees_all_sites
 from cases.services.review import case_readings
 
@@ -59,9 +60,11 @@ class WorklistOrder(TextChoices):
 
 # Priority always leads: a STAT case is read first whatever the AI says.
 WORKLIST_ORDERINGS: dict[str, list[str | OrderBy]] = {
-    # AI-positive findings (tumour, malignancy) first, then the most uncertain.
+    # Cases still to be read first; among them AI-positive findings (tumour, malignancy)
+    # first, then the most uncertain. A reviewed case no longer rises by its AI result.
     WorklistOrder.FINDINGS: [
         "-priority",
+        UNREAD_RANK.desc(),
         F("ai_positive").desc(),
         UNCERTAINTY_RANK.desc(),
         "-created_at",
@@ -121,6 +124,18 @@ def worklist_rows(*, user: User, case_ids: Sequence[int]) -> list[Case]:
     return [found[pk] for pk in case_ids if pk in found]
 
 
+def blind_reading_tasks(*, user: User) -> set[str]:
+    """The tasks whose AI result this reader must not see before reading (blind first reading)."""
+    if not user.has_perm("cases.review_case"):
+        return set()
+    return set(ReviewPolicy.objects.filter(blind_first_reading=True).values_list("task", flat=True))
+
+
+def newest_case_id(cases: QuerySet[Case]) -> int | None:
+    """The highest case id among ``cases`` (an open worklist asks for those after it)."""
+    return cases.order_by("-pk").values_list("pk", flat=True).first()
+
+
 def case_statuses_for_user(*, user: User, case_ids: list[int]) -> QuerySet[Case]:
     """The live fields of some worklist rows (status and AI summary), for polling."""
     return (
@@ -136,6 +151,8 @@ def case_statuses_for_user(*, user: User, case_ids: list[int]) -> QuerySet[Case]
             "ai_untrained",
             "ai_key_image",
             "ai_images",
+            "final_label",
+            "task",
             "site",
         )
         .select_related(None)
@@ -258,11 +275,14 @@ def next_case_for_review(*, user: User, after: Case | None = None) -> int | None
 # Predictions live in `inference`, which `cases` does not import: its audit label, and the reverse
 # relation from Image (related_name="predictions"), name them.
 PREDICTION_OBJECT_TYPE = "inference.prediction"
+# Likewise the results app's objects sent back to the PACS and their deliveries (the case's exports).
+RESULT_OBJECT_TYPE = "results.resultobject"
+RESULT_DELIVERY_TYPE = "results.resultdelivery"
 
 
 def audit_trail_for_case(*, case: Case) -> QuerySet[AuditEvent]:
     """The case's audit trail, oldest first: events about the case and its images, reviews,
-    predictions and adjudications.
+    predictions, adjudications, and the result objects sent back and their deliveries.
 
     ``audit_record`` names each event's object by type and id (as text); one
     query matches those pairs (the ``object_type, object_id`` index) against
@@ -273,6 +293,7 @@ def audit_trail_for_case(*, case: Case) -> QuerySet[AuditEvent]:
         return rows.annotate(audit_object_id=Cast(field, output_field=CharField())).values("audit_object_id")
 
     images = Image.objects.filter(case=case)
+    this = Case.objects.filter(pk=case.pk)
     about = (
         Q(object_type=Case._meta.label_lower, object_id=str(case.pk))
         | Q(object_type=Image._meta.label_lower, object_id__in=ids(images))
@@ -284,6 +305,16 @@ def audit_trail_for_case(*, case: Case) -> QuerySet[AuditEvent]:
         | Q(
             object_type=PREDICTION_OBJECT_TYPE,
             object_id__in=ids(images.filter(predictions__isnull=False), "predictions__pk"),
+        )
+        | Q(
+            object_type=RESULT_OBJECT_TYPE,
+            object_id__in=ids(this.filter(result_objects__isnull=False), "result_objects__pk"),
+        )
+        | Q(
+            object_type=RESULT_DELIVERY_TYPE,
+            object_id__in=ids(
+                this.filter(result_objects__deliveries__isnull=False), "result_objects__deliveries__pk"
+            ),
         )
     )
     return AuditEvent.objects.filter(about).order_by("at", "pk")

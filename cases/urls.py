@@ -6,6 +6,7 @@ app_name = "cases"
 urlpatterns = [
     path("", views.worklist, name="worklist"),
     path("cases/status.json", views.case_statuses, name="case_statuses"),
+    path("cases/new.json", views.worklist_new, name="worklist_new"),
     path("adjudication/", views.adjudication_queue, name="adjudication_queue"),
     path("upload/", views.upload, name="upload"),
     path("upload/<uuid:batch_id>/", views.upload_result, name="upload_result"),

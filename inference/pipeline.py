@@ -25,7 +25,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from cases.models import Case, CaseStatus
+from cases.models import AuditSource, Case, CaseStatus
+from cases.services.audit import AuditContext, audit_records
 from cases.services.case import cases_set_ai_summaries, study_order_key
 from cases.services.events import CASE_FAILED, PREDICTION_COMPLETED, case_event_send
 from cases.services.lifecycle import case_set_status, cases_set_status, cases_set_status_moved
@@ -198,6 +199,23 @@ def _save_rows(
                 "finished_at": finished,
             }
         rows_update(Prediction, fields=_ROW_FIELDS, rows=rows)
+        # Each result in the case history (issue 23), one INSERT per batch.
+        audit_records(
+            action="prediction.completed",
+            items=[
+                (
+                    s.key,
+                    {
+                        "image": s.key.image_id,
+                        "label": rows[s.key.pk]["label"],
+                        "model": str(s.key.model_version),
+                    },
+                )
+                for s in batch
+                if s.key.pk in rows
+            ],
+            audit=AuditContext.system(source=AuditSource.WORKER),
+        )
     return len(rows)
 
 

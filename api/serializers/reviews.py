@@ -20,6 +20,10 @@ class ReviewSerializer(serializers.Serializer):
     note = serializers.CharField()
     ai_label = serializers.CharField(help_text="The AI's label the reader was shown; empty if none.")
     ai_model_version = serializers.CharField()
+    ai_visible = serializers.BooleanField(
+        help_text="Whether the AI result was shown while reading: false for a blind first reading "
+        "(the task's setting; the reader's reading after the reveal follows) or when there was none."
+    )
     submitted_at = serializers.DateTimeField()
     seconds_spent = serializers.FloatField(allow_null=True)
 

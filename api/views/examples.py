@@ -39,6 +39,7 @@ REVIEW_EXAMPLE: dict[str, Any] = {
     "note": "",
     "ai_label": "meningioma",
     "ai_model_version": "brain_mri@1.2.0",
+    "ai_visible": True,
     "submitted_at": "2026-03-02T09:40:11Z",
     "seconds_spent": None,
 }

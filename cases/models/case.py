@@ -53,6 +53,14 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# Statuses whose readings are in: reviewed, or read and waiting for a Curator's decision.
+READ_STATUSES = [CaseStatus.REVIEWED, CaseStatus.ADJUDICATION]
+# 1 for a case still to be read, 0 once its readings are in: "Findings first" puts unread cases
+# first, so a reviewed case no longer rises by its AI label or uncertainty.
+UNREAD_RANK = models.Case(
+    models.When(status__in=READ_STATUSES, then=Value(0)), default=Value(1), output_field=models.IntegerField()
+)
+
 # Cases a reader can pick up next (``cases.selectors.next_case_for_review``).
 REVIEW_QUEUE_STATUSES = [CaseStatus.PREDICTED, CaseStatus.IN_REVIEW]
 
@@ -122,6 +130,9 @@ class Case(models.Model):
     ai_images = models.PositiveIntegerField(
         default=0, help_text="Images with a result behind the study result."
     )
+    # The readers' (or the Curator's) decision, set when the case becomes reviewed
+    # (cases.services.review.study_final_label); "" with status reviewed is non-diagnostic.
+    final_label = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(auto_now_add=True)
@@ -141,6 +152,7 @@ class Case(models.Model):
                         "findings",
                         [
                             F("priority").desc(),
+                            UNREAD_RANK.desc(),
                             F("ai_positive").desc(),
                             UNCERTAINTY_RANK.desc(),
                             F("created_at").desc(),
@@ -189,6 +201,17 @@ class Case(models.Model):
             "positive": self.ai_positive,
             "key_image": self.ai_key_image_id,
             "images": self.ai_images,
+        }
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        """The decision once the case is reviewed: its label ("" non-diagnostic) and whether the AI agreed."""
+        if self.status != CaseStatus.REVIEWED:
+            return None
+        return {
+            "label": self.final_label,
+            "non_diagnostic": self.final_label == "",
+            "ai_agreed": self.final_label == self.ai_label if self.ai_images else None,
         }
 
     def get_task_display(self) -> str:

@@ -61,5 +61,15 @@ class Image(models.Model):
         return f"{self.storage_prefix}/display_{frame:04d}.png"
 
     @property
+    def number_label(self) -> str:
+        """What every page calls this image: its DICOM instance number, else its id, said as such."""
+        return f"Image {self.instance_number}" if self.instance_number is not None else f"Image id {self.pk}"
+
+    @property
+    def size_label(self) -> str:
+        """Its size, the same way everywhere: rows (height) then columns (width)."""
+        return f"{self.rows} rows \u00d7 {self.cols} columns"
+
+    @property
     def key_frame(self) -> int:
         return self.frames // 2

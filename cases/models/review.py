@@ -9,7 +9,7 @@ class ReviewDecision(models.TextChoices):
     CONFIRM = "confirm", "Confirmed the AI label"
     CORRECT = "correct", "Corrected the AI label"
     NON_DIAGNOSTIC = "non_diagnostic", "Non-diagnostic image"
-    LABEL = "label", "Labelled without an AI result"
+    LABEL = "label", "Labelled without an AI result shown"
 
 
 class Review(models.Model):
@@ -34,6 +34,11 @@ class Review(models.Model):
     ai_probabilities = models.JSONField(default=dict, blank=True)
     ai_model_version = models.CharField(max_length=160, blank=True)
     ai_untrained = models.BooleanField(default=False)
+    ai_visible = models.BooleanField(
+        default=True,
+        help_text="Whether the AI result was shown while this reading was made (False: a blind reading, "
+        "or no AI result yet).",
+    )
     prediction_ref = models.BigIntegerField(null=True, blank=True, help_text="Id of the prediction shown.")
     opened_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(auto_now_add=True)
@@ -42,12 +47,21 @@ class Review(models.Model):
     class Meta:
         ordering = ["-submitted_at", "-pk"]
         constraints = [
-            # One reading per reader and image; a second reader is another person.
-            models.UniqueConstraint(fields=["image", "reviewer"], name="uniq_review_image_reviewer")
+            # One reading per reader and image (a second reader is another person), plus, under a
+            # task's blind first reading, the one made before the AI was shown.
+            models.UniqueConstraint(
+                fields=["image", "reviewer", "ai_visible"], name="uniq_review_image_reviewer_visible"
+            )
         ]
 
     def __str__(self) -> str:
         return f"Review of image {self.image_id} by {self.reviewer_id}: {self.label or self.decision}"
+
+    @property
+    def awaits_reveal(self) -> bool:
+        """A blind first reading: made with an AI result hidden, to be followed by the reader's
+        reading once it is shown. It is kept, but it is not the reader's final reading."""
+        return not self.ai_visible and self.prediction_ref is not None
 
 
 class ReviewPolicy(models.Model):
@@ -64,6 +78,11 @@ class ReviewPolicy(models.Model):
         default=1,
         validators=[MinValueValidator(1), MaxValueValidator(2)],
         help_text="1: a single reading. 2: two independent readings; disagreements go to adjudication.",
+    )
+    blind_first_reading = models.BooleanField(
+        default=False,
+        help_text="Each reader first labels the image without the AI result; it is shown once that "
+        "reading is saved, and the reader then confirms or changes their label. Both readings are kept.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

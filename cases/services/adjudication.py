@@ -13,6 +13,7 @@ from cases.services.lifecycle import case_set_status
 from cases.services.review import (
     ai_provenance,
     case_readings,
+    case_set_final,
     checked_label,
     final_label,
     locked_case_of,
@@ -78,13 +79,13 @@ def adjudication_submit(
         raise TransitionNotAllowed("this image has already been adjudicated") from None
     decided = dict(Adjudication.objects.filter(case=case).values_list("image_id", "label"))
     if all(r.image_id in decided for r in readings.values() if r.disagreement):
+        finals = [final_label(r, adjudicated=decided.get(r.image_id)) for r in readings.values()]
+        case_set_final(case=case, labels=[f["label"] for f in finals])
         case_set_status(case_id=case.pk, status=CaseStatus.REVIEWED, strict=True)
         case_event_send(
             event=CASE_ADJUDICATED,
             case_id=case.pk,
-            detail={
-                "images": [final_label(r, adjudicated=decided.get(r.image_id)) for r in readings.values()]
-            },
+            detail={"images": finals},
         )
     audit_record(
         action="adjudication.decided",

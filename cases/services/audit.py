@@ -78,3 +78,29 @@ def audit_record(
         user_agent=audit.user_agent if audit is not None else "",
         detail=detail or {},
     )
+
+
+def audit_records(
+    *,
+    action: str,
+    items: list[tuple[models.Model, dict[str, Any]]],
+    audit: AuditContext,
+) -> list[AuditEvent]:
+    """Append one event per ``(object, detail)`` in one INSERT (a worker's batch of results)."""
+    actor = audit.actor
+    return AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                action=action,
+                actor=actor,
+                actor_username=actor.get_username() if actor is not None else "",
+                object_type=obj._meta.label_lower,
+                object_id=str(obj.pk),
+                source=audit.source,
+                ip_address=audit.ip,
+                user_agent=audit.user_agent,
+                detail=detail,
+            )
+            for obj, detail in items
+        ]
+    )

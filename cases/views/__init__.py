@@ -1,6 +1,6 @@
 """Server-rendered pages of the web UI. Each view parses input, reads through a selector and calls one service."""
 
-from cases.views.browse import adjudication_queue, case_statuses, worklist
+from cases.views.browse import adjudication_queue, case_statuses, worklist, worklist_new
 from cases.views.case import case_detail, case_priority, case_task
 from cases.views.images import image_frame, image_header, image_pixels, image_thumbnail
 from cases.views.review import adjudication_submit_view, review_submit_view
@@ -21,4 +21,5 @@ __all__ = [
     "upload",
     "upload_result",
     "worklist",
+    "worklist_new",
 ]

@@ -20,10 +20,15 @@ from cases.models import Case, CaseStatus, Image, User
 from cases.selectors import case_list_for_user, case_series, next_case_for_review
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
-from cases.services.review import ImageReading, readers_required, review_class_names
-from cases.task_registry import task_choices, task_classes, task_get, task_window_presets
+from cases.services.review import (
+    REVIEWABLE,
+    reading_policy,
+)
+from cases.task_registry import task_choices, task_classes, task_window_presets
 from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
+from cases.views.history import case_history
 from cases.views.review import opened_token
+from cases.views.review_panel import ai_hidden_for, review_rows
 from cases.views.study_result import study_result_view
 from oncoportal.exceptions import DomainError
 
@@ -128,58 +133,6 @@ def case_timeline(case: Case, images: list[Image]) -> list[TimelineEvent]:
 
 
 @dataclass
-class ReviewRow:
-    """One image in the review panel: what the AI said, who read it, and the reader's (or Curator's) form."""
-
-    image: Image
-    classes: list[tuple[int, str, str]]  # (shortcut digit, class name, readable name)
-    ai_label: str
-    reviews: list[Any]  # empty while a blinded double read hides them from this user
-    mine: Any | None
-    hidden_readings: int  # readings done by others that this user may not see yet
-    readers_required: int
-    disputed: bool  # two readers disagreed
-    adjudication: Any | None
-    can_adjudicate: bool
-
-
-def review_rows(images: list[Image], *, case: Case, user: User) -> list[ReviewRow]:
-    required = readers_required(task=case.task)
-    spec = task_get(case.task)
-    adjudicator = user.has_perm("cases.adjudicate_case") and case.status == CaseStatus.ADJUDICATION
-    rows = []
-    for image in images:
-        done = [p for p in image.predictions.all() if p.status == "done"]
-        shown = done[-1] if done else None  # prefetched oldest first: the newest is last
-        reading = ImageReading(image_id=image.pk, required=required, reviews=list(image.reviews.all()))
-        hidden = reading.hidden_from(user)
-        adjudication = getattr(image, "adjudication", None)
-        rows.append(
-            ReviewRow(
-                image=image,
-                classes=[
-                    (digit, name, spec.class_label(name) if spec is not None else name)
-                    for digit, name in enumerate(
-                        review_class_names(prediction=shown, task=case.task), start=1
-                    )
-                ],
-                ai_label=shown.label if shown else "",
-                reviews=[] if hidden else reading.reviews,
-                mine=next((r for r in reading.reviews if r.reviewer_id == user.pk), None),
-                hidden_readings=len(reading.reviews) if hidden else 0,
-                readers_required=required,
-                disputed=reading.disagreement,
-                adjudication=adjudication,
-                can_adjudicate=adjudicator
-                and reading.disagreement
-                and adjudication is None
-                and all(r.reviewer_id != user.pk for r in reading.reviews),
-            )
-        )
-    return rows
-
-
-@dataclass
 class HeaderRow:
     tag: str  # "(0008,0060)", or "" when the key is not in that form
     name: str  # "Modality"
@@ -226,7 +179,9 @@ def _frame_url(name: str, image: Image) -> str:
     return reverse(name, kwargs={"pk": image.pk, "frame": _FRAME}).replace(str(_FRAME), "{frame}")
 
 
-def series_viewer(series: Any, *, start_image: Image | None, task: str) -> SeriesViewer:
+def series_viewer(
+    series: Any, *, start_image: Image | None, task: str, ai_hidden: bool = False
+) -> SeriesViewer:
     """The viewer's stack for one series: its images x frames in order, starting at ``start_image`` if it is here."""
     images = list(series.images.all())
     entries = []
@@ -234,12 +189,12 @@ def series_viewer(series: Any, *, start_image: Image | None, task: str) -> Serie
         predictions = list(image.predictions.all())
         image.prediction = predictions[-1] if predictions else None
         p = image.prediction
-        has_map = p is not None and p.status == "done" and bool(p.saliency_raw)
+        has_map = p is not None and p.status == "done" and bool(p.saliency_raw) and not ai_hidden
         row, col = image.pixel_spacing_row, image.pixel_spacing_col
         entries.append(
             {
                 "id": image.pk,
-                "label": f"Image {image.instance_number if image.instance_number is not None else image.pk}",
+                "label": image.number_label,
                 "frames": image.frames,
                 "keyFrame": image.key_frame,
                 # Rows are drawn this much taller than columns (non-square pixels).
@@ -290,17 +245,27 @@ def _render_case(
     header_image = _header_image(request, images)
     # The study result and the images ranked by its rule, from the stored predictions.
     study_result = study_result_view(case=case, images=images)
-    key_series = next((i.series_id for i in images if i.pk == study_result.key_image_id), None)
+    policy = reading_policy(task=case.task)
+    # A blind first reading: no AI result, saliency map or AI ranking until the reader has read.
+    ai_hidden = ai_hidden_for(case=case, images=images, user=request.user, policy=policy)
+    key_series = (
+        None if ai_hidden else next((i.series_id for i in images if i.pk == study_result.key_image_id), None)
+    )
+    can_review = (
+        request.user.has_perm("cases.review_case")
+        and bool(task_classes(case.task))
+        and case.status in REVIEWABLE
+    )
     # ?header= says where the viewer starts (the series list links it); else at the key image.
     start_image = (
         header_image
-        if request.GET.get("header")
+        if request.GET.get("header") or ai_hidden
         else next((i for i in images if i.pk == study_result.key_image_id), None)
     )
     # One viewer per series; each image's side panel shows its newest prediction.
     # The key image's series first.
     viewers = [
-        series_viewer(s, start_image=start_image, task=case.task)
+        series_viewer(s, start_image=start_image, task=case.task, ai_hidden=ai_hidden)
         for s in sorted(series, key=lambda s: s.pk != key_series)
         if s.images.all()
     ]
@@ -322,12 +287,20 @@ def _render_case(
             "task_needed_choices": task_choices(unassigned=False),
             "priority_form": priority_form or PriorityForm(initial={"priority": case.priority}),
             "header_image": header_image,
-            "can_review": request.user.has_perm("cases.review_case")
-            and bool(task_classes(case.task))
-            and case.status != CaseStatus.ADJUDICATION,
+            "can_review": can_review,
+            "ai_hidden": ai_hidden,
+            "blind_first_reading": policy.blind_first_reading,
             "study_result": study_result,
-            # Readers go through the images most suspicious first (the rule's ranking).
-            "review_rows": review_rows(study_result.image_order(images), case=case, user=request.user),
+            # Readers go through the images most suspicious first (the rule's ranking), in
+            # study order while a blind reading hides the AI.
+            "review_rows": review_rows(
+                images if ai_hidden else study_result.image_order(images),
+                case=case,
+                user=request.user,
+                policy=policy,
+                ai_hidden=ai_hidden,
+                can_review=can_review,
+            ),
             "opened_token": opened_token(),
             "timeline": case_timeline(case, images),
             "next_case_id": next_case_for_review(user=request.user, after=case),
@@ -336,6 +309,7 @@ def _render_case(
             # every viewer's, once; each viewer shows the buttons of its modality.
             "window_presets": list({p["key"]: p for v in viewers for p in v.presets}.values()),
             "header_rows": header_rows(header_image.header) if header_image is not None else [],
+            "history": case_history(case=case),
         },
         status=status,
     )

@@ -18,7 +18,8 @@ from django.views.decorators.http import require_POST
 from cases.models import Case, CaseStatus, Image
 from cases.selectors import adjudication_queue_for_user, case_list_for_user, next_case_for_review
 from cases.services.adjudication import adjudication_submit
-from cases.services.review import review_submit
+from cases.services.review import REVIEWABLE, case_readings, review_submit
+from cases.templatetags.cases_tags import class_label
 from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
 from oncoportal.exceptions import DomainError
 
@@ -92,12 +93,21 @@ def review_submit_view(request: AuthenticatedHttpRequest, pk: int, image_pk: int
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("cases:case_detail", pk=case.pk)
-    what = "non-diagnostic" if review.decision == "non_diagnostic" else review.label
+    what = "non-diagnostic" if review.decision == "non_diagnostic" else class_label(review.label, case.task)
     decision = review.get_decision_display()
-    messages.success(request, f"Case {case.pk}: saved as {what} ({decision[0].lower()}{decision[1:]}).")
+    if review.awaits_reveal:
+        messages.success(
+            request,
+            f"Case {case.pk}: blind reading saved as {what}. The AI result is shown now: keep your label "
+            "(Enter) or change it.",
+        )
+    else:
+        messages.success(request, f"Case {case.pk}: saved as {what} ({decision[0].lower()}{decision[1:]}).")
     case.refresh_from_db()
-    if case.images.exclude(reviews__reviewer=request.user).exists():
-        return redirect("cases:case_detail", pk=case.pk)  # more images of this case to read
+    if case.status in REVIEWABLE and any(
+        not r.read_by(request.user) and not r.complete for r in case_readings(case=case)
+    ):
+        return redirect("cases:case_detail", pk=case.pk)  # more to read here (or the AI to see)
     following = next_case_for_review(user=request.user, after=case)
     if following is None:
         messages.info(request, "No more cases are waiting for your review.")
@@ -121,7 +131,9 @@ def adjudication_submit_view(request: AuthenticatedHttpRequest, pk: int, image_p
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("cases:case_detail", pk=case.pk)
-    messages.success(request, f"Case {case.pk}: final label {decision.label or 'non-diagnostic'} recorded.")
+    messages.success(
+        request, f"Case {case.pk}: final label {class_label(decision.label, case.task)} recorded."
+    )
     case.refresh_from_db()
     if case.status == CaseStatus.ADJUDICATION:
         return redirect("cases:case_detail", pk=case.pk)  # another disputed image of this case

@@ -1,9 +1,11 @@
-// Keyboard review: digits pick a class in the first open review form, Enter saves it,
-// N opens the next case waiting for review. Keys typed into text fields are left alone.
+// Keyboard review: digits pick a class in the first open review form, Enter saves it once a
+// class is picked (nothing is pre-selected: Enter alone never confirms the AI), N opens the
+// next case waiting for review. Keys typed into text fields are left alone.
 (() => {
   const section = document.getElementById("review");
   if (!section) return;
   const form = () => section.querySelector("form[data-review-form]");
+  let submitted = false;
   document.addEventListener("keydown", (event) => {
     const target = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -19,6 +21,13 @@
       }
     } else if (event.key === "Enter" && open && !(target instanceof HTMLButtonElement)) {
       event.preventDefault();
+      if (!open.querySelector('input[name="label"]:checked')) {
+        const hint = open.querySelector("[data-review-hint]");
+        if (hint) hint.hidden = false;
+        return;
+      }
+      if (submitted) return; // one Enter, one reading
+      submitted = true;
       open.requestSubmit();
     } else if ((event.key === "n" || event.key === "N") && section.dataset.nextUrl) {
       event.preventDefault();

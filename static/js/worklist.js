@@ -25,9 +25,12 @@
     const badge = text("span", info.status_label, `badge badge-${info.status}`);
     status.replaceChildren(badge);
     const ai = row.querySelector('[data-field="ai"]');
-    if (info.ai_label) {
-      const label = info.ai_positive ? text("strong", info.ai_label, "ai-positive") : document.createTextNode(info.ai_label);
-      const parts = [label, document.createTextNode(" ")];
+    if (ai.hasAttribute("data-final") || ai.hasAttribute("data-ai-hidden") || info.ai_hidden) {
+      // A reviewed row shows the decision, not the AI; a blind reading hides the AI.
+    } else if (info.ai_label) {
+      const name = info.ai_label_display || info.ai_label;
+      const label = info.ai_positive ? text("strong", name, "ai-positive") : document.createTextNode(name);
+      const parts = [text("span", "AI", "muted small"), document.createTextNode(" "), label, document.createTextNode(" ")];
       parts.push(text("span", Number(info.ai_confidence).toFixed(2), "muted"));
       if (info.ai_untrained) {
         parts.push(document.createTextNode(" "));
@@ -53,7 +56,9 @@
       if (img.getAttribute("src") !== info.key_image_thumbnail) img.src = info.key_image_thumbnail;
       img.title = `Key image: the most suspicious of ${info.ai_images}`;
     }
-    if (info.ai_label) ai.title = `Study result: from the most suspicious of ${info.ai_images} image${info.ai_images === 1 ? "" : "s"} with a result`;
+    if (ai.hasAttribute("data-final") || info.ai_hidden) {
+      // unchanged
+    } else if (info.ai_label) ai.title = `Study result: from the most suspicious of ${info.ai_images} image${info.ai_images === 1 ? "" : "s"} with a result`;
     else ai.removeAttribute("title");
     const uncertainty = row.querySelector('[data-field="uncertainty"]');
     uncertainty.replaceChildren(
@@ -102,4 +107,49 @@
     if (!document.hidden && timer === null) poll();
   });
   schedule();
+
+  // New cases: the first page asks every few seconds for cases newer than the newest it knows
+  // (with its own filters) and puts their rows on top, marked new, without a reload.
+  if (!table.dataset.newUrl) return;
+  const NEW_MS = 5000;
+  const body = table.tBodies[0];
+  const pollNew = async () => {
+    if (!document.hidden) {
+      const query = new URLSearchParams(table.dataset.query || "");
+      query.delete("page");
+      query.set("after", table.dataset.newest || "0");
+      try {
+        const response = await fetch(`${table.dataset.newUrl}?${query}`, {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+        });
+        if (response.ok) {
+          const data = await response.json();
+          const added = [];
+          for (const item of data.rows.slice().reverse()) {
+            if (table.querySelector(`tr[data-case-id="${item.id}"]`)) continue;
+            const holder = document.createElement("tbody");
+            holder.innerHTML = item.html.trim();
+            const row = holder.querySelector("tr");
+            if (!row) continue;
+            row.classList.add("is-new");
+            row.title = "New since this page was opened";
+            body.prepend(row);
+            table.closest(".table-wrap")?.removeAttribute("hidden");
+            document.querySelector("[data-empty]")?.remove();
+            added.push(`Case ${item.id}`);
+          }
+          table.dataset.newest = String(data.newest);
+          if (added.length) {
+            live.textContent = `New: ${added.join(", ")}`;
+            schedule(); // a new row may be in flight
+          }
+        }
+      } catch (error) {
+        // A dropped connection: try again on the next tick.
+      }
+    }
+    window.setTimeout(pollNew, NEW_MS);
+  };
+  window.setTimeout(pollNew, NEW_MS);
 })();

@@ -242,6 +242,7 @@ def test_cursor_keys_are_the_worklist_orderings():
     findings = sort_keys(WORKLIST_ORDERINGS[WorklistOrder.FINDINGS], WorklistCursor.annotations)
     assert [(k.name, k.descending) for k in findings] == [
         ("priority", True),
+        ("unread_rank", True),
         ("ai_positive", True),
         ("uncertainty_rank", True),
         ("created_at", True),

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 REVIEW_KEYS = {
     "id", "case", "image", "reviewer", "decision", "label", "note", "ai_label", "ai_model_version",
-    "submitted_at", "seconds_spent",
+    "ai_visible", "submitted_at", "seconds_spent",
 }  # fmt: skip
 
 
@@ -91,6 +91,20 @@ def test_reading_twice_is_a_conflict(token_client, reviewer, predicted):
     # Reviewed already; a second reading by the same reader is refused with the service's reason.
     body = error(client.post(reviews_url(case), payload, format="json"), 409, "conflict")
     assert body["message"] == "you have already reviewed this image"
+    assert Review.objects.count() == 1
+
+
+def test_no_reading_once_the_label_is_final(token_client, reviewer, second_reviewer, predicted):
+    """Issue 23, final is final: the required reading is in, so another reader is refused with the reason."""
+    case = predicted[0]
+    payload = {"image": case.images.get().pk, "label": "glioma"}
+    assert (
+        token_client(reviewer, "read,review").post(reviews_url(case), payload, format="json").status_code
+        == 201
+    )
+    response = token_client(second_reviewer, "read,review").post(reviews_url(case), payload, format="json")
+    body = error(response, 409, "conflict")
+    assert "final label stands" in body["message"]
     assert Review.objects.count() == 1
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from cases.services.review import review_class_names
+from cases.templatetags.cases_tags import class_label
 from tests.browser.support import log_in
 from tests.conftest import DATA_DIR, require_service
 
@@ -74,7 +75,9 @@ def test_upload_predict_view_and_correct(
     with page.expect_navigation():
         page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/cases/{second_pk}/")
-    assert page.get_by_text(f"Case {first_pk}: saved as {corrected} (corrected the AI label).").is_visible()
+    assert page.get_by_text(
+        f"Case {first_pk}: saved as {class_label(corrected, case.task)} (corrected the AI label)."
+    ).is_visible()
 
     review = Review.objects.get(case_id=first_pk)
     assert review.label == corrected and review.decision == "correct" and review.reviewer == reader

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cases.services.review import review_class_names
+from cases.templatetags.cases_tags import class_label
 from tests.browser.support import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -36,7 +37,9 @@ def test_keyboard_review_saves_a_correction_and_opens_the_next_case(
     page.screenshot(path=str(artifacts / "review.png"), full_page=True)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.url}/cases/{second.pk}/")
-    assert page.get_by_text(f"Case {first.pk}: saved as {corrected} (corrected the AI label).").is_visible()
+    assert page.get_by_text(
+        f"Case {first.pk}: saved as {class_label(corrected, first.task)} (corrected the AI label)."
+    ).is_visible()
 
     review = Review.objects.get(image__case=first)
     assert review.label == corrected and review.decision == "correct"

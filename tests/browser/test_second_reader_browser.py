@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cases.services.review import review_class_names
+from cases.templatetags.cases_tags import class_label
 from tests.browser.support import VIEWPORT, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -16,7 +17,7 @@ def _read_with_keyboard(page, base: str, case_pk: int, classes: list[str], label
     page.keyboard.press(str(classes.index(label) + 1))
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert page.get_by_text(f"Case {case_pk}: saved as {label}").is_visible()
+    assert page.get_by_text(f"Case {case_pk}: saved as {class_label(label, 'brain_mri')}").is_visible()
 
 
 def test_blinded_double_read_and_adjudication(
@@ -71,7 +72,9 @@ def test_blinded_double_read_and_adjudication(
     page.wait_for_url(f"{base}/cases/{case.pk}/")
     page.wait_for_load_state("load")
     form = page.locator("form.adjudication-form")
-    assert f"rev said {first_label}" in form.inner_text() and f"rev2 said {second_label}" in form.inner_text()
+    said = form.inner_text()  # readable class names (issue 23)
+    assert f"rev said {class_label(first_label, case.task)}" in said
+    assert f"rev2 said {class_label(second_label, case.task)}" in said
     page.keyboard.press(str(classes.index(final_label) + 1))
     page.get_by_label("Reason").fill("Both readings considered; enhancement pattern decides.")
     page.screenshot(path=str(artifacts / "adjudication-case.png"), full_page=True)

@@ -18,7 +18,8 @@ def test_the_viewer_opens_on_the_key_image_and_the_strip_moves_it(
     log_in(page, live_server.url, radiologist)
     page.goto(f"{live_server.url}/cases/{case.pk}/")
     heading = page.locator("#study-result-heading").inner_text()
-    assert "Study result: glioma 0.91" in heading and "from image 5 of 7" in heading
+    # Readable class names and one name per image (issue 23).
+    assert "Study result: Glioma 0.91" in heading and "from Image 5 (5 of 7)" in heading
     viewer = page.locator("[data-viewer]")
     page.wait_for_function("document.querySelector('[data-viewer]').dataset.position === '5'")
     assert viewer.locator("[data-readout-image]").inner_text() == "Image 5"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cases.templatetags.cases_tags import class_label
 from tests.browser.support import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -66,7 +67,8 @@ def test_viewer_overlay_window_zoom_reset_and_slices(page, live_server, radiolog
     assert position.text_content() == "6 / 10"
     assert "frame 6/10" in viewer.locator("[data-readout-image]").text_content()
     panel = viewer.locator(f"#prediction-{prediction.pk}")
-    assert panel.is_visible() and prediction.label in panel.text_content()
+    # Readable class names (issue 23).
+    assert panel.is_visible() and class_label(prediction.label, "brain_mri") in panel.text_content()
 
     # Saliency overlay on, then stronger.
     plain = page.evaluate(CANVAS_HASH)

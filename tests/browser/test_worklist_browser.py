@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cases.templatetags.cases_tags import class_label
 from tests.browser.support import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -37,7 +38,12 @@ def test_worklist_updates_live_without_a_reload(
         cell.get_by_text("Predicted").wait_for()
         ai = page.locator(f'tr[data-case-id="{case.pk}"] [data-field="ai"]').inner_text()
         case.refresh_from_db()
-        assert case.ai_label and ai.startswith(case.ai_label) and "untrained" in ai
+        # "AI" and the readable class name (issue 23: the row says whose label it shows).
+        assert (
+            case.ai_label
+            and ai.startswith(f"AI {class_label(case.ai_label, case.task)}")
+            and "untrained" in ai
+        )
     assert page.evaluate("window.__notReloaded") is True  # updated in place
     assert page.locator("tr[data-in-flight]").count() == 0  # polling has stopped
     page.screenshot(path=str(artifacts / "worklist-live.png"), full_page=True)

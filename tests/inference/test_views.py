@@ -12,6 +12,7 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from cases.models import Case, CaseStatus
+from cases.templatetags.cases_tags import class_label
 from inference.decode import serving_array
 from inference.models import Prediction
 from inference.pipeline import predictions_run
@@ -41,9 +42,10 @@ def test_case_page_shows_label_probabilities_overlay_and_untrained_warning(
     html = client.get(reverse("cases:case_detail", args=[predicted_case.pk])).content.decode()
     prediction = Prediction.objects.get(image__case=predicted_case)
     assert "AI result" in html
-    assert f"<strong>{prediction.label}</strong>" in html
+    # Readable class names (issue 23).
+    assert f"<strong>{class_label(prediction.label, prediction.model_version.task)}</strong>" in html
     for name in prediction.probabilities:
-        assert name in html
+        assert class_label(name, prediction.model_version.task) in html
     assert reverse("inference:prediction_file", args=[prediction.pk, "overlay"]) in html
     assert "Untrained model." in html and "not a diagnosis" in html
     assert "forward" in html and "saliency" in html  # stage timings
@@ -101,7 +103,8 @@ def test_worklist_shows_the_ai_label_in_constant_queries(
         html = client.get(reverse("cases:worklist")).content.decode()
     # A tumour label is emphasised (positive finding); "notumor" is plain text.
     assert re.search(
-        rf'{prediction.label}(</strong>)? <span class="muted">{prediction.confidence:.2f}</span>', html
+        rf'{class_label(prediction.label, "brain_mri")}(</strong>)? <span class="muted">{prediction.confidence:.2f}</span>',
+        html,
     )
     assert "untrained" in html
 

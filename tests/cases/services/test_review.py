@@ -52,9 +52,11 @@ def test_bad_labels_and_double_reviews_are_refused(predicted, reviewer, curator)
     review_submit(case=case, image=image, reviewer=reviewer, non_diagnostic=True)
     with pytest.raises(TransitionNotAllowed, match="already reviewed"):
         review_submit(case=case, image=image, reviewer=reviewer, label="glioma")
-    # A second reader is another person: allowed, and the first review is untouched.
-    review_submit(case=case, image=image, reviewer=curator, label="glioma")
-    assert Review.objects.filter(image=image).count() == 2
+    # Final is final (issue 23): with the one required reading in, a second person may not
+    # add a reading either, and the first review is untouched.
+    with pytest.raises(TransitionNotAllowed, match="final label stands"):
+        review_submit(case=case, image=image, reviewer=curator, label="glioma")
+    assert Review.objects.filter(image=image).count() == 1
     assert Review.objects.get(image=image, reviewer=reviewer).decision == ReviewDecision.NON_DIAGNOSTIC
 
 

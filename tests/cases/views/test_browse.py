@@ -148,7 +148,7 @@ def test_adjudication_queue_and_decision(
     client.force_login(curator)
     response = client.get(queue)
     assert response.status_code == 200 and _rows(response) == [case.pk]
-    assert b"rev2: <strong>glioma</strong>" in response.content
+    assert b"rev2: <strong>Glioma</strong>" in response.content  # readable class names (issue 23)
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     assert "adjudication-form" in html and "Awaiting adjudication" in html
 
@@ -157,7 +157,7 @@ def test_adjudication_queue_and_decision(
     case.refresh_from_db()
     assert case.status == CaseStatus.REVIEWED
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
-    assert "Final label (adjudicated):</strong> pituitary" in html
+    assert "Final label (adjudicated):</strong> Pituitary"  # readable class names (issue 23) in html
 
     response = client.post(decide, {"label": "glioma"}, follow=True)  # final is final
     assert b"not awaiting adjudication" in response.content

@@ -106,7 +106,7 @@ def test_case_page_shows_study_and_images_and_is_audited(client, radiologist, ct
     assert ct_case.study.modality in html
     assert reverse("cases:image_thumbnail", kwargs={"pk": image.pk}) in html
     assert reverse("cases:image_frame", kwargs={"pk": image.pk, "frame": image.key_frame}) in html
-    assert f"{image.rows} \u00d7 {image.cols}" in html
+    assert f"{image.rows} rows \u00d7 {image.cols} columns" in html  # one way everywhere (issue 23)
     assert "De-identified header" in html
     event = AuditEvent.objects.get(action="case.viewed")
     assert event.actor == radiologist

@@ -24,7 +24,9 @@ def test_the_case_page_leads_with_the_study_result_and_ranks_the_images(
     client.force_login(radiologist)
     html = client.get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-    assert "Study result: glioma 0.91 — from image 5 of 7 ; rule: docs/study-result.md" in text
+    # Readable class names (issue 23).
+    # One name per image everywhere (issue 23): "Image <instance number>", with its place in the study.
+    assert "Study result: Glioma 0.91 — from Image 5 (5 of 7); rule: docs/study-result.md" in text
     assert "7 of 7 images with a result" in text
     # The study result comes before the viewer and the review panel.
     assert html.index('id="study-result"') < html.index('id="viewer"') < html.index('id="review"')
@@ -57,9 +59,11 @@ def test_the_worklist_row_shows_the_study_result_and_the_key_image(client, radio
     ]
     assert reverse("cases:image_thumbnail", args=[images[5].pk]) in row  # the key image, not the first
     ai = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row[row.index('data-field="ai"') :]))
+    # Readable class names and "AI" before the AI's finding (issue 23: the row shows the final label
+    # once reviewed, so an unread row says whose label it is).
     assert (
-        "glioma 0.91" in ai
-        and 'title="Study result: from the most suspicious of 7 images with a result"' in row
+        "AI Glioma 0.91" in ai
+        and 'title="AI study result: from the most suspicious of 7 images with a result"' in row
     )
 
 
