@@ -25,6 +25,9 @@ migrate: setup
 run: migrate
 	$(PY) manage.py register_models --activate-missing --untrained-fallback
 	$(PY) manage.py setup_demo
+	@# A slice of the public training data as base examples, so a Curator can freeze a snapshot and
+	@# retrain at once (idempotent; skipped with a message when ONCOPORTAL_DATA_DIR has no data).
+	-$(PY) manage.py import_base_data --limit-per-class 25
 	@$(PY) manage.py api_token demo >/dev/null
 	@bash scripts/run.sh
 

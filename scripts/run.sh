@@ -67,6 +67,7 @@ cat <<TXT
 
   OncoPortal is running at  http://$HOST:$PORT/
   Admin (curators):         http://$HOST:$PORT/admin/
+  Curation (curators):      http://$HOST:$PORT/curation/   (labelled images, snapshots, training jobs)
   DICOM C-STORE / C-ECHO:   AE title $DICOM_AET at $HOST port $DICOM_PORT
                             (try: TCP_NODELAY=1 storescu -aec $DICOM_AET +sd $HOST $DICOM_PORT <folder>)
 $API_LINE

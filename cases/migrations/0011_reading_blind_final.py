@@ -25,7 +25,7 @@ def backfill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("cases", "0009_study_qido_newest"),
+        ("cases", "0010_routing_rules"),
     ]
 
     operations = [

@@ -94,6 +94,8 @@ def base_rows(
     if group_column not in rows[0]:
         raise InvalidInput(f"{data_dir / 'MANIFEST.tsv'}: no group column {group_column!r}")
     folder = data_dir.name
+    if limit_per_class is not None:
+        rows = _spread_over_groups(rows, group_column)
     taken: Counter[str] = Counter()
     chosen: list[BaseRow] = []
     refused: list[tuple[str, str]] = []
@@ -114,6 +116,22 @@ def base_rows(
         taken[label] += 1
         chosen.append(BaseRow(path=path, label=label, group=f"{folder}:{row[group_column]}", file=file))
     return chosen, refused
+
+
+def _spread_over_groups(rows: list[dict[str, str]], group_column: str) -> list[dict[str, str]]:
+    """The rows reordered so a class's first N span as many groups as they can: every group's
+    first image (in manifest order), then every group's second, and so on.
+
+    A limited import (a demo) then still holds enough groups per class for a snapshot's
+    three-way group split; the order is a pure function of the manifest.
+    """
+    seen: Counter[str] = Counter()
+    ranked = []
+    for index, row in enumerate(rows):
+        group = row.get(group_column, "")
+        ranked.append((seen[group], index, row))
+        seen[group] += 1
+    return [row for _, _, row in sorted(ranked, key=lambda t: (t[0], t[1]))]
 
 
 def base_data_import(
