@@ -130,6 +130,7 @@ def case_statuses_for_user(*, user: User, case_ids: list[int]) -> QuerySet[Case]
             "ai_untrained",
             "ai_key_image",
             "ai_images",
+            "ai_out_of_scope",
             "site",
         )
         .select_related(None)

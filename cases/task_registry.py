@@ -97,6 +97,16 @@ def task_infer(*, modality: str, body_part: str) -> str:
     return infer_task(task_all(), modality=modality, body_part=body_part)
 
 
+def task_infer_from_image(*, data: bytes, dicom: bool) -> str:
+    """The task an image looks like, by the models' own checks (``cases.signals.task_from_image``); else Unassigned."""
+    from cases.signals import task_from_image
+
+    for _receiver, key in task_from_image.send(sender=TaskDefinition, data=data, dicom=dicom):
+        if isinstance(key, str) and key and task_get(key) is not None:
+            return key
+    return UNASSIGNED
+
+
 def task_window_presets(key: str) -> list[dict[str, object]]:
     """The viewer's window presets for a case of this task: the CT ones, then the task's own."""
     spec = task_get(key)

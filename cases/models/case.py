@@ -117,6 +117,9 @@ class Case(models.Model):
     ai_images = models.PositiveIntegerField(
         default=0, help_text="Images with a result behind the study result."
     )
+    ai_out_of_scope = models.PositiveIntegerField(
+        default=0, help_text="Of those, images outside the model's scope (no class, never a finding)."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(auto_now_add=True)
@@ -184,7 +187,13 @@ class Case(models.Model):
             "positive": self.ai_positive,
             "key_image": self.ai_key_image_id,
             "images": self.ai_images,
+            "out_of_scope": self.ai_out_of_scope,
         }
+
+    @property
+    def ai_outside_scope(self) -> bool:
+        """Every image with a result is outside the model's scope: the AI gives no finding for this case."""
+        return self.ai_images > 0 and self.ai_out_of_scope == self.ai_images
 
     def get_task_display(self) -> str:
         """The task's label, from the registry (what ``choices`` gave before tasks became data)."""

@@ -17,7 +17,7 @@ from pydicom.uid import generate_uid
 from cases.models import Case, Image, ImageKind, Patient, Series, Site, Study, Task, User
 from cases.services.audit import audit_record
 from cases.signals import study_instance_stored
-from cases.task_registry import task_get, task_infer
+from cases.task_registry import task_get, task_infer, task_infer_from_image
 from oncocore.imaging import Prepared
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def store_prepared(prepared: Prepared, *, site: Site, user: User | None, task: s
         written.append(stored)
         return stored
 
+    image_task = _task_from_image(prepared, task)  # before the transaction: it runs the models
     try:
         file_name = put(f"source{prepared.stored_ext}", prepared.stored_bytes)
         display_names = [put(f"display_{i:04d}.png", png) for i, png in enumerate(prepared.display_pngs)]
@@ -51,6 +52,7 @@ def store_prepared(prepared: Prepared, *, site: Site, user: User | None, task: s
                 file_name=file_name,
                 display_name=display_names[len(display_names) // 2],
                 thumb_name=thumb_name,
+                image_task=image_task,
             )
     except BaseException:
         delete_orphans(written)
@@ -68,6 +70,7 @@ def _create_rows(
     file_name: str,
     display_name: str,
     thumb_name: str,
+    image_task: str,
 ) -> Image:
     patient = None
     if p.patient_pseudonym:
@@ -79,6 +82,9 @@ def _create_rows(
     chosen_task = task or (
         task_infer(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED
     )
+    routed_by_image = chosen_task == Task.UNASSIGNED and image_task != Task.UNASSIGNED
+    if routed_by_image:
+        chosen_task = image_task
     # Plain images carry no modality; the task tells us what they are.
     spec = task_get(chosen_task)
     modality = p.modality or (spec.modality if spec is not None and spec.modality else "OT")
@@ -104,10 +110,11 @@ def _create_rows(
             site=site,
             study=study,
             task=chosen_task,
-            task_inferred=task is None and is_dicom,
+            task_inferred=task is None and (is_dicom or routed_by_image),
             created_by=user,
         )
-        audit_record(action="case.created", actor=user, obj=case, site=site, detail={"task": chosen_task})
+        detail = {"task": chosen_task, **({"task_from": "image"} if routed_by_image else {})}
+        audit_record(action="case.created", actor=user, obj=case, site=site, detail=detail)
     else:
         case = study.case
     series, _ = Series.objects.get_or_create(
@@ -162,6 +169,19 @@ def _create_rows(
         case.flag_reason = "Burned-in annotation: pixel data may show patient identity."
         case.save(update_fields=["flagged", "flag_reason", "updated_at"])
     return image
+
+
+def _task_from_image(p: Prepared, task: str | None) -> str:
+    """For a new study the uploader and the header rules give no task: the task its image looks like.
+
+    Asks the models' input suitability checks (``task_infer_from_image``); Unassigned otherwise.
+    """
+    is_dicom = p.kind == "dicom"
+    if task or (is_dicom and task_infer(modality=p.modality, body_part=p.body_part) != Task.UNASSIGNED):
+        return Task.UNASSIGNED
+    if p.study_instance_uid and Study.objects.filter(study_instance_uid=p.study_instance_uid).exists():
+        return Task.UNASSIGNED  # the study's case has its task already
+    return task_infer_from_image(data=p.stored_bytes, dicom=is_dicom)
 
 
 def delete_orphans(names: list[str]) -> None:

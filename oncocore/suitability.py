@@ -1,0 +1,301 @@
+"""Input suitability (out-of-distribution) check: is this image like the ones the model was trained on?
+
+Each model learns its own check from its own training images and keeps it in
+its bundle, beside the weights (``suitability.safetensors``, described by the
+card's ``suitability`` field):
+
+* **Features**: the network's penultimate features (the pooled input of its
+  last linear layer), taken in the same forward pass that scores the image.
+* **Score**: the class-conditional Mahalanobis distance (Lee et al., 2018):
+  the squared distance to the nearest class mean under one shared covariance,
+  fitted on the training split the card records (group-held-out, as trained)
+  and shrunk towards its mean variance so that a few hundred images give a
+  stable inverse. Features are L2-normalised first.
+* **Threshold**: chosen on the model's own validation images, so that at most
+  ``max_flagged`` (1 %) of them score above it. Results carry the score
+  divided by the threshold (the *scope ratio*): above 1 is "outside the
+  model's scope".
+
+A bundle without the file is loaded as before and reported as "no check"
+(``in_scope`` None). Fit the shipped bundles with::
+
+    python -m oncocore.suitability fit inference/bundles/brain_mri-cpu ... --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from torch import nn
+
+from .model_card import CARD_FILE, BundleIntegrityError, ModelCard
+
+__all__ = [
+    "FILE",
+    "METHOD",
+    "FeatureTap",
+    "SuitabilityCheck",
+    "classifier_layer",
+    "fit_check",
+    "load_check",
+    "save_check",
+]
+
+FILE = "suitability.safetensors"
+METHOD = "mahalanobis-tied-l2"
+#: Share of the model's own validation images the threshold may flag.
+MAX_FLAGGED = 0.01
+#: Weight of the isotropic target in the shrunk covariance.
+SHRINKAGE = 0.1
+
+PathLike = str | Path
+
+
+def classifier_layer(model: nn.Module) -> nn.Module:
+    """The model's last linear layer: its input is the pooled penultimate feature vector."""
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linear:
+        raise ValueError(f"{type(model).__name__} has no linear classifier layer")
+    return linear[-1]
+
+
+class FeatureTap:
+    """Keeps the input of a model's classifier layer from the latest forward pass (a pre-hook)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.features: torch.Tensor | None = None
+        self._handle = classifier_layer(model).register_forward_pre_hook(self._hook)
+
+    def _hook(self, _module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.features = args[0].detach().float().flatten(1)
+
+    def take(self) -> np.ndarray:
+        """The features of the latest pass as float64 (B, D), and forget them.
+
+        Raises:
+            RuntimeError: No pass since the last call.
+        """
+        if self.features is None:
+            raise RuntimeError("no forward pass since the features were last taken")
+        out = self.features.cpu().double().numpy()
+        self.features = None
+        return out
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+def _normalise(features: np.ndarray) -> np.ndarray:
+    f = np.asarray(features, dtype=np.float64)
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class SuitabilityCheck:
+    """A fitted check: class means, the shared precision matrix and the threshold.
+
+    Attributes:
+        means: (K, D) class means of the normalised training features.
+        precision: (D, D) inverse of the shrunk shared covariance.
+        threshold: Largest in-scope score.
+        class_names: The model's classes, in output order.
+    """
+
+    means: np.ndarray
+    precision: np.ndarray
+    threshold: float
+    class_names: tuple[str, ...]
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance of each image (N, D) to each class mean: (N, K)."""
+        diff = _normalise(features)[:, None, :] - self.means[None, :, :]  # (N, K, D)
+        return np.einsum("nkd,de,nke->nk", diff, self.precision, diff)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Each image's score: the distance to its nearest class (N,); higher is less like training."""
+        return self.distances(features).min(axis=1)
+
+    def ratios(self, features: np.ndarray) -> np.ndarray:
+        """Score / threshold (N,): above 1 is outside the model's scope."""
+        return self.scores(features) / self.threshold
+
+
+def fit_check(
+    train: np.ndarray,
+    labels: Sequence[int],
+    val: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    max_flagged: float = MAX_FLAGGED,
+    shrinkage: float = SHRINKAGE,
+) -> SuitabilityCheck:
+    """Fit the check on training features and set its threshold on validation features.
+
+    Args:
+        train: (N, D) penultimate features of the training images.
+        labels: Their class indices.
+        val: (M, D) features of the model's own validation images.
+        class_names: The model's classes.
+        max_flagged: Largest share of ``val`` the threshold may flag.
+        shrinkage: Weight of the isotropic target in the covariance.
+
+    Raises:
+        ValueError: A class without training images, or sizes that do not match.
+    """
+    x, y = _normalise(train), np.asarray(labels, dtype=np.int64)
+    if len(x) != len(y) or not len(val):
+        raise ValueError("need one label per training image and some validation images")
+    k = len(class_names)
+    if set(y.tolist()) != set(range(k)):
+        raise ValueError("every class needs training images")
+    means = np.stack([x[y == c].mean(axis=0) for c in range(k)])
+    centred = x - means[y]
+    cov = centred.T @ centred / len(x)
+    target = np.trace(cov) / cov.shape[0]
+    cov = (1 - shrinkage) * cov + shrinkage * target * np.eye(cov.shape[0])
+    check = SuitabilityCheck(means, np.linalg.inv(cov), 1.0, tuple(class_names))
+    scores = np.sort(check.scores(val))
+    # The smallest threshold that flags at most max_flagged of the validation images.
+    keep = int(np.ceil(len(scores) * (1.0 - max_flagged))) - 1
+    return replace(check, threshold=float(scores[min(max(keep, 0), len(scores) - 1)]))
+
+
+def load_check(directory: PathLike, card: ModelCard) -> SuitabilityCheck | None:
+    """The bundle's check, or None when the card records none ("no check").
+
+    Raises:
+        BundleIntegrityError: The file is missing or differs from the card's SHA-256.
+    """
+    info = card.suitability
+    if not info:
+        return None
+    from .registry import sha256_file  # registry imports model_card; no cycle at import time
+
+    path = Path(directory) / str(info.get("file", FILE))
+    if not path.is_file() or sha256_file(path) != info.get("sha256"):
+        raise BundleIntegrityError(f"{path}: suitability check missing or not the one the card records")
+    arrays = load_file(str(path))
+    return SuitabilityCheck(
+        arrays["means"].astype(np.float64),
+        arrays["precision"].astype(np.float64),
+        float(info["threshold"]),
+        card.class_names,
+    )
+
+
+def save_check(
+    directory: PathLike, card: ModelCard, check: SuitabilityCheck, info: dict[str, Any]
+) -> ModelCard:
+    """Write the check's file and record it on the bundle's card (``model.json``); returns the new card."""
+    from .registry import sha256_file
+
+    out = Path(directory)
+    tmp = out / (FILE + ".tmp")
+    save_file(
+        {"means": check.means.astype(np.float32), "precision": check.precision.astype(np.float32)}, str(tmp)
+    )
+    digest = sha256_file(tmp)
+    # float32 on disk: the threshold must hold for what is loaded back.
+    card = replace(
+        card,
+        suitability={
+            "file": FILE,
+            "sha256": digest,
+            "method": METHOD,
+            "features": "penultimate (classifier input), L2-normalised",
+            "threshold": check.threshold,
+            **info,
+        },
+    )
+    ModelCard.from_dict(card.to_dict())
+    tmp_card = out / (CARD_FILE + ".tmp")
+    tmp_card.write_text(json.dumps(card.to_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out / FILE)
+    os.replace(tmp_card, out / CARD_FILE)
+    return card
+
+
+# --- Fitting a bundle from its training data --------------------------------
+def bundle_features(bundle: PathLike, sources: Iterable[Any], *, batch_size: int = 32) -> np.ndarray:
+    """Penultimate features (N, D) of images (paths, bytes or arrays) through one bundle's model."""
+    from .predictor import Predictor
+
+    predictor = Predictor(bundle, device="cpu", batch_size=batch_size, suitability=False)
+    return predictor.features(sources)
+
+
+def fit_bundle(
+    bundle: PathLike,
+    data_root: PathLike,
+    *,
+    max_flagged: float = MAX_FLAGGED,
+    features: Callable[[Path, str, list[str]], np.ndarray] | None = None,
+) -> ModelCard:
+    """Fit and store the check of one bundle on the training split its card records.
+
+    Args:
+        bundle: The bundle folder.
+        data_root: Folder holding the data folders (``../shared/data``).
+        max_flagged: Largest share of the validation images the threshold may flag.
+        features: ``features(bundle, "train" | "val", paths)``; default :func:`bundle_features` (no cache).
+    """
+    from .registry import load_card
+    from .training.data import GROUP_COLUMNS, card_dataset, card_split_rows, group_split, read_manifest
+
+    card = load_card(bundle)
+    folder = card_dataset(card)
+    rows = read_manifest(Path(data_root) / folder)
+    td = card.training_data
+    val = card_split_rows(card, Path(data_root) / folder)
+    train, _ = group_split(
+        rows,
+        td.get("group_column", GROUP_COLUMNS[folder]),
+        float(td.get("val_fraction", 0.2)),
+        int(td.get("split_seed", 0)),
+    )
+    extract = features or (lambda b, _name, paths: bundle_features(b, paths))
+    train_f = extract(Path(bundle), "train", [r["abs_path"] for r in train])
+    val_f = extract(Path(bundle), "val", [r["abs_path"] for r in val])
+    labels = [card.class_names.index(r["class"]) for r in train]
+    check = fit_check(train_f, labels, val_f, card.class_names, max_flagged=max_flagged)
+    flagged = float((check.scores(val_f) > check.threshold).mean())
+    info = {
+        "fitted_on": f"{folder}: {len(train)} training images (the card's group split)",
+        "threshold_from": f"{len(val)} validation images, at most {max_flagged:.0%} flagged",
+        "max_flagged": max_flagged,
+        "val_flagged": round(flagged, 4),
+        "shrinkage": SHRINKAGE,
+    }
+    return save_check(bundle, card, check, info)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m oncocore.suitability", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="fit and store the check of bundles on their own training data")
+    fit.add_argument("bundles", nargs="+", help="bundle folders")
+    fit.add_argument("--data-root", default=os.environ.get("ONCOPORTAL_DATA_DIR", "../shared/data"))
+    fit.add_argument("--max-flagged", type=float, default=MAX_FLAGGED)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    for bundle in args.bundles:
+        card = fit_bundle(bundle, args.data_root, max_flagged=args.max_flagged)
+        s = card.suitability or {}
+        print(f"{bundle}: threshold {s['threshold']:.3f}, validation flagged {s['val_flagged']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
