@@ -9,8 +9,13 @@ card's ``suitability`` field):
 * **Score**: the class-conditional Mahalanobis distance (Lee et al., 2018):
   the squared distance to the nearest class mean under one shared covariance,
   fitted on the training split the card records (group-held-out, as trained)
-  and shrunk towards its mean variance so that a few hundred images give a
-  stable inverse. Features are L2-normalised first.
+  and shrunk half-way towards its mean variance so that a few hundred images
+  give a stable inverse. Twice: on the features as they are (their size
+  counts: unfamiliar images often excite the network weakly or oddly
+  strongly) and on the L2-normalised features (their direction only); the
+  score is the geometric mean of the two distances, which caught more of the
+  other tasks' images than either alone at the same false-alarm rate
+  (docs/models.md, "Input suitability").
 * **Threshold**: chosen on the model's own validation images, so that at most
   ``max_flagged`` (1 %) of them score above it. Results carry the score
   divided by the threshold (the *scope ratio*): above 1 is "outside the
@@ -52,11 +57,13 @@ __all__ = [
 ]
 
 FILE = "suitability.safetensors"
-METHOD = "mahalanobis-tied-l2"
+METHOD = "mahalanobis-tied-raw-x-l2"
 #: Share of the model's own validation images the threshold may flag.
 MAX_FLAGGED = 0.01
 #: Weight of the isotropic target in the shrunk covariance.
-SHRINKAGE = 0.1
+SHRINKAGE = 0.5
+#: The two views of the features the score combines.
+VIEWS = ("raw", "l2")
 
 PathLike = str | Path
 
@@ -95,35 +102,47 @@ class FeatureTap:
         self._handle.remove()
 
 
-def _normalise(features: np.ndarray) -> np.ndarray:
+def _view(features: np.ndarray, view: str) -> np.ndarray:
     f = np.asarray(features, dtype=np.float64)
-    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    if view == "l2":
+        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    return f
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    """Rounded to float32 as the bundle stores it, so the threshold holds for what is loaded back."""
+    return a.astype(np.float32).astype(np.float64)
+
+
+def _nearest(x: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of each row of ``x`` to its nearest class mean (N,)."""
+    diff = x[:, None, :] - means[None, :, :]  # (N, K, D)
+    return np.einsum("nkd,de,nke->nk", diff, precision, diff).min(axis=1)
 
 
 @dataclass(frozen=True)
 class SuitabilityCheck:
-    """A fitted check: class means, the shared precision matrix and the threshold.
+    """A fitted check: per view of the features, class means and the shared precision; and the threshold.
 
     Attributes:
-        means: (K, D) class means of the normalised training features.
-        precision: (D, D) inverse of the shrunk shared covariance.
+        means: view -> (K, D) class means of the training features in that view.
+        precision: view -> (D, D) inverse of the shrunk shared covariance.
         threshold: Largest in-scope score.
         class_names: The model's classes, in output order.
     """
 
-    means: np.ndarray
-    precision: np.ndarray
+    means: dict[str, np.ndarray]
+    precision: dict[str, np.ndarray]
     threshold: float
     class_names: tuple[str, ...]
 
-    def distances(self, features: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distance of each image (N, D) to each class mean: (N, K)."""
-        diff = _normalise(features)[:, None, :] - self.means[None, :, :]  # (N, K, D)
-        return np.einsum("nkd,de,nke->nk", diff, self.precision, diff)
-
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """Each image's score: the distance to its nearest class (N,); higher is less like training."""
-        return self.distances(features).min(axis=1)
+        """Each image's score (N,): the geometric mean over the views of its distance to the nearest class."""
+        logs = [
+            np.log(np.maximum(_nearest(_view(features, v), self.means[v], self.precision[v]), 1e-12))
+            for v in VIEWS
+        ]
+        return np.exp(np.mean(logs, axis=0))
 
     def ratios(self, features: np.ndarray) -> np.ndarray:
         """Score / threshold (N,): above 1 is outside the model's scope."""
@@ -152,18 +171,22 @@ def fit_check(
     Raises:
         ValueError: A class without training images, or sizes that do not match.
     """
-    x, y = _normalise(train), np.asarray(labels, dtype=np.int64)
-    if len(x) != len(y) or not len(val):
+    y = np.asarray(labels, dtype=np.int64)
+    if len(train) != len(y) or not len(val):
         raise ValueError("need one label per training image and some validation images")
     k = len(class_names)
     if set(y.tolist()) != set(range(k)):
         raise ValueError("every class needs training images")
-    means = np.stack([x[y == c].mean(axis=0) for c in range(k)])
-    centred = x - means[y]
-    cov = centred.T @ centred / len(x)
-    target = np.trace(cov) / cov.shape[0]
-    cov = (1 - shrinkage) * cov + shrinkage * target * np.eye(cov.shape[0])
-    check = SuitabilityCheck(means, np.linalg.inv(cov), 1.0, tuple(class_names))
+    means, precision = {}, {}
+    for view in VIEWS:
+        x = _view(train, view)
+        means[view] = _f32(np.stack([x[y == c].mean(axis=0) for c in range(k)]))
+        centred = x - means[view][y]
+        cov = centred.T @ centred / len(x)
+        target = np.trace(cov) / cov.shape[0]
+        cov = (1 - shrinkage) * cov + shrinkage * target * np.eye(cov.shape[0])
+        precision[view] = _f32(np.linalg.inv(cov))
+    check = SuitabilityCheck(means, precision, 1.0, tuple(class_names))
     scores = np.sort(check.scores(val))
     # The smallest threshold that flags at most max_flagged of the validation images.
     keep = int(np.ceil(len(scores) * (1.0 - max_flagged))) - 1
@@ -186,8 +209,8 @@ def load_check(directory: PathLike, card: ModelCard) -> SuitabilityCheck | None:
         raise BundleIntegrityError(f"{path}: suitability check missing or not the one the card records")
     arrays = load_file(str(path))
     return SuitabilityCheck(
-        arrays["means"].astype(np.float64),
-        arrays["precision"].astype(np.float64),
+        {v: arrays[f"means_{v}"].astype(np.float64) for v in VIEWS},
+        {v: arrays[f"precision_{v}"].astype(np.float64) for v in VIEWS},
         float(info["threshold"]),
         card.class_names,
     )
@@ -201,18 +224,17 @@ def save_check(
 
     out = Path(directory)
     tmp = out / (FILE + ".tmp")
-    save_file(
-        {"means": check.means.astype(np.float32), "precision": check.precision.astype(np.float32)}, str(tmp)
-    )
+    tensors = {f"means_{v}": check.means[v].astype(np.float32) for v in VIEWS}
+    tensors.update({f"precision_{v}": check.precision[v].astype(np.float32) for v in VIEWS})
+    save_file(tensors, str(tmp))
     digest = sha256_file(tmp)
-    # float32 on disk: the threshold must hold for what is loaded back.
     card = replace(
         card,
         suitability={
             "file": FILE,
             "sha256": digest,
             "method": METHOD,
-            "features": "penultimate (classifier input), L2-normalised",
+            "features": "penultimate (classifier input): as they are, and L2-normalised",
             "threshold": check.threshold,
             **info,
         },
