@@ -12,7 +12,7 @@ The threshold is set on the whole validation set, so ``own_val`` is 0.01 or less
 (both ways, averaged): the honest estimate of the rate on new images of the same kind.
 
 Features are cached under ``var/ood/`` (delete it after re-training). ``--fit`` also (re)fits and
-stores the checks of the bundles first, as ``python -m oncocore.suitability fit`` does.
+stores the checks of the bundles first, as ``python -m oncocore.training.suitability fit`` does.
 
     .venv/bin/python bench/ood.py [--fit] [--json results/ood.json]
 """
@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oncocore.decode import dicom_model_input
 from oncocore.registry import load_card
-from oncocore.suitability import bundle_features, fit_bundle, load_check
+from oncocore.suitability import load_check
 from oncocore.training.data import GROUP_COLUMNS, card_dataset, card_split_rows, group_split, read_manifest
+from oncocore.training.suitability import bundle_features, fit_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = ["brain_mri-cpu", "lung_ct-cpu", "histology-cpu", "histology-cpu-s1"]
