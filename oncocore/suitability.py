@@ -150,7 +150,7 @@ class SuitabilityCheck:
 
 def fit_check(
     train: np.ndarray,
-    labels: Sequence[int],
+    labels: Sequence[int] | np.ndarray,
     val: np.ndarray,
     class_names: Sequence[str],
     *,
