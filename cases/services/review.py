@@ -151,7 +151,7 @@ def review_submit(
     prediction, label = checked_label(image=image, task=case.task, label=label, non_diagnostic=non_diagnostic)
     if non_diagnostic:
         decision = ReviewDecision.NON_DIAGNOSTIC
-    elif prediction is None:
+    elif prediction is None or prediction.in_scope is False:  # no AI class to confirm or correct
         decision = ReviewDecision.LABEL
     else:
         decision = ReviewDecision.CONFIRM if label == prediction.label else ReviewDecision.CORRECT
