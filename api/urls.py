@@ -15,6 +15,7 @@ from api.views.predictions import PredictionDetailView, PredictionOverlayView, P
 from api.views.results import CaseResultsView, ResultResendView
 from api.views.reviews import AdjudicationQueueView, CaseAdjudicationsView, CaseReviewsView
 from api.views.score import ScoreDetailView, ScoreImageView, ScoreOverlayView, ScoreView
+from api.views.snapshots import SnapshotDetailView, SnapshotExportView, SnapshotListView
 from api.views.studies import StudyDetailView, StudyListView
 from api.views.uploads import UploadReportView
 from api.views.webhooks import WebhookDeliveriesView, WebhookDetailView, WebhookListView, WebhookPingView
@@ -54,6 +55,10 @@ urlpatterns = [
     path("v1/destinations/", DestinationListView.as_view(), name="destination_list"),
     path("v1/destinations/<int:pk>/", DestinationDetailView.as_view(), name="destination_detail"),
     path("v1/destinations/<int:pk>/test/", DestinationTestView.as_view(), name="destination_test"),
+    # Dataset snapshots: Curators list, freeze, read and export them (a streamed zip).
+    path("v1/snapshots/", SnapshotListView.as_view(), name="snapshot_list"),
+    path("v1/snapshots/<int:pk>/", SnapshotDetailView.as_view(), name="snapshot_detail"),
+    path("v1/snapshots/<int:pk>/export/", SnapshotExportView.as_view(), name="snapshot_export"),
     # Model versions: read by anyone with a role; activated and retired by Curators.
     path("v1/models/", ModelListView.as_view(), name="model_list"),
     path("v1/models/<int:pk>/", ModelDetailView.as_view(), name="model_detail"),

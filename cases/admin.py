@@ -122,6 +122,7 @@ class CaseAdmin(admin.ModelAdmin):
         "study",
         "task",
         "task_inferred",
+        "task_reason",
         "status",
         "priority",
         "assignee",
@@ -136,6 +137,7 @@ class CaseAdmin(admin.ModelAdmin):
         "site",
         "study",
         "task_inferred",
+        "task_reason",
         "status",
         "failure_reason",
         "created_by",
@@ -242,3 +244,6 @@ class ReviewPolicyAdmin(admin.ModelAdmin):
 
     list_display = ["task", "readers_required", "updated_at"]
     list_editable = ["readers_required"]
+
+
+from cases import admin_routing  # noqa: E402,F401  (the routing rules' admin registers itself)

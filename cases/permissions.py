@@ -24,6 +24,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cases.view_reviewpolicy",
         "cases.add_reviewpolicy",
         "cases.change_reviewpolicy",
+        # Task routing rules (docs/routing.md).
+        "cases.view_routingrule",
+        "cases.add_routingrule",
+        "cases.change_routingrule",
+        "cases.delete_routingrule",
         # Models (activate, retire, weights), API tokens and webhooks: the admin and the API.
         "inference.view_modelversion",
         "inference.change_modelversion",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db.models import (
     CharField,
     Count,
@@ -28,6 +29,7 @@ from cases.models import (
     IntakeBatch,
     Review,
     Series,
+    Site,
     Study,
     User,
 )
@@ -81,8 +83,12 @@ def worklist_for_user(*, user: User, order: str = WorklistOrder.FINDINGS) -> Que
     ``worklist_rows``: a deep OFFSET then skips narrow index entries instead of
     sorting 10,000 joined rows.
     """
-    return case_list_for_user(user=user).order_by(
-        *WORKLIST_ORDERINGS.get(order, WORKLIST_ORDERINGS[WorklistOrder.FINDINGS])
+    # The imported base data (settings.BASE_DATA_SITE) is labelled already: no one reads it.
+    base_sites = Site.objects.filter(code=settings.BASE_DATA_SITE).values("pk")
+    return (
+        case_list_for_user(user=user)
+        .exclude(site_id__in=base_sites)
+        .order_by(*WORKLIST_ORDERINGS.get(order, WORKLIST_ORDERINGS[WorklistOrder.FINDINGS]))
     )
 
 

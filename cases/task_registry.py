@@ -15,10 +15,9 @@ from oncocore.tasks import (
     BUILTIN_TASKS,
     UNASSIGNED,
     UNASSIGNED_LABEL,
-    WINDOW_PRESETS,
     TaskSpec,
     builtin_task,
-    infer_task,
+    ct_presets,
 )
 
 # The declared tasks are read on every page that lists tasks or labels a case,
@@ -92,11 +91,6 @@ def is_positive_finding(task: str, label: str) -> bool:
     return spec is not None and spec.is_positive(label)
 
 
-def task_infer(*, modality: str, body_part: str) -> str:
-    """Guess a study's task from its header (see :func:`oncocore.tasks.infer_task`)."""
-    return infer_task(task_all(), modality=modality, body_part=body_part)
-
-
 def task_infer_from_image(*, data: bytes, dicom: bool) -> str:
     """The task an image looks like, by the models' own checks (``cases.signals.task_from_image``); else Unassigned."""
     from cases.signals import task_from_image
@@ -107,10 +101,13 @@ def task_infer_from_image(*, data: bytes, dicom: bool) -> str:
     return UNASSIGNED
 
 
-def task_window_presets(key: str) -> list[dict[str, object]]:
-    """The viewer's window presets for a case of this task: the CT ones, then the task's own."""
+def task_window_presets(key: str, *, modality: str) -> list[dict[str, object]]:
+    """The viewer's window presets for an image of this modality in a case of this task.
+
+    The CT presets on CT only, then the task's own on its modality (:meth:`TaskSpec.viewer_presets`).
+    """
     spec = task_get(key)
-    return spec.viewer_presets() if spec is not None else [p.to_dict() for p in WINDOW_PRESETS]
+    return spec.viewer_presets(modality) if spec is not None else ct_presets(modality)
 
 
 def validate_case_task(value: str) -> None:

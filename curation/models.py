@@ -9,8 +9,13 @@ change (the database refuses updates, see the migrations).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+
+from oncocore.datasets.manifest import ManifestRow
+from oncoportal.exceptions import TransitionNotAllowed
 
 
 class Provenance(models.TextChoices):
@@ -74,7 +79,38 @@ class Split(models.TextChoices):
     TEST = "test", "Test"
 
 
-class Snapshot(models.Model):
+class SnapshotImmutable(TransitionNotAllowed):
+    """A frozen snapshot or one of its items was about to change."""
+
+
+IMMUTABLE_MESSAGE = "Snapshots are immutable: freeze a new version instead of changing one."
+
+
+class _FrozenQuerySet(models.QuerySet[Any]):
+    """No bulk UPDATE path (the database triggers refuse one too); DELETE stays possible."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise SnapshotImmutable(IMMUTABLE_MESSAGE)
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        raise SnapshotImmutable(IMMUTABLE_MESSAGE)
+
+
+class _Frozen(models.Model):
+    """A row written once: ``save()`` of an existing row raises."""
+
+    objects = _FrozenQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise SnapshotImmutable(IMMUTABLE_MESSAGE)
+        super().save(*args, **kwargs)
+
+
+class Snapshot(_Frozen):
     """A frozen, versioned dataset of one task: its items never change once written.
 
     ``content_hash`` is a SHA-256 over the split parameters and the sorted
@@ -99,7 +135,7 @@ class Snapshot(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(_Frozen.Meta):
         ordering = ["-created_at", "-pk"]
         constraints = [models.UniqueConstraint(fields=["task", "version"], name="uniq_snapshot_task_version")]
 
@@ -111,7 +147,7 @@ class Snapshot(models.Model):
         return sum(sum(c.values()) for c in self.counts.values())
 
 
-class SnapshotItem(models.Model):
+class SnapshotItem(_Frozen):
     """One image of a snapshot, as frozen: the bytes' hash, label, group, provenance and split."""
 
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="items")
@@ -125,7 +161,7 @@ class SnapshotItem(models.Model):
     split = models.CharField(max_length=8, choices=Split.choices)
     path = models.CharField(max_length=255, help_text="Path inside the export: <split>/<label>/<file>.")
 
-    class Meta:
+    class Meta(_Frozen.Meta):
         ordering = ["snapshot_id", "path"]
         constraints = [
             models.UniqueConstraint(fields=["snapshot", "image"], name="uniq_snapshot_item_image"),
@@ -134,3 +170,15 @@ class SnapshotItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.snapshot_id}:{self.path}"
+
+    def as_manifest_row(self) -> ManifestRow:
+        """The item as ``manifest.csv`` lists it."""
+        return ManifestRow(
+            path=self.path,
+            label=self.label,
+            split=self.split,
+            group=self.group,
+            sha256=self.sha256,
+            image_id=self.image_id,
+            provenance=self.provenance,
+        )

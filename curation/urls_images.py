@@ -1,5 +1,9 @@
 """Curator page routes (images)."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from curation import views_images
+
+urlpatterns = [
+    path("", views_images.images, name="images"),
+]

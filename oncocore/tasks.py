@@ -1,8 +1,8 @@
 """The task vocabulary: what each task predicts, what a reader should see first, how to show it.
 
 One definition read by every part of the platform: the Django apps (a case's
-task, forms, worklist positives, review labels, intake's guess from the DICOM
-header, model registration), training (data folder <-> task) and the viewer
+task, forms, worklist positives, review labels, the keywords a declared task's
+routing rule is made of, model registration), training (data folder <-> task) and the viewer
 (window presets, passed to the page with ``json_script``). Django-free, so
 training and notebooks read it too.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +32,8 @@ __all__ = [
     "WindowPreset",
     "builtin_task",
     "ct_preset_for_body_part",
+    "ct_presets",
     "declaration_problems",
-    "infer_task",
     "task_key_problem",
 ]
 
@@ -93,6 +93,11 @@ WINDOW_PRESETS: tuple[WindowPreset, ...] = (
 DEFAULT_CT_PRESET = "mediastinum"
 
 
+def ct_presets(modality: str) -> list[dict[str, Any]]:
+    """The CT window presets, for a CT image; none for any other modality (Hounsfield units mean nothing there)."""
+    return [p.to_dict() for p in WINDOW_PRESETS] if modality.upper() == "CT" else []
+
+
 def ct_preset_for_body_part(body_part: str | None) -> WindowPreset:
     """The preset a CT image without a window of its own is shown with."""
     part = (body_part or "").upper()
@@ -118,11 +123,12 @@ class TaskSpec:
             ahead of the rest.
         modality: The DICOM Modality of its studies (``MR``, ``CT``, ``SM``);
             plain images uploaded for this task are stored with it.
-        keywords: BodyPartExamined words that point to this task. A task with
-            none takes every study of its modality that no task names by
-            keyword.
-        presets: Window presets of its own, offered by the viewer next to
-            the CT ones.
+        keywords: BodyPartExamined words that point to this task: when a
+            model card declares the task, they become a routing rule
+            (``oncocore.routing``, docs/routing.md). The built-in tasks are
+            routed by the default rules instead.
+        presets: Window presets of its own, offered by the viewer on images
+            of its modality (the CT ones on CT only).
         data_folder: The training data folder (``../shared/data/<folder>``),
             or ``""`` when the platform holds no training data for it.
     """
@@ -145,17 +151,14 @@ class TaskSpec:
         """The readable name of a class."""
         return self.class_labels.get(name, name)
 
-    def matches_header(self, *, modality: str, body_part: str) -> bool:
-        """Whether a study of this modality and BodyPartExamined may be one of this task's."""
-        if not self.modality or modality.upper() != self.modality:
-            return False
-        part = body_part.upper()
-        return not self.keywords or any(word in part for word in self.keywords)
+    def viewer_presets(self, modality: str) -> list[dict[str, Any]]:
+        """The viewer's window buttons for an image of this modality: the CT ones on CT, then the task's own.
 
-    def viewer_presets(self) -> list[dict[str, Any]]:
-        """The viewer's window buttons for this task: the CT presets, then the task's own."""
-        own = {p.key for p in self.presets}
-        return [p.to_dict() for p in WINDOW_PRESETS if p.key not in own] + [p.to_dict() for p in self.presets]
+        The task's own presets are in its modality's values, so they are offered on it alone.
+        """
+        own = list(self.presets) if not self.modality or modality.upper() == self.modality else []
+        keys = {p.key for p in own}
+        return [p for p in ct_presets(modality) if p["key"] not in keys] + [p.to_dict() for p in own]
 
     def declaration(self) -> dict[str, Any]:
         """The task as a card's ``task_definition`` declares it (the classes are the card's)."""
@@ -305,17 +308,3 @@ _BUILTIN = {t.key: t for t in BUILTIN_TASKS}
 def builtin_task(key: str) -> TaskSpec | None:
     """The built-in task of this key, if any."""
     return _BUILTIN.get(key)
-
-
-def infer_task(tasks: Iterable[TaskSpec], *, modality: str, body_part: str) -> str:
-    """Guess a study's task from its header; :data:`UNASSIGNED` when unsure (a user can set it later).
-
-    A task that names the body part by keyword wins (the first such, in the
-    order given); otherwise the one task of that modality that names no body
-    part. Two such tasks are a tie, and a tie is no answer.
-    """
-    candidates = [t for t in tasks if t.matches_header(modality=modality, body_part=body_part)]
-    by_keyword = [t for t in candidates if t.keywords]
-    if by_keyword:
-        return by_keyword[0].key
-    return candidates[0].key if len(candidates) == 1 else UNASSIGNED

@@ -30,6 +30,9 @@ PRODUCTION = env_bool("ONCOPORTAL_PRODUCTION", False)
 VAR_DIR = Path(env_str("ONCOPORTAL_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR = Path(env_str("ONCOPORTAL_DATA_DIR", str(BASE_DIR.parent / "shared" / "data"))).resolve()
 MODELS_DIR = Path(env_str("ONCOPORTAL_MODELS_DIR", str(BASE_DIR / "inference" / "bundles"))).resolve()
+# The site that holds the imported base (training) data (`manage.py import_base_data`): its
+# cases are labelled already, so they are never queued for prediction nor shown on the worklist.
+BASE_DATA_SITE = env_str("ONCOPORTAL_BASE_DATA_SITE", "base-data").strip()
 
 # --- Security ---------------------------------------------------------------
 if PRODUCTION:

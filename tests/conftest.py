@@ -80,7 +80,9 @@ def media_dir(tmp_path) -> Path:
 @pytest.fixture
 def site(db):
     from cases.models import Site
+    from cases.services.routing import routing_rules_seed
 
+    routing_rules_seed()  # the migration's default routing rules, gone after a transactional test's flush
     return Site.objects.create(code="uh-radiology", name="University Hospital Radiology")
 
 
@@ -321,29 +323,38 @@ def mr_study_predicted(mr_study, random_model):
     return Case.objects.get(pk=mr_study.pk), images
 
 
+def _db_kind(item: pytest.Item) -> str:
+    """'serialized', 'flushing' (transactional without serialized rollback) or '' for the rest."""
+    names = getattr(item, "fixturenames", ())
+    marker = item.get_closest_marker("django_db")
+    kwargs = marker.kwargs if marker is not None else {}
+    serialized = "django_db_serialized_rollback" in names or bool(kwargs.get("serialized_rollback"))
+    transactional = bool(kwargs.get("transaction")) or any(
+        name in names for name in ("transactional_db", "live_server")
+    )
+    if serialized:
+        return "serialized"
+    return "flushing" if transactional else ""
+
+
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Refuse an order where a serialized-rollback test follows a flushing transactional one.
+    """Run every serialized-rollback test before the first flushing transactional one.
 
     A transactional test without serialized rollback ends with a flush that re-creates the
     content types under new ids; a serialized-rollback test after it then cannot restore its
-    own (IntegrityError on django_content_type), on SQLite and PostgreSQL alike. Say so at
-    collection, with both tests named, instead of failing far away in the suite.
+    own (IntegrityError on django_content_type), on SQLite and PostgreSQL alike. pytest-django
+    has already ordered the tests as Django does (this hook runs after its own); this moves the
+    serialized ones that come after a flushing one to just before it, keeping every other
+    test's place and order.
     """
-    flushed_by = ""
-    for item in items:
-        names = getattr(item, "fixturenames", ())
-        marker = item.get_closest_marker("django_db")
-        kwargs = marker.kwargs if marker is not None else {}
-        serialized = "django_db_serialized_rollback" in names or bool(kwargs.get("serialized_rollback"))
-        transactional = bool(kwargs.get("transaction")) or any(
-            name in names for name in ("transactional_db", "live_server")
-        )
-        if serialized and flushed_by:
-            raise pytest.UsageError(
-                f"{item.nodeid} uses serialized rollback but runs after {flushed_by}, a transactional "
-                "test without it: drop its serialized rollback or give the earlier one serialized rollback"
-            )
-        if transactional and not serialized:
-            flushed_by = flushed_by or item.nodeid
+    kinds = [_db_kind(item) for item in items]
+    if "flushing" not in kinds:
+        return
+    first = kinds.index("flushing")
+    late = [item for item, kind in zip(items[first:], kinds[first:], strict=True) if kind == "serialized"]
+    if not late:
+        return
+    rest = [item for item, kind in zip(items[first:], kinds[first:], strict=True) if kind != "serialized"]
+    items[first:] = late + rest

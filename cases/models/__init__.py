@@ -4,6 +4,7 @@ from cases.models.image import Image, ImageKind
 from cases.models.intake import IntakeBatch
 from cases.models.patient import Patient
 from cases.models.review import Adjudication, Review, ReviewDecision, ReviewPolicy
+from cases.models.routing import RoutingRule
 from cases.models.study import Series, Study
 from cases.models.task import TaskDefinition
 from cases.models.user import Role, Site, User
@@ -23,6 +24,7 @@ __all__ = [
     "ReviewDecision",
     "ReviewPolicy",
     "Role",
+    "RoutingRule",
     "Series",
     "Site",
     "Study",

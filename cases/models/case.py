@@ -73,6 +73,11 @@ class Case(models.Model):
     task_inferred = models.BooleanField(
         default=False, help_text="True when the task was guessed from the DICOM header."
     )
+    task_reason = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="How the header routed the task: the rule that matched, or that none did (docs/routing.md).",
+    )
     status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.RECEIVED)
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.ROUTINE)
     assignee = models.ForeignKey(

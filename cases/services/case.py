@@ -31,7 +31,7 @@ def case_change_task(*, case: Case, task: str, user: User, audit: AuditContext |
         raise InvalidInput(f"Unknown task {task!r}; choose one of {', '.join(task_keys(unassigned=True))}.")
     locked, previous = _case_set_field(
         case=case, field="task", value=task, action="case.task_changed", user=user, audit=audit,
-        also={"task_inferred": False},  # a person decided
+        also={"task_inferred": False, "task_reason": ""},  # a person decided, not a routing rule
     )  # fmt: skip
     if previous == task:
         return locked

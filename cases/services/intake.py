@@ -131,6 +131,7 @@ def intake_sources(
     patient_ref: str = "",
     audit: AuditContext | None = None,
     progress: Any = None,
+    announce: bool = True,
 ) -> IntakeReport:
     """Ingest uploaded blobs (name, bytes) or already-expanded sources; returns the per-file report.
 
@@ -139,6 +140,8 @@ def intake_sources(
     images to a patient pseudonym. ``progress`` (optional) is called once per file.
     ``audit`` says who and from where; without one the batch's ``source`` stands
     in (a demo load counts as the command line) with ``user`` as the actor.
+    ``announce=False`` sends no ``images_ingested`` (so nothing is queued for
+    prediction): the base data import, whose images are labelled already.
     """
     if task is not None and task != UNASSIGNED and task_get(task) is None:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_keys(unassigned=True))}")
@@ -172,7 +175,16 @@ def intake_sources(
     report = IntakeReport(batch_id=str(batch_id), items=items)
     if audit is None:
         audit = AuditContext.system(source=_AUDIT_SOURCE.get(source, AuditSource.CLI), actor=user)
-    _record_batch(report, batch_id=batch_id, site=site, user=user, source=source, task=task, audit=audit)
+    _record_batch(
+        report,
+        batch_id=batch_id,
+        site=site,
+        user=user,
+        source=source,
+        task=task,
+        audit=audit,
+        announce=announce,
+    )
     return report
 
 
@@ -280,6 +292,7 @@ def _record_batch(
     source: str,
     task: str | None,
     audit: AuditContext,
+    announce: bool = True,
 ) -> None:
     with transaction.atomic():
         batch = IntakeBatch.objects.create(
@@ -301,7 +314,7 @@ def _record_batch(
             audit=audit,
             detail={"accepted": len(report.accepted), "rejected": len(report.rejected), "source": source},
         )
-        if report.case_ids:
+        if report.case_ids and announce:
             # robust: a broker outage must not fail an upload whose files and rows are
             # committed; the sweeper sends queued predictions again.
             transaction.on_commit(

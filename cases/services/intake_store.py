@@ -15,12 +15,18 @@ from django.db import transaction
 from pydicom.uid import generate_uid
 
 from cases.models import Case, Image, ImageKind, Patient, Series, Site, Study, Task, User
+from cases.routing import route_header
 from cases.services.audit import audit_record
 from cases.signals import study_instance_stored
-from cases.task_registry import task_get, task_infer, task_infer_from_image
+from cases.task_registry import task_get, task_infer_from_image
 from oncocore.imaging import Prepared
+from oncocore.routing import Route
 
 logger = logging.getLogger(__name__)
+
+IMAGE_REASON = (
+    "No routing rule matched the header; the image looks like what this task's model was trained on."
+)
 
 
 class StudyElsewhere(Exception):
@@ -78,11 +84,13 @@ def _create_rows(
             pseudonym=p.patient_pseudonym, defaults={"sex": p.patient_sex}
         )
     is_dicom = p.kind == "dicom"
-    # A DICOM header names modality and body part, from which the registry guesses the task.
-    chosen_task = task or (
-        task_infer(modality=p.modality, body_part=p.body_part) if is_dicom else Task.UNASSIGNED
+    # Without a task given, a DICOM header routes the case by the rules (docs/routing.md).
+    routed = route_header(p.routing_header) if is_dicom and task is None else None
+    chosen_task = task or (routed.task if routed is not None else Task.UNASSIGNED)
+    # The rules say nothing (no rule matched, or a plain image): the task the image looks like, if any.
+    routed_by_image = (
+        task is None and image_task != Task.UNASSIGNED and (routed is None or routed.header_silent)
     )
-    routed_by_image = chosen_task == Task.UNASSIGNED and image_task != Task.UNASSIGNED
     if routed_by_image:
         chosen_task = image_task
     # Plain images carry no modality; the task tells us what they are.
@@ -111,12 +119,26 @@ def _create_rows(
             study=study,
             task=chosen_task,
             task_inferred=task is None and (is_dicom or routed_by_image),
+            task_reason=IMAGE_REASON
+            if routed_by_image
+            else (routed.reason[:300] if routed is not None else ""),
             created_by=user,
         )
-        detail = {"task": chosen_task, **({"task_from": "image"} if routed_by_image else {})}
-        audit_record(action="case.created", actor=user, obj=case, site=site, detail=detail)
+        audit_record(
+            action="case.created",
+            actor=user,
+            obj=case,
+            site=site,
+            detail={
+                "task": chosen_task,
+                **_rule(routed),
+                **({"task_from": "image"} if routed_by_image else {}),
+            },
+        )
     else:
         case = study.case
+        if routed is not None and routed.task != Task.UNASSIGNED:
+            _route_unassigned(case, routed, user=user)
     series, _ = Series.objects.get_or_create(
         series_instance_uid=p.series_instance_uid or generate_uid(),
         defaults={
@@ -172,16 +194,45 @@ def _create_rows(
 
 
 def _task_from_image(p: Prepared, task: str | None) -> str:
-    """For a new study the uploader and the header rules give no task: the task its image looks like.
+    """For a new study that neither the uploader nor the header rules give a task: the task its image looks like.
 
     Asks the models' input suitability checks (``task_infer_from_image``); Unassigned otherwise.
+    Runs before the intake's transaction (it runs the models).
     """
     is_dicom = p.kind == "dicom"
-    if task or (is_dicom and task_infer(modality=p.modality, body_part=p.body_part) != Task.UNASSIGNED):
+    if task or (is_dicom and not route_header(p.routing_header).header_silent):
         return Task.UNASSIGNED
     if p.study_instance_uid and Study.objects.filter(study_instance_uid=p.study_instance_uid).exists():
         return Task.UNASSIGNED  # the study's case has its task already
     return task_infer_from_image(data=p.stored_bytes, dicom=is_dicom)
+
+
+def _rule(routed: Route | None) -> dict[str, object]:
+    """The audit detail naming the routing rule that decided, if one did."""
+    if routed is None:
+        return {}
+    return {"routing_rule": routed.rule.ref if routed.rule is not None else None}
+
+
+def _route_unassigned(case: Case, routed: Route, *, user: User | None) -> None:
+    """A later instance routes a case its first left Unassigned, unless a person chose Unassigned.
+
+    A study's first instance may be a localizer (routed to no task) and the next an axial T1.
+    """
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if locked.task != Task.UNASSIGNED or not locked.task_inferred:
+        return
+    locked.task = routed.task
+    locked.task_reason = routed.reason[:300]
+    locked.save(update_fields=["task", "task_reason", "updated_at"])
+    case.task, case.task_reason = locked.task, locked.task_reason
+    audit_record(
+        action="case.task_changed",
+        actor=user,
+        obj=locked,
+        site=locked.site,
+        detail={"from": Task.UNASSIGNED, "to": routed.task, "by": "routing", **_rule(routed)},
+    )
 
 
 def delete_orphans(names: list[str]) -> None:

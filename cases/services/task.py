@@ -6,6 +6,7 @@ from django.db import transaction
 
 from cases.models import TaskDefinition
 from cases.services.audit import AuditContext, audit_record
+from cases.services.routing import routing_rule_add_for_task
 from cases.task_registry import task_get, task_keys, task_registry_forget
 from oncocore.model_card import ModelCard
 from oncocore.tasks import TaskSpec, task_key_problem
@@ -20,7 +21,7 @@ def task_ensure_for_card(*, card: ModelCard, audit: AuditContext | None = None) 
     order); its ``task_definition``, if any, is then not needed and changes
     nothing, so cases and reviews already made keep their meaning. A card for
     an unknown task must declare it; the task is stored and audited
-    ('task.declared').
+    ('task.declared'), with a routing rule made from its keywords (docs/routing.md).
 
     Raises:
         InvalidInput: An unknown task the card does not declare, a key that
@@ -64,4 +65,6 @@ def task_ensure_for_card(*, card: ModelCard, audit: AuditContext | None = None) 
         obj=row,
         detail={"task": declared.key, "classes": list(declared.classes), "card": source},
     )
+    # Its body-part keywords route studies to it, as a rule Curators can see and edit.
+    routing_rule_add_for_task(spec=declared, audit=audit)
     return declared

@@ -17,6 +17,7 @@ from cases.selectors import (
     worklist_for_user,
     worklist_rows,
 )
+from cases.task_registry import task_choices
 from cases.views.access import AuthenticatedHttpRequest, ui_view
 
 PAGE_SIZE = 50
@@ -47,6 +48,7 @@ def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
             "is_filtered": bool(conditions),
             "order": filter_form.ordering(),
             "in_flight": IN_FLIGHT,
+            "task_needed_choices": task_choices(unassigned=False),  # rows that ask for a task
         },
     )
 

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.forms import PriorityForm, TaskChangeForm
@@ -20,7 +21,7 @@ from cases.selectors import case_list_for_user, case_series, next_case_for_revie
 from cases.services.audit import audit_record
 from cases.services.case import case_change_task, case_set_priority
 from cases.services.review import ImageReading, readers_required, review_class_names
-from cases.task_registry import task_classes, task_get, task_window_presets
+from cases.task_registry import task_choices, task_classes, task_get, task_window_presets
 from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
 from cases.views.review import opened_token
 from cases.views.study_result import study_result_view
@@ -215,6 +216,7 @@ class SeriesViewer:
     series: Any  # Series
     images: list[Image]
     data: dict[str, Any]  # read by static/js/viewer.js through json_script
+    presets: list[dict[str, object]]  # its window buttons: by modality (CT presets on CT only)
 
 
 _FRAME = 999_999_999  # reversed into a frame URL, then replaced by "{frame}" for the script
@@ -224,7 +226,7 @@ def _frame_url(name: str, image: Image) -> str:
     return reverse(name, kwargs={"pk": image.pk, "frame": _FRAME}).replace(str(_FRAME), "{frame}")
 
 
-def series_viewer(series: Any, *, start_image: Image | None) -> SeriesViewer:
+def series_viewer(series: Any, *, start_image: Image | None, task: str) -> SeriesViewer:
     """The viewer's stack for one series: its images x frames in order, starting at ``start_image`` if it is here."""
     images = list(series.images.all())
     entries = []
@@ -254,7 +256,8 @@ def series_viewer(series: Any, *, start_image: Image | None) -> SeriesViewer:
         )
     start = next((i for i, image in enumerate(images) if image == start_image), 0)
     start_frame = images[start].key_frame if images else 0
-    return SeriesViewer(series, images, {"images": entries, "start": [start, start_frame]})
+    presets = task_window_presets(task, modality=series.modality or "")
+    return SeriesViewer(series, images, {"images": entries, "start": [start, start_frame]}, presets)
 
 
 def _visible_case(request: AuthenticatedHttpRequest, pk: int) -> Case:
@@ -294,6 +297,13 @@ def _render_case(
         if request.GET.get("header")
         else next((i for i in images if i.pk == study_result.key_image_id), None)
     )
+    # One viewer per series; each image's side panel shows its newest prediction.
+    # The key image's series first.
+    viewers = [
+        series_viewer(s, start_image=start_image, task=case.task)
+        for s in sorted(series, key=lambda s: s.pk != key_series)
+        if s.images.all()
+    ]
     return render(
         request,
         "cases/case_detail.html",
@@ -309,6 +319,7 @@ def _render_case(
             "is_failed": case.status == CaseStatus.FAILED,
             "can_change": request.user.has_perm("cases.change_case"),
             "task_form": task_form or TaskChangeForm(initial={"task": case.task}),
+            "task_needed_choices": task_choices(unassigned=False),
             "priority_form": priority_form or PriorityForm(initial={"priority": case.priority}),
             "header_image": header_image,
             "can_review": request.user.has_perm("cases.review_case")
@@ -320,15 +331,10 @@ def _render_case(
             "opened_token": opened_token(),
             "timeline": case_timeline(case, images),
             "next_case_id": next_case_for_review(user=request.user, after=case),
-            # One viewer per series; each image's side panel shows its newest prediction.
-            # The key image's series first.
-            "viewers": [
-                series_viewer(s, start_image=start_image)
-                for s in sorted(series, key=lambda s: s.pk != key_series)
-                if s.images.all()
-            ],
-            # One definition of the presets (the registry's), for the buttons and viewer.js.
-            "window_presets": task_window_presets(case.task),
+            "viewers": viewers,
+            # One definition of the presets (the registry's), for the buttons and viewer.js:
+            # every viewer's, once; each viewer shows the buttons of its modality.
+            "window_presets": list({p["key"]: p for v in viewers for p in v.presets}.values()),
             "header_rows": header_rows(header_image.header) if header_image is not None else [],
         },
         status=status,
@@ -366,7 +372,13 @@ def case_task(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         form.add_error("task", exc.message)
         return _render_case(request, case, task_form=form, status=exc.status_code)
-    messages.success(request, f"Task set to {updated.get_task_display()}.")
+    messages.success(request, f"Case #{case.pk}: task set to {updated.get_task_display()}.")
+    # The worklist sets a task in place and comes back to the same page.
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
     return redirect("cases:case_detail", pk=case.pk)
 
 

@@ -14,7 +14,7 @@ from .archive import SourceFile, SourceRejected, expand_path, expand_upload
 from .deid import DeidOptions, deidentify, pseudonym_for
 from .errors import Rejected
 from .limits import Limits
-from .prepare import Prepared, prepare
+from .prepare import Prepared, prepare, routing_header_of
 from .render import PRESETS, choose_window, png_bytes, render_frame, thumbnail_png
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "prepare",
     "pseudonym_for",
     "render_frame",
+    "routing_header_of",
     "thumbnail_png",
 ]

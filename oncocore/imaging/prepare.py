@@ -20,6 +20,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from ..routing import FIELDS as ROUTING_FIELDS
 from .archive import SourceFile, archive_kind
 from .deid import DeidOptions, deidentify, is_own_pseudonym, pseudonym_for
 from .dicom_io import (
@@ -93,6 +94,10 @@ class Prepared:
     # {} for plain images. Only the intake's encrypted StudyIdentity may keep it: it is left
     # out of repr so that no log line or traceback that prints a Prepared carries it.
     identity: dict[str, str] = field(default_factory=dict, repr=False)
+    # The header fields task routing reads (oncocore.routing.FIELDS), taken before
+    # de-identification removes the descriptions and protocol; {} for plain images.
+    # Read by routing only, never stored; out of repr like the identity.
+    routing_header: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def prepare(source: SourceFile, *, limits: Limits, deid: DeidOptions, pseudonym_key: bytes) -> Prepared:
@@ -147,6 +152,11 @@ def _text(ds: Dataset, keyword: str) -> str:
         return ""
 
 
+def routing_header_of(ds: Dataset) -> dict[str, str]:
+    """The header fields task routing reads (``oncocore.routing.FIELDS``), as intake reads them."""
+    return {keyword: _text(ds, keyword) for keyword in ROUTING_FIELDS}
+
+
 def _int_or_none(ds: Dataset, keyword: str) -> int | None:
     try:
         return int(str(ds.get(keyword, "")).strip())
@@ -197,6 +207,7 @@ class _Deidentified:
     pseudonym: str
     warnings: list[str]
     identity: dict[str, str] = field(repr=False)
+    routing_header: dict[str, str] = field(repr=False)
 
 
 def _validate_and_deidentify(data: bytes, limits: Limits, deid: DeidOptions, key: bytes) -> _Deidentified:
@@ -208,6 +219,7 @@ def _validate_and_deidentify(data: bytes, limits: Limits, deid: DeidOptions, key
     ts = transfer_syntax_of(ds)
     check_decodable(ds, ts, geometry)
     identity = identity_of(ds)  # before de-identification, which removes it
+    routing_header = routing_header_of(ds)  # likewise
     patient_id = _text(ds, "PatientID")
     issuer = _text(ds, "IssuerOfPatientID")
     if is_own_pseudonym(ds, patient_id):
@@ -222,7 +234,7 @@ def _validate_and_deidentify(data: bytes, limits: Limits, deid: DeidOptions, key
         study_uid = _text(ds, "StudyInstanceUID")
         pseudonym = pseudonym_for(issuer=NO_PATIENT_ID_ISSUER, patient_id=study_uid, key=key)
     warnings += deidentify(ds, pseudonym=pseudonym, options=deid)
-    return _Deidentified(write_part10(ds, ts), geometry, ts, pseudonym, warnings, identity)
+    return _Deidentified(write_part10(ds, ts), geometry, ts, pseudonym, warnings, identity, routing_header)
 
 
 def _prepare_dicom(
@@ -282,6 +294,7 @@ def _prepare_dicom(
         thumbnail_png=rendered.thumbnail_png,
         warnings=done.warnings + rendered.warnings,
         identity=done.identity,
+        routing_header=done.routing_header,
     )
 
 

@@ -18,7 +18,7 @@ from .convnext import build_convnext_tiny, convnext_target_layer
 from .densenet import build_densenet121, densenet_target_layer
 from .efficientnet import build_efficientnet_b0, efficientnet_target_layer
 from .resnet import build_resnet10, build_resnet18, build_resnet50, resnet_target_layer
-from .tinycnn import TinyCNN, build_tinycnn, tinycnn_target_layer
+from .tinycnn import TinyCNN, build_tinycnn, build_tinycnn_gn, tinycnn_target_layer
 
 __all__ = [
     "ArchSpec",
@@ -52,6 +52,7 @@ _REGISTRY: dict[str, ArchSpec] = {
     "densenet121": ArchSpec(build_densenet121, densenet_target_layer),
     "convnext_tiny": ArchSpec(build_convnext_tiny, convnext_target_layer),
     "tinycnn": ArchSpec(build_tinycnn, tinycnn_target_layer),
+    "tinycnn_gn": ArchSpec(build_tinycnn_gn, tinycnn_target_layer),
 }
 
 

@@ -13,18 +13,26 @@ class TinyCNN(nn.Module):
     having a spatial feature map for Grad-CAM.
     """
 
-    def __init__(self, *, num_classes: int, in_channels: int, width: int = 16) -> None:
+    def __init__(self, *, num_classes: int, in_channels: int, width: int = 16, norm: str = "batch") -> None:
         super().__init__()
+        if norm not in ("batch", "group"):
+            raise ValueError(f"norm must be 'batch' or 'group', got {norm!r}")
+
+        def norm_layer(channels: int) -> nn.Module:
+            # GroupNorm has no batch statistics: the smoke recipe's distributed run computes
+            # exactly what one process does (BatchNorm would see per-rank batches).
+            return nn.BatchNorm2d(channels) if norm == "batch" else nn.GroupNorm(4, channels)
+
         self.features = nn.Sequential(
             nn.Sequential(
                 nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
-                nn.BatchNorm2d(width),
+                norm_layer(width),
                 nn.ReLU(inplace=True),
                 nn.MaxPool2d(2),
             ),
             nn.Sequential(
                 nn.Conv2d(width, 2 * width, 3, padding=1, bias=False),
-                nn.BatchNorm2d(2 * width),
+                norm_layer(2 * width),
                 nn.ReLU(inplace=True),
             ),
         )
@@ -40,6 +48,11 @@ class TinyCNN(nn.Module):
 def build_tinycnn(*, num_classes: int, in_channels: int) -> nn.Module:
     """Build :class:`TinyCNN`."""
     return TinyCNN(num_classes=num_classes, in_channels=in_channels)
+
+
+def build_tinycnn_gn(*, num_classes: int, in_channels: int) -> nn.Module:
+    """Build :class:`TinyCNN` with GroupNorm instead of BatchNorm (the smoke recipe's net)."""
+    return TinyCNN(num_classes=num_classes, in_channels=in_channels, norm="group")
 
 
 def tinycnn_target_layer(model: nn.Module) -> nn.Module:

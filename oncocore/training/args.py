@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 
 from ..nets import available_archs
 from .data import GROUP_COLUMNS
+from .recipes import RECIPES, recipe_options
 
 BOOL = argparse.BooleanOptionalAction
 
@@ -22,12 +24,53 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+class RecipeParser(argparse.ArgumentParser):
+    """An ArgumentParser whose defaults are ``--recipe``'s options, so explicit flags win over the recipe.
+
+    Parsed namespaces carry ``recipe_applied`` (the recipe whose defaults they
+    got); ``train.main`` refuses a ``recipe`` without it (a namespace built by
+    another parser, whose defaults never saw the recipe).
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if not hasattr(self, "_base_defaults"):
+            self._base_defaults = {a.dest: a.default for a in self._actions}
+        for action in self._actions:  # each parse starts from the parser's own defaults
+            action.default = self._base_defaults[action.dest]
+        pre = argparse.ArgumentParser(add_help=False)
+        pre.add_argument("--recipe", choices=list(RECIPES))
+        recipe = pre.parse_known_args(args)[0].recipe
+        if recipe:
+            self.set_defaults(**recipe_options(recipe))
+        ns, extras = super().parse_known_args(args, namespace)
+        ns.recipe_applied = recipe
+        return ns, extras
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    """All training options; defaults are close to the README reference runs."""
-    p = argparse.ArgumentParser(description="Train an OncoPortal image classifier.", add_help=add_help)
+    """All training options; defaults are close to the README reference runs (or ``--recipe``'s)."""
+    p = RecipeParser(description="Train an OncoPortal image classifier.", add_help=add_help)
+    p.add_argument(
+        "--recipe",
+        default=None,
+        choices=list(RECIPES),
+        help="a named option set (oncocore.training.recipes); flags given here override it",
+    )
     data = p.add_argument_group("data")
-    data.add_argument("--data-dir", required=True, help="folder with MANIFEST.tsv and train/<class>/*.jpg")
-    data.add_argument("--task", required=True, choices=sorted(GROUP_COLUMNS), help="dataset key")
+    data.add_argument(
+        "--data-dir",
+        required=True,
+        help="a data folder (MANIFEST.tsv, train/<class>/*.jpg) or an exported snapshot folder (manifest.csv, "
+        "dataset_card.json, <split>/<class>/*)",
+    )
+    data.add_argument(
+        "--task",
+        default=None,
+        choices=sorted(GROUP_COLUMNS),
+        help="dataset key of a data folder (optional for a snapshot folder: its card names the task)",
+    )
     data.add_argument(
         "--val-fraction", type=float, default=0.2, help="share of each class held out, by group"
     )
@@ -43,6 +86,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
 
     model = p.add_argument_group("model")
+    model.add_argument(
+        "--finetune-from",
+        default=None,
+        help="fine-tune a model bundle: its arch, input size and preprocessing; all its weights when its classes "
+        "are the data's, else the backbone with a fresh head",
+    )
     model.add_argument("--arch", default="resnet18", choices=available_archs(), help="architecture")
     model.add_argument("--input-size", type=int, default=224, help="model input side in pixels")
     model.add_argument(
@@ -113,6 +162,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     run.add_argument("--resume", default=None, help="checkpoint to resume, e.g. <output-dir>/checkpoint.pt")
     run.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
     run.add_argument(
+        "--progress-file",
+        default=None,
+        help="keep a JSON progress record here (phase, epoch, step, loss, validation, ETA), rewritten atomically",
+    )
+    run.add_argument(
         "--time-budget-minutes",
         type=float,
         default=0.0,
@@ -127,3 +181,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     export.add_argument("--model-version", default=None, help="bundle version (default: UTC timestamp)")
     export.add_argument("--half", action="store_true", help="store bundle weights as float16")
     return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) with ``--recipe``'s options as defaults."""
+    return get_args_parser().parse_args(argv)

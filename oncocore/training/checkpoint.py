@@ -43,6 +43,12 @@ LIMITATIONS = {
 def weights_origin(training_data: dict[str, Any]) -> str:
     """How the weights came about, for the card's limitations (no ImageNet weights either way)."""
     n = training_data.get("n_train", "?")
+    parent = training_data.get("finetuned_from")
+    if parent:
+        return (
+            f"Fine-tuned on {n} images from model {parent['name']} {parent['version']} "
+            f"(head: {parent['head']})"
+        )
     pre = training_data.get("pretrained_backbone")
     if not pre:
         return f"Trained from scratch on {n} images"
@@ -103,6 +109,7 @@ def export_bundle(
     amp: bool = False,
     half: bool = False,
     overwrite: bool = False,
+    test: tuple[Any, Any] | None = None,
 ) -> ModelCard:
     """Turn a (best) checkpoint into a registry bundle with a calibrated card.
 
@@ -125,6 +132,8 @@ def export_bundle(
         amp: bf16 autocast for the validation pass.
         half: Store float16 weights.
         overwrite: Replace an existing bundle.
+        test: ``(logits, targets)`` of this checkpoint on a held-out test split, measured
+            once: reported with and without the validation-fitted temperature.
 
     Returns:
         The card as written.
@@ -153,6 +162,22 @@ def export_bundle(
         "per_class": report["calibrated"]["per_class"],
         "confusion_matrix": report["calibrated"]["confusion_matrix"],
     }
+    if test is not None:
+        test_report = build_report(
+            test[0],
+            test[1],
+            classes,
+            temperature=report["temperature"],
+            out_dir=Path(report_dir) / "test" if report_dir is not None else None,
+            title=f"{card_task} {args['arch']} (epoch {ckpt['epoch']}) test",
+        )
+        metrics["test"] = {
+            "split": "test (held out by the snapshot, evaluated once with the best checkpoint)",
+            "uncalibrated": {k: test_report["uncalibrated"][k] for k in summary_keys},
+            "calibrated": {k: test_report["calibrated"][k] for k in summary_keys},
+            "per_class": test_report["calibrated"]["per_class"],
+            "confusion_matrix": test_report["calibrated"]["confusion_matrix"],
+        }
     hierarchy = {c: p for c, p in CLASS_HIERARCHY.get(dataset, {}).items() if c in classes} or None
     card = ModelCard(
         name=name or f"{card_task}-{args['arch']}",

@@ -12,7 +12,6 @@ import hashlib
 import json
 import math
 import random
-from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +20,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..preprocessing import PreprocessSpec, load_image, prepare_uint8
+from ..datasets.split import TRAIN, groups_by_class, split_by_group
+from ..decode import decode_local_file
+from ..preprocessing import PreprocessSpec, prepare_uint8
 from ..tasks import BUILTIN_TASKS
 
 Row = dict[str, str]
@@ -73,19 +74,16 @@ def manifest_digest(rows: Sequence[Row]) -> str:
     return h.hexdigest()
 
 
+def _group_key(r: Row, group_col: str) -> str:
+    # An empty group id would merge unrelated images; give them their own group.
+    return r[group_col] or f"__row__{r['path']}"
+
+
 def _groups_by_class(rows: Sequence[Row], group_col: str) -> dict[str, list[tuple[str, int]]]:
     """class -> sorted [(group, size)], each group filed under its majority class."""
     if any(group_col not in r for r in rows):
         raise ValueError(f"group column {group_col!r} missing from manifest rows")
-    members: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in rows:
-        # An empty group id would merge unrelated images; give them their own group.
-        members[r[group_col] or f"__row__{r['path']}"][r["class"]] += 1
-    by_class: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for g, counts in sorted(members.items()):
-        majority = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-        by_class[majority].append((g, sum(counts.values())))
-    return by_class
+    return groups_by_class((r["class"], _group_key(r, group_col)) for r in rows)
 
 
 def group_split(
@@ -93,10 +91,11 @@ def group_split(
 ) -> tuple[list[Row], list[Row]]:
     """Split rows into train/validation by group, stratified by class.
 
-    Each group is filed under its majority class; per class, groups are
-    shuffled (seeded) and moved to validation while the class's validation
-    image count stays within ``val_fraction`` of its total (at least one
-    group per class always goes, the smallest if none fits).
+    :func:`oncocore.datasets.split.split_by_group` with no test side: each
+    group is filed under its majority class; per class, groups are shuffled
+    (seeded) and moved to validation while the class's validation image count
+    stays within ``val_fraction`` of its total (at least one group per class
+    always goes, the smallest if none fits).
 
     Args:
         rows: Manifest rows with ``class`` and ``group_col``.
@@ -114,29 +113,16 @@ def group_split(
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    rng = random.Random(seed)
-    val_groups: set[str] = set()
-    for cls, groups in sorted(_groups_by_class(rows, group_col).items()):
-        if len(groups) < 2:
-            raise ValueError(f"class {cls!r} has {len(groups)} group(s); a group split needs >= 2")
-        target = val_fraction * sum(n for _, n in groups)
-        order = groups[:]
-        rng.shuffle(order)
-        chosen, count = [], 0
-        for g, n in order:
-            if count + n <= target:
-                chosen.append(g)
-                count += n
-        if not chosen:
-            chosen = [min(order, key=lambda gn: (gn[1], gn[0]))[0]]
-        val_groups.update(chosen)
-    key = [r[group_col] or f"__row__{r['path']}" for r in rows]
-    train = [r for r, k in zip(rows, key, strict=True) if k not in val_groups]
-    val = [r for r, k in zip(rows, key, strict=True) if k in val_groups]
-    for side, name in ((train, "train"), (val, "validation")):
-        absent = {r["class"] for r in rows} - {r["class"] for r in side}
-        if absent:
-            raise ValueError(f"group split left class(es) {sorted(absent)} out of {name}")
+    if any(group_col not in r for r in rows):
+        raise ValueError(f"group column {group_col!r} missing from manifest rows")
+    sides = split_by_group(
+        [(r["class"], _group_key(r, group_col)) for r in rows],
+        val_fraction=val_fraction,
+        test_fraction=0.0,
+        seed=seed,
+    )
+    train = [r for r, side in zip(rows, sides, strict=True) if side == TRAIN]
+    val = [r for r, side in zip(rows, sides, strict=True) if side != TRAIN]
     return train, val
 
 
@@ -210,7 +196,7 @@ def limit_per_class(rows: Sequence[Row], per_class: int, group_col: str, seed: i
                 break
             keep.add(g)
             taken += n
-    return [r for r in rows if (r[group_col] or f"__row__{r['path']}") in keep]
+    return [r for r in rows if _group_key(r, group_col) in keep]
 
 
 class CachedImageDataset(Dataset):
@@ -266,9 +252,9 @@ class CachedImageDataset(Dataset):
             torch.save({"key": key, "images": self.images}, cache_file)
 
     def _decode(self, row: Row) -> torch.Tensor:
-        # Exactly the serving path: load_image then stage A of the shared spec.
+        # Exactly the serving path: decode (JPEG/PNG, or DICOM as the intake does) then stage A.
         try:
-            return prepare_uint8(load_image(row["abs_path"], self.spec.channels), self.spec)[0]
+            return prepare_uint8(decode_local_file(Path(row["abs_path"]), self.spec), self.spec)[0]
         except (OSError, ValueError) as exc:
             raise ValueError(f"{row['abs_path']}: {exc}") from exc
 

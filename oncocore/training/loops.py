@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ..preprocessing import PreprocessSpec, normalize_uint8, normalize_unit, to_unit
 from .augment import mix_batch
 from .data import BatchLoader
+from .distributed import Dist, share, share_loss
 from .evaluate import predict_logits
 from .metrics import classification_metrics, softmax
 
@@ -49,13 +50,21 @@ def train_one_epoch(
     ema: AveragedModel | None = None,
     mixup_alpha: float = 0.0,
     cutmix_alpha: float = 0.0,
+    dist: Dist | None = None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns ``{"train_loss", "lr", "images_per_s"}``.
 
     Each uint8 batch goes ``to_unit -> augment -> normalize_unit``: the same
     normalisation as serving, with augmentation in between, then MixUp/CutMix
     when their alphas are positive (the loss mixes the two labels alike).
+
+    Under DDP (``dist``), every rank prepares the same global batch (same
+    generator draws) and forwards its share of it; ``share_loss`` scales the
+    share's loss so the averaged gradient is the global batch's. ``on_step(step,
+    running loss)`` runs after every micro-batch (progress, stop checks).
     """
+    d = dist or Dist()
     model.train()
     steps = min(len(loader), max_steps) if max_steps else len(loader)
     total, count, t0 = 0.0, 0, time.perf_counter()
@@ -66,15 +75,20 @@ def train_one_epoch(
             break
         x = normalize_unit(augment(to_unit(x8), generator), spec)  # (B, C, S, S)
         x, y_a, y_b, lam = mix_batch(x, y, generator, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha)
+        part = share(y.shape[0], d)
+        xs = x[part]
         if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, amp):
-            logits = model(x)
-        loss = criterion(logits.float(), y_a)
-        if lam < 1.0:
-            loss = lam * loss + (1.0 - lam) * criterion(logits.float(), y_b)
-        (loss / accum_steps).backward()
-        if (step + 1) % accum_steps == 0 or step + 1 == steps:
+            xs = xs.contiguous(memory_format=torch.channels_last)
+        last_micro = (step + 1) % accum_steps == 0 or step + 1 == steps
+        sync = contextlib.nullcontext() if last_micro or not d.enabled else model.no_sync()  # type: ignore[operator]
+        with sync:
+            with _autocast(device, amp):
+                logits = model(xs).float()
+            loss = share_loss(criterion, logits, y_a[part], y_a, d)
+            if lam < 1.0:
+                loss = lam * loss + (1.0 - lam) * share_loss(criterion, logits, y_b[part], y_b, d)
+            (loss / accum_steps).backward()
+        if last_micro:
             if clip_grad > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
             optimizer.step()
@@ -82,11 +96,14 @@ def train_one_epoch(
             optimizer.zero_grad(set_to_none=True)
             if ema is not None:
                 ema.update_parameters(model)
-        total += loss.item() * y.shape[0]
+        total += loss.item() / d.world * y.shape[0]  # this rank's part of the global batch's mean
         count += y.shape[0]
         bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+        if on_step is not None:
+            on_step(step + 1, total * d.world / count)  # an estimate under DDP: this rank's share
+    summed = d.all_reduce_(torch.tensor([total], dtype=torch.float64, device=device)).item()
     return {
-        "train_loss": total / max(count, 1),
+        "train_loss": summed / max(count, 1),
         "lr": optimizer.param_groups[0]["lr"],
         "images_per_s": count / max(time.perf_counter() - t0, 1e-9),
     }

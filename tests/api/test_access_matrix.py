@@ -89,6 +89,7 @@ class World:
     session_user: Any
     upload_jpeg: Path
     score_jpeg: Path
+    snapshot: Any = None  # of brain_mri: examples over both sites' images (Curators see all sites)
 
     def __getitem__(self, which: str) -> SiteData:
         return self.sites[which]
@@ -325,6 +326,46 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
         session_user=users["rad.uh"],
         upload_jpeg=notumor[0],
         score_jpeg=notumor[1],
+        snapshot=_snapshot(own, users["rad.uh"], notumor[2:4] + pituitary[4:6]),
+    )
+
+
+def _snapshot(site: Any, uploader: Any, extra: list[Path]) -> Any:
+    """A brain MRI snapshot (no test split) over both sites' cases plus two notumor and two pituitary images."""
+    from django.utils import timezone
+
+    from cases.models import AuditSource, Image
+    from cases.services.audit import AuditContext
+    from cases.services.intake import intake_sources
+    from curation.models import Example, Provenance
+    from curation.services.snapshots import snapshot_freeze
+
+    report = intake_sources(
+        uploads=[(p.name, p.read_bytes()) for p in extra],
+        site=site,
+        user=uploader,
+        source="web",
+        task="brain_mri",
+    )
+    assert len(report.accepted) == len(extra) == 4, report.to_dict()
+    label_of = {
+        item.image_id: label
+        for item, label in zip(report.accepted, ["notumor"] * 2 + ["pituitary"] * 2, strict=True)
+    }
+    by_site = {"uh-radiology": "glioma", "cc-oncology": "meningioma"}
+    for image in Image.objects.select_related("case__site"):
+        Example.objects.create(
+            image=image,
+            case=image.case,
+            site=image.case.site,
+            task="brain_mri",
+            label=label_of.get(image.pk) or by_site[image.case.site.code],
+            provenance=Provenance.CORRECTED,
+            group=f"group-{image.pk}",
+            labelled_at=timezone.now(),
+        )
+    return snapshot_freeze(
+        task="brain_mri", test_fraction=0.0, audit=AuditContext.system(source=AuditSource.CLI)
     )
 
 
@@ -670,6 +711,43 @@ ENDPOINTS: list[Endpoint] = [
         lambda w, s: f"{V1}/destinations/{w[s].destination.pk}/test/",
         Scope.ADMIN,
         "results.change_destination",
+    ),
+    Endpoint(
+        "snapshot_list",
+        "GET",
+        lambda w, s: f"{V1}/snapshots/",
+        Scope.ADMIN,
+        "curation.view_snapshot",
+        scoping=GLOBAL,
+        shows=lambda w, s: [w.snapshot.name],
+    ),
+    Endpoint(
+        "snapshot_list",
+        "POST",
+        lambda w, s: f"{V1}/snapshots/",
+        Scope.ADMIN,
+        "curation.add_snapshot",
+        scoping=GLOBAL,
+        body=lambda w, who, s: {"task": "brain_mri", "seed": 1, "test_fraction": 0.0},
+        ok=frozenset({201}),
+    ),
+    Endpoint(
+        "snapshot_detail",
+        "GET",
+        lambda w, s: f"{V1}/snapshots/{w.snapshot.pk}/",
+        Scope.ADMIN,
+        "curation.view_snapshot",
+        scoping=GLOBAL,
+        shows=lambda w, s: [w.snapshot.content_hash],
+    ),
+    Endpoint(
+        "snapshot_export",
+        "GET",
+        lambda w, s: f"{V1}/snapshots/{w.snapshot.pk}/export/",
+        Scope.ADMIN,
+        "curation.view_snapshot",
+        scoping=GLOBAL,
+        shows=lambda w, s: [f"{w.snapshot.name}/manifest.csv"],  # a file name in the zip
     ),
     Endpoint("model_list", "GET", lambda w, s: f"{V1}/models/", Scope.READ, scoping=GLOBAL),
     Endpoint("model_detail", "GET", lambda w, s: f"{V1}/models/{w.model.pk}/", Scope.READ, scoping=GLOBAL),

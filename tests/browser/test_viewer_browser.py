@@ -89,11 +89,10 @@ def test_viewer_overlay_window_zoom_reset_and_slices(page, live_server, radiolog
     page.mouse.up()
     assert window_readout.text_content() not in ("", default_window)
     assert viewer.locator('[data-preset][aria-pressed="true"]').count() == 0
-    viewer.get_by_role("button", name="Lung").click()
-    assert window_readout.text_content() == "W 1500 L -600 · Lung"
-    # The renderer's soft-tissue window (the registry's), not the 350/50 the script once kept.
-    viewer.get_by_role("button", name="Mediastinum").click()
-    assert window_readout.text_content() == "W 400 L 40 · Mediastinum"
+    # An MR is offered no CT window (issue 23: presets by modality); Default brings the file's back.
+    assert viewer.locator("[data-preset]").all_text_contents() == ["Default"]
+    viewer.get_by_role("button", name="Default").click()
+    assert window_readout.text_content() == default_window
 
     # Zoom with the button and ctrl+wheel; shift-drag pans.
     zoom_readout = viewer.locator("[data-readout-zoom]")
@@ -163,5 +162,42 @@ def test_viewer_shows_a_plain_rgb_image(page, live_server, radiologist, brain_ca
     assert viewer.get_by_role("checkbox", name="Saliency overlay").is_disabled()  # not predicted
     first = page.evaluate(CANVAS_HASH)
     assert first != 0
-    viewer.get_by_role("button", name="Brain").click()
+    # No CT presets on an MR image: window it by dragging.
+    assert viewer.locator("[data-preset]").all_text_contents() == ["Default"]
+    viewer.locator("canvas").scroll_into_view_if_needed()
+    box = viewer.locator("canvas").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 120, y + 60, steps=6)
+    page.mouse.up()
     assert page.evaluate(CANVAS_HASH) != first
+
+
+def test_ct_presets_set_the_window_on_a_ct_image(page, live_server, radiologist, data_dir):
+    """The CT presets are offered on CT (and only there: the MR tests above) and set the window exactly."""
+    from cases.models import Task
+    from cases.services.intake import intake_sources
+
+    path = data_dir / "dicom/pydicom/CT_small.dcm"
+    report = intake_sources(
+        uploads=[(path.name, path.read_bytes())], site=radiologist.site, user=radiologist, source="web",
+        task=Task.LUNG_CT,
+    )  # fmt: skip
+    log_in(page, live_server.url, radiologist)
+    page.goto(f"{live_server.url}/cases/{report.case_ids[0]}/")
+    viewer = page.locator("[data-viewer]")
+    window_readout = viewer.locator("[data-readout-window]")
+    window_readout.filter(has_text="W ").wait_for()
+    assert viewer.locator("[data-preset]").all_text_contents() == [
+        "Default",
+        "Lung",
+        "Mediastinum",
+        "Brain",
+        "Bone",
+    ]
+    viewer.get_by_role("button", name="Lung").click()
+    assert window_readout.text_content() == "W 1500 L -600 · Lung"
+    # The renderer's soft-tissue window (the registry's), not the 350/50 the script once kept.
+    viewer.get_by_role("button", name="Mediastinum").click()
+    assert window_readout.text_content() == "W 400 L 40 · Mediastinum"

@@ -1,4 +1,4 @@
-"""The task registry's core: built-in tasks as data, declared tasks, header inference, window presets."""
+"""The task registry's core: built-in tasks as data, declared tasks, window presets (routing: test_routing.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from oncocore.tasks import (
     TaskSpec,
     builtin_task,
     ct_preset_for_body_part,
-    infer_task,
 )
 from oncocore.training.data import CARD_TASKS, MODALITIES, card_dataset
 
@@ -58,42 +57,16 @@ def test_training_reads_its_folder_to_task_mapping_from_the_registry():
     assert MODALITIES == {"brain_mri": "mr", "lung_ct": "ct", "histo_lung": "histology"}
 
 
-@pytest.mark.parametrize(
-    "modality, body_part, expected",
-    [
-        ("MR", "BRAIN", "brain_mri"),
-        ("MR", "head", "brain_mri"),
-        ("MR", "CEREBRUM", "brain_mri"),
-        ("CT", "CHEST", "lung_ct"),
-        ("CT", "THORAX", "lung_ct"),
-        ("SM", "", "histology"),
-        ("CT", "HEAD", UNASSIGNED),  # no task serves head CT
-        ("MR", "KNEE", UNASSIGNED),
-        ("MR", "", UNASSIGNED),
-        ("US", "BREAST", UNASSIGNED),
-    ],
-)
-def test_infer_task_from_the_header(modality, body_part, expected):
-    assert infer_task(BUILTIN_TASKS, modality=modality, body_part=body_part) == expected
-
-
-def test_a_declared_task_is_inferred_by_its_keyword_and_ties_are_no_answer():
-    with_breast = [*BUILTIN_TASKS, _breast()]
-    assert infer_task(with_breast, modality="SM", body_part="BREAST") == "breast_histology"
-    # Histology names no body part: it still takes the SM studies nobody names.
-    assert infer_task(with_breast, modality="SM", body_part="") == "histology"
-    other = TaskSpec(key="colon", label="Colon", classes=("a", "b"), modality="SM")
-    assert infer_task([*BUILTIN_TASKS, other], modality="SM", body_part="") == UNASSIGNED
-
-
 def test_a_declaration_builds_a_task():
     spec = _breast()
     assert spec.label == "Breast histopathology" and spec.classes == ("benign", "malignant")
     assert spec.modality == "SM" and spec.keywords == ("BREAST",) and spec.data_folder == "histo_breast"
     assert spec.is_positive("malignant") and not spec.is_positive("benign")
     assert TaskSpec.from_declaration(key=spec.key, classes=spec.classes, declared=spec.declaration()) == spec
-    keys = [p["key"] for p in spec.viewer_presets()]
-    assert keys == ["lung", "mediastinum", "brain", "bone", "stain"]
+    # Presets by modality: its own on its slides, the CT ones on CT only (issue 23).
+    assert [p["key"] for p in spec.viewer_presets("SM")] == ["stain"]
+    assert [p["key"] for p in spec.viewer_presets("CT")] == ["lung", "mediastinum", "brain", "bone"]
+    assert spec.viewer_presets("MR") == [] and spec.viewer_presets("US") == []
     # A bare declaration: the key stands in for the label; nothing is positive.
     bare = TaskSpec.from_declaration(key="colon_polyps", classes=["a", "b"], declared={})
     assert bare.label == "Colon polyps" and bare.positive_classes == frozenset()

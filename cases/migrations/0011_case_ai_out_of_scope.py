@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0009_study_qido_newest'),
+        ('cases', '0010_routing_rules'),
     ]
 
     operations = [
