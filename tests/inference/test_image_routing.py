@@ -51,3 +51,22 @@ def test_an_upload_without_a_task_gets_the_task_its_image_looks_like(
 def test_no_model_with_a_check_routes_nothing(db, data_dir, random_model):
     assert scope_ratios(data=(data_dir / BRAIN).read_bytes(), dicom=False) == {}
     assert task_from_image(data=(data_dir / BRAIN).read_bytes(), dicom=False) is None
+
+
+def test_the_image_is_asked_only_where_no_routing_rule_matched(db, data_dir, site, radiologist):
+    from unittest import mock
+
+    scout = data_dir / "dicom" / "pydicom" / "dicomdirtests" / "98892001" / "CT2N" / "6293"
+    silent = data_dir / "dicom" / "pydicom" / "MR_small.dcm"
+    with mock.patch("cases.services.intake_store.task_infer_from_image", return_value="brain_mri") as ask:
+        first = intake_sources(
+            uploads=[("scout.dcm", scout.read_bytes())], site=site, user=radiologist, source="web", task=None
+        )
+        assert not ask.called  # a rule's Unassigned (a scout) is a decision, not silence
+        second = intake_sources(
+            uploads=[("mr.dcm", silent.read_bytes())], site=site, user=radiologist, source="web", task=None
+        )
+        assert ask.call_count == 1
+    assert Case.objects.get(pk=first.case_ids[0]).task == Task.UNASSIGNED
+    routed = Case.objects.get(pk=second.case_ids[0])
+    assert routed.task == "brain_mri" and routed.task_inferred and "image" in routed.task_reason
