@@ -153,6 +153,7 @@ def case_statuses_for_user(*, user: User, case_ids: list[int]) -> QuerySet[Case]
             "ai_images",
             "final_label",
             "task",
+            "ai_out_of_scope",
             "site",
         )
         .select_related(None)

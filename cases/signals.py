@@ -18,6 +18,12 @@ only, never to be logged). A receiver returns a list of warnings for the
 upload report (no patient data in them); an exception it raises rolls the
 instance back. The results app keeps the identity, encrypted, for sites with a
 result destination.
+
+``task_from_image`` is sent by the intake when neither the uploader nor the
+header rules gave a new study a task, with ``data`` (the stored file's bytes)
+and ``dicom`` (a DICOM file, else a plain image). A receiver returns the key
+of the task the image looks like, or None; the inference app answers from
+its models' input suitability checks (``inference.image_routing``).
 """
 
 from django.dispatch import Signal
@@ -26,3 +32,4 @@ images_ingested = Signal()
 case_task_changed = Signal()
 case_event = Signal()
 study_instance_stored = Signal()
+task_from_image = Signal()

@@ -91,6 +91,16 @@ def is_positive_finding(task: str, label: str) -> bool:
     return spec is not None and spec.is_positive(label)
 
 
+def task_infer_from_image(*, data: bytes, dicom: bool) -> str:
+    """The task an image looks like, by the models' own checks (``cases.signals.task_from_image``); else Unassigned."""
+    from cases.signals import task_from_image
+
+    for _receiver, key in task_from_image.send(sender=TaskDefinition, data=data, dicom=dicom):
+        if isinstance(key, str) and key and task_get(key) is not None:
+            return key
+    return UNASSIGNED
+
+
 def task_window_presets(key: str, *, modality: str) -> list[dict[str, object]]:
     """The viewer's window presets for an image of this modality in a case of this task.
 

@@ -96,12 +96,28 @@ class ScoredResult(models.Model):
         "Grad-CAM; saliency is combining an ensemble's maps.",
     )
     error = models.TextField(blank=True)
+    # The model's input suitability check (oncocore.suitability): an image unlike
+    # its training images gets no class (label and confidence stay empty); its
+    # probabilities are kept for audit only, never shown as a finding.
+    in_scope = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="False: outside the model's scope, no class given. Empty: the model has no check.",
+    )
+    scope_ratio = models.FloatField(
+        null=True, blank=True, help_text="The check's score over its threshold; above 1 is outside the scope."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True
+
+    @property
+    def out_of_scope(self) -> bool:
+        """Outside the model's scope: the image is unlike what the model was trained on."""
+        return self.in_scope is False
 
 
 class Prediction(ScoredResult):

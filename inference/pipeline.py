@@ -143,7 +143,7 @@ def _store_map(scored: Scored[Prediction]) -> str:
     if scored.key.saliency_raw:
         # A rerun (the sweeper's): renders cached from the old map would not match the new one.
         forget_renders(scored.key)
-    if not scored.saliency_png:
+    if not scored.saliency_png or scored.out_of_scope:  # no class, so no map of one
         return ""
     return put(f"predictions/{scored.key.pk}/cam.png", scored.saliency_png)
 
@@ -244,7 +244,7 @@ def cases_refresh_status(*, case_ids: Sequence[int]) -> dict[int, str]:
     ``case.failed``) once the transaction commits.
     """
     latest: dict[int, dict[int, _Newest]] = defaultdict(dict)
-    for case_id, image_id, status, error, pk, label, confidence, untrained, name, version in (
+    for case_id, image_id, status, error, pk, label, confidence, untrained, name, version, in_scope in (
         Prediction.objects.filter(image__case_id__in=case_ids)
         .order_by("image_id", "pk")
         .values_list(
@@ -258,9 +258,12 @@ def cases_refresh_status(*, case_ids: Sequence[int]) -> dict[int, str]:
             "untrained",
             "model_version__name",
             "model_version__version",
+            "in_scope",
         )
     ):
-        latest[case_id][image_id] = _Newest(status, error, pk, label, confidence, untrained, name, version)
+        latest[case_id][image_id] = _Newest(
+            status, error, pk, label, confidence, untrained, name, version, in_scope
+        )
     _refresh_ai_summaries([case_id for case_id in case_ids if latest.get(case_id)])
     outcome: dict[int, str] = {}
     predicted: list[int] = []
@@ -299,6 +302,7 @@ class _Newest:
     untrained: bool
     model_name: str
     model_version: str
+    in_scope: bool | None = None
 
     def as_event(self, image_id: int) -> dict[str, Any]:
         return {
@@ -307,6 +311,7 @@ class _Newest:
             "label": self.label,
             "confidence": self.confidence,
             "untrained": self.untrained,
+            "in_scope": self.in_scope,
             "model_version": f"{self.model_name}@{self.model_version}",
         }
 
@@ -333,6 +338,7 @@ def _refresh_ai_summaries(case_ids: Sequence[int]) -> None:
         probabilities,
         uncertainty,
         untrained,
+        in_scope,
     ) in (
         Prediction.objects.filter(image__case_id__in=list(tasks), status=Prediction.Status.DONE)
         .order_by("image_id", "pk")
@@ -348,6 +354,7 @@ def _refresh_ai_summaries(case_ids: Sequence[int]) -> None:
             "probabilities",
             "uncertainty",
             "untrained",
+            "in_scope",
         )
     ):
         if task == tasks[case_id]:  # only the case's current task counts; the newest (last) wins
@@ -357,7 +364,9 @@ def _refresh_ai_summaries(case_ids: Sequence[int]) -> None:
                 instance_number=instance_number,
                 image_id=image_id,
             )
-            outcome = ImageOutcome(image_id, label, confidence, probabilities or {}, uncertainty, untrained)
+            outcome = ImageOutcome(
+                image_id, label, confidence, probabilities or {}, uncertainty, untrained, in_scope
+            )
             newest[case_id][image_id] = (place, outcome)
     cases_set_ai_summaries(
         summaries={

@@ -7,7 +7,8 @@ from typing import Any
 from django.dispatch import receiver
 
 from cases.models import Case
-from cases.signals import case_task_changed, images_ingested
+from cases.signals import case_task_changed, images_ingested, task_from_image
+from inference.image_routing import route_receiver
 from inference.pipeline import case_refresh_ai_summary
 from inference.services import prediction_request
 
@@ -16,6 +17,10 @@ from inference.services import prediction_request
 def queue_predictions_for_new_images(sender: Any, case_ids: list[int], **kwargs: Any) -> None:
     for case in Case.objects.filter(pk__in=case_ids):
         prediction_request(case=case)
+
+
+# The intake asks which task an image looks like when its header says nothing.
+task_from_image.connect(route_receiver, dispatch_uid="inference.image_routing")
 
 
 @receiver(case_task_changed)

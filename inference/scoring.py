@@ -83,6 +83,8 @@ RESULT_COLUMNS = [
     "device",
     "timings",
     "error",
+    "in_scope",
+    "scope_ratio",
 ]
 
 
@@ -92,20 +94,24 @@ def result_columns(
     """The :class:`ScoredResult` columns of a finished result, for an ``update()``."""
     result = scored.result
     assert result is not None  # only scored inputs are written
+    # Outside the model's scope: no class and no map of one; the probabilities stay for audit.
+    outside = result.in_scope is False
     return {
         "status": ScoredResult.Status.DONE,
-        "label": result.label,
-        "confidence": result.confidence,
+        "label": "" if outside else result.label,
+        "confidence": None if outside else result.confidence,
         "probabilities": result.probabilities,
         "uncertainty": result.uncertainty,
         "disagreement": result.disagreement if len(members) > 1 else None,
         "members": member_rows(members, result),
         "untrained": result.untrained,
-        "saliency_raw": saliency_name,
-        "saliency_geometry": scored.saliency_meta if saliency_name else None,
+        "saliency_raw": "" if outside else saliency_name,
+        "saliency_geometry": scored.saliency_meta if saliency_name and not outside else None,
         "device": result.device,
         "timings": timings,
         "error": "",
+        "in_scope": result.in_scope,
+        "scope_ratio": result.scope_ratio,
     }
 
 

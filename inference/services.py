@@ -17,6 +17,7 @@ from inference.models import ModelVersion, Prediction
 from inference.selectors import active_ensemble
 from inference.tasks import run_predictions
 from oncocore import registry
+from oncocore.suitability import load_check
 from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def model_version_register(
     try:
         card = registry.load_card(bundle_dir)
         actual = registry.weights_digest(bundle_dir, card)
+        load_check(bundle_dir, card)  # a suitability check the card names must be there, unchanged
     except (registry.BundleError, OSError) as exc:
         raise InvalidInput(f"{bundle_dir}: {exc}") from exc
     if card.weights_sha256 and actual != card.weights_sha256:

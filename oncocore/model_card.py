@@ -78,6 +78,9 @@ class ModelCard:
             keywords, presets, data_folder, all optional; its classes are
             ``class_names``. Registering the bundle adds the task. None for
             the built-in tasks.
+        suitability: The input suitability (out-of-distribution) check
+            stored beside the weights (``oncocore.suitability``): file,
+            sha256, method, threshold and how it was fitted. None: no check.
         schema_version: Version of this card format.
     """
 
@@ -101,6 +104,7 @@ class ModelCard:
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     task_definition: dict[str, Any] | None = None
+    suitability: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -130,6 +134,8 @@ class ModelCard:
             del d["weights_files"]  # one weights.safetensors: cards stay as they were
         if d["task_definition"] is None:
             del d["task_definition"]  # a built-in task: cards stay as they were
+        if d["suitability"] is None:
+            del d["suitability"]  # no input suitability check: cards stay as they were
         return d
 
     @classmethod
@@ -200,6 +206,8 @@ def _card_problems(d: dict[str, Any]) -> list[str]:
     problems += _shard_problems(d.get("weights_files", ()))
     if d.get("task_definition") is not None:
         problems += declaration_problems(key=d["task"], classes=classes, declared=d["task_definition"])
+    if d.get("suitability") is not None and not isinstance(d["suitability"], dict):
+        problems.append("suitability must be an object")
     if d.get("weights_dtype", "float32") not in ("float32", "float16"):
         problems.append("weights_dtype must be 'float32' or 'float16'")
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:

@@ -26,6 +26,7 @@ from .nets import gradcam_target_layer
 from .preprocessing import Geometry, ImageSource, PreprocessSpec, load_image, normalize_uint8, prepare_uint8
 from .registry import ModelCard, load_model
 from .saliency import SaliencyMap, cam_to_original, gradcam_lowres, input_rescaling, rescale_to_input
+from .suitability import FeatureTap, SuitabilityCheck, load_check
 
 __all__ = ["PredictionResult", "Predictor", "Prepared", "iter_prepared", "select_device"]
 
@@ -54,6 +55,10 @@ class PredictionResult:
         member_probabilities: Per-member probabilities (ensembles only).
         disagreement: Weighted mean KL(member || ensemble) in nats, i.e. the
             generalised Jensen-Shannon divergence; 0 for a single model.
+        in_scope: The input suitability check's verdict (``oncocore.suitability``,
+            the lead member's): False is "outside the model's scope", whose
+            label must not be shown as a finding; None when the model has no check.
+        scope_ratio: The check's score over its threshold (above 1: outside); None without a check.
     """
 
     probabilities: dict[str, float]
@@ -68,6 +73,8 @@ class PredictionResult:
     untrained: bool
     member_probabilities: list[dict[str, float]] | None = None
     disagreement: float = 0.0
+    in_scope: bool | None = None
+    scope_ratio: float | None = None
     _cam: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -117,6 +124,7 @@ class Predictor:
         num_workers: int = 2,
         amp: bool | None = None,
         channels_last: bool | None = None,
+        suitability: bool = True,
     ) -> None:
         """Load the bundle(s).
 
@@ -128,6 +136,7 @@ class Predictor:
             num_workers: Threads decoding/preprocessing ahead of the model.
             amp: bf16 autocast for the forward pass; default on for CUDA only.
             channels_last: NHWC memory format; default on for CUDA only.
+            suitability: Run the lead member's input suitability check, if its bundle has one.
 
         Raises:
             ValueError: Empty list, bad weights, or members whose class lists
@@ -160,6 +169,9 @@ class Predictor:
         self.model_versions = [f"{m.card.name}@{m.card.version}" for m in self.members]
         self.specs: list[PreprocessSpec] = list(dict.fromkeys(m.card.preprocessing for m in self.members))
         self._lock = threading.Lock()
+        # The lead member's check decides for the ensemble (its features come from the same pass).
+        self.check: SuitabilityCheck | None = load_check(dirs[0], first) if suitability else None
+        self._tap = FeatureTap(self.members[0].model) if self.check is not None else None
 
     @property
     def cards(self) -> list[ModelCard]:
@@ -214,6 +226,29 @@ class Predictor:
             results.extend(self._run_batch(prepared, saliency))
         return results
 
+    def features(self, sources: Iterable[np.ndarray | ImageSource]) -> np.ndarray:
+        """The lead member's penultimate features (N, D) of the inputs (what its suitability check reads)."""
+        lead = self.members[0]
+        tap = self._tap or FeatureTap(lead.model)
+        out: list[np.ndarray] = []
+        try:
+            for prepared in iter_prepared(
+                sources, self.prepare, batch_size=self.batch_size, num_workers=self.num_workers
+            ):
+                with self._lock, torch.inference_mode():
+                    lead.model(self._inputs(prepared, lead.card.preprocessing))
+                    out.append(tap.take())
+        finally:
+            if tap is not self._tap:
+                tap.close()
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
+    def _lead_features(self, member: _Member) -> np.ndarray | None:
+        """After ``member``'s first pass on a batch: the lead's features for the check (else None)."""
+        if self._tap is None or member is not self.members[0]:
+            return None
+        return self._tap.take()
+
     def predict_prepared(
         self, prepared: Sequence[Prepared], *, saliency: bool = True
     ) -> list[PredictionResult]:
@@ -237,6 +272,7 @@ class Predictor:
             if self.amp
             else contextlib.nullcontext()
         )
+        feats: np.ndarray | None = None
         with self._lock:
             self._sync()
             t0 = time.perf_counter()
@@ -249,6 +285,7 @@ class Predictor:
                 m = self.members[0]
                 spec = m.card.preprocessing
                 cams, logits = gradcam_lowres(m.model, inputs[spec], m.layer, None)
+                feats = self._lead_features(m)
                 probs = torch.softmax(logits / m.card.temperature, dim=1).unsqueeze(0)  # (1, B, K)
                 mean = probs[0]
                 labels = mean.argmax(1)
@@ -268,6 +305,7 @@ class Predictor:
                 for m in self.members:
                     spec = m.card.preprocessing
                     cams, logits = gradcam_lowres(m.model, inputs[spec], m.layer, None)
+                    feats = self._lead_features(m) if feats is None else feats
                     member_probs.append(torch.softmax(logits / m.card.temperature, dim=1))
                     member_cams.append(cams)
                 probs = torch.stack(member_probs)  # (M, B, K)
@@ -292,6 +330,7 @@ class Predictor:
                 with torch.inference_mode(), autocast:
                     for m in self.members:
                         logits = m.model(inputs[m.card.preprocessing]).float()  # (B, K)
+                        feats = self._lead_features(m) if feats is None else feats
                         member_probs.append(torch.softmax(logits / m.card.temperature, dim=1))
                 probs = torch.stack(member_probs)  # (M, B, K)
                 mean, labels = self._mean(probs)
@@ -305,6 +344,7 @@ class Predictor:
             labels.tolist(),
             maps_per_image,
             timings,
+            None if feats is None or self.check is None else self.check.ratios(feats),
         )
 
     def _combine(self, cams: list[np.ndarray], prepared: Prepared) -> SaliencyMap:
@@ -354,6 +394,7 @@ class Predictor:
         labels: list[int],
         maps: list[SaliencyMap | None],
         shared_ms: dict[str, float],
+        ratios: np.ndarray | None = None,
     ) -> list[PredictionResult]:
         eps = 1e-12
         entropy = -(mean * mean.clamp_min(eps).log()).sum(1) / math.log(len(self.class_names))  # (B,)
@@ -380,6 +421,8 @@ class Predictor:
                     untrained=self.untrained,
                     member_probabilities=members if len(members) > 1 else None,
                     disagreement=float(disagreement[i]),
+                    in_scope=None if ratios is None else bool(ratios[i] <= 1.0),
+                    scope_ratio=None if ratios is None else float(ratios[i]),
                 )
             )
         return out

@@ -84,6 +84,11 @@ class Scored(Generic[K]):
     def saliency(self) -> SaliencyMap | None:
         return None if self.result is None else self.result.saliency
 
+    @property
+    def out_of_scope(self) -> bool:
+        """The model's suitability check found the input unlike its training images (no class to give)."""
+        return self.result is not None and self.result.in_scope is False
+
 
 def score_batches(
     predictor: Predictor,

@@ -16,6 +16,11 @@ probabilities that image had* (nothing is averaged or re-normalised across
 images), and the ranking itself is the order the viewer shows the key images
 in. Uncertainty stays the highest of any image, so one doubtful image still
 flags the study for a careful read.
+
+An image the model's input suitability check put outside its scope
+(``in_scope`` False, ``oncocore.suitability``) has no class and takes no part
+in the ranking: it is never a finding. A study whose every image is outside
+the scope has no finding at all: its result says so (``out_of_scope``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class ImageOutcome:
     probabilities: Mapping[str, float] = field(default_factory=dict)
     uncertainty: float | None = None
     untrained: bool = False
+    in_scope: bool | None = None  # False: outside the model's scope (no class); None: no check
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,16 @@ class StudyFinding:
     untrained: bool
     ranked_image_ids: tuple[int, ...]
     images: int
+    out_of_scope: int = 0  # images outside the model's scope (not ranked, never a finding)
 
     @classmethod
     def empty(cls) -> StudyFinding:
         return cls("", None, {}, False, None, None, False, (), 0)
+
+    @property
+    def all_out_of_scope(self) -> bool:
+        """Every image with a result is outside the model's scope: no finding, and the reader is told so."""
+        return self.images > 0 and self.out_of_scope == self.images
 
 
 def suspicion(outcome: ImageOutcome, positive_classes: frozenset[str] | set[str]) -> float:
@@ -86,9 +98,15 @@ def study_finding(
     """The study's one finding from its images' outcomes (given in series/instance order)."""
     if not outcomes:
         return StudyFinding.empty()
-    ranked = rank_images(outcomes, positive_classes)
+    inside = [o for o in outcomes if o.in_scope is not False]
+    outside = len(outcomes) - len(inside)
+    if not inside:
+        return StudyFinding(
+            "", None, {}, False, None, None, any(o.untrained for o in outcomes), (), len(outcomes), outside
+        )
+    ranked = rank_images(inside, positive_classes)
     lead = ranked[0]
-    uncertainties = [o.uncertainty for o in outcomes if o.uncertainty is not None]
+    uncertainties = [o.uncertainty for o in inside if o.uncertainty is not None]
     return StudyFinding(
         label=lead.label,
         confidence=lead.confidence,
@@ -99,4 +117,5 @@ def study_finding(
         untrained=any(o.untrained for o in outcomes),
         ranked_image_ids=tuple(o.image_id for o in ranked),
         images=len(outcomes),
+        out_of_scope=outside,
     )

@@ -37,6 +37,10 @@ class CaseAiSerializer(serializers.Serializer):
         source="ai_positive", help_text="The AI reports a tumour or malignancy."
     )
     untrained = serializers.BooleanField(source="ai_untrained")
+    outside_scope = serializers.BooleanField(
+        source="ai_outside_scope",
+        help_text="Every image with a result is outside the model's scope: the AI gives no finding (label empty).",
+    )
 
 
 class StudyResultSerializer(serializers.Serializer):
@@ -54,6 +58,9 @@ class StudyResultSerializer(serializers.Serializer):
         allow_null=True, help_text="Id of the most suspicious image (null if it was deleted)."
     )
     images = serializers.IntegerField(help_text="Images with a result the finding was chosen from.")
+    out_of_scope = serializers.IntegerField(
+        help_text="Of those, images outside the model's scope: no class, never the finding."
+    )
 
 
 class CaseSummarySerializer(serializers.Serializer):

@@ -34,10 +34,22 @@ class PredictionSerializer(serializers.Serializer):
     case = serializers.IntegerField(source="image.case_id")
     image = serializers.IntegerField(source="image_id")
     status = serializers.ChoiceField(choices=ResultStatus.choices)
-    label = serializers.CharField(help_text="The predicted class; empty until done.")  # type: ignore[assignment]  # a field, not Field.label
+    label = serializers.CharField(  # type: ignore[assignment]  # a field, not Field.label
+        help_text="The predicted class; empty until done, and empty when the image is outside the model's scope."
+    )
     confidence = serializers.FloatField(allow_null=True)
     probabilities = serializers.DictField(
-        child=serializers.FloatField(), help_text="Class name -> probability."
+        child=serializers.FloatField(),
+        help_text="Class name -> probability. Outside the model's scope (in_scope false) these are kept "
+        "for audit only and are not a finding.",
+    )
+    in_scope = serializers.BooleanField(
+        allow_null=True,
+        help_text="The model's input suitability check: false means the image is outside the model's scope "
+        "(unlike its training images) and gets no class; null when the model has no check or no result yet.",
+    )
+    scope_ratio = serializers.FloatField(
+        allow_null=True, help_text="The check's score over its threshold; above 1 is outside the scope."
     )
     uncertainty = serializers.FloatField(allow_null=True, help_text="Normalised entropy in [0, 1].")
     disagreement = serializers.FloatField(allow_null=True, help_text="Between ensemble members.")

@@ -222,6 +222,7 @@ def case_summary(case: Case) -> dict[str, Any]:
             "confidence": case.ai_confidence,
             "positive": case.ai_positive,
             "untrained": case.ai_untrained,
+            "outside_scope": case.ai_outside_scope,
         },
         "study_result": case.study_result,
     }

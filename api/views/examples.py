@@ -13,6 +13,8 @@ PREDICTION_EXAMPLE: dict[str, Any] = {
     "confidence": 0.91,
     "probabilities": {"glioma": 0.04, "meningioma": 0.91, "notumor": 0.02, "pituitary": 0.03},
     "uncertainty": 0.27,
+    "in_scope": True,
+    "scope_ratio": 0.38,
     "disagreement": None,
     "members": [
         {"version_id": 3, "version": "brain_mri@1.2.0", "weight": 1.0, "probabilities": {"meningioma": 0.91}}
@@ -59,6 +61,7 @@ CASE_EXAMPLE: dict[str, Any] = {
         "uncertainty": 0.27,
         "positive": True,
         "untrained": False,
+        "outside_scope": False,
     },
     "study_result": {
         "label": "meningioma",
@@ -67,6 +70,7 @@ CASE_EXAMPLE: dict[str, Any] = {
         "positive": True,
         "key_image": 97,
         "images": 1,
+        "out_of_scope": 0,
     },
     "image_count": 1,
     "created_at": "2026-03-02T08:15:01Z",

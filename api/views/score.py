@@ -79,10 +79,21 @@ class ScoreResultSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=ResultStatus.choices)
     task = serializers.CharField()
-    label = serializers.CharField(help_text="The top class; empty until done.")  # type: ignore[assignment]  # a field, not Field.label
+    label = serializers.CharField(  # type: ignore[assignment]  # a field, not Field.label
+        help_text="The top class; empty until done, and empty when the image is outside the model's scope."
+    )
     confidence = serializers.FloatField(allow_null=True)
     probabilities = serializers.DictField(
-        child=serializers.FloatField(), help_text="Per class; {} until done."
+        child=serializers.FloatField(),
+        help_text="Per class; {} until done or when outside the model's scope.",
+    )
+    in_scope = serializers.BooleanField(
+        allow_null=True,
+        help_text="The model's input suitability check: false means the image is unlike the model's training "
+        "images and gets no class; null when the model has no check or before a result.",
+    )
+    scope_ratio = serializers.FloatField(
+        allow_null=True, help_text="The check's score over its threshold; above 1 is outside the scope."
     )
     uncertainty = serializers.FloatField(allow_null=True, help_text="Normalised entropy in [0, 1].")
     untrained = serializers.BooleanField(help_text="Random weights: the label is not a diagnosis.")
@@ -151,6 +162,8 @@ DONE_EXAMPLE = {
     "confidence": 0.93,
     "probabilities": {"glioma": 0.93, "meningioma": 0.05, "notumor": 0.01, "pituitary": 0.01},
     "uncertainty": 0.21,
+    "in_scope": True,
+    "scope_ratio": 0.42,
     "untrained": False,
     "models": ["brain_mri@2025.06.1"],
     "device": "cuda:0",
@@ -168,6 +181,8 @@ QUEUED_EXAMPLE = {
     "label": "",
     "confidence": None,
     "probabilities": {},
+    "in_scope": None,
+    "scope_ratio": None,
     "uncertainty": None,
     "device": "",
     "timings": {},

@@ -133,6 +133,9 @@ class Case(models.Model):
     # The readers' (or the Curator's) decision, set when the case becomes reviewed
     # (cases.services.review.study_final_label); "" with status reviewed is non-diagnostic.
     final_label = models.CharField(max_length=64, blank=True)
+    ai_out_of_scope = models.PositiveIntegerField(
+        default=0, help_text="Of those, images outside the model's scope (no class, never a finding)."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(auto_now_add=True)
@@ -201,6 +204,7 @@ class Case(models.Model):
             "positive": self.ai_positive,
             "key_image": self.ai_key_image_id,
             "images": self.ai_images,
+            "out_of_scope": self.ai_out_of_scope,
         }
 
     @property
@@ -211,8 +215,16 @@ class Case(models.Model):
         return {
             "label": self.final_label,
             "non_diagnostic": self.final_label == "",
-            "ai_agreed": self.final_label == self.ai_label if self.ai_images else None,
+            # No AI class to agree with: no result, or every result outside the model's scope.
+            "ai_agreed": self.final_label == self.ai_label
+            if self.ai_images and not self.ai_outside_scope
+            else None,
         }
+
+    @property
+    def ai_outside_scope(self) -> bool:
+        """Every image with a result is outside the model's scope: the AI gives no finding for this case."""
+        return self.ai_images > 0 and self.ai_out_of_scope == self.ai_images
 
     def get_task_display(self) -> str:
         """The task's label, from the registry (what ``choices`` gave before tasks became data)."""

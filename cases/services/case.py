@@ -213,6 +213,7 @@ def image_outcomes(*, task: str, images: Sequence[Image]) -> list[ImageOutcome]:
                     probabilities=p.probabilities or {},
                     uncertainty=p.uncertainty,
                     untrained=p.untrained,
+                    in_scope=p.in_scope,
                 )
             )
     return outcomes
@@ -245,6 +246,7 @@ def ai_summary(*, task: str, results: Sequence[ImageOutcome]) -> dict[str, Any]:
         "ai_probabilities": finding.probabilities,
         "ai_key_image": finding.key_image_id,
         "ai_images": finding.images,
+        "ai_out_of_scope": finding.out_of_scope,
     }
 
 

@@ -18,11 +18,15 @@ from cases.models import Case, Image, ImageKind, Patient, Series, Site, Study, T
 from cases.routing import route_header
 from cases.services.audit import audit_record
 from cases.signals import study_instance_stored
-from cases.task_registry import task_get
+from cases.task_registry import task_get, task_infer_from_image
 from oncocore.imaging import Prepared
 from oncocore.routing import Route
 
 logger = logging.getLogger(__name__)
+
+IMAGE_REASON = (
+    "No routing rule matched the header; the image looks like what this task's model was trained on."
+)
 
 
 class StudyElsewhere(Exception):
@@ -39,6 +43,7 @@ def store_prepared(prepared: Prepared, *, site: Site, user: User | None, task: s
         written.append(stored)
         return stored
 
+    image_task = _task_from_image(prepared, task)  # before the transaction: it runs the models
     try:
         file_name = put(f"source{prepared.stored_ext}", prepared.stored_bytes)
         display_names = [put(f"display_{i:04d}.png", png) for i, png in enumerate(prepared.display_pngs)]
@@ -53,6 +58,7 @@ def store_prepared(prepared: Prepared, *, site: Site, user: User | None, task: s
                 file_name=file_name,
                 display_name=display_names[len(display_names) // 2],
                 thumb_name=thumb_name,
+                image_task=image_task,
             )
     except BaseException:
         delete_orphans(written)
@@ -70,6 +76,7 @@ def _create_rows(
     file_name: str,
     display_name: str,
     thumb_name: str,
+    image_task: str,
 ) -> Image:
     patient = None
     if p.patient_pseudonym:
@@ -80,6 +87,12 @@ def _create_rows(
     # Without a task given, a DICOM header routes the case by the rules (docs/routing.md).
     routed = route_header(p.routing_header) if is_dicom and task is None else None
     chosen_task = task or (routed.task if routed is not None else Task.UNASSIGNED)
+    # The rules say nothing (no rule matched, or a plain image): the task the image looks like, if any.
+    routed_by_image = (
+        task is None and image_task != Task.UNASSIGNED and (routed is None or routed.header_silent)
+    )
+    if routed_by_image:
+        chosen_task = image_task
     # Plain images carry no modality; the task tells us what they are.
     spec = task_get(chosen_task)
     modality = p.modality or (spec.modality if spec is not None and spec.modality else "OT")
@@ -105,8 +118,10 @@ def _create_rows(
             site=site,
             study=study,
             task=chosen_task,
-            task_inferred=task is None and is_dicom,
-            task_reason=routed.reason[:300] if routed is not None else "",
+            task_inferred=task is None and (is_dicom or routed_by_image),
+            task_reason=IMAGE_REASON
+            if routed_by_image
+            else (routed.reason[:300] if routed is not None else ""),
             created_by=user,
         )
         audit_record(
@@ -114,7 +129,11 @@ def _create_rows(
             actor=user,
             obj=case,
             site=site,
-            detail={"task": chosen_task, **_rule(routed)},
+            detail={
+                "task": chosen_task,
+                **_rule(routed),
+                **({"task_from": "image"} if routed_by_image else {}),
+            },
         )
     else:
         case = study.case
@@ -172,6 +191,20 @@ def _create_rows(
         case.flag_reason = "Burned-in annotation: pixel data may show patient identity."
         case.save(update_fields=["flagged", "flag_reason", "updated_at"])
     return image
+
+
+def _task_from_image(p: Prepared, task: str | None) -> str:
+    """For a new study that neither the uploader nor the header rules give a task: the task its image looks like.
+
+    Asks the models' input suitability checks (``task_infer_from_image``); Unassigned otherwise.
+    Runs before the intake's transaction (it runs the models).
+    """
+    is_dicom = p.kind == "dicom"
+    if task or (is_dicom and not route_header(p.routing_header).header_silent):
+        return Task.UNASSIGNED
+    if p.study_instance_uid and Study.objects.filter(study_instance_uid=p.study_instance_uid).exists():
+        return Task.UNASSIGNED  # the study's case has its task already
+    return task_infer_from_image(data=p.stored_bytes, dicom=is_dicom)
 
 
 def _rule(routed: Route | None) -> dict[str, object]:

@@ -207,7 +207,8 @@ def review_submit(
     ai_visible = prediction is not None and (had_blind or not policy.blind_first_reading)
     if non_diagnostic:
         decision = ReviewDecision.NON_DIAGNOSTIC
-    elif prediction is None or not ai_visible:
+    elif prediction is None or not ai_visible or prediction.in_scope is False:
+        # No AI class was shown (none, hidden by a blind reading, or outside the model's scope).
         decision = ReviewDecision.LABEL
     else:
         decision = ReviewDecision.CONFIRM if label == prediction.label else ReviewDecision.CORRECT

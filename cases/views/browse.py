@@ -139,6 +139,7 @@ def case_statuses(request: AuthenticatedHttpRequest) -> JsonResponse:
                     "ai_positive": case.ai_positive,
                     "ai_untrained": case.ai_untrained,
                     "ai_images": case.ai_images,
+                    "ai_outside_scope": case.ai_outside_scope,
                     # The study result's key image, for the row's thumbnail; null before a result.
                     "key_image_thumbnail": reverse("cases:image_thumbnail", args=[case.ai_key_image_id])
                     if case.ai_key_image_id

@@ -45,7 +45,10 @@ def tryout_result(item: TryOut) -> dict[str, Any]:
         "error": item.error,
         "label": item.label,
         "confidence": item.confidence,
-        "probabilities": item.probabilities,
+        # Outside the model's scope: no class, and its probabilities are not shown (kept on the row for audit).
+        "probabilities": {} if item.out_of_scope else item.probabilities,
+        "in_scope": item.in_scope,
+        "scope_ratio": item.scope_ratio,
         "uncertainty": item.uncertainty,
         "untrained": item.untrained,
         "models": [m.get("version", "") for m in item.members] or [str(item.model_version or "")],

@@ -102,7 +102,9 @@ def _predict(tryout: TryOut) -> bool:
     assert scored.result is not None
     t1 = time.perf_counter()
     saliency_name = (
-        put(f"{tryout.storage_prefix}/cam.png", scored.saliency_png) if scored.saliency_png else ""
+        put(f"{tryout.storage_prefix}/cam.png", scored.saliency_png)
+        if scored.saliency_png and not scored.out_of_scope
+        else ""
     )
     queue_wait = (tryout.started_at - tryout.created_at).total_seconds() * 1e3 if tryout.started_at else None
     timings = {

@@ -81,6 +81,13 @@ def _build_ai(case: Case, images: list[Any]) -> list[ResultObject]:
     if any(p.untrained or p.model_version.untrained for p in predictions):
         logger.info("results: case %s was scored by an untrained model: no AI result is sent", case.pk)
         return []
+    # An image outside the model's scope has no class: it is no part of the AI result sent.
+    predictions = [p for p in predictions if not p.out_of_scope]
+    if not predictions:
+        logger.info(
+            "results: case %s: every image is outside the model's scope: no AI result is sent", case.pk
+        )
+        return []
     ids = sorted(p.pk for p in predictions)
     if ResultObject.objects.filter(case=case, kind=ResultKind.AI_SR, source__predictions=ids).exists():
         logger.info("results: case %s: the AI result of predictions %s is already built", case.pk, ids)

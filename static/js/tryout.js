@@ -50,7 +50,7 @@ function show(data) {
     byId("tryout-overlay-placeholder").textContent = "No map";
     return;
   }
-  byId("tryout-label").textContent = data.label;
+  byId("tryout-label").textContent = data.in_scope === false ? "Outside the model's scope" : data.label;
   byId("tryout-confidence").textContent = fixed(data.confidence, 2);
   const list = byId("tryout-probs");
   list.replaceChildren(

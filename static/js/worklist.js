@@ -5,6 +5,7 @@
   const table = document.querySelector("table.worklist[data-status-url]");
   if (!table) return;
   const POLL_MS = 3000;
+  const OOD_TITLE = "The images are unlike those the model was trained on: no AI result is given.";
   const live = document.createElement("p");
   live.className = "visually-hidden";
   live.setAttribute("role", "status");
@@ -39,6 +40,10 @@
         parts.push(hint);
       }
       ai.replaceChildren(...parts);
+    } else if (info.ai_outside_scope) {
+      const outside = text("span", "Outside the model's scope", "out-of-scope");
+      outside.title = OOD_TITLE;
+      ai.replaceChildren(outside);
     } else {
       ai.replaceChildren(text("span", "—", "muted"));
     }

@@ -20,6 +20,7 @@ PREDICTION_KEYS = {
     "id", "case", "image", "status", "label", "confidence", "probabilities", "uncertainty", "disagreement",
     "members", "model_version", "untrained", "device", "timings", "frame", "error", "created_at",
     "started_at", "finished_at", "saliency_url", "overlay_url",
+    "in_scope", "scope_ratio",  # the input suitability check (issue 23 item 1)
 }  # fmt: skip
 
 

@@ -113,7 +113,7 @@ def test_lists_only_the_sites_cases_in_the_list_shape(radiologist, other_site, m
     assert item["site"] == "uh-radiology" and item["image_count"] == 3
     assert item["task"] == "lung_ct" and item["task_label"]
     assert item["priority"] == 0 and item["priority_label"] == "Routine"
-    assert set(item["ai"]) == {"label", "confidence", "uncertainty", "positive", "untrained"}
+    assert set(item["ai"]) == {"label", "confidence", "uncertainty", "positive", "untrained", "outside_scope"}
 
 
 def test_other_sites_cases_are_never_listed_whatever_the_filter(

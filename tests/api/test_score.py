@@ -19,6 +19,7 @@ SCORE = "/api/v1/score/"
 RESULT = {
     "id", "status", "task", "label", "confidence", "probabilities", "uncertainty", "untrained", "models",
     "device", "timings", "error", "created_at", "expires_at", "status_url", "image_url", "overlay_url",
+    "in_scope", "scope_ratio",  # the input suitability check (issue 23 item 1)
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ def _expected(images) -> dict:
         "positive": True,
         "key_image": images[5].pk,
         "images": 7,
+        "out_of_scope": 0,  # images outside the model's scope (issue 23 item 1)
     }
 
 

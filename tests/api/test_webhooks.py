@@ -288,10 +288,10 @@ def test_prediction_completed_is_delivered_with_the_predictions(
         "task": "brain_mri",
         "status": "predicted",
         "ai": {"label": case.ai_label, "confidence": case.ai_confidence, "positive": case.ai_positive,
-               "untrained": True},
+               "untrained": True, "outside_scope": False},
         "study_result": {"label": case.ai_label, "confidence": case.ai_confidence,
                          "probabilities": prediction.probabilities, "positive": case.ai_positive,
-                         "key_image": prediction.image_id, "images": 1},
+                         "key_image": prediction.image_id, "images": 1, "out_of_scope": 0},
     }  # fmt: skip
     assert payload["predictions"] == [
         {
@@ -300,6 +300,7 @@ def test_prediction_completed_is_delivered_with_the_predictions(
             "label": prediction.label,
             "confidence": prediction.confidence,
             "untrained": True,
+            "in_scope": None,  # the random test model has no suitability check
             "model_version": str(random_model),
         }
     ]

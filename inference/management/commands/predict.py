@@ -64,16 +64,20 @@ class Command(BaseCommand):
                     failures += 1
                     self._emit(opts, {"path": str(path), "task": task, "error": _error_text(scored.error)})
                     continue
+                outside = r.in_scope is False
                 row = {
                     "path": str(path),
                     "task": task,
-                    "label": r.label,
+                    # Outside the model's scope: no class; the probabilities stay for audit.
+                    "label": "" if outside else r.label,
+                    "in_scope": r.in_scope,
+                    "scope_ratio": None if r.scope_ratio is None else round(r.scope_ratio, 4),
                     "probabilities": {k: round(v, 6) for k, v in r.probabilities.items()},
                     "uncertainty": round(r.uncertainty, 6),
                     "model_version": version,
                     "untrained": r.untrained,
                 }
-                if opts["overlay_dir"] and r.cam is not None and scored.array is not None:
+                if opts["overlay_dir"] and r.cam is not None and scored.array is not None and not outside:
                     out = opts["overlay_dir"] / f"{path.stem}.overlay.png"
                     out.write_bytes(overlay_png(overlay_display(scored.array), r.cam))
                     row["overlay"] = str(out)
@@ -114,6 +118,11 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(row, sort_keys=True))
         elif "error" in row:
             self.stdout.write(f"{row['path']}: ERROR {row['error']}")
+        elif row["in_scope"] is False:
+            self.stdout.write(
+                f"{row['path']}: OUTSIDE THE MODEL'S SCOPE (suitability {row['scope_ratio']:.2f} > 1; "
+                "unlike the images it was trained on: no class given)"
+            )
         else:
             top = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])
             probs = ", ".join(f"{k} {v:.2f}" for k, v in top)

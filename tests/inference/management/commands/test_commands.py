@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -65,6 +66,19 @@ def test_predict_json_lines_for_files_and_folders(random_model, data_dir, tmp_pa
         assert row["model_version"] == f"{random_model.name}@{random_model.version}"
         assert row["untrained"] is True
     assert len(list(overlays.glob("*.png"))) == 4
+
+
+def test_predict_says_outside_the_models_scope_instead_of_a_class(data_dir, capsys):
+    bundle = Path(__file__).resolve().parents[4] / "inference" / "bundles" / "brain_mri-cpu"
+    brain = data_dir / "brain_mri" / "train" / "meningioma" / "meningioma_001d1f5dcaf3.jpg"
+    tile = data_dir / "histo_lung" / "train" / "lung_benign" / "lungn1000.jpg"
+    call_command("predict", str(brain), str(tile), "--bundle", str(bundle), "--json")
+    inside, outside = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert inside["in_scope"] is True and inside["label"] == "meningioma" and inside["scope_ratio"] <= 1
+    assert outside["in_scope"] is False and outside["label"] == "" and outside["scope_ratio"] > 1
+    assert set(outside["probabilities"]) == {"glioma", "meningioma", "notumor", "pituitary"}  # for audit
+    call_command("predict", str(tile), "--bundle", str(bundle))
+    assert "OUTSIDE THE MODEL'S SCOPE" in capsys.readouterr().out
 
 
 def test_predict_needs_an_active_model_or_a_bundle(db, tmp_path):
