@@ -30,7 +30,7 @@ def test_retrain_queues_a_job_by_snapshot_name_or_id(snapshot_row, random_model,
 
 
 def test_retrain_refuses_in_one_line(snapshot_row, sent):
-    with pytest.raises(CommandError, match=r"no snapshot 'brain_mri-v9' \(known: brain_mri-v1\)"):
+    with pytest.raises(CommandError, match=r"no snapshot 'brain_mri-v9' \(newest: brain_mri-v1\)"):
         call_command("retrain", "--snapshot", "brain_mri-v9")
     with pytest.raises(CommandError, match="unknown recipe 'turbo'"):
         call_command("retrain", "--snapshot", "brain_mri-v1", "--mode", "fresh", "--recipe", "turbo")

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from cases.models import AuditSource
 from cases.services.audit import AuditContext
-from curation.models import Snapshot
+from curation.management.commands._snapshot_cli import resolve_snapshot
 from inference.models import ModelVersion
 from oncoportal.exceptions import DomainError
 from retraining.models import JobMode, JobStatus, TrainingJob
@@ -25,16 +25,6 @@ from retraining.selectors import job_phase_label, job_progress, recipe_choices
 from retraining.services.jobs import job_start
 
 POLL_S = 2.0
-
-
-def snapshot_get(ref: str) -> Snapshot:
-    """A snapshot by id or name; CommandError naming the known ones otherwise."""
-    found = Snapshot.objects.filter(pk=int(ref)) if ref.isdigit() else Snapshot.objects.filter(name=ref)
-    snapshot = found.first()
-    if snapshot is None:
-        known = ", ".join(Snapshot.objects.order_by("name").values_list("name", flat=True)[:20]) or "none yet"
-        raise CommandError(f"no snapshot {ref!r} (known: {known})")
-    return snapshot
 
 
 class Command(BaseCommand):
@@ -60,7 +50,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        snapshot = snapshot_get(opts["snapshot"])
+        snapshot = resolve_snapshot(opts["snapshot"])
         base = None
         if opts["base"] is not None:
             base = ModelVersion.objects.filter(pk=opts["base"]).first()
