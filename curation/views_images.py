@@ -60,6 +60,7 @@ def images(request: AuthenticatedHttpRequest) -> HttpResponse:
             "filter_form": filter_form,
             "is_filtered": filters.active,
             "counts": counts,
+            "task": filters.task,  # per-label counts name their classes by this task's readable names
             "provenance_counts": [(p, names.get(p, p), n) for p, n in counts["by_provenance"].items()],
             "page": page,
             "bulk": bulk,
