@@ -63,6 +63,20 @@ class StudyResultSerializer(serializers.Serializer):
     )
 
 
+class CaseFinalSerializer(serializers.Serializer):
+    """The decision once a case is reviewed: what the worklist shows instead of the AI label."""
+
+    label = serializers.CharField(  # type: ignore[assignment]  # a field, not Field.label
+        help_text="The readers' (or the adjudicating Curator's) class; empty when non-diagnostic."
+    )
+    non_diagnostic = serializers.BooleanField()
+    ai_agreed = serializers.BooleanField(
+        allow_null=True,
+        help_text="Whether the AI's study result said the same; null when the AI gave no class "
+        "(no result, or every image outside the model's scope).",
+    )
+
+
 class CaseSummarySerializer(serializers.Serializer):
     """A case as a list shows it."""
 
@@ -78,6 +92,9 @@ class CaseSummarySerializer(serializers.Serializer):
     ai = CaseAiSerializer(source="*")
     study_result = StudyResultSerializer(
         allow_null=True, read_only=True, help_text="Null until an image of the case has a result."
+    )
+    final = CaseFinalSerializer(
+        allow_null=True, read_only=True, help_text="Null until the case is reviewed: then its final label."
     )
     image_count = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()

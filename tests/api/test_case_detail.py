@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 SUMMARY_KEYS = {
     "id", "url", "site", "task", "task_label", "status", "priority", "priority_label", "flagged", "ai",
     "study_result", "image_count", "created_at", "status_changed_at",
+    "final",  # the decision once reviewed (issue 23 item 5)
 }  # fmt: skip
 PREDICTION_KEYS = {
     "id", "case", "image", "status", "label", "confidence", "probabilities", "uncertainty", "disagreement",

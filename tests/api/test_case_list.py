@@ -31,6 +31,7 @@ ITEM_KEYS = {
     "flagged",
     "ai",
     "study_result",
+    "final",  # the decision once reviewed (issue 23 item 5)
     "image_count",
     "created_at",
     "status_changed_at",
@@ -354,3 +355,21 @@ def test_query_count_is_the_same_for_3_and_30_cases(radiologist, make_case, toke
     with CaptureQueriesContext(connection) as queries:
         assert len(_ids(client.get(cursor_page))) == 10
     assert len(queries) == large[0]
+
+
+def test_a_reviewed_case_carries_its_final_label_and_whether_the_ai_agreed(
+    radiologist, make_case, token_client
+):
+    unread = make_case(radiologist.site, task="brain_mri", status="predicted", modality="MR")
+    agreed = make_case(radiologist.site, task="brain_mri", status="reviewed", modality="MR")
+    corrected = make_case(radiologist.site, task="brain_mri", status="reviewed", modality="MR")
+    Case.objects.filter(pk__in=[unread.pk, agreed.pk, corrected.pk]).update(ai_label="glioma", ai_images=1)
+    Case.objects.filter(pk=agreed.pk).update(final_label="glioma")
+    Case.objects.filter(pk=corrected.pk).update(final_label="meningioma")
+
+    body = token_client(radiologist).get(URL).json()
+    final = {item["id"]: item["final"] for item in body["results"]}
+
+    assert final[unread.pk] is None
+    assert final[agreed.pk] == {"label": "glioma", "non_diagnostic": False, "ai_agreed": True}
+    assert final[corrected.pk] == {"label": "meningioma", "non_diagnostic": False, "ai_agreed": False}
