@@ -191,6 +191,10 @@ def base_data_import(
     _examples_ensure(
         rows=[by_name[name] for name in stored], sha_of=sha_of, site=site, spec=spec, report=report
     )
+    # "Already imported" are the known images that are (now) base examples; a known image the
+    # examples refused (stored at another site, same bytes as another row) is counted as rejected only.
+    refused = {path for path, _ in report.rejected}
+    report.duplicates = sum(1 for item in intake.duplicates if item.name not in refused)
     audit_record(
         action="curation.base_data_imported",
         site=site,
