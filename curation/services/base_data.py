@@ -193,8 +193,8 @@ def base_data_import(
     )
     # "Already imported" are the known images that are (now) base examples; a known image the
     # examples refused (stored at another site, same bytes as another row) is counted as rejected only.
-    refused = {path for path, _ in report.rejected}
-    report.duplicates = sum(1 for item in intake.duplicates if item.name not in refused)
+    refused_paths = {path for path, _ in report.rejected}
+    report.duplicates = sum(1 for item in intake.duplicates if item.name not in refused_paths)
     audit_record(
         action="curation.base_data_imported",
         site=site,
