@@ -353,29 +353,8 @@ RESULTS_TIMEOUT_SECONDS = env_int("ONCOPORTAL_RESULTS_TIMEOUT", 30, minimum=1)
 
 # fsync each spooled instance before answering its C-STORE (dimse/spool.py says what it costs).
 DICOM_SPOOL_FSYNC = env_bool("ONCOPORTAL_DICOM_SPOOL_FSYNC", False)
-SPECTACULAR_SETTINGS = {
-    "TITLE": "OncoPortal API",
-    "DESCRIPTION": (
-        "Upload studies, read cases with their AI predictions and saliency maps, post reviews, "
-        "manage models and webhooks. Authenticate with `Authorization: Bearer <token>`; "
-        "every error has the body {code, message, errors}."
-    ),
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SCHEMA_PATH_PREFIX": "/api/v1",
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    # One schema name per choice set that several fields share.
-    "ENUM_NAME_OVERRIDES": {
-        "CaseStatusEnum": "cases.models.case.CaseStatus",
-        "ResultStatusEnum": "inference.models.ResultStatus",
-        "DestinationKindEnum": "results.models.Destination.Kind",
-        "DestinationAuthEnum": "results.models.Destination.Auth",
-        "DeliveryStatusEnum": "api.models.webhooks.DeliveryStatus",
-    },
-}
+# The OpenAPI schema's title, description and enum names (drf-spectacular).
+from oncoportal.api_schema import SPECTACULAR_SETTINGS  # noqa: E402,F401
 
 # The throttle counters (and other short-lived values) must be shared by every web
 # process: Redis when the broker is Redis, else files under var/.
