@@ -43,7 +43,9 @@ def store_prepared(prepared: Prepared, *, site: Site, user: User | None, task: s
         written.append(stored)
         return stored
 
-    image_task = _task_from_image(prepared, task)  # before the transaction: it runs the models
+    # Without a task given, a DICOM header routes the case by the rules (docs/routing.md): read once.
+    routed = route_header(prepared.routing_header) if prepared.kind == "dicom" and task is None else None
+    image_task = _task_from_image(prepared, task, routed)  # before the transaction: it runs the models
     try:
         file_name = put(f"source{prepared.stored_ext}", prepared.stored_bytes)
         display_names = [put(f"display_{i:04d}.png", png) for i, png in enumerate(prepared.display_pngs)]
@@ -58,6 +60,7 @@ def store_prepared(prepared: Prepared, *, site: Site, user: User | None, task: s
                 file_name=file_name,
                 display_name=display_names[len(display_names) // 2],
                 thumb_name=thumb_name,
+                routed=routed,
                 image_task=image_task,
             )
     except BaseException:
@@ -76,6 +79,7 @@ def _create_rows(
     file_name: str,
     display_name: str,
     thumb_name: str,
+    routed: Route | None,
     image_task: str,
 ) -> Image:
     patient = None
@@ -84,8 +88,6 @@ def _create_rows(
             pseudonym=p.patient_pseudonym, defaults={"sex": p.patient_sex}
         )
     is_dicom = p.kind == "dicom"
-    # Without a task given, a DICOM header routes the case by the rules (docs/routing.md).
-    routed = route_header(p.routing_header) if is_dicom and task is None else None
     chosen_task = task or (routed.task if routed is not None else Task.UNASSIGNED)
     # The rules say nothing (no rule matched, or a plain image): the task the image looks like, if any.
     routed_by_image = (
@@ -193,18 +195,17 @@ def _create_rows(
     return image
 
 
-def _task_from_image(p: Prepared, task: str | None) -> str:
+def _task_from_image(p: Prepared, task: str | None, routed: Route | None) -> str:
     """For a new study that neither the uploader nor the header rules give a task: the task its image looks like.
 
     Asks the models' input suitability checks (``task_infer_from_image``); Unassigned otherwise.
     Runs before the intake's transaction (it runs the models).
     """
-    is_dicom = p.kind == "dicom"
-    if task or (is_dicom and not route_header(p.routing_header).header_silent):
+    if task or (routed is not None and not routed.header_silent):
         return Task.UNASSIGNED
     if p.study_instance_uid and Study.objects.filter(study_instance_uid=p.study_instance_uid).exists():
         return Task.UNASSIGNED  # the study's case has its task already
-    return task_infer_from_image(data=p.stored_bytes, dicom=is_dicom)
+    return task_infer_from_image(data=p.stored_bytes, dicom=p.kind == "dicom")
 
 
 def _rule(routed: Route | None) -> dict[str, object]:
