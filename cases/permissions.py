@@ -32,6 +32,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Models (activate, retire, weights), API tokens and webhooks: the admin and the API.
         "inference.view_modelversion",
         "inference.change_modelversion",
+        # Model lifecycle: compare, shadow, promote and roll back (lifecycle app).
+        "lifecycle.promote_model",
+        "lifecycle.view_evaluation",
+        "lifecycle.view_shadowdeployment",
+        "lifecycle.view_modelchange",
         "api.view_apitoken",
         "api.add_apitoken",
         "api.change_apitoken",

@@ -107,6 +107,11 @@ class ScoredResult(models.Model):
     scope_ratio = models.FloatField(
         null=True, blank=True, help_text="The check's score over its threshold; above 1 is outside the scope."
     )
+    input_stats = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Simple statistics of the model input (mean, spread, ...), for drift watch.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -41,6 +41,9 @@ DELIVER_RESULTS = "results.tasks.deliver_results"
 SWEEP_RESULTS = "results.tasks.sweep_results"
 RUN_TRAINING_JOB = "retraining.tasks.run_training_job"
 SWEEP_TRAINING_JOBS = "retraining.tasks.sweep_training_jobs"
+RUN_EVALUATION = "lifecycle.tasks.run_evaluation"
+RUN_SHADOW_PREDICTIONS = "lifecycle.tasks.run_shadow_predictions"
+SWEEP_LIFECYCLE = "lifecycle.tasks.sweep_lifecycle"
 
 
 class TaskLimits(TypedDict):
@@ -142,6 +145,18 @@ TASKS: dict[str, TaskSpec] = {
         "periodic: re-send training jobs whose worker died (stale heartbeat) or whose message was lost",
         name=SWEEP_TRAINING_JOBS,
     ),
+    # A candidate and the champion on one snapshot split (tens to a few thousand images, no maps):
+    # model work, so the GPU worker's inference queue; within the predictions' limits.
+    RUN_EVALUATION: _task(
+        INFERENCE, 840, 900, "score a candidate and the champion on a snapshot split", name=RUN_EVALUATION
+    ),
+    # A shadow candidate on one case's images, after the clinical prediction is done.
+    RUN_SHADOW_PREDICTIONS: _task(
+        INFERENCE, 600, 900, "one case's images through a shadow candidate", name=RUN_SHADOW_PREDICTIONS
+    ),
+    SWEEP_LIFECYCLE: _task(
+        DEFAULT, 60, 120, "periodic: re-send lost evaluations and shadow predictions", name=SWEEP_LIFECYCLE
+    ),
 }
 
 #: The queues each kind of worker consumes (``-Q``), in the order it takes them.
@@ -159,6 +174,7 @@ BEAT: dict[str, tuple[str, float]] = {
     "sweep-webhooks": (SWEEP_WEBHOOKS, 60.0),
     "sweep-results": (SWEEP_RESULTS, 60.0),
     "sweep-training-jobs": (SWEEP_TRAINING_JOBS, 60.0),
+    "sweep-lifecycle": (SWEEP_LIFECYCLE, 60.0),
 }
 
 # A row RUNNING this long past its task's hard limit lost its worker: the pool

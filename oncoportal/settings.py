@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "results",
     "curation",
     "retraining",
+    "lifecycle",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("dicomweb/", include("dicomweb.urls")),
     path("curation/jobs/", include("retraining.urls")),
+    path("curation/", include("lifecycle.urls")),
     path("curation/", include("curation.urls")),
     path("", include("inference.urls")),
     path("", include("results.urls")),

@@ -1,0 +1,1 @@
+"""Listeners for `cases` signals (shadow runs start when a case's clinical prediction is done)."""

@@ -1,0 +1,5 @@
+"""Routes of the lifecycle part mounted by lifecycle.urls (filled by its part)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
