@@ -69,6 +69,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("ONCOPORTAL_SESSION_SECONDS", 8 * 3600, minimum=60)
+# django-axes: a username is locked after repeated wrong passwords (docs/security.md).
+from oncoportal.sign_in_throttle import *  # noqa: E402,F403
+
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     if env_bool("ONCOPORTAL_BEHIND_PROXY", False):
@@ -84,6 +87,7 @@ if PRODUCTION:
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -113,6 +117,8 @@ MIDDLEWARE = [
     "oncoportal.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised by its backend into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "oncoportal.urls"

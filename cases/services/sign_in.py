@@ -1,7 +1,9 @@
 """Sign-ins in the audit trail: every login and every failed login, with where it came from.
 
 Connected to django.contrib.auth's signals in CasesConfig.ready. A failed login names the
-username tried (no password, no other credential), so repeated guessing shows in the trail.
+username tried (no password, no other credential), so repeated guessing shows in the trail;
+a username locked after too many failures (django-axes, oncoportal/sign_in_throttle.py) is
+recorded as ``auth.locked_out``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,18 @@ def on_login_failed(
     audit_record(action="auth.login_failed", audit=_context(request, None), detail={"username": tried})
 
 
+def on_locked_out(
+    sender: Any, request: HttpRequest | None, username: str | None = None, **kwargs: Any
+) -> None:
+    """A username just reached the failure limit (django-axes): its sign-ins are refused for a while."""
+    tried = str(username or "")[:USERNAME_MAX_CHARS]
+    audit_record(action="auth.locked_out", audit=_context(request, None), detail={"username": tried})
+
+
 def connect() -> None:
+    from axes.signals import user_locked_out
+
+    user_locked_out.connect(on_locked_out, dispatch_uid="cases.audit.locked_out")
     user_logged_in.connect(on_logged_in, dispatch_uid="cases.audit.login")
     user_logged_out.connect(on_logged_out, dispatch_uid="cases.audit.logout")
     user_login_failed.connect(on_login_failed, dispatch_uid="cases.audit.login_failed")
