@@ -4,7 +4,10 @@ import os
 
 from celery import Celery
 
+from oncoportal.startup import load_settings_or_exit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oncoportal.settings")
+load_settings_or_exit()  # a configuration error is one line, not a traceback
 
 app = Celery("oncoportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -72,6 +72,40 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+#: Fewest characters a production secret may have (a 32-byte random key in base64 has 43-44).
+MIN_SECRET_CHARS = 32
+
+
+def env_secret(
+    name: str, *, min_chars: int = MIN_SECRET_CHARS, not_equal: dict[str, str] | None = None
+) -> str:
+    """A required production secret: set, long enough, not repeating a few characters, not another secret.
+
+    ``not_equal`` names other secrets (name -> value) it must differ from, and
+    the public development defaults it must not be.
+    """
+    value = env_str(name).strip()
+    if len(value) < min_chars or len(set(value)) < 10:
+        raise ImproperlyConfigured(
+            f"{name} is too weak: use at least {min_chars} random characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    for other, other_value in (not_equal or {}).items():
+        if value == other_value:
+            raise ImproperlyConfigured(f"{name} must not be the same as {other}")
+    return value
+
+
+def env_hosts(name: str) -> list[str]:
+    """ALLOWED_HOSTS for production: required, and no wildcard that accepts any Host header."""
+    hosts = env_list(name, [])
+    if not hosts:
+        raise ImproperlyConfigured(f"{name} is required in production (comma-separated host names)")
+    if "*" in hosts:
+        raise ImproperlyConfigured(f"{name} must name the hosts: '*' accepts any Host header")
+    return hosts
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env_str(name, default).strip().lower()
     if value not in choices:

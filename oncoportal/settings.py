@@ -19,9 +19,11 @@ from oncoportal.env import (
     database_from_url,
     env_bool,
     env_choice,
+    env_hosts,
     env_int,
     env_list,
     env_seconds,
+    env_secret,
     env_str,
 )
 
@@ -36,18 +38,24 @@ MODELS_DIR = Path(env_str("ONCOPORTAL_MODELS_DIR", str(BASE_DIR / "inference" / 
 BASE_DATA_SITE = env_str("ONCOPORTAL_BASE_DATA_SITE", "base-data").strip()
 
 # --- Security ---------------------------------------------------------------
+_DEV_SECRET_KEY = "dev-insecure-3k1t9v0w8x7y6z5a4b3c2d1e0f9g8h7i6j5k4l3m2n1o0p"
+_DEV_PSEUDONYM_KEY = "oncoportal-development-pseudonym-key"
 if PRODUCTION:
-    SECRET_KEY = env_str("SECRET_KEY")  # no default: a missing key fails at import
+    # No defaults: a missing, short or public key fails at start-up with one line.
+    SECRET_KEY = env_secret("SECRET_KEY", min_chars=50, not_equal={"the development key": _DEV_SECRET_KEY})
     DEBUG = env_bool("DEBUG", False)
-    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
+    ALLOWED_HOSTS = env_hosts("ALLOWED_HOSTS")
     # HMAC key for patient pseudonyms; losing it breaks linking of new studies
     # to existing patients, so it is required and never derived from SECRET_KEY.
-    PSEUDONYM_KEY = env_str("ONCOPORTAL_PSEUDONYM_KEY")
+    PSEUDONYM_KEY = env_secret(
+        "ONCOPORTAL_PSEUDONYM_KEY",
+        not_equal={"SECRET_KEY": SECRET_KEY, "the development key": _DEV_PSEUDONYM_KEY},
+    )
 else:
-    SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-3k1t9v0w8x7y6z5a4b3c2d1e0f9g8h7i6j5k4l3m2n1o0p")
+    SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
     DEBUG = env_bool("DEBUG", True)
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
-    PSEUDONYM_KEY = env_str("ONCOPORTAL_PSEUDONYM_KEY", "oncoportal-development-pseudonym-key")
+    PSEUDONYM_KEY = env_str("ONCOPORTAL_PSEUDONYM_KEY", _DEV_PSEUDONYM_KEY)
 
 # Fernet key that encrypts what re-identifies a study for a result destination
 # (results.identity, docs/reidentification.md). Production: no default, so with

@@ -75,6 +75,39 @@ def test_production_requires_a_secret_key(tmp_path):
     assert "SECRET_KEY is required but not set" in result.stderr
 
 
+STRONG = {
+    "SECRET_KEY": "k8Zq1!vR7#pL2@xW9$mN4%tB6^yH3&cJ5*fD0(gS8)aE1_uQ7+oI2=eT4-rY6",
+    "ONCOPORTAL_PSEUDONYM_KEY": "another-long-random-value-for-pseudonyms",
+    "ALLOWED_HOSTS": "oncoportal.example.org",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Issue 24 item 7: each of these was accepted in production before.
+        ({"ONCOPORTAL_PSEUDONYM_KEY": "secret"}, "ONCOPORTAL_PSEUDONYM_KEY is too weak"),
+        ({"ONCOPORTAL_PSEUDONYM_KEY": "a" * 64}, "ONCOPORTAL_PSEUDONYM_KEY is too weak"),
+        (
+            {"ONCOPORTAL_PSEUDONYM_KEY": "oncoportal-development-pseudonym-key"},
+            "must not be the same as the development key",
+        ),
+        ({"ONCOPORTAL_PSEUDONYM_KEY": STRONG["SECRET_KEY"]}, "must not be the same as SECRET_KEY"),
+        ({"SECRET_KEY": "short-but-not-that-short-0123456789"}, "SECRET_KEY is too weak"),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS must name the hosts"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is required in production"),
+        ({"ONCOPORTAL_PSEUDONYM_KEY": None}, "ONCOPORTAL_PSEUDONYM_KEY is required but not set"),
+    ],
+)
+def test_production_refuses_weak_or_missing_settings_in_one_line(tmp_path, change, message):
+    env = {"ONCOPORTAL_PRODUCTION": "1", "ONCOPORTAL_VAR_DIR": str(tmp_path), **STRONG, **change}
+    result = _manage("check", env={k: v for k, v in env.items() if v is not None})
+    assert result.returncode == 2
+    assert message in result.stderr
+    # One line naming the variable, not a 55-line traceback.
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_production_passes_check_deploy(tmp_path):
     env = {
         "ONCOPORTAL_PRODUCTION": "1",
@@ -92,6 +125,25 @@ def test_bad_value_stops_start_up_with_one_line(tmp_path):
     result = _manage("check", env={"ONCOPORTAL_MAX_PIXELS": "lots", "ONCOPORTAL_VAR_DIR": str(tmp_path)})
     assert result.returncode != 0
     assert "ONCOPORTAL_MAX_PIXELS='lots': expected an integer" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_configuration_error_stops_a_worker_and_the_web_app_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "ONCOPORTAL_", "DJANGO_"))}
+    env.update({"ONCOPORTAL_MAX_PIXELS": "lots", "ONCOPORTAL_VAR_DIR": str(tmp_path)})
+    for module in ("oncoportal.wsgi", "oncoportal.celery"):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import {module}"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2, (module, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            "oncoportal: configuration error: ONCOPORTAL_MAX_PIXELS='lots': expected an integer"
+        ], result.stderr
 
 
 def test_a_malformed_reid_key_stops_start_up_with_one_line(tmp_path):
