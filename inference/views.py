@@ -105,6 +105,9 @@ def tryout(request: AuthenticatedHttpRequest) -> HttpResponse:
     read); 400 with the reason for a bad form, an unknown task, a task without
     an active model, or a file the intake refuses. Nothing is stored on a 4xx.
     """
+    if not can_upload(request.user):
+        # A try-out stores an image and runs the model, as an upload does.
+        raise PermissionDenied("Trying out a model needs upload permission (a Radiologist or Curator role).")
     if request.method == "GET":
         return _tryout_page(request)
     refused = upload_guard(

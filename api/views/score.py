@@ -193,6 +193,8 @@ QUEUED_EXAMPLE = {
 class ScoreView(APIView):
     parser_classes = [MultiPartParser]
     scopes = {"post": Scope.UPLOAD}
+    # A try-out stores an image and runs the model, as an upload does (issue 24).
+    permissions = {"post": "cases.upload_study"}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # The size first, from Content-Length, before anything reads the body (the session

@@ -43,9 +43,12 @@ def tryout_start(*, user: User, task: str, upload: File, audit: AuditContext | N
     """Check one uploaded image, store it de-identified, and queue it for the task's active model.
 
     Raises InvalidInput with a reason a user can read (unknown task, no active
-    model, not one DICOM/JPEG/PNG/TIFF image, over the intake limits); nothing
-    is stored then.
+    model, not one DICOM/JPEG/PNG/TIFF image, over the intake limits), and
+    PermissionDenied for a user without upload permission (a try-out stores an
+    image and runs the model, as an upload does); nothing is stored then.
     """
+    if not can_upload(user):
+        raise PermissionDenied("Trying out a model needs upload permission (a Radiologist or Curator role).")
     spec = task_get(task)
     if spec is None:
         raise InvalidInput(f"Unknown task {task!r}.")

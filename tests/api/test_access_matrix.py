@@ -780,6 +780,7 @@ ENDPOINTS: list[Endpoint] = [
         "POST",
         lambda w, s: f"{V1}/score/",
         Scope.UPLOAD,
+        "cases.upload_study",
         scoping=GLOBAL,
         body=lambda w, who, s: {"file": _file(w.score_jpeg), "task": "brain_mri", "wait": "0"},
         multipart=True,

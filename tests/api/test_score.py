@@ -162,14 +162,16 @@ def test_oversized_is_413_before_the_body_is_read_and_json_is_415(
 
 
 @pytest.mark.django_db
-def test_scoring_needs_the_upload_scope_and_any_role_may(
+def test_scoring_needs_the_upload_scope_and_upload_permission(
     token_client, reviewer, integration, random_model, glioma
 ):
-    body = _error(_post(token_client(reviewer, "read"), glioma), 403, "permission_denied")
+    body = _error(_post(token_client(integration, "read"), glioma), 403, "permission_denied")
     assert "'upload' scope" in body["message"]
-    for user in (reviewer, integration):  # no upload permission needed: nothing becomes a case
-        assert _post(token_client(user, "read,upload"), glioma).status_code == 202
-    assert TryOut.objects.count() == 2
+    # Issue 24 item 7: a try-out stores an image and runs the model, as an upload does.
+    _error(_post(token_client(reviewer, "read,upload"), glioma), 403, "permission_denied")
+    assert not TryOut.objects.exists()
+    assert _post(token_client(integration, "read,upload"), glioma).status_code == 202
+    assert TryOut.objects.count() == 1
 
 
 # --- Through a real worker process ---------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -187,13 +188,16 @@ def test_the_original_of_a_saved_try_out_is_a_duplicate_on_upload(
     assert Image.objects.count() == 1 and Case.objects.count() == 1
 
 
-def test_saving_needs_upload_permission(client, reviewer, start, random_model, glioma):
-    created = start(reviewer, glioma)
+def test_trying_out_needs_upload_permission(client, reviewer, start, random_model, glioma, media_dir):
+    # Issue 24 item 7: a Reviewer could create try-outs (store an image, run the model) before.
     client.force_login(reviewer)
-    html = client.get(reverse("inference:tryout_detail", args=[created.pk])).content.decode()
-    assert 'id="tryout-save"' not in html and "cannot save try-outs" in html
-    assert client.post(reverse("inference:tryout_save", args=[created.pk])).status_code == 403
-    assert not Case.objects.exists() and TryOut.objects.filter(pk=created.pk).exists()
+    assert client.get(reverse("inference:tryout")).status_code == 403
+    response = client.post(reverse("inference:tryout"), {"task": "brain_mri", "file": glioma})
+    assert response.status_code == 403 and "needs upload permission" in response.content.decode()
+    with pytest.raises(PermissionDenied):
+        start(reviewer, glioma)
+    assert not TryOut.objects.exists() and files_under(media_dir) == []
+    assert 'href="/tryout/"' not in client.get(reverse("cases:worklist")).content.decode()
 
 
 def test_a_curator_chooses_the_site(client, curator, site, start, random_model, glioma, mocker):
