@@ -386,18 +386,5 @@ else:
         }
     }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"forbidden_one_line": {"()": "oncoportal.logfilters.ForbiddenOneLine"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # A 403 logs one line, not a traceback (issue 23).
-        "django.request": {"filters": ["forbidden_one_line"]},
-        # pynetdicom logs every PDU at INFO; the listener logs what an operator needs.
-        "pynetdicom": {"level": "WARNING"},
-    },
-}
+# Console logging: one line per record; a 403 is one line, not a traceback.
+from oncoportal.logging_config import LOGGING  # noqa: E402,F401
