@@ -1,7 +1,7 @@
 """/api/v1/: the REST API, its OpenAPI schema, and Swagger UI / Redoc (served offline by the sidecar)."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from api.views.audit import CaseAuditView
@@ -26,7 +26,8 @@ PUBLIC = {"permission_classes": [AllowAny], "authentication_classes": [], "throt
 
 urlpatterns = [
     path("v1/schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
-    path("v1/docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
+    path("v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
     path("v1/me/", MeView.as_view(), name="me"),
     path("v1/studies/", StudyListView.as_view(), name="study_list"),
