@@ -122,9 +122,7 @@ def analytics_report(*, user: User, filters: AnalyticsFilters) -> AnalyticsRepor
         for case in cases
         for stage, seconds in _stage_seconds(case).items()
     ]
-    overall = {
-        stage: duration_summary([s for st, _, s in stage_rows if st == stage]) for stage in STAGES
-    }
+    overall = {stage: duration_summary([s for st, _, s in stage_rows if st == stage]) for stage in STAGES}
     counted = Counter(o.outcome for o in outcomes)
     return AnalyticsReport(
         filters=filters,
@@ -182,7 +180,9 @@ def analytics_csv_rows(report: AnalyticsReport) -> list[list[str]]:
             rows.append(["confusion", f"final={final}", f"ai={ai}", str(report.confusion.matrix[i][j]), ""])
     for c in report.confusion.per_class:
         rows.append(["class", c.name, "sensitivity", str(c.true), _number(c.sensitivity)])
-        rows.append(["class", c.name, "specificity", str(report.confusion.n - c.true), _number(c.specificity)])
+        rows.append(
+            ["class", c.name, "specificity", str(report.confusion.n - c.true), _number(c.specificity)]
+        )
     rows.append(["ai_vs_final", "accuracy", "", str(report.confusion.n), _number(report.confusion.accuracy)])
     rows.append(["ai_vs_final", "kappa", "", str(report.confusion.n), _number(report.confusion.kappa)])
     for outcome, n in report.outcomes.items():
@@ -191,7 +191,9 @@ def analytics_csv_rows(report: AnalyticsReport) -> list[list[str]]:
         rows.append(["version", v.version, "accuracy", str(v.n), _number(v.accuracy)])
         rows.append(["version", v.version, "kappa", str(v.n), _number(v.kappa)])
     rows.append(["readers", "kappa", "", str(report.readers.n), _number(report.readers.kappa)])
-    rows.append(["readers", "observed_agreement", "", str(report.readers.n), _number(report.readers.observed)])
+    rows.append(
+        ["readers", "observed_agreement", "", str(report.readers.n), _number(report.readers.observed)]
+    )
     for version, weeks in report.agreement.items():
         for w in weeks:
             rows.append(["agreement_week", version, w.week, str(w.n), _number(w.share)])

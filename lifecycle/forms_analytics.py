@@ -29,7 +29,9 @@ class AnalyticsFilterForm(forms.Form):
 
     def __init__(self, query: QueryDict, *, user: User) -> None:
         tasks = task_choices(unassigned=False)
-        data: dict[str, Any] = {key: query.get(key, "") for key in ("task", "model_version", "date_from", "date_to")}
+        data: dict[str, Any] = {
+            key: query.get(key, "") for key in ("task", "model_version", "date_from", "date_to")
+        }
         if not data["task"]:
             data["task"] = analytics_default_task(user=user) or (tasks[0][0] if tasks else "")
         defaults = AnalyticsFilters.last_weeks(task=data["task"])
@@ -62,4 +64,3 @@ class AnalyticsFilterForm(forms.Form):
             date_from=data["date_from"],
             date_to=data["date_to"],
         )
-

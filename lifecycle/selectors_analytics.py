@@ -47,10 +47,15 @@ class AnalyticsFilters:
     date_to: date
 
     @classmethod
-    def last_weeks(cls, *, task: str, model_version: str = "", weeks: int = DEFAULT_WEEKS) -> AnalyticsFilters:
+    def last_weeks(
+        cls, *, task: str, model_version: str = "", weeks: int = DEFAULT_WEEKS
+    ) -> AnalyticsFilters:
         today = timezone.localdate()
         return cls(
-            task=task, model_version=model_version, date_from=today - timedelta(weeks=weeks, days=-1), date_to=today
+            task=task,
+            model_version=model_version,
+            date_from=today - timedelta(weeks=weeks, days=-1),
+            date_to=today,
         )
 
 
@@ -218,10 +223,7 @@ def analytics_model_versions(*, user: User, task: str) -> list[str]:
     """The model versions readers of this task were shown, for the filter (one query)."""
     reviews = Review.objects.filter(task=task, case__in=analytics_cases(user=user).values("pk"))
     return sorted(
-        reviews.exclude(ai_model_version="")
-        .order_by()
-        .values_list("ai_model_version", flat=True)
-        .distinct()
+        reviews.exclude(ai_model_version="").order_by().values_list("ai_model_version", flat=True).distinct()
     )
 
 

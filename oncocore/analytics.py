@@ -98,7 +98,9 @@ class ReaderAgreement:
     kappa: float | None
 
 
-def reader_agreement(pairs: Sequence[tuple[str, str]], labels: Sequence[str] | None = None) -> ReaderAgreement:
+def reader_agreement(
+    pairs: Sequence[tuple[str, str]], labels: Sequence[str] | None = None
+) -> ReaderAgreement:
     """Agreement of ``(first reading, second reading)`` pairs; '' (non-diagnostic) is a category of its own."""
     n = len(pairs)
     agreed = sum(1 for a, b in pairs if a == b)

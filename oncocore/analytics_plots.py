@@ -104,10 +104,8 @@ def agreement_svg(series: Mapping[str, Sequence[WeeklyShare]], weeks: Sequence[s
     ax = fig.add_subplot()
     position = {w: i for i, w in enumerate(weeks)}
     for name, points in series.items():
-        shown = [p for p in points if p.week in position and p.share is not None]
-        ax.plot(
-            [position[p.week] for p in shown], [p.share for p in shown], marker="o", markersize=4, label=name
-        )
+        shown = [(position[p.week], p.agreed / p.n) for p in points if p.week in position and p.n]
+        ax.plot([x for x, _ in shown], [y for _, y in shown], marker="o", markersize=4, label=name)
     _week_axis(ax, weeks)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("AI label = final label")

@@ -105,7 +105,9 @@ def test_the_ai_label_is_the_one_the_deciding_reader_saw(readings, curator, v2):
 def test_site_scope_and_date_range(readings, curator, other_site, make_user):
     # Outside the range: nothing.
     long_ago = AnalyticsFilters(
-        task="brain_mri", date_from=timezone.localdate() - timedelta(days=60), date_to=timezone.localdate() - timedelta(days=30)
+        task="brain_mri",
+        date_from=timezone.localdate() - timedelta(days=60),
+        date_to=timezone.localdate() - timedelta(days=30),
     )
     assert analytics_report(user=curator, filters=long_ago).images == 0
     # The rows are scoped by site like every case list: another site's user sees none of these
@@ -116,5 +118,6 @@ def test_site_scope_and_date_range(readings, curator, other_site, make_user):
 
 def _with(*, version: str) -> AnalyticsFilters:
     base = _today()
-    return AnalyticsFilters(task=base.task, model_version=version, date_from=base.date_from, date_to=base.date_to)
-
+    return AnalyticsFilters(
+        task=base.task, model_version=version, date_from=base.date_from, date_to=base.date_to
+    )
