@@ -121,22 +121,24 @@ def turnaround_svg(
     *,
     title: str,
 ) -> str:
-    """Per stage, the weekly median (solid) and p90 (dashed) in hours."""
+    """Per stage, the weekly median (solid) and p90 (dashed), in hours (minutes when all are under two hours)."""
     fig = Figure(figsize=(6.4, 3.4))
     ax = fig.add_subplot()
     position = {w: i for i, w in enumerate(weeks)}
+    longest = max((s.p90 or 0 for points in stages.values() for _, s in points), default=0.0)
+    unit, per = ("minutes", 60.0) if longest < 2 * HOUR else ("hours", HOUR)
     for index, (stage, points) in enumerate(stages.items()):
         shown = [(position[w], s) for w, s in points if w in position and s.median is not None]
         xs = [x for x, _ in shown]
         color = f"C{index}"
         name = names.get(stage, stage)
-        medians = [(s.median or 0) / HOUR for _, s in shown]
-        p90s = [(s.p90 or 0) / HOUR for _, s in shown]
+        medians = [(s.median or 0) / per for _, s in shown]
+        p90s = [(s.p90 or 0) / per for _, s in shown]
         ax.plot(xs, medians, marker="o", markersize=4, color=color, label=f"{name} median")
         ax.plot(xs, p90s, linestyle="--", color=color, label=f"{name} p90")
     _week_axis(ax, weeks)
-    ax.set_ylim(bottom=0)
-    ax.set_ylabel("hours since upload")
+    ax.set_ylim(0, max(1.0, longest / per * 1.6))  # headroom for the legend
+    ax.set_ylabel(f"{unit} since upload")
     if stages:
         ax.legend(loc="upper left", fontsize=7, ncol=2)
     return _svg(fig, title=title)

@@ -8,6 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
+# The Chromium fixtures, for the Analytics tab's browser test (test_analytics_browser.py).
+from tests.browser.conftest import artifacts, chromium, page  # noqa: F401
+
 BRAIN = ["glioma", "meningioma", "notumor", "pituitary"]
 
 

@@ -15,7 +15,7 @@ from oncocore.analytics import (
     turnaround_by_week,
     weeks_between,
 )
-from oncocore.analytics_plots import agreement_svg, confusion_svg, sensitivity_specificity_svg
+from oncocore.analytics_plots import agreement_svg, confusion_svg, sensitivity_specificity_svg, turnaround_svg
 
 # (ai, final): final a -> ai a a a b; final b -> ai b b a c; final c -> ai c c.
 PAIRS = [("a", "a")] * 3 + [("b", "a")] + [("b", "b")] * 2 + [("a", "b"), ("c", "b")] + [("c", "c")] * 2
@@ -95,3 +95,8 @@ def test_figures_are_inline_svg_with_their_numbers_as_text():
     assert "0.83" in bars and "0.88" in bars  # 5/6 and 7/8
     line = agreement_svg(agreement_by_week([("v1", "2025-W10", "a", "a")]), ["2025-W10"], title="line")
     assert "2025-W10" in line and "v1" in line
+    stages = turnaround_by_week([("final", "2025-W10", 1800.0), ("final", "2025-W11", 5400.0)])
+    minutes = turnaround_svg(stages, {"final": "Upload to final"}, ["2025-W10", "2025-W11"], title="t")
+    assert "minutes since upload" in minutes and "Upload to final median" in minutes
+    stages = turnaround_by_week([("final", "2025-W10", 3 * 3600.0)])
+    assert "hours since upload" in turnaround_svg(stages, {}, ["2025-W10"], title="t")
