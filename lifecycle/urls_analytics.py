@@ -1,5 +1,10 @@
-"""Routes of the lifecycle part mounted by lifecycle.urls (filled by its part)."""
+"""Routes of the analytics part, mounted at /curation/analytics/ by lifecycle.urls."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from lifecycle import views_analytics
+
+urlpatterns = [
+    path("", views_analytics.analytics, name="analytics"),
+    path("figures.csv", views_analytics.analytics_csv, name="analytics_csv"),
+]
