@@ -152,7 +152,9 @@ class ConvBNAct(nn.Module):
 class MBConv(nn.Module):
     """Inverted residual: 1x1 expand, k x k depthwise, 1x1 linear projection (no SE in the lite variants)."""
 
-    def __init__(self, cin: int, cout: int, *, expand: int, kernel: int, stride: int, drop_path: float) -> None:
+    def __init__(
+        self, cin: int, cout: int, *, expand: int, kernel: int, stride: int, drop_path: float
+    ) -> None:
         super().__init__()
         hidden = cin * expand
         # No module (and no weights) when the ratio is 1, as in the reference key layout.
@@ -182,7 +184,12 @@ class EfficientNetLite(nn.Module):
     """
 
     def __init__(
-        self, variant: str, *, num_classes: int = IMAGENET_CLASSES, in_channels: int = 3, drop_path_rate: float = 0.2
+        self,
+        variant: str,
+        *,
+        num_classes: int = IMAGENET_CLASSES,
+        in_channels: int = 3,
+        drop_path_rate: float = 0.2,
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
@@ -302,13 +309,16 @@ def load_imagenet_weights(model: nn.Module, variant: str | None = None) -> dict[
         ValueError: ``model`` is not that variant (keys or shapes differ).
     """
     if not isinstance(model, EfficientNetLite):
-        raise ValueError(f"ImageNet EfficientNet-Lite weights need an EfficientNetLite, got {type(model).__name__}")
+        raise ValueError(
+            f"ImageNet EfficientNet-Lite weights need an EfficientNetLite, got {type(model).__name__}"
+        )
     name = variant or model.variant.name
     if name != model.variant.name:
         raise ValueError(f"{_title(name)} weights do not fit an {_title(model.variant.name)}")
     source = imagenet_weights_file(name)
     raw = source.read_bytes()
-    reference = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)  # tensors only: no code runs
+    # weights_only: the file may hold tensors only, so loading it runs no code.
+    reference = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     state = {reference_key(k): v for k, v in reference.items()}
     stem = state["stem.conv.weight"]  # (32, 3, 3, 3)
     if model.stem.conv.in_channels == 1:

