@@ -80,8 +80,8 @@ RECIPES: dict[str, Recipe] = {
             "lite0-finetune",
             "Plain ImageNet fine-tune: EfficientNet-Lite0 from its ImageNet-1k weights, 224 px, the whole "
             "image resized (no crop, no letterbox), ImageNet normalisation, AdamW with a one-cycle schedule "
-            "peaking at 1e-3, flips and small affine moves, label smoothing 0.1, batch 32 (about an hour "
-            "on a GPU).",
+            "peaking at 1e-3, flips and small affine moves, label smoothing 0.1, batch 32 "
+            "(needs the 'pretrained' extra where it trains).",
             {
                 "arch": "efficientnet_lite0",
                 "pretrained": "imagenet",
