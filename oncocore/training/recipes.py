@@ -76,6 +76,30 @@ RECIPES: dict[str, Recipe] = {
                 "ema_decay": 0.999,
             },
         ),
+        Recipe(
+            "lite0-finetune",
+            "Plain ImageNet fine-tune: EfficientNet-Lite0 from its ImageNet-1k weights, 224 px, the whole "
+            "image resized (no crop, no letterbox), ImageNet normalisation, AdamW with a one-cycle schedule "
+            "peaking at 1e-3, flips and small affine moves, label smoothing 0.1, batch 32 "
+            "(needs the 'pretrained' extra where it trains).",
+            {
+                "arch": "efficientnet_lite0",
+                "pretrained": "imagenet",
+                "normalization": "imagenet",
+                "input_size": 224,
+                "resize_mode": "resize",
+                "crop_foreground": False,
+                "augment": "auto",  # MR/CT: horizontal flips + small affine; histology: flips/rot90 + colour
+                "epochs": 30,
+                "batch_size": 32,
+                "lr": 1e-3,
+                # One cycle: 30 % warm-up from ~0 to the peak, cosine down to ~0 (OneCycleLR's shape).
+                "warmup_epochs": 9.0,
+                "min_lr_ratio": 0.001,
+                "label_smoothing": 0.1,
+                "patience": 30,
+            },
+        ),
     )
 }
 

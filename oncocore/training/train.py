@@ -51,7 +51,6 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..nets import build_model
-from ..preprocessing import PreprocessSpec
 from .args import get_args_parser, parse_args
 from .augment import make_augment
 from .checkpoint import load_checkpoint, make_scheduler, save_checkpoint
@@ -59,6 +58,7 @@ from .data import BatchLoader, CachedImageDataset
 from .distributed import Dist, setup, sync_batchnorm, wrap
 from .finetune import finetune_plan, load_finetune_weights
 from .finish import VAL_KEYS, finish
+from .imagenet import check_start_options, load_start_weights, run_preprocessing
 from .loops import evaluate, recompute_bn_stats, train_one_epoch
 from .pretrain import init_from_pretrained
 from .progress import Progress, StopRequested, StopSignal
@@ -83,6 +83,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     recipe = getattr(args, "recipe", None)
     if recipe and getattr(args, "recipe_applied", None) != recipe:
         raise ValueError(f"--recipe {recipe}: parse the options with oncocore.training.args.get_args_parser")
+    check_start_options(args)
     d, device = setup(getattr(args, "device", None))
     stop = StopSignal().install()
     try:
@@ -109,7 +110,7 @@ def _run(args: argparse.Namespace, d: Dist, device: torch.device, stop: StopSign
         parent, classes, keep_head = finetune_plan(args.finetune_from, classes)
         args.arch, args.input_size, spec = parent.arch, parent.preprocessing.input_size, parent.preprocessing
     else:
-        spec = PreprocessSpec.for_task(data.dataset, args.input_size)
+        spec = run_preprocessing(args, data.dataset)
     ckpt = load_checkpoint(args.resume) if args.resume else None
     if ckpt is not None and (ckpt["classes"] != classes or ckpt["preprocessing"] != spec.to_dict()):
         raise ValueError("checkpoint classes/preprocessing differ from this run's data and options")
@@ -139,15 +140,18 @@ def _run(args: argparse.Namespace, d: Dist, device: torch.device, stop: StopSign
     bn_loader = BatchLoader(datasets["train"], args.batch_size, device=device)  # in order, no augmentation
 
     model = build_model(args.arch, num_classes=len(classes), in_channels=spec.channels)
-    pretrained, finetuned = None, None
+    pretrained, finetuned, imagenet = None, None, None
     if ckpt is None and parent is not None:
         finetuned = load_finetune_weights(model, args.finetune_from, keep_head=keep_head)
     elif getattr(args, "init_from", None) and ckpt is None:
         pretrained = init_from_pretrained(
             model, args.init_from, arch=args.arch, task=data.dataset, val_rows=data.val
         )
-    elif ckpt is not None:
+    elif ckpt is None:
+        imagenet = load_start_weights(model, args)
+    else:
         pretrained, finetuned = ckpt.get("pretrained"), ckpt.get("finetuned_from")
+        imagenet = ckpt.get("pretrained_weights")
     model = sync_batchnorm(model, d, device).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -278,6 +282,7 @@ def _run(args: argparse.Namespace, d: Dist, device: torch.device, stop: StopSign
                 "epochs_since_best": stale,
                 "pretrained": pretrained,
                 "finetuned_from": finetuned,
+                "pretrained_weights": imagenet,
                 "world_size": d.world,
             }
             save_checkpoint(out / "checkpoint.pt", state)
