@@ -39,6 +39,8 @@ FORMULAS = {
     Strategy.DISAGREEMENT: "D = max(member disagreement, challenger disagreement)",
     Strategy.COMBINED: "1 − (1 − U)(1 − D)",
 }
+# Readers' queues rank without shadow results (they never see them, nor an order made from them).
+READER_FORMULAS = {**FORMULAS, Strategy.DISAGREEMENT: "D = member disagreement"}
 
 
 def permission_view(permission: str, message: str) -> Callable[[View], View]:
@@ -174,7 +176,7 @@ def reader_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
         {
             "form": form,
             "filters": filters,
-            "formula": FORMULAS[filters.strategy],
+            "formula": READER_FORMULAS[filters.strategy],
             "page": page,
             "rows": rows,
             "any_hidden": any(row.hidden for row in rows),
