@@ -35,9 +35,9 @@ OUT_OF_SCOPE_SHOWN = 20
 HISTOGRAM_BINS = 10
 
 FORMULAS = {
-    Strategy.UNCERTAINTY: "U = (entropy + (1 − margin)) / 2",
+    Strategy.UNCERTAINTY: "U = (entropy + (1 - margin)) / 2",
     Strategy.DISAGREEMENT: "D = max(member disagreement, challenger disagreement)",
-    Strategy.COMBINED: "1 − (1 − U)(1 − D)",
+    Strategy.COMBINED: "1 - (1 - U)(1 - D)",
 }
 # Readers' queues rank without shadow results (they never see them, nor an order made from them).
 READER_FORMULAS = {**FORMULAS, Strategy.DISAGREEMENT: "D = member disagreement"}

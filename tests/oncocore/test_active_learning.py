@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -28,14 +29,14 @@ def binary(p: float) -> dict[str, float]:
     return {"benign": p, "malignant": round(1 - p, 10)}
 
 
-def result(case_id: int, image_id: int, p: float, *, age: int = 0, **extra: object) -> ImageResult:
+def result(case_id: int, image_id: int, p: float, *, age: int = 0, **extra: Any) -> ImageResult:
     """An image of case ``case_id`` (created ``age`` minutes after T0) with P(benign) = p."""
     return ImageResult(
         image_id=image_id,
         case_id=case_id,
         case_created=T0 + timedelta(minutes=age),
         probabilities=binary(p),
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
