@@ -34,24 +34,26 @@ class QueueFilters:
     strategy: Strategy = Strategy.COMBINED
 
 
-def label_next_candidates(*, user: User, task: str = "", reader: bool = False) -> QuerySet[Case]:
-    """Unreviewed cases the user may see that wait for a reader and have a finished prediction.
-
-    ``reader``: the reader's own queue, which leaves out the cases this reader has read already.
-    """
+def _waiting_cases(*, user: User, task: str = "", reader: bool = False) -> QuerySet[Case]:
+    """Unreviewed cases the user may see that wait for a reader (base data left out)."""
     base_sites = Site.objects.filter(code=settings.BASE_DATA_SITE).values("pk")
-    done = Prediction.objects.filter(image__case_id=OuterRef("pk"), status=ResultStatus.DONE)
     cases = (
-        case_list_for_user(user=user)
-        .exclude(site_id__in=base_sites)
-        .filter(status__in=REVIEW_QUEUE_STATUSES)
-        .filter(Exists(done))
+        case_list_for_user(user=user).exclude(site_id__in=base_sites).filter(status__in=REVIEW_QUEUE_STATUSES)
     )
     if task:
         cases = cases.filter(task=task)
     if reader:
         cases = cases.exclude(reviews__reviewer=user)
     return cases
+
+
+def label_next_candidates(*, user: User, task: str = "", reader: bool = False) -> QuerySet[Case]:
+    """Unreviewed cases the user may see that wait for a reader and have a finished prediction.
+
+    ``reader``: the reader's own queue, which leaves out the cases this reader has read already.
+    """
+    done = Prediction.objects.filter(image__case_id=OuterRef("pk"), status=ResultStatus.DONE)
+    return _waiting_cases(user=user, task=task, reader=reader).filter(Exists(done))
 
 
 def _members(rows: Any) -> list[Member]:
@@ -87,13 +89,8 @@ def label_next_queue(
     """
     if with_shadow is None:
         with_shadow = not reader
-    cases = label_next_candidates(user=user, task=filters.task, reader=reader)
-    newer = Prediction.objects.filter(
-        image_id=OuterRef("image_id"),
-        status=ResultStatus.DONE,
-        model_version__task=OuterRef("model_version__task"),
-        pk__gt=OuterRef("pk"),
-    )
+    # The cases without a finished prediction simply bring no rows: no Exists() needed here.
+    cases = _waiting_cases(user=user, task=filters.task, reader=reader)
     rows = (
         Prediction.objects.filter(
             status=ResultStatus.DONE,
@@ -101,8 +98,8 @@ def label_next_queue(
             # A result of the case's task: one from before a task change is stale.
             model_version__task=F("image__case__task"),
         )
-        .exclude(Exists(newer))
-        .order_by("image__case_id", "image_id")
+        # Per image oldest to newest: the last row of an image is its newest result.
+        .order_by("image__case_id", "image_id", "pk")
         .values_list(
             "image_id",
             "model_version_id",
@@ -116,7 +113,7 @@ def label_next_queue(
         )
     )
     challengers = _challengers(cases) if with_shadow else {}
-    results = []
+    results: dict[int, ImageResult] = {}
     for image_id, lead_id, case_id, created, probs, uncertainty, members_json, disagreement, in_scope in rows:
         members = _members(members_json)
         challenger = challengers.get(image_id)
@@ -124,20 +121,18 @@ def label_next_queue(
         member_ids = {lead_id} | {
             row.get("version_id") for row in members_json or [] if isinstance(row, dict)
         }
-        results.append(
-            ImageResult(
-                image_id=image_id,
-                case_id=case_id,
-                case_created=created,
-                probabilities=probs or {},
-                uncertainty=uncertainty,
-                members=members,
-                stored_disagreement=disagreement,
-                in_scope=in_scope,
-                challenger=challenger[1] if challenger and challenger[0] not in member_ids else None,
-            )
+        results[image_id] = ImageResult(
+            image_id=image_id,
+            case_id=case_id,
+            case_created=created,
+            probabilities=probs or {},
+            uncertainty=uncertainty,
+            members=members,
+            stored_disagreement=disagreement,
+            in_scope=in_scope,
+            challenger=challenger[1] if challenger and challenger[0] not in member_ids else None,
         )
-    return rank_cases(results, filters.strategy)
+    return rank_cases(results.values(), filters.strategy)
 
 
 def label_next_rows(*, user: User, case_ids: Sequence[int]) -> list[Case]:
