@@ -1,5 +1,9 @@
-"""Routes of the lifecycle part mounted by lifecycle.urls (filled by its part)."""
+"""The Curator page's Label next tab (/curation/next/): active learning's queue."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from lifecycle import views_next
+
+urlpatterns = [
+    path("", views_next.next_queue, name="next"),
+]

@@ -11,6 +11,7 @@ urlpatterns = [
     path("curation/jobs/", include("retraining.urls")),
     path("curation/", include("lifecycle.urls")),
     path("curation/", include("curation.urls")),
+    path("label-next/", include("lifecycle.urls_label_next")),  # readers' active-learning queue
     path("", include("inference.urls")),
     path("", include("results.urls")),
     path("", include("cases.urls")),

@@ -1,9 +1,12 @@
-"""Fixtures of the lifecycle tests: brain MRI cases with a stored AI result, read through the real review services."""
+"""Fixtures of the lifecycle tests: brain MRI cases with a stored AI result, read through the real review services;
+model version rows and finished results (clinical and shadow) with fixed probabilities."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -71,6 +74,37 @@ def ai_case(make_case, site) -> Callable[..., object]:
     return _make
 
 
+_versions = itertools.count(1)
+
+
+def brain(glioma: float, notumor: float) -> dict[str, float]:
+    """Brain MRI probabilities with the rest split between meningioma and pituitary."""
+    rest = round((1.0 - glioma - notumor) / 2, 10)
+    return {"glioma": glioma, "meningioma": rest, "notumor": notumor, "pituitary": rest}
+
+
+@pytest.fixture
+def make_version(db) -> Callable[..., Any]:
+    """A ModelVersion row (no bundle behind it: nothing here loads weights)."""
+    from inference.models import ModelVersion
+
+    def _make(task: str = "brain_mri", *, status: str = "active", classes: list[str] | None = None) -> Any:
+        n = next(_versions)
+        return ModelVersion.objects.create(
+            name=f"test-{task}".replace("_", "-"),
+            version=str(n),
+            task=task,
+            arch="stub",
+            bundle_path="-",
+            weights_sha256="0" * 64,
+            class_names=classes or BRAIN,
+            card={},
+            status=status,
+        )
+
+    return _make
+
+
 @pytest.fixture
 def read(django_capture_on_commit_callbacks) -> Callable[..., object]:
     """``read(case, reader, label)`` through review_submit ('' is non-diagnostic), after-commit listeners run
@@ -108,3 +142,48 @@ def second_reviewer(make_user, site):
 
 def at(day: datetime, hours: float) -> datetime:
     return day + timedelta(hours=hours)
+
+
+def predict(db) -> Callable[..., Any]:
+    """A finished prediction of ``image`` by ``version`` with these probabilities (and any other column)."""
+    from django.utils import timezone
+
+    from inference.models import Prediction
+
+    def _predict(image: Any, version: Any, probabilities: dict[str, float], **columns: Any) -> Any:
+        label = max(probabilities, key=lambda k: probabilities[k])
+        fields: dict[str, Any] = {
+            "status": "done",
+            "label": label,
+            "confidence": probabilities[label],
+            "probabilities": probabilities,
+            "finished_at": timezone.now(),
+            **columns,
+        }
+        return Prediction.objects.create(image=image, model_version=version, **fields)
+
+    return _predict
+
+
+@pytest.fixture
+def shadow(db) -> Callable[..., Any]:
+    """A finished shadow result of ``image`` by ``version`` (its deployment made on first use)."""
+    from lifecycle.models import ShadowDeployment, ShadowPrediction
+
+    def _shadow(image: Any, version: Any, probabilities: dict[str, float], **columns: Any) -> Any:
+        deployment, _ = ShadowDeployment.objects.get_or_create(
+            candidate=version, stopped_at=None, defaults={"task": version.task}
+        )
+        label = max(probabilities, key=lambda k: probabilities[k])
+        return ShadowPrediction.objects.create(
+            deployment=deployment,
+            image=image,
+            model_version=version,
+            status="done",
+            label=label,
+            confidence=probabilities[label],
+            probabilities=probabilities,
+            **columns,
+        )
+
+    return _shadow
