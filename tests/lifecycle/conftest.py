@@ -144,6 +144,7 @@ def at(day: datetime, hours: float) -> datetime:
     return day + timedelta(hours=hours)
 
 
+@pytest.fixture
 def predict(db) -> Callable[..., Any]:
     """A finished prediction of ``image`` by ``version`` with these probabilities (and any other column)."""
     from django.utils import timezone
