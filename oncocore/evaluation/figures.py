@@ -110,8 +110,8 @@ def reliability_svg(results: dict[str, Any], n_bins: int = RELIABILITY_BINS) -> 
             color=COLOURS[side],
             label=f"{side} (ECE {ece:.3f})" if ece is not None else side,
         )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(-0.02, 1.02)  # points at 0 or 1 stay whole
+    ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("confidence (top class)")
     ax.set_ylabel("accuracy")
     ax.legend(loc="upper left", fontsize=7)
