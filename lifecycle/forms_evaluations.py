@@ -11,7 +11,7 @@ from inference.models import ModelVersion
 from lifecycle.selectors_evaluations import candidate_choices, snapshot_choices
 
 
-class VersionChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+class VersionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return f"{obj.label} ({obj.task}, {obj.get_status_display().lower()})"
 

@@ -98,5 +98,8 @@ def evaluation_figures(evaluation: Evaluation) -> dict[str, str]:
         return {}
     stamp = evaluation.finished_at.isoformat() if evaluation.finished_at else ""
     key = f"lifecycle:evaluation-figures:{evaluation.pk}:{stamp}"
-    figures: dict[str, str] = cache.get_or_set(key, lambda: all_svgs(evaluation.results), FIGURE_CACHE_S)
-    return figures
+    figures = cache.get(key)
+    if figures is None:
+        figures = all_svgs(evaluation.results)
+        cache.set(key, figures, FIGURE_CACHE_S)
+    return dict(figures)

@@ -86,7 +86,7 @@ def one_line(exc: BaseException) -> str:
 # --- Fairness ------------------------------------------------------------------
 def _training_snapshot(version: ModelVersion) -> Snapshot | None:
     try:
-        return version.training_job.snapshot  # type: ignore[attr-defined,no-any-return]
+        return version.training_job.snapshot
     except ObjectDoesNotExist:
         pass
     frozen = (version.card.get("training_data") or {}).get("snapshot") or {}
@@ -97,11 +97,11 @@ def _training_snapshot(version: ModelVersion) -> Snapshot | None:
 
 def _parent(version: ModelVersion) -> ModelVersion | None:
     try:
-        base = version.training_job.base_version  # type: ignore[attr-defined]
+        base = version.training_job.base_version
     except ObjectDoesNotExist:
         base = None
     if base is not None:
-        return base  # type: ignore[no-any-return]
+        return base
     parent = (version.card.get("training_data") or {}).get("finetuned_from") or {}
     if isinstance(parent, dict) and parent.get("name") and parent.get("version"):
         return ModelVersion.objects.filter(name=parent["name"], version=parent["version"]).first()

@@ -50,7 +50,7 @@ def members_frozen(members: list[ModelVersion]) -> list[dict[str, object]]:
 def default_snapshot(candidate: ModelVersion) -> Snapshot | None:
     """The snapshot the candidate's training job used, else the task's newest snapshot."""
     try:
-        snapshot: Snapshot = candidate.training_job.snapshot  # type: ignore[attr-defined]
+        snapshot: Snapshot = candidate.training_job.snapshot
         return snapshot
     except ObjectDoesNotExist:
         return Snapshot.objects.filter(task=candidate.task).order_by("-version", "-pk").first()
