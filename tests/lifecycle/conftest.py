@@ -1,18 +1,25 @@
 """Fixtures of the lifecycle tests: brain MRI cases with a stored AI result, read through the real review services;
-model version rows and finished results (clinical and shadow) with fixed probabilities."""
+model version rows and finished results (clinical and shadow) with fixed probabilities; the bundled brain MRI model
+as champion, a random one as candidate, a real snapshot."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
-# The Chromium fixtures, for the Analytics tab's browser test (test_analytics_browser.py).
+# The Chromium fixtures, for the lifecycle pages' browser tests.
 from tests.browser.conftest import artifacts, chromium, page  # noqa: F401
+from tests.retraining.conftest import freeze
+
+#: Redis database of the lifecycle worker tests (tests/worker.py: each module family its own).
+REDIS_DB = 1
+CHAMPION_BUNDLE = Path(__file__).resolve().parents[2] / "inference" / "bundles" / "brain_mri-cpu"
 
 BRAIN = ["glioma", "meningioma", "notumor", "pituitary"]
 
@@ -188,3 +195,27 @@ def shadow(db) -> Callable[..., Any]:
         )
 
     return _shadow
+
+
+@pytest.fixture
+def champion(db):
+    """The shipped brain MRI model (trained on the public data folder), active."""
+    from inference.services import model_version_register
+
+    version, _ = model_version_register(bundle_dir=CHAMPION_BUNDLE, activate=True)
+    return version
+
+
+@pytest.fixture
+def candidate(db, random_bundle):
+    """An untrained brain MRI model, registered and not active."""
+    from inference.services import model_version_register
+
+    version, _ = model_version_register(bundle_dir=random_bundle)
+    return version
+
+
+@pytest.fixture
+def snapshot(data_dir, site, radiologist):
+    """brain_mri-v1 frozen from 16 stored images (4 a class), 4 of them in the test split."""
+    return freeze(data_dir, site=site, user=radiologist)

@@ -1,0 +1,92 @@
+"""The Curator page's evaluations: the list and start form, one comparison side by side, its status as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
+from lifecycle.forms_evaluations import EvaluationStartForm
+from lifecycle.selectors_evaluations import evaluation_figures, evaluation_list, evaluation_progress
+from lifecycle.services.evaluations import evaluation_request
+from oncocore.evaluation.compare import ALPHA, comparison_rows, paired_verdict
+from oncoportal.exceptions import DomainError
+
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+PERMISSION = "curation.curate_dataset"
+LIST_LIMIT = 100
+
+
+def curator_view(view: View) -> View:
+    """A signed-in UI user with the curate_dataset permission; 403 for anyone else (readers never see these)."""
+
+    @ui_view
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied("Model evaluations are for Curators (the curate_dataset permission).")
+        return view(request, *args, **kwargs)
+
+    return cast(View, wrapped)
+
+
+@require_http_methods(["GET", "POST"])
+@curator_view
+def evaluations(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The evaluations, newest first, and the form that starts one (POST)."""
+    form = EvaluationStartForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            evaluation = evaluation_request(
+                candidate=data["candidate"],
+                snapshot=data["snapshot"],
+                split=data["split"],
+                audit=web_audit(request),
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Evaluation {evaluation.pk} queued.")
+            return redirect("lifecycle:evaluation", pk=evaluation.pk)
+    context = {"curation_tab": "models", "evaluations": evaluation_list()[:LIST_LIMIT], "form": form}
+    return render(
+        request, "lifecycle/evaluations.html", context, status=400 if request.method == "POST" else 200
+    )
+
+
+@require_GET
+@curator_view
+def evaluation_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """One evaluation: the two models side by side when done; the page polls evaluation_status until then."""
+    evaluation = get_object_or_404(evaluation_list(), pk=pk)
+    results = evaluation.results
+    context = {
+        "curation_tab": "models",
+        "evaluation": evaluation,
+        "progress": evaluation_progress(evaluation),
+        "results": results,
+        "rows": comparison_rows(results) if results.get("sides") else [],
+        "verdict": paired_verdict(results.get("paired")) if results.get("sides") else "",
+        "significant": bool(results.get("paired")) and results["paired"]["p_value"] < ALPHA,
+        "alpha": ALPHA,
+        "figures": evaluation_figures(evaluation),
+        "champion_members": evaluation.champion_members,
+    }
+    return render(request, "lifecycle/evaluation_detail.html", context)
+
+
+@require_GET
+@curator_view
+def evaluation_status(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
+    """The evaluation's state as JSON, for polling."""
+    response = JsonResponse(evaluation_progress(get_object_or_404(evaluation_list(), pk=pk)))
+    response["Cache-Control"] = "no-store"
+    return response
