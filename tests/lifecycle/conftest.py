@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+# The Chromium fixtures, for the Models tab's browser test (test_promotion_browser.py).
+from tests.browser.conftest import artifacts, chromium, page  # noqa: F401
 from tests.conftest import BRAIN_CLASSES
 
 #: Redis database of the promotion tests (tests/worker.py: each module family its own).
