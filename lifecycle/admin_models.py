@@ -14,7 +14,6 @@ class ModelChangeAdmin(ReadOnlyAdmin):
     list_filter = ["task", "kind"]
     search_fields = ["version__name", "version__version", "reason"]
     list_select_related = ["version", "actor", "evaluation"]
-    readonly_fields = [
+    fields = readonly_fields = (
         "task", "kind", "version", "before", "after", "evaluation", "gate", "reason", "actor", "created_at",
-    ]  # fmt: skip
-    fields = readonly_fields
+    )  # fmt: skip

@@ -129,3 +129,11 @@ def test_roll_back_to_an_earlier_version(curator_client, promoted, random_model)
     assert url in html
     assert curator_client.post(url, {"reason": "back"}).status_code == 302
     assert active_ensemble(task="brain_mri") == [random_model]
+
+
+def test_the_admin_lists_changes_read_only(curator_client, promoted):
+    url = reverse("admin:lifecycle_modelchange_changelist")
+    assert promoted.version.name in curator_client.get(url).content.decode()
+    detail = curator_client.get(reverse("admin:lifecycle_modelchange_change", args=[promoted.pk]))
+    assert detail.status_code == 200 and "Save" not in detail.content.decode()
+    assert curator_client.get(reverse("admin:lifecycle_modelchange_add")).status_code == 403
