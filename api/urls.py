@@ -10,6 +10,7 @@ from api.views.case_list import CaseListView
 from api.views.cases import CaseDetailView, CaseRetryView
 from api.views.destinations import DestinationDetailView, DestinationListView, DestinationTestView
 from api.views.me import MeView
+from api.views.model_changes import ModelPromoteView, ModelRollbackView
 from api.views.models import ModelActivateView, ModelDetailView, ModelListView, ModelRetireView
 from api.views.predictions import PredictionDetailView, PredictionOverlayView, PredictionSaliencyView
 from api.views.results import CaseResultsView, ResultResendView
@@ -65,6 +66,9 @@ urlpatterns = [
     path("v1/models/<int:pk>/", ModelDetailView.as_view(), name="model_detail"),
     path("v1/models/<int:pk>/activate/", ModelActivateView.as_view(), name="model_activate"),
     path("v1/models/<int:pk>/retire/", ModelRetireView.as_view(), name="model_retire"),
+    # Promote through the gate, roll back a change (docs/promotion.md).
+    path("v1/models/<int:pk>/promote/", ModelPromoteView.as_view(), name="model_promote"),
+    path("v1/models/changes/<int:pk>/rollback/", ModelRollbackView.as_view(), name="model_rollback"),
     # A case's audit trail (Curators); scoring one image without making a case (the try-out).
     path("v1/cases/<int:pk>/audit/", CaseAuditView.as_view(), name="case_audit"),
     path("v1/score/", ScoreView.as_view(), name="score"),

@@ -1,3 +1,6 @@
-"""Admin of the lifecycle app; each part registers its models in its own module."""
+"""Admin of the lifecycle app: each part's module registers its own models (imported here)."""
 
-from lifecycle import admin_evaluations  # noqa: F401  (Evaluation)
+from lifecycle import (
+    admin_evaluations,  # noqa: F401  (Evaluation)
+    admin_models,  # noqa: F401  (ModelChange)
+)

@@ -19,6 +19,7 @@ from oncoportal.env import (
     database_from_url,
     env_bool,
     env_choice,
+    env_float,
     env_hosts,
     env_int,
     env_list,
@@ -308,6 +309,11 @@ TRAINING_CANDIDATES_DIR = Path(
     env_str("ONCOPORTAL_CANDIDATES_DIR", str(VAR_DIR / "models" / "candidates"))
 ).resolve()
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The promotion gate (docs/promotion.md): how much worse than the champion a candidate may be.
+PROMOTE_MARGIN_MACRO_F1 = env_float("ONCOPORTAL_PROMOTE_MARGIN_MACRO_F1", 0.02, minimum=0.0, maximum=1.0)
+PROMOTE_MARGIN_SENSITIVITY = env_float(
+    "ONCOPORTAL_PROMOTE_MARGIN_SENSITIVITY", 0.02, minimum=0.0, maximum=1.0
+)
 
 # --- REST framework ---------------------------------------------------------
 REST_FRAMEWORK = {

@@ -107,6 +107,12 @@ class ModelFilterSerializer(StrictSerializer):
     cursor = serializers.CharField(required=False)
     page_size = serializers.IntegerField(required=False)
 
+    def to_internal_value(self, data: Any) -> Any:
+        # DRF reads an empty query value of an optional field as absent; "?status=" is not a state.
+        if hasattr(data, "get") and data.get("status") == "":
+            raise serializers.ValidationError({"status": ["Must be one of the states, not empty."]})
+        return super().to_internal_value(data)
+
 
 class ActivateSerializer(StrictSerializer):
     """How to activate a version; an empty body activates it beside the task's other active versions."""

@@ -90,6 +90,7 @@ class World:
     upload_jpeg: Path
     score_jpeg: Path
     snapshot: Any = None  # of brain_mri: examples over both sites' images (Curators see all sites)
+    model_change: Any = None  # the promotion that made ``model`` the champion (nothing active before it)
 
     def __getitem__(self, which: str) -> SiteData:
         return self.sites[which]
@@ -264,6 +265,7 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
     from api.services.tokens import token_create, token_revoke
     from cases.models import ReviewPolicy, Site, Task
     from inference.services import model_version_activate, model_version_register
+    from lifecycle.models import ModelChange
 
     own = Site.objects.create(code="uh-radiology", name="University Hospital Radiology")
     foreign = Site.objects.create(code="cc-oncology", name="City Clinic Oncology")
@@ -327,6 +329,9 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
         upload_jpeg=notumor[0],
         score_jpeg=notumor[1],
         snapshot=_snapshot(own, users["rad.uh"], notumor[2:4] + pituitary[4:6]),
+        model_change=ModelChange.objects.create(
+            task=version.task, kind=ModelChange.Kind.PROMOTE, version=version, before=[], after=[]
+        ),
     )
 
 
@@ -767,6 +772,27 @@ ENDPOINTS: list[Endpoint] = [
         Scope.ADMIN,
         "inference.change_modelversion",
         scoping=GLOBAL,
+    ),
+    # The only version is the champion, and nothing was active before its promotion: both refuse (409),
+    # after the same scope and role checks.
+    Endpoint(
+        "model_promote",
+        "POST",
+        lambda w, s: f"{V1}/models/{w.model.pk}/promote/",
+        Scope.ADMIN,
+        "lifecycle.promote_model",
+        scoping=GLOBAL,
+        body=lambda w, who, s: {"reason": "matrix"},
+        ok=frozenset({409}),
+    ),
+    Endpoint(
+        "model_rollback",
+        "POST",
+        lambda w, s: f"{V1}/models/changes/{w.model_change.pk}/rollback/",
+        Scope.ADMIN,
+        "lifecycle.promote_model",
+        scoping=GLOBAL,
+        ok=frozenset({409}),
     ),
     Endpoint(
         "case_audit",
