@@ -140,7 +140,8 @@ def test_the_comparison_page_shows_both_models_side_by_side(curator_client, done
         assert f'id="{figure}"><svg' in html.replace("\n", "")
     assert "Fairness notes" in html and "public data folder" in html
     assert 'id="evaluation-progress"' not in html  # finished: nothing to poll
-    assert 'id="evaluation-promote"' not in html  # no lifecycle:promote route on this branch
+    # The way on: the candidate's promote page (its gate), from the comparison.
+    assert f'id="evaluation-promote" href="/curation/models/{candidate.pk}/promote/"' in html
 
 
 def test_a_queued_evaluation_polls_its_status(curator_client, done):
