@@ -1,0 +1,1 @@
+from lifecycle import admin_shadow  # noqa: F401
