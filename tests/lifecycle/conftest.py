@@ -49,3 +49,18 @@ def curator_audit(curator):
     from cases.services.audit import AuditContext
 
     return AuditContext(actor=curator, source=AuditSource.WEB)
+
+
+@pytest.fixture
+def integration_api(integration):
+    """A REST client with a read token of the integration account (what a PACS or RIS uses)."""
+    from datetime import timedelta
+
+    from rest_framework.test import APIClient
+
+    from api.services.tokens import token_create
+
+    token = token_create(user=integration, name="ris", scopes="read", expires_in=timedelta(days=1)).value
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client

@@ -2,7 +2,7 @@
 
 Shared by the in-process test and the real-worker test, so both check the
 same ways in: the case page, the worklist (HTML, ``new.json``, ``status.json``),
-the prediction files, the REST API (cases, predictions, audit), the webhook
+the prediction files, the REST API (cases, predictions), the webhook
 payloads and the cases' AI summary.
 """
 
@@ -75,7 +75,7 @@ def assert_hidden_from_readers(
 
     api_urls = [reverse("api:case_list")]
     for case in cases:
-        api_urls += [reverse("api:case_detail", args=[case.pk]), reverse("api:case_audit", args=[case.pk])]
+        api_urls.append(reverse("api:case_detail", args=[case.pk]))
     api_urls += [
         reverse("api:prediction_detail", args=[p.pk])
         for p in Prediction.objects.filter(image__case__in=cases)
