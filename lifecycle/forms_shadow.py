@@ -10,8 +10,13 @@ from inference.models import ModelVersion
 from lifecycle.selectors_shadow import shadow_candidates
 
 
+class CandidateField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: ModelVersion) -> str:
+        return f"{obj.label} · {obj.task}"
+
+
 class ShadowStartForm(forms.Form):
-    candidate = forms.ModelChoiceField(
+    candidate = CandidateField(
         queryset=ModelVersion.objects.none(),
         label="Candidate",
         empty_label="Choose a registered model version",
@@ -24,4 +29,3 @@ class ShadowStartForm(forms.Form):
         field = self.fields["candidate"]
         assert isinstance(field, forms.ModelChoiceField)  # self.fields is typed by the base Field
         field.queryset = shadow_candidates().order_by("task", "name", "-created_at")
-        field.label_from_instance = lambda v: f"{v.label} · {v.task}"  # type: ignore[method-assign]

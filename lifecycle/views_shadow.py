@@ -165,7 +165,7 @@ def _charts(comparison: ShadowComparison) -> list[tuple[str, str]]:
         return [class_label(task, v) if v in comparison.classes else v for v in values]
 
     rows = names(comparison.classes)
-    out = []
+    out: list[tuple[str, str]] = []
     for side, title in (("champion", "Champion vs final label"), ("candidate", "Candidate vs final label")):
         svg = confusion_svg(
             figures[side]["confusion_matrix"],

@@ -81,10 +81,10 @@ def assert_hidden_from_readers(
         for p in Prediction.objects.filter(image__case__in=cases)
     ]
     for url in api_urls:
-        answer = api.get(url)
-        assert answer.status_code == 200, (url, answer.content[:300])
-        clean(answer.content, url)
-        assert set(labels_in(answer.json())) <= allowed_labels, url
+        api_answer = api.get(url)
+        assert api_answer.status_code == 200, (url, api_answer.content[:300])
+        clean(api_answer.content, url)
+        assert set(labels_in(api_answer.json())) <= allowed_labels, url
 
     for delivery in WebhookDelivery.objects.all():
         clean(json.dumps(delivery.payload), f"webhook delivery {delivery.pk}")

@@ -65,10 +65,11 @@ class Command(BaseCommand):
         if not runs:
             self.stdout.write("no shadow run")
         for d in runs:
+            counted: Any = d  # shadow_list() annotates the counts
             state = "running" if d.running else f"stopped {d.stopped_at:%Y-%m-%d %H:%M}"
             self.stdout.write(
                 f"{d.pk:>4}  {d.task:<12} {d.candidate.label:<40} {state:<24} "
-                f"done {d.n_done}  waiting {d.n_waiting}  failed {d.n_failed}"
+                f"done {counted.n_done}  waiting {counted.n_waiting}  failed {counted.n_failed}"
             )
 
     def _status(self, deployment: ShadowDeployment) -> None:
