@@ -3,4 +3,5 @@
 from lifecycle import (
     admin_evaluations,  # noqa: F401  (Evaluation)
     admin_models,  # noqa: F401  (ModelChange)
+    admin_shadow,  # noqa: F401  (ShadowDeployment, ShadowPrediction)
 )

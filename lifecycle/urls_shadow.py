@@ -1,5 +1,12 @@
-"""Routes of the lifecycle part mounted by lifecycle.urls (filled by its part)."""
+"""Routes of the shadow (champion/challenger) part, mounted at /curation/models/shadow/."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from lifecycle import views_shadow
+
+urlpatterns = [
+    path("", views_shadow.shadows, name="shadows"),
+    path("start/", views_shadow.shadow_start_view, name="shadow_start"),
+    path("<int:pk>/", views_shadow.shadow_detail, name="shadow"),
+    path("<int:pk>/stop/", views_shadow.shadow_stop_view, name="shadow_stop"),
+]

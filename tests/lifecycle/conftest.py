@@ -214,7 +214,14 @@ def snapshot(data_dir, site, radiologist):
     return freeze(data_dir, site=site, user=radiologist)
 
 
-CANDIDATE_VERSION = "0.0.2+untrained"
+# One candidate for every part's tests: an untrained brain bundle (seed 2) that calls every
+# brain image "pituitary", beside the champion ``random_model`` (seed 0), which calls every one
+# "glioma". So a shadow result always differs from what readers were shown, and its label and
+# version are easy to look for in what readers get.
+CANDIDATE_NAME = "brain-shadow-challenger"
+CANDIDATE_VERSION = "9.9.9-shadow"
+CHAMPION_LABEL = "glioma"
+CANDIDATE_LABEL = "pituitary"
 
 
 def metrics(macro_f1: float = 0.80, **sensitivity: float) -> dict[str, Any]:
@@ -246,10 +253,10 @@ def candidate_bundle(tmp_path_factory):
     """A second untrained brain MRI bundle (other weights, another version) of the same classes."""
     from oncocore import registry
 
-    folder = tmp_path_factory.mktemp("bundles") / "brain-tiny-2"
-    registry.make_random_bundle(folder, task="brain_mri", class_names=BRAIN_CLASSES, input_size=64, seed=1)
+    folder = tmp_path_factory.mktemp("bundles") / "brain-challenger"
+    registry.make_random_bundle(folder, task="brain_mri", class_names=BRAIN_CLASSES, input_size=64, seed=2)
     card = json.loads((folder / "model.json").read_text())
-    card["version"] = CANDIDATE_VERSION
+    card.update(name=CANDIDATE_NAME, version=CANDIDATE_VERSION)
     (folder / "model.json").write_text(json.dumps(card))
     return folder
 
@@ -324,3 +331,26 @@ def make_evaluation(snapshot_row):
         )
 
     return _make
+
+
+@pytest.fixture
+def curator_audit(curator):
+    from cases.models import AuditSource
+    from cases.services.audit import AuditContext
+
+    return AuditContext(actor=curator, source=AuditSource.WEB)
+
+
+@pytest.fixture
+def integration_api(integration):
+    """A REST client with a read token of the integration account (what a PACS or RIS uses)."""
+    from datetime import timedelta
+
+    from rest_framework.test import APIClient
+
+    from api.services.tokens import token_create
+
+    token = token_create(user=integration, name="ris", scopes="read", expires_in=timedelta(days=1)).value
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
