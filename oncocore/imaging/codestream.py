@@ -22,7 +22,14 @@ numbers, or raises :class:`CodestreamError` with a short reason.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+
+_bounded_decode: Callable[[bytes, int, int, str], bytearray] | None
+try:  # pylibjpeg-rle (Rust): decode_frame(src, length, bits, byteorder) stops at ``length`` bytes
+    from rle.rle import decode_frame as _bounded_decode
+except ImportError:  # pragma: no cover - a hard dependency; the Python walk stands in
+    _bounded_decode = None
 
 __all__ = [
     "CodestreamError",
@@ -204,29 +211,42 @@ def rle_segments(frame: bytes) -> list[bytes]:
 
 
 def rle_segment_exceeds(segment: bytes, cap: int) -> bool:
-    """True when a PackBits segment decodes to more than ``cap`` bytes, found without decoding it.
+    """True when a PackBits segment decodes to more than ``cap`` bytes, found without keeping more than that.
 
     A header byte n < 128 copies the next n + 1 bytes, n > 128 repeats the
     next byte 257 - n times, 128 is a no-op; a run cut short by the end of the
-    segment yields what is there (as pydicom's decoder does). The walk stops as
-    soon as the count passes ``cap``, so a bomb costs a few thousand steps at
-    most. Two input bytes expand to 128 at most, so a segment shorter than
-    ``cap / 64`` cannot exceed ``cap`` and is not walked at all.
+    segment yields what is there (as pydicom's own decoder does). Two input
+    bytes expand to 128 at most, so a segment shorter than ``cap / 64`` cannot
+    exceed ``cap`` and is not looked at. Otherwise pylibjpeg-rle's decoder is
+    asked for ``cap + 1`` bytes: it stops there (so it holds one plane at most,
+    for milliseconds) and fails when the segment ends sooner. Without it the
+    runs are walked in Python, stopping as soon as the count passes ``cap``
+    (a bomb costs a few thousand steps; a large honest segment, seconds).
     """
-    size = len(segment)
-    if 64 * size <= cap:
+    if 64 * len(segment) <= cap:
         return False
-    pos = out = 0
+    if _bounded_decode is None:
+        return _walk_exceeds(segment, cap)
+    one_segment_header = struct.pack("<16I", 1, _RLE_HEADER, *[0] * 14)
+    try:
+        _bounded_decode(one_segment_header + segment, cap + 1, 8, "<")
+    except ValueError:  # the segment ended before cap + 1 bytes
+        return False
+    return True
+
+
+# Per header byte: input bytes the run takes (header included) and output bytes it yields.
+_STEP = [n + 2 if n < 128 else (1 if n == 128 else 2) for n in range(256)]
+_GAIN = [n + 1 if n < 128 else (0 if n == 128 else 257 - n) for n in range(256)]
+
+
+def _walk_exceeds(segment: bytes, cap: int) -> bool:
+    size, pos, out = len(segment), 0, 0
     while pos < size:
         header = segment[pos]
-        if header < 128:
-            out += min(header + 1, size - pos - 1)
-            pos += header + 2
-        elif header > 128:
-            out += (257 - header) if pos + 1 < size else 0
-            pos += 2
-        else:
-            pos += 1
+        # A run cut short by the end yields only what is there.
+        out += min(_GAIN[header], size - pos - 1) if header < 128 else (_GAIN[header] if pos + 1 < size else 0)
         if out > cap:
             return True
+        pos += _STEP[header]
     return False
