@@ -245,7 +245,9 @@ def _walk_exceeds(segment: bytes, cap: int) -> bool:
     while pos < size:
         header = segment[pos]
         # A run cut short by the end yields only what is there.
-        out += min(_GAIN[header], size - pos - 1) if header < 128 else (_GAIN[header] if pos + 1 < size else 0)
+        out += (
+            min(_GAIN[header], size - pos - 1) if header < 128 else (_GAIN[header] if pos + 1 < size else 0)
+        )
         if out > cap:
             return True
         pos += _STEP[header]
