@@ -21,15 +21,23 @@ numbers, or raises :class:`CodestreamError` with a short reason.
 
 from __future__ import annotations
 
+import importlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-_bounded_decode: Callable[[bytes, int, int, str], bytearray] | None
-try:  # pylibjpeg-rle (Rust): decode_frame(src, length, bits, byteorder) stops at ``length`` bytes
-    from rle.rle import decode_frame as _bounded_decode
-except ImportError:  # pragma: no cover - a hard dependency; the Python walk stands in
-    _bounded_decode = None
+
+def _load_bounded_decode() -> Callable[[bytes, int, int, str], bytearray] | None:
+    """pylibjpeg-rle's Rust ``decode_frame(src, length, bits, byteorder)``, which stops at ``length`` bytes."""
+    try:
+        module = importlib.import_module("rle.rle")  # an extension module without type stubs
+    except ImportError:  # pragma: no cover - a hard dependency; the Python walk stands in
+        return None
+    decode: Callable[[bytes, int, int, str], bytearray] = module.decode_frame
+    return decode
+
+
+_bounded_decode = _load_bounded_decode()
 
 __all__ = [
     "CodestreamError",
