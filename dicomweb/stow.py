@@ -53,7 +53,7 @@ _REASON_CODES: list[tuple[tuple[str, ...], int]] = [
         ),
         TRANSFER_SYNTAX_NOT_SUPPORTED,
     ),
-    (("storage error", "file too large", "image too large"), OUT_OF_RESOURCES),
+    (("storage error", "file too large", "image too large", "deflated dataset "), OUT_OF_RESOURCES),
     (
         (
             "missing required",
@@ -63,6 +63,10 @@ _REASON_CODES: list[tuple[tuple[str, ...], int]] = [
             "unsupported Samples per Pixel",
             "truncated pixel data",
             "pixel data holds",
+            # A codestream that does not match Rows/Columns/Samples (oncocore.imaging.frame_check).
+            "frame ",
+            "cannot split the encapsulated pixel data",
+            "pixel data is not encapsulated",
         ),
         DATASET_DOES_NOT_MATCH_SOP_CLASS,
     ),

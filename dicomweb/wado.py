@@ -17,11 +17,15 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import Http404
 from PIL import Image as PILImage
+from pydicom.pixels import pixel_array
 from pydicom.uid import UID
 
 from cases.models import Image, ImageKind, User
 from cases.selectors import case_list_for_user
 from dicomweb.dicom_json import attribute
+from oncocore.imaging import Limits, Rejected
+from oncocore.imaging.dicom_io import read_geometry
+from oncocore.imaging.frame_check import check_frames
 
 CHUNK_BYTES = 1024 * 1024
 DICOM = "application/dicom"
@@ -281,10 +285,18 @@ def frame_bytes(image: Image, numbers: list[int]) -> list[bytes]:
             return [ds.pixel_array.reshape(image.frames, -1)[n - 1].tobytes() for n in numbers]
         size = int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel) * (int(ds.BitsAllocated) // 8)
         return [bytes(raw[(n - 1) * size : n * size]) for n in numbers]
-    array = ds.pixel_array
-    if image.frames == 1:
-        array = array[None, ...]
-    return [array[n - 1].astype(array.dtype.newbyteorder("<")).tobytes() for n in numbers]
+    limits = Limits()
+    out = []
+    for n in numbers:
+        try:
+            # The same pre-decode check as every other decode: the codestream must be Rows x Columns.
+            check_frames(ds, read_geometry(ds, limits), limits, index=n - 1)
+        except Rejected as exc:
+            raise Http404(f"The pixel data of this instance cannot be decoded: {exc.reason}") from None
+        # One frame at a time (not ds.pixel_array): memory stays at one decoded frame.
+        array = pixel_array(ds, index=n - 1) if image.frames > 1 else pixel_array(ds)
+        out.append(array.astype(array.dtype.newbyteorder("<")).tobytes())
+    return out
 
 
 # --- Rendered ----------------------------------------------------------------------------------

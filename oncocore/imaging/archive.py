@@ -1,15 +1,24 @@
 """Turn one uploaded blob (or a path on disk, for the CLI) into the files inside it.
 
-Zip archives are opened defensively: the declared sizes are checked before any
-entry is read (entry count, total uncompressed size, compression ratio overall
-and per entry), and the actual sizes are enforced again while reading, because
-zip headers can lie. Unsafe names (absolute, ``..``), symbolic links, encrypted
-entries and nested archives are refused one by one with a reason.
+Zip archives are opened defensively: the central directory is checked before
+any entry is read (entry count, entries whose compressed data overlap, total
+uncompressed size, compression ratio overall against the archive's real size
+and per entry), and what is actually inflated is counted again while reading,
+across all entries, and reading stops at the limit, because zip headers can
+lie. Unsafe names (absolute, ``..``), symbolic links, encrypted entries and
+nested archives are refused one by one with a reason.
+
+Overlapping entries (several central-directory entries pointing at the same
+compressed bytes) are refused outright: no archiver writes them, and they are
+how a 2 MB zip inflates to gigabytes while every per-entry ratio looks
+ordinary. The inflation budget would stop such a zip anyway; the overlap rule
+says why, before anything is inflated.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import posixpath
 import stat
@@ -136,13 +145,12 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
         yield SourceRejected(zip_name, f"corrupt zip file: {exc}")
         return
-    whole_zip_problem = _check_zip_directory(infos, limits)
+    whole_zip_problem = _check_zip_directory(infos, limits, len(data))
     if whole_zip_problem:
         yield SourceRejected(zip_name, whole_zip_problem)
         return
 
-    total_compressed = max(sum(i.compress_size for i in infos), 1)
-    total_read = 0
+    budget = _Budget(_inflation_limit(len(data), limits))
     with zf:
         for info in infos:
             if info.is_dir():
@@ -170,7 +178,7 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
                 yield SourceRejected(entry, limits.file_size_reason(info.file_size))
                 continue
             try:
-                content = _read_entry(zf, info, limits)
+                content = _read_entry(zf, info, limits, budget)
             except _ZipBomb as bomb:
                 # The archive lied about its sizes: stop trusting the rest of it.
                 yield SourceRejected(zip_name, str(bomb))
@@ -185,12 +193,6 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
             ) as exc:
                 yield SourceRejected(entry, f"corrupt zip entry: {type(exc).__name__}: {exc}")
                 continue
-            total_read += len(content)
-            if total_read / total_compressed > limits.max_zip_ratio and total_read > _RATIO_FLOOR:
-                yield SourceRejected(
-                    zip_name, f"zip expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)"
-                )
-                return
             nested = archive_kind(content)
             if nested is not None:
                 yield SourceRejected(
@@ -209,17 +211,39 @@ class _ZipBomb(Exception):
     pass
 
 
-def _check_zip_directory(infos: list[zipfile.ZipInfo], limits: Limits) -> str | None:
+def _inflation_limit(archive_bytes: int, limits: Limits) -> int:
+    """The most bytes all entries together may inflate to: the total cap, and the ratio to the archive's size."""
+    by_ratio = max(int(archive_bytes * limits.max_zip_ratio), _RATIO_FLOOR)
+    return min(limits.max_zip_total_bytes, by_ratio)
+
+
+@dataclass
+class _Budget:
+    """Bytes still allowed to be inflated from this zip, all entries together."""
+
+    limit: int
+    used: int = 0
+
+    @property
+    def left(self) -> int:
+        return self.limit - self.used
+
+
+def _check_zip_directory(infos: list[zipfile.ZipInfo], limits: Limits, archive_bytes: int) -> str | None:
     """A reason to refuse the whole zip from its central directory, or None."""
     if len(infos) > limits.max_zip_entries:
         return f"zip has {len(infos)} entries, over the {limits.max_zip_entries} limit"
+    overlap = _overlapping(infos)
+    if overlap:
+        return overlap
     declared = sum(i.file_size for i in infos)
     if declared > limits.max_zip_total_bytes:
         limit = describe_bytes(limits.max_zip_total_bytes)
         return f"zip would expand to {describe_bytes(declared)}, over the {limit} limit"
-    compressed = max(sum(i.compress_size for i in infos), 1)
-    if declared > _RATIO_FLOOR and declared / compressed > limits.max_zip_ratio:
-        ratio = declared / compressed
+    # Against the bytes the archive really has, not the sum its entries claim (which
+    # overlapping or lying entries inflate).
+    if declared > _RATIO_FLOOR and declared / max(archive_bytes, 1) > limits.max_zip_ratio:
+        ratio = declared / max(archive_bytes, 1)
         return f"zip expands {ratio:.0f}:1, over the {limits.max_zip_ratio:g}:1 limit (possible zip bomb)"
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
@@ -231,16 +255,43 @@ def _check_zip_directory(infos: list[zipfile.ZipInfo], limits: Limits) -> str | 
     return None
 
 
-def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> bytes:
-    """Read one entry, never holding more than its declared size (already checked against the limits)."""
+_LOCAL_HEADER_BYTES = 30  # fixed part of a local file header; the name and extra field follow
+
+
+def _overlapping(infos: list[zipfile.ZipInfo]) -> str | None:
+    """A reason when two entries' compressed data overlap (a zip-bomb technique), else None.
+
+    Each entry occupies at least its 30-byte local header plus its compressed
+    size from its header offset; the next entry (by offset) must start after that.
+    """
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    for before, after in itertools.pairwise(ordered):
+        end = before.header_offset + _LOCAL_HEADER_BYTES + before.compress_size
+        if after.header_offset < end:
+            return (
+                f"zip entries {before.filename!r} and {after.filename!r} overlap "
+                "(they share compressed data: a zip-bomb technique)"
+            )
+    return None
+
+
+def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budget: _Budget) -> bytes:
+    """Read one entry, never holding more than its declared size nor more than the zip's budget has left."""
     cap = info.file_size
     out = bytearray()
     with zf.open(info) as stream:
         while True:
-            chunk = stream.read(min(_READ_CHUNK, cap + 1 - len(out)))
+            chunk = stream.read(min(_READ_CHUNK, cap + 1 - len(out), budget.left + 1))
             if not chunk:
                 break
             out += chunk
+            budget.used += len(chunk)
+            if budget.left < 0:
+                limit = describe_bytes(budget.limit)
+                raise _ZipBomb(
+                    f"zip inflates past {limit} (the {describe_bytes(limits.max_zip_total_bytes)} total "
+                    f"or {limits.max_zip_ratio:g}:1 limit); stopped at entry {info.filename!r} (possible zip bomb)"
+                )
             if len(out) > cap:
                 raise _ZipBomb(f"zip entry {info.filename!r} is larger than it declares (possible zip bomb)")
     if len(out) > _RATIO_FLOOR and len(out) / max(info.compress_size, 1) > limits.max_zip_ratio:

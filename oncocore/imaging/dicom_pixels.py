@@ -19,6 +19,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, iter_
 from . import decoder_log, gdcm_jpeg12
 from .dicom_io import Geometry, check_is_image, read_dataset, read_geometry, transfer_syntax_of
 from .errors import Rejected, one_line
+from .frame_check import check_frames
 from .limits import Limits
 from .render import choose_window, png_bytes, render_frame, thumbnail_png
 
@@ -133,15 +134,19 @@ def decode_error(exc: BaseException, ts_name: str) -> Rejected:
     return Rejected(f"could not decode pixel data ({ts_name}): {one_line(detail, 200)}")
 
 
-def decode_frame(ds: Dataset, geometry: Geometry, index: int) -> np.ndarray:
+def decode_frame(ds: Dataset, geometry: Geometry, index: int, limits: Limits) -> np.ndarray:
     """Decode frame ``index`` of ``ds`` and apply the modality LUT (grey) or return RGB (colour).
 
+    The frame's codestream is checked against the header first (:func:`.frame_check.check_frames`).
+
     Raises:
-        Rejected: The pixel data cannot be decoded, with the plugin's reason.
+        Rejected: The codestream disagrees with the header, or the pixel data
+            cannot be decoded, with the plugin's reason.
     """
     ts = transfer_syntax_of(ds)
     if "TransferSyntaxUID" not in ds.file_meta:
         ds.file_meta.TransferSyntaxUID = ts  # files without meta: as parsed
+    check_frames(ds, geometry, limits, index=index)
     try:
         raw = pixel_array(ds, index=index) if geometry.frames > 1 else pixel_array(ds)
         return modality_values(raw, ds, geometry, index)
@@ -169,7 +174,7 @@ def frame_values(
     check_is_image(ds)
     geometry = read_geometry(ds, limits)
     index = geometry.frames // 2 if frame is None else min(max(frame, 0), geometry.frames - 1)
-    values = decode_frame(ds, geometry, index)
+    values = decode_frame(ds, geometry, index, limits)
     photometric = "RGB" if values.ndim == 3 else display_photometric(ds, geometry)
     return values, photometric, str(ds.get("Modality", "") or "").upper()
 
@@ -186,7 +191,11 @@ def _frames(ds: Dataset, geometry: Geometry) -> Iterator[np.ndarray]:
 def render_dicom(
     ds: Dataset, geometry: Geometry, limits: Limits, *, modality: str, body_part: str, ts_name: str
 ) -> Rendered:
-    """Decode and render every frame; the window is chosen once, on the middle frame."""
+    """Decode and render every frame; the window is chosen once, on the middle frame.
+
+    Every frame's codestream is checked against the header before the first is decoded.
+    """
+    check_frames(ds, geometry, limits)
     photometric = display_photometric(ds, geometry)
     middle = geometry.frames // 2
     pngs: list[bytes] = []

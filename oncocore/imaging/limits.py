@@ -20,6 +20,9 @@ class Limits:
     max_zip_entries: int = 10_000
     max_zip_total_bytes: int = 8 * 1024**3  # total uncompressed
     max_zip_ratio: float = 200.0  # per entry and overall, uncompressed/compressed
+    # Deflated DICOM datasets up to this size inflate whatever their ratio (a blank image or a
+    # mostly empty segmentation compresses 1000:1); past it, max_zip_ratio applies to them too.
+    deflate_ratio_floor: int = 64 * 1024**2
     thumbnail_px: int = 160
     display_max_px: int = 1024  # display PNG longest side cap (keep aspect)
     # Extra (not in the original contract): all frames together. 2000 frames of a

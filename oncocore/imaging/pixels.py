@@ -79,7 +79,7 @@ def dicom_frame_pixels(
     geometry = read_geometry(ds, limits)
     if not 0 <= frame < geometry.frames:
         raise Rejected(f"no frame {frame}: the image has {geometry.frames}")
-    values = decode_frame(ds, geometry, frame)
+    values = decode_frame(ds, geometry, frame, limits)
     if values.ndim == 3:
         return _colour(values)
     window = file_window(ds, frame) or stored_window

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
+import pydicom
 import pytest
+from pydicom.encaps import encapsulate, generate_frames
 
 from oncocore.imaging import Rejected, decoder_log
 from oncocore.imaging.dicom_pixels import frame_values
@@ -40,8 +43,22 @@ def test_a_12_bit_jpeg_decoded_on_the_second_try_prints_nothing(debug_log, capfd
     )
 
 
+def _j2k_no_plugin_decodes() -> bytes:
+    """JPEG2000.dcm with its SIZ marker's tile height (YTsiz) set to 0.
+
+    The image size in SIZ still matches the header, so the codestream check lets it
+    through, and every plugin then fails on it (GDCM says so on native stderr).
+    """
+    ds = pydicom.dcmread(require_data("dicom") / "pydicom" / "JPEG2000.dcm")
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame[:28] + bytes(4) + frame[32:]])  # SOC, SIZ: Lsiz..YTOsiz; YTsiz at 28
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    return buf.getvalue()
+
+
 def test_a_file_no_plugin_decodes_is_one_rejection_and_no_traceback(debug_log, capfd):
-    data = (require_data("dicom") / "pydicom" / "JPEG2000-embedded-sequence-delimiter.dcm").read_bytes()
+    data = _j2k_no_plugin_decodes()
 
     with pytest.raises(
         Rejected, match=r"could not decode pixel data \(JPEG 2000 Image Compression\): pylibjpeg"
@@ -50,7 +67,7 @@ def test_a_file_no_plugin_decodes_is_one_rejection_and_no_traceback(debug_log, c
 
     assert capfd.readouterr() == ("", "")
     messages = [r.getMessage() for r in debug_log.records if r.name == LOGGER]
-    assert any("plugin gdcm wrote on stderr: Invalid number of tiles" in m for m in messages)
+    assert any("plugin gdcm wrote on stderr: Error with SIZ marker: invalid tile size" in m for m in messages)
     assert sum(m.startswith("decoder plugin failed: ") for m in messages) == 3  # gdcm, pylibjpeg, pillow
 
 
