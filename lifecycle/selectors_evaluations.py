@@ -34,6 +34,11 @@ def _members_key(members: Sequence[dict[str, Any] | ModelVersion]) -> list[tuple
     return sorted(out)
 
 
+def ensemble_members(versions: Sequence[ModelVersion]) -> list[dict[str, Any]]:
+    """An ensemble as evaluations and model changes store it: {version_id, version, weight}, lead first."""
+    return [{"version_id": v.pk, "version": str(v), "weight": float(v.weight)} for v in versions]
+
+
 def same_members(
     a: Sequence[dict[str, Any] | ModelVersion], b: Sequence[dict[str, Any] | ModelVersion]
 ) -> bool:
@@ -50,7 +55,7 @@ def evaluation_latest_done(
     """The newest DONE evaluation of ``candidate``; with ``champion_members``, only one against exactly that ensemble.
 
     ``champion_members`` is an ensemble as ``Evaluation.champion_members``
-    stores it ({version_id, version, weight}, e.g. ``members_frozen(active_ensemble(task=...))``)
+    stores it ({version_id, version, weight}, e.g. ``ensemble_members(active_ensemble(task=...))``)
     or the ModelVersion rows themselves (their current weights); an empty
     list matches an evaluation made when the task had no champion.
     """

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,47 +12,16 @@ from django.db.models import QuerySet
 from cases.task_registry import task_get, task_label
 from inference.models import ModelVersion
 from inference.selectors import active_ensemble
-from lifecycle.models import Evaluation, ModelChange, RunStatus, ShadowDeployment
+from lifecycle.models import Evaluation, ModelChange, ShadowDeployment
+from lifecycle.selectors_evaluations import ensemble_members, evaluation_latest_done
 from oncocore.lifecycle_gate import GateVerdict, gate_judge
 
 Members = list[dict[str, Any]]
 
 
-def ensemble_members(versions: Sequence[ModelVersion]) -> Members:
-    """An ensemble as stored in evaluations and changes: {version_id, version, weight}, lead first."""
-    return [{"version_id": v.pk, "version": str(v), "weight": float(v.weight)} for v in versions]
-
-
 def champion_members(*, task: str) -> Members:
     """The task's active ensemble now, as stored members (empty when the task has no active model)."""
     return ensemble_members(active_ensemble(task=task))
-
-
-def members_match(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> bool:
-    """Whether two stored ensembles have the same versions with the same weights (order aside)."""
-    if len(a) != len(b):
-        return False
-    weights = {int(m["version_id"]): float(m["weight"]) for m in a}
-    return all(
-        int(m["version_id"]) in weights and math.isclose(weights[int(m["version_id"])], float(m["weight"]))
-        for m in b
-    )
-
-
-def evaluation_newest_done(
-    *, candidate: ModelVersion, champion_members: Sequence[dict[str, Any]] | None = None
-) -> Evaluation | None:
-    """The candidate's newest finished evaluation; with ``champion_members``, only one against that ensemble.
-
-    (The evaluation part's ``evaluation_latest_done`` answers the same; the merger keeps one.)
-    """
-    done = Evaluation.objects.filter(candidate=candidate, status=RunStatus.DONE).order_by(
-        "-finished_at", "-created_at", "-pk"
-    )
-    for evaluation in done:
-        if champion_members is None or members_match(evaluation.champion_members, champion_members):
-            return evaluation
-    return None
 
 
 def evaluation_sides(evaluation: Evaluation) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -142,8 +109,8 @@ def models_overview() -> list[TaskOverview]:
             if v.task != task or v.status == ModelVersion.Status.ACTIVE:
                 continue
             if v.status == ModelVersion.Status.REGISTERED:
-                fair = evaluation_newest_done(candidate=v, champion_members=now)
-                newest = fair or evaluation_newest_done(candidate=v)
+                fair = evaluation_latest_done(candidate=v, champion_members=now)
+                newest = fair or evaluation_latest_done(candidate=v)
                 overview.candidates.append(
                     CandidateRow(
                         version=v,

@@ -17,12 +17,8 @@ from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
 from inference.models import ModelVersion
 from inference.selectors import active_ensemble
 from lifecycle.models import ModelChange
-from lifecycle.selectors_promotion import (
-    champion_members,
-    evaluation_newest_done,
-    gate_for,
-    models_overview,
-)
+from lifecycle.selectors_evaluations import evaluation_latest_done
+from lifecycle.selectors_promotion import champion_members, gate_for, models_overview
 from lifecycle.services.promotion import model_promote, model_rollback, model_rollback_to
 from oncoportal.exceptions import DomainError
 
@@ -78,7 +74,7 @@ def promote(request: AuthenticatedHttpRequest, version_id: int) -> HttpResponse:
             messages.success(request, f"{candidate.label} is now the champion of {candidate.task}.")
             return redirect(f"{_models_url()}#change-{change.pk}")
     champion = active_ensemble(task=candidate.task)
-    evaluation = evaluation_newest_done(
+    evaluation = evaluation_latest_done(
         candidate=candidate, champion_members=champion_members(task=candidate.task)
     )
     context = {
@@ -86,7 +82,7 @@ def promote(request: AuthenticatedHttpRequest, version_id: int) -> HttpResponse:
         "candidate": candidate,
         "champion": champion,
         "evaluation": evaluation,
-        "stale": None if evaluation else evaluation_newest_done(candidate=candidate),
+        "stale": None if evaluation else evaluation_latest_done(candidate=candidate),
         "verdict": gate_for(evaluation=evaluation) if evaluation else None,
         "error": error,
         "reason": _reason(request),

@@ -26,6 +26,7 @@ from curation.models import Snapshot, Split
 from inference.models import ModelVersion
 from inference.selectors import active_ensemble
 from lifecycle.models import Evaluation, RunStatus
+from lifecycle.selectors_evaluations import ensemble_members
 from lifecycle.services.evaluation_scoring import fairness, frozen_members, one_line, score_side, split_items
 from oncocore.evaluation.compare import compare_results
 from oncoportal import celery_config
@@ -40,11 +41,6 @@ def evaluation_send(evaluation_id: int) -> None:
     """Queue the run after the current transaction commits; with the broker down the sweeper sends it later."""
     # By name: lifecycle.tasks imports this module, not the other way round.
     transaction.on_commit(lambda: current_app.send_task(RUN_TASK, args=[evaluation_id]), robust=True)
-
-
-def members_frozen(members: list[ModelVersion]) -> list[dict[str, object]]:
-    """An ensemble as ``Evaluation.champion_members`` stores it: lead first."""
-    return [{"version_id": m.pk, "version": str(m), "weight": m.weight} for m in members]
 
 
 def default_snapshot(candidate: ModelVersion) -> Snapshot | None:
@@ -107,7 +103,7 @@ def evaluation_request(
             split=split,
             candidate=candidate,
             champion=champion[0] if champion else None,
-            champion_members=members_frozen(champion),
+            champion_members=ensemble_members(champion),
             created_by=audit.actor,
             results={"notes": [note]} if note else {},
         )

@@ -14,20 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from cases.services.audit import AuditContext, audit_record
 from inference.models import ModelVersion
 from inference.selectors import active_ensemble
 from inference.services import ensemble_activate
-from lifecycle.models import Evaluation, ModelChange, RunStatus, ShadowDeployment
-from lifecycle.selectors_promotion import (
-    Members,
-    ensemble_members,
-    evaluation_newest_done,
-    gate_for,
-    members_match,
-)
+from lifecycle.models import Evaluation, ModelChange, RunStatus
+from lifecycle.selectors_evaluations import ensemble_members, evaluation_latest_done, same_members
+from lifecycle.selectors_promotion import Members, gate_for
+from lifecycle.services.shadow import shadows_stop_for
 from oncoportal.exceptions import TransitionNotAllowed
 
 EVALUATE_FIRST = "evaluate it against the current champion first"
@@ -46,25 +41,14 @@ def _lock_task(task: str) -> list[ModelVersion]:
     return list(ModelVersion.objects.select_for_update().filter(task=task).order_by("pk"))
 
 
-def _shadows_stop_for(*, version: ModelVersion, audit: AuditContext) -> int:
-    """Stop the running shadows of a version that became the champion.
-
-    Stand-in for the shadow part's ``lifecycle.services.shadow.shadows_stop_for``
-    (the merger calls that instead).
-    """
-    return ShadowDeployment.objects.filter(candidate=version, stopped_at__isnull=True).update(
-        stopped_at=timezone.now(), stopped_by=audit.actor
-    )
-
-
 def _fair_evaluation(
     *, candidate: ModelVersion, champion: Members, evaluation: Evaluation | None
 ) -> Evaluation:
     """The evaluation the gate reads: given or newest, finished, of this candidate against this champion."""
     if evaluation is None:
-        found = evaluation_newest_done(candidate=candidate, champion_members=champion)
+        found = evaluation_latest_done(candidate=candidate, champion_members=champion)
         if found is None:
-            newest = evaluation_newest_done(candidate=candidate)
+            newest = evaluation_latest_done(candidate=candidate)
             why = (
                 f"evaluation {newest.pk} compared it against another ensemble"
                 if newest is not None
@@ -78,7 +62,7 @@ def _fair_evaluation(
         raise TransitionNotAllowed(
             f"evaluation {evaluation.pk} is {evaluation.get_status_display().lower()}, not done"
         )
-    if not members_match(evaluation.champion_members, champion):
+    if not same_members(evaluation.champion_members, champion):
         raise TransitionNotAllowed(
             f"evaluation {evaluation.pk} compared {candidate.label} against another ensemble; {EVALUATE_FIRST}"
         )
@@ -128,7 +112,7 @@ def model_promote(
     ensemble_activate(members=[(candidate, 1.0)], audit=audit)
     candidate.refresh_from_db()
     after = ensemble_members([candidate])
-    stopped = _shadows_stop_for(version=candidate, audit=audit)
+    stopped = len(shadows_stop_for(version=candidate, audit=audit))
     change = ModelChange.objects.create(
         task=candidate.task,
         kind=ModelChange.Kind.PROMOTE,
@@ -177,7 +161,7 @@ def _restore(
             raise TransitionNotAllowed(f"{version.label}: its bundle folder {version.bundle_path} is gone")
         members.append((version, float(m["weight"])))
     before = ensemble_members(active_ensemble(task=task))
-    if members_match(before, target):
+    if same_members(before, target):
         raise TransitionNotAllowed("that ensemble is already the active one")
     ensemble_activate(members=members, audit=audit)
     after = ensemble_members(active_ensemble(task=task))
