@@ -20,14 +20,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from inference.models import ScoredResult
+from inference.models import ResultStatus, ScoredResult
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+#: An evaluation's states: the same four as a scored result's.
+RunStatus = ResultStatus
 
 
 class Evaluation(models.Model):

@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
-
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
+from cases.views.access import AuthenticatedHttpRequest, permission_view, web_audit
 from lifecycle.forms_evaluations import EvaluationStartForm
 from lifecycle.selectors_evaluations import evaluation_figures, evaluation_list, evaluation_progress
 from lifecycle.services.evaluations import evaluation_request
 from oncocore.evaluation.compare import ALPHA, comparison_rows, paired_verdict
 from oncoportal.exceptions import DomainError
 
-View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 PERMISSION = "curation.curate_dataset"
+curator_view = permission_view(
+    PERMISSION, "Model evaluations are for Curators (the curate_dataset permission)."
+)
 LIST_LIMIT = 100
-
-
-def curator_view(view: View) -> View:
-    """A signed-in UI user with the curate_dataset permission; 403 for anyone else (readers never see these)."""
-
-    @ui_view
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.has_perm(PERMISSION):
-            raise PermissionDenied("Model evaluations are for Curators (the curate_dataset permission).")
-        return view(request, *args, **kwargs)
-
-    return cast(View, wrapped)
 
 
 @require_http_methods(["GET", "POST"])

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
+from cases.views.access import AuthenticatedHttpRequest, permission_view, web_audit
 from inference.models import ModelVersion
 from inference.selectors import active_ensemble
 from lifecycle.models import ModelChange
@@ -22,25 +20,15 @@ from lifecycle.selectors_promotion import champion_members, gate_for, models_ove
 from lifecycle.services.promotion import model_promote, model_rollback, model_rollback_to
 from oncoportal.exceptions import DomainError
 
-View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 CURATE = "curation.curate_dataset"
 PROMOTE = "lifecycle.promote_model"
 REASON_MAX = 2000
-
-
-def lifecycle_view(view: View) -> View:
-    """A signed-in UI user with curate_dataset; a POST also needs promote_model. 403 for anyone else."""
-
-    @ui_view
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.has_perm(CURATE):
-            raise PermissionDenied("Models are for Curators (the curate_dataset permission).")
-        if request.method == "POST" and not request.user.has_perm(PROMOTE):
-            raise PermissionDenied("Promoting and rolling back need the promote_model permission.")
-        return view(request, *args, **kwargs)
-
-    return cast(View, wrapped)
+lifecycle_view = permission_view(
+    CURATE,
+    "Models are for Curators (the curate_dataset permission).",
+    write_permission=PROMOTE,
+    write_message="Promoting and rolling back need the promote_model permission.",
+)
 
 
 def _reason(request: HttpRequest) -> str:

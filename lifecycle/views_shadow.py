@@ -7,19 +7,16 @@ the 403 page, readers included: shadow results are never shown to them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.task_registry import task_get, task_label
-from cases.views.access import AuthenticatedHttpRequest, ui_view, web_audit
+from cases.views.access import AuthenticatedHttpRequest, permission_view, web_audit
 from lifecycle.forms_shadow import ShadowStartForm
 from lifecycle.models import ShadowDeployment
 from lifecycle.selectors_shadow import ShadowComparison, shadow_comparison, shadow_list
@@ -28,30 +25,20 @@ from oncocore.champion_challenger import NO_CLASS
 from oncocore.comparison_plots import confusion_svg
 from oncoportal.exceptions import DomainError
 
-View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 PAGE_PERMISSION = "curation.curate_dataset"
 ACTION_PERMISSION = "lifecycle.promote_model"
 LIST_LIMIT = 100
 
 
-def shadow_view(*, action: bool = False) -> Callable[[View], View]:
-    """A signed-in Curator (and for actions one who may promote models); 403 for anyone else."""
-
-    def decorate(view: View) -> View:
-        @ui_view
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if not request.user.has_perm(PAGE_PERMISSION):
-                raise PermissionDenied("Shadow runs are for Curators (the curate_dataset permission).")
-            if action and not request.user.has_perm(ACTION_PERMISSION):
-                raise PermissionDenied(
-                    "Starting and stopping shadow runs needs the promote_model permission."
-                )
-            return view(request, *args, **kwargs)
-
-        return cast(View, wrapped)
-
-    return decorate
+shadow_page = permission_view(
+    PAGE_PERMISSION, "Shadow runs are for Curators (the curate_dataset permission)."
+)
+shadow_action = permission_view(
+    PAGE_PERMISSION,
+    "Shadow runs are for Curators (the curate_dataset permission).",
+    write_permission=ACTION_PERMISSION,
+    write_message="Starting and stopping shadow runs needs the promote_model permission.",
+)
 
 
 def _list_page(
@@ -71,14 +58,14 @@ def _list_page(
 
 
 @require_GET
-@shadow_view()
+@shadow_page
 def shadows(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The deployments per task, running first, and the start form."""
     return _list_page(request, ShadowStartForm())
 
 
 @require_POST
-@shadow_view(action=True)
+@shadow_action
 def shadow_start_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ShadowStartForm(request.POST)
     if form.is_valid():
@@ -99,7 +86,7 @@ def shadow_start_view(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@shadow_view(action=True)
+@shadow_action
 def shadow_stop_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     deployment = shadow_stop(deployment=get_object_or_404(ShadowDeployment, pk=pk), audit=web_audit(request))
     messages.success(request, f"Shadow run of {deployment.candidate.label} stopped.")
@@ -107,7 +94,7 @@ def shadow_stop_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 
 
 @require_GET
-@shadow_view()
+@shadow_page
 def shadow_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One deployment: both models against the final labels, their matrices, agreement and McNemar."""
     deployment = get_object_or_404(shadow_list(), pk=pk)

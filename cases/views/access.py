@@ -51,6 +51,32 @@ def ui_view(view: View) -> View:
     return cast(View, wrapped)
 
 
+def permission_view(
+    permission: str, message: str, *, write_permission: str = "", write_message: str = ""
+) -> Callable[[View], View]:
+    """``ui_view`` plus a permission: 403 with ``message`` for anyone without it.
+
+    With ``write_permission``, a request that changes something (not GET or
+    HEAD) needs that one too, else 403 with ``write_message``: a Curator may look
+    at the model pages, and only one who may promote models acts on them.
+    """
+
+    def decorate(view: View) -> View:
+        @ui_view
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(message)
+            writes = request.method not in ("GET", "HEAD")
+            if write_permission and writes and not request.user.has_perm(write_permission):
+                raise PermissionDenied(write_message)
+            return view(request, *args, **kwargs)
+
+        return cast(View, wrapped)
+
+    return decorate
+
+
 def wants_json(request: HttpRequest) -> bool:
     """True when the client (the upload script) asked for JSON rather than a page."""
     return "application/json" in request.headers.get("Accept", "")
