@@ -22,7 +22,6 @@ from django.db.models import Q
 
 from inference.models import ResultStatus, ScoredResult
 
-
 #: An evaluation's states: the same four as a scored result's.
 RunStatus = ResultStatus
 

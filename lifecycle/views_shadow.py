@@ -22,7 +22,7 @@ from lifecycle.models import ShadowDeployment
 from lifecycle.selectors_shadow import ShadowComparison, shadow_comparison, shadow_list
 from lifecycle.services.shadow import shadow_start, shadow_stop
 from oncocore.champion_challenger import NO_CLASS
-from oncocore.comparison_plots import confusion_svg
+from oncocore.charts import confusion_svg
 from oncoportal.exceptions import DomainError
 
 PAGE_PERMISSION = "curation.curate_dataset"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from oncocore.champion_challenger import NO_CLASS, compare, label_confusion, side_metrics
-from oncocore.comparison_plots import confusion_svg
+from oncocore.charts import confusion_svg
 
 CLASSES = ["a", "b", "c"]
 #        1    2    3    4    5    6    7    8
