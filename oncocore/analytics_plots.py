@@ -8,36 +8,16 @@ searchable and scales with the page.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 
-import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
 from .analytics import ConfusionReport, DurationSummary, WeeklyShare
+from .charts import draw_confusion, svg_element
 
 HOUR = 3600.0
-
-
-def _svg(fig: Figure, *, title: str) -> str:
-    """The figure as an inline ``<svg>`` with an accessible title."""
-    FigureCanvasSVG(fig)
-    fig.tight_layout()
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": title}):
-        fig.savefig(buffer, format="svg")
-    text = buffer.getvalue()
-    start = text.index("<svg")
-    head_end = text.index(">", start) + 1
-    head = text[start:head_end].replace("<svg", '<svg role="img" class="chart"', 1)
-    return f"{head}<title>{_escape(title)}</title>{text[head_end:]}"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _week_axis(ax: Axes, weeks: Sequence[str]) -> None:
@@ -52,29 +32,12 @@ def _week_axis(ax: Axes, weeks: Sequence[str]) -> None:
 
 def confusion_svg(report: ConfusionReport, names: Sequence[str], *, title: str) -> str:
     """Heatmap of the row shares (final label rows, AI label columns), each cell its count and share."""
-    cm = np.asarray(report.matrix, dtype=np.float64)
-    shares = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     k = len(names)
     fig = Figure(figsize=(1.1 * k + 2.6, 0.9 * k + 1.9))
     ax = fig.add_subplot()
-    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    image = draw_confusion(ax, report.matrix, names, names, row_axis="final label", column_axis="AI label")
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the final class")
-    ax.set_xticks(range(k), names, rotation=30, ha="right")
-    ax.set_yticks(range(k), names)
-    ax.set_xlabel("AI label")
-    ax.set_ylabel("final label")
-    for i in range(k):
-        for j in range(k):
-            ax.text(
-                j,
-                i,
-                f"{int(cm[i, j])}\n{shares[i, j]:.0%}",
-                ha="center",
-                va="center",
-                color="white" if shares[i, j] > 0.5 else "black",
-                fontsize=8,
-            )
-    return _svg(fig, title=title)
+    return svg_element(fig, title=title)
 
 
 def sensitivity_specificity_svg(report: ConfusionReport, names: Sequence[str], *, title: str) -> str:
@@ -95,7 +58,7 @@ def sensitivity_specificity_svg(report: ConfusionReport, names: Sequence[str], *
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("one class against the rest")
     ax.legend(loc="lower right", fontsize=8)
-    return _svg(fig, title=title)
+    return svg_element(fig, title=title)
 
 
 def agreement_svg(series: Mapping[str, Sequence[WeeklyShare]], weeks: Sequence[str], *, title: str) -> str:
@@ -111,7 +74,7 @@ def agreement_svg(series: Mapping[str, Sequence[WeeklyShare]], weeks: Sequence[s
     ax.set_ylabel("AI label = final label")
     if series:
         ax.legend(loc="lower left", fontsize=7)
-    return _svg(fig, title=title)
+    return svg_element(fig, title=title)
 
 
 def turnaround_svg(
@@ -141,4 +104,4 @@ def turnaround_svg(
     ax.set_ylabel(f"{unit} since upload")
     if stages:
         ax.legend(loc="upper left", fontsize=7, ncol=2)
-    return _svg(fig, title=title)
+    return svg_element(fig, title=title)

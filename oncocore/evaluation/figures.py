@@ -7,14 +7,12 @@ it. ``Figure`` is used directly instead of pyplot: no display, no global state.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import matplotlib as mpl
 import numpy as np
-from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
+from oncocore.charts import draw_confusion, svg_element
 from oncocore.training.metrics import reliability_bins, roc_auc, roc_curve
 
 from .compare import CANDIDATE, CHAMPION, results_arrays
@@ -22,17 +20,6 @@ from .compare import CANDIDATE, CHAMPION, results_arrays
 #: Line colours per side (the page's legend uses the same).
 COLOURS = {CANDIDATE: "#c2410c", CHAMPION: "#1d4ed8"}
 RELIABILITY_BINS = 10
-
-
-def _svg(fig: Figure) -> str:
-    buffer = io.StringIO()
-    # Text stays text (smaller, selectable, readable by tests); ids stay unique per figure.
-    with mpl.rc_context({"svg.fonttype": "none"}):
-        FigureCanvasSVG(fig)
-        fig.tight_layout()
-        fig.savefig(buffer, format="svg")
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
 
 
 def _sides(results: dict[str, Any]) -> list[str]:
@@ -50,20 +37,13 @@ def confusion_svg(results: dict[str, Any]) -> str:
     k = len(names)
     fig = Figure(figsize=(len(sides) * (0.9 * k + 2.2), 0.9 * k + 2.0))
     for n, side in enumerate(sides, start=1):
-        cm = np.asarray(results["sides"][side]["metrics"]["confusion_matrix"], dtype=np.float64)
-        norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
         ax = fig.add_subplot(1, len(sides), n)
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(k), names, rotation=35, ha="right", fontsize=8)
-        ax.set_yticks(range(k), names, fontsize=8)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        cm = results["sides"][side]["metrics"]["confusion_matrix"]
+        draw_confusion(
+            ax, cm, names, names, row_axis="true", column_axis="predicted", shares=False, fontsize=8
+        )
         ax.set_title(_title(results, side), fontsize=8, color=COLOURS[side])
-        for i in range(k):
-            for j in range(k):
-                colour = "white" if norm[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", color=colour, fontsize=9)
-    return _svg(fig)
+    return svg_element(fig)
 
 
 def roc_svg(results: dict[str, Any]) -> str:
@@ -89,7 +69,7 @@ def roc_svg(results: dict[str, Any]) -> str:
         ax.legend(loc="lower right", fontsize=6, title="AUC", title_fontsize=6)
     if not shown:
         fig.text(0.5, 0.5, "no class has both positives and negatives", ha="center")
-    return _svg(fig)
+    return svg_element(fig)
 
 
 def reliability_svg(results: dict[str, Any], n_bins: int = RELIABILITY_BINS) -> str:
@@ -115,7 +95,7 @@ def reliability_svg(results: dict[str, Any], n_bins: int = RELIABILITY_BINS) -> 
     ax.set_xlabel("confidence (top class)")
     ax.set_ylabel("accuracy")
     ax.legend(loc="upper left", fontsize=7)
-    return _svg(fig)
+    return svg_element(fig)
 
 
 def all_svgs(results: dict[str, Any]) -> dict[str, str]:
