@@ -94,7 +94,9 @@ def _shares(counts: Sequence[float]) -> list[float]:
     return [round(c / total, 4) if total else 0.0 for c in counts]
 
 
-def _bin_labels(edges: Sequence[float]) -> list[str]:
+def _bin_labels(name: str, edges: Sequence[float]) -> list[str]:
+    if name == "channels" and list(edges) == [0.5, 1.5, 3.5]:
+        return ["grey", "colour"]
     return [f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(edges)]
 
 
@@ -173,7 +175,7 @@ def compare(
             continue
         if list(ref_h["edges"]) != list(rec_h["edges"]):
             raise ValueError(f"{name}: the window was binned on other edges than the reference")
-        measures.append(_distribution(name, _bin_labels(ref_h["edges"]), ref_h["counts"], rec_h["counts"], t))
+        measures.append(_distribution(name, _bin_labels(name, ref_h["edges"]), ref_h["counts"], rec_h["counts"], t))
     n = int(recent["n"])
     if n < t.min_images:
         return DriftReport("too_few", n, measures)
