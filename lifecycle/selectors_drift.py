@@ -25,8 +25,9 @@ from inference.selectors import active_ensemble
 from lifecycle.models import DriftReference
 from oncocore.drift import DriftReport, Observation, compare, summarize, summary_edges
 
-#: Statuses the banner warns about.
-WARN_STATUSES = ("watch", "drift")
+#: The status the banner on every Curator page warns about ("watch" shows on the Drift tab only:
+#: with nine measures, about one window in twelve drawn from the validation set itself reads watch).
+WARN_STATUSES = ("drift",)
 #: The cached statuses (:func:`drift_status`).
 STATUS_CACHE_KEY = "lifecycle:drift-status"
 
@@ -156,7 +157,7 @@ def drift_status(*, overview: list[TaskDrift] | None = None) -> list[dict[str, A
             "label": d.label,
             "status": d.status,
             "n": d.n,
-            "moved": [m.label for m in d.report.flagged] if d.report is not None else [],
+            "moved": [m.label for m in d.report.flagged if m.status == "drift"] if d.report else [],
         }
         for d in overview
     ]
@@ -166,9 +167,8 @@ def drift_status(*, overview: list[TaskDrift] | None = None) -> list[dict[str, A
 
 
 def drift_warnings() -> list[dict[str, Any]]:
-    """The tasks whose recent cases moved (watch or drift), worst first."""
-    warn = [s for s in drift_status() if s["status"] in WARN_STATUSES]
-    return sorted(warn, key=lambda s: (s["status"] != "drift", s["task"]))
+    """The tasks whose recent cases drifted (the banner), in task order."""
+    return [s for s in drift_status() if s["status"] in WARN_STATUSES]
 
 
 def weekly_psi(drift: TaskDrift) -> dict[str, list[float | None]]:

@@ -28,7 +28,7 @@ from .inputs import (
     summarize,
     summary_edges,
 )
-from .measures import SMOOTHING, binomial_sf, chi2_sf, psi, smoothed_shares, two_sample_chi2
+from .measures import SMOOTHING, binomial_sf, psi, psi_p_value, smoothed_shares
 from .report import STATUS_ORDER, DriftReport, Measure, Thresholds, compare
 
 __all__ = [
@@ -43,12 +43,11 @@ __all__ = [
     "Observation",
     "Thresholds",
     "binomial_sf",
-    "chi2_sf",
     "compare",
     "input_stats",
     "psi",
+    "psi_p_value",
     "smoothed_shares",
     "summarize",
     "summary_edges",
-    "two_sample_chi2",
 ]

@@ -1,4 +1,11 @@
-"""The measures: population stability index with epsilon smoothing, and the tests beside it."""
+"""The measures: population stability index with epsilon smoothing, and the tests beside it.
+
+PSI says how far a window moved; the p-value beside it says whether a window
+that small could have moved that far by chance. The chi-square approximation
+of that p-value fails here (fixed bins leave many nearly empty, windows are
+small: it called 3.5 % of 30-image windows drawn from the validation set
+itself "drift"), so the p-value is a parametric bootstrap of the PSI itself.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,18 @@ import numpy as np
 #: would make the logarithm infinite, and half an image keeps a bin that one image would fill
 #: from counting as a shift.
 SMOOTHING = 0.5
+#: Bootstrap draws per p-value: resolves p down to 1/2001, below the drift threshold's 0.001.
+DRAWS = 2000
 
 
-def smoothed_shares(counts: Sequence[float], pseudo: float = SMOOTHING) -> np.ndarray:
-    """Shares with ``pseudo`` added to every bin (epsilon smoothing: no empty bin)."""
+def smoothed_shares(counts: Sequence[float] | np.ndarray, pseudo: float = SMOOTHING) -> np.ndarray:
+    """Shares with ``pseudo`` added to every bin (epsilon smoothing: no empty bin); rows of a 2-D array alike."""
     c = np.asarray(counts, dtype=np.float64) + pseudo
-    return c / c.sum()
+    return c / c.sum(axis=-1, keepdims=True)
+
+
+def _psi(e: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return np.sum((a - e) * np.log(a / e), axis=-1)
 
 
 def psi(expected: Sequence[float], actual: Sequence[float], pseudo: float = SMOOTHING) -> float:
@@ -30,51 +43,39 @@ def psi(expected: Sequence[float], actual: Sequence[float], pseudo: float = SMOO
     """
     if len(expected) != len(actual) or not len(expected):
         raise ValueError(f"PSI needs the same bins on both sides, got {len(expected)} and {len(actual)}")
-    e, a = smoothed_shares(expected, pseudo), smoothed_shares(actual, pseudo)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return float(_psi(smoothed_shares(expected, pseudo), smoothed_shares(actual, pseudo)))
 
 
-def chi2_sf(x: float, df: int) -> float:
-    """P(X > x) for a chi-square variable with ``df`` (>= 1) degrees of freedom; closed forms, no SciPy."""
-    if df < 1:
-        raise ValueError("df must be at least 1")
-    if x <= 0:
-        return 1.0
-    half = x / 2.0
-    if df % 2 == 0:  # exp(-x/2) * sum_{i < df/2} (x/2)^i / i!
-        term = total = math.exp(-half)
-        for i in range(1, df // 2):
-            term *= half / i
-            total += term
-        return min(1.0, total)
-    # Odd df: erfc(sqrt(x/2)) + sqrt(2/pi) e^(-x/2) sum_{i=1}^{(df-1)/2} x^(i-1/2) / (1*3*...*(2i-1)).
-    total, term = math.erfc(math.sqrt(half)), math.sqrt(x)
-    acc = 0.0
-    for i in range(1, (df - 1) // 2 + 1):
-        acc += term
-        term *= x / (2 * i + 1)
-    return min(1.0, total + math.sqrt(2.0 / math.pi) * math.exp(-half) * acc)
+def psi_p_value(
+    expected: Sequence[float], actual: Sequence[float], *, draws: int = DRAWS, seed: int = 0
+) -> float:
+    """How often two samples of these sizes from one distribution (the pooled counts) reach this PSI.
 
-
-def two_sample_chi2(expected: Sequence[float], actual: Sequence[float]) -> tuple[float, int]:
-    """Pearson's chi-square of a 2 x k table of counts (bins empty on both sides dropped) and its df."""
+    A parametric bootstrap: ``draws`` pairs of multinomial samples of the two
+    sizes from the pooled shares, their PSI against the observed one; the
+    add-one estimate (1 + hits) / (1 + draws). Seeded: the same counts give
+    the same p-value.
+    """
     e, a = np.asarray(expected, dtype=np.float64), np.asarray(actual, dtype=np.float64)
-    keep = (e + a) > 0
-    e, a = e[keep], a[keep]
-    if e.size < 2 or e.sum() == 0 or a.sum() == 0:
-        return 0.0, 1
-    table = np.stack([e, a])  # (2, k)
-    expect = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    return float(((table - expect) ** 2 / expect).sum()), int(e.size - 1)
+    big_n, n = int(e.sum()), int(a.sum())
+    if big_n == 0 or n == 0:
+        return 1.0
+    observed = float(_psi(smoothed_shares(e), smoothed_shares(a)))
+    pooled = (e + a) / (e + a).sum()
+    rng = np.random.default_rng(seed)
+    null = _psi(
+        smoothed_shares(rng.multinomial(big_n, pooled, size=draws)),  # (draws, k)
+        smoothed_shares(rng.multinomial(n, pooled, size=draws)),
+    )
+    hits = int(np.count_nonzero(null >= observed - 1e-12))
+    return (1 + hits) / (1 + draws)
 
 
 def binomial_sf(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p), summed in log space (n in the thousands is fine)."""
     if k <= 0:
         return 1.0
-    if k > n:
-        return 0.0
-    if p <= 0.0:
+    if k > n or p <= 0.0:
         return 0.0
     if p >= 1.0:
         return 1.0

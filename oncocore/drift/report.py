@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .inputs import IMAGE_STATS, LABELS
-from .measures import SMOOTHING, binomial_sf, chi2_sf, psi, two_sample_chi2
+from .measures import SMOOTHING, binomial_sf, psi, psi_p_value
 
 STATUS_ORDER = ("ok", "watch", "drift")
 
@@ -18,8 +18,8 @@ class Thresholds:
     """When a measure reads "watch" or "drift" (docs/drift.md says why these values).
 
     A distribution measure needs both a large enough PSI (the size of the
-    shift) and a small enough p-value of the two-sample chi-square test on
-    the same bins (that it is not the noise of a small window); the
+    shift) and a small enough p-value of that PSI (``psi_p_value``: that it
+    is not the noise of a small window); the
     out-of-scope share needs an excess over the reference's rate and a
     one-sided binomial p-value. Below ``min_images`` a measure (and a window)
     says nothing.
@@ -45,7 +45,7 @@ class Measure:
         name: ``classes``, ``confidence``, ``out_of_scope`` or an image statistic.
         kind: ``psi`` (``value`` is the PSI) or ``rate`` (``value`` is the excess share).
         value: The measure; None with too few images.
-        p_value: Of the test beside it; None with too few images.
+        p_value: Of the test beside it; None with too few images, or a PSI below the watch threshold.
         n: Images of the window the measure counted.
         status: ``ok``, ``watch``, ``drift`` or ``too_few``.
         bins: Bin labels (class names, or ``lo-hi`` ranges).
@@ -116,8 +116,9 @@ def _distribution(
     if n < t.min_images or sum(ref) == 0:
         return Measure(name, "psi", None, None, n, "too_few", **shares)
     value = psi(ref, recent)
-    stat, df = two_sample_chi2(ref, recent)
-    p = chi2_sf(stat, df)
+    if value < t.psi_watch:  # no p-value could make it more than ok: skip the bootstrap
+        return Measure(name, "psi", round(value, 4), None, n, "ok", **shares)
+    p = psi_p_value(ref, recent)
     return Measure(name, "psi", round(value, 4), p, n, _psi_status(value, p, t), **shares)
 
 
@@ -175,7 +176,9 @@ def compare(
             continue
         if list(ref_h["edges"]) != list(rec_h["edges"]):
             raise ValueError(f"{name}: the window was binned on other edges than the reference")
-        measures.append(_distribution(name, _bin_labels(name, ref_h["edges"]), ref_h["counts"], rec_h["counts"], t))
+        measures.append(
+            _distribution(name, _bin_labels(name, ref_h["edges"]), ref_h["counts"], rec_h["counts"], t)
+        )
     n = int(recent["n"])
     if n < t.min_images:
         return DriftReport("too_few", n, measures)
