@@ -49,18 +49,16 @@ from retraining.models import TrainingJob
 
 logger = logging.getLogger(__name__)
 
-#: At most this many validation images per reference (evenly spread over the split).
-REFERENCE_LIMIT = 600
 
 Decode = Callable[[Any], Any]
 
 
-def spread(items: Sequence[Any], limit: int | None) -> list[Any]:
-    """At most ``limit`` of ``items``, evenly spread (keeps the class mix of a split listed by class)."""
-    if limit is None or len(items) <= limit:
-        return list(items)
+def spread(items: Sequence[Any], limit: int) -> list[Any]:
+    """At most ``limit`` (>= 1) of ``items``, evenly spread (keeps the class mix of a split listed by class)."""
     if limit < 1:
         raise InvalidInput("the image limit must be 1 or more")
+    if len(items) <= limit:
+        return list(items)
     step = len(items) / limit
     return [items[math.floor(i * step)] for i in range(limit)]
 
@@ -123,7 +121,7 @@ def drift_reference_build(
     audit: AuditContext,
     snapshot: Snapshot | None = None,
     data_dir: Path | None = None,
-    limit: int | None = REFERENCE_LIMIT,
+    limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DriftReference:
     """Score the version's validation images and store them as its drift reference (replacing any).
@@ -133,14 +131,14 @@ def drift_reference_build(
         audit: Who asked, and from where.
         snapshot: Use this snapshot's validation split (else the module's order of choice).
         data_dir: The data root (or one data folder) for the fallback; default ONCOPORTAL_DATA_DIR.
-        limit: At most this many images, evenly spread; None: all.
+        limit: At most this many images, evenly spread; default ``settings.DRIFT_REFERENCE_LIMIT``.
         progress: Called with (images scored, images in all) after each batch.
 
     Raises:
         InvalidInput: No usable source, or fewer images could be scored than a window needs.
     """
     source, keys, decode = reference_source(version=version, snapshot=snapshot, data_dir=data_dir)
-    keys = spread(keys, limit)
+    keys = spread(keys, settings.DRIFT_REFERENCE_LIMIT if limit is None else limit)
     members = ensemble_for(version)
     predictor = predictor_for(members)
     observations: list[Observation] = []

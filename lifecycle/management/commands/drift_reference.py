@@ -21,7 +21,7 @@ from inference.management.commands._versions import get_version
 from inference.models import ModelVersion
 from inference.selectors import active_ensemble
 from lifecycle.models import DriftReference
-from lifecycle.services.drift import REFERENCE_LIMIT, drift_reference_build, drift_reference_request
+from lifecycle.services.drift import drift_reference_build, drift_reference_request
 from oncocore.imaging.errors import one_line
 from oncoportal.exceptions import DomainError
 
@@ -42,11 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--snapshot", help="use this snapshot's validation split (id or name)")
         parser.add_argument("--data-dir", type=Path, help="data root or data folder (default: DATA_DIR)")
         parser.add_argument(
-            "--limit", type=int, default=REFERENCE_LIMIT, help=f"at most N images (default {REFERENCE_LIMIT})"
+            "--limit", type=int, help="at most N images (default ONCOPORTAL_DRIFT_REFERENCE_LIMIT, 600)"
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        if opts["limit"] < 1:
+        if opts["limit"] is not None and opts["limit"] < 1:
             raise CommandError("--limit must be 1 or more")
         versions = [get_version(ref) for ref in opts["versions"]]
         if opts["active"]:
