@@ -119,7 +119,11 @@ def weekly_psi_svg(
     left, right, top, bottom = 40, 150, 12, 28
     w, h = width - left - right, height - top - bottom
     values = [v for vals in series.values() for v in vals if v is not None]
-    y_max = max([thresholds.psi_drift * 1.6, *[v * 1.1 for v in values]])
+    # Up to 1 at most: a far larger PSI (an unlike stream reads 5 or more) would flatten the thresholds;
+    # such a point sits on the top edge, its value in its tooltip.
+    y_max = min(
+        max([thresholds.psi_drift * 1.6, *[v * 1.1 for v in values]]), max(1.0, thresholds.psi_drift * 1.6)
+    )
     n = max(len(weeks), 1)
 
     def px(i: int) -> float:

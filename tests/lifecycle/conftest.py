@@ -73,3 +73,20 @@ def spread_paths(rows: list[dict[str, str]], count: int, *, offset: int = 0) -> 
     """``count`` image paths evenly spread over ``rows`` (starting at ``offset``)."""
     step = max(1, (len(rows) - offset) // count)
     return [Path(r["abs_path"]) for r in rows[offset::step][:count]]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_drift_status():
+    """The drift status is cached across requests (and test runs, in a file cache): start and end without it."""
+    from lifecycle.selectors_drift import drift_cache_clear
+
+    drift_cache_clear()
+    yield
+    drift_cache_clear()
+
+
+def lung_ct_paths(data_dir: Path, count: int) -> list[Path]:
+    """``count`` lung CT slices, evenly spread over the folder's classes."""
+    from oncocore.training.data import read_manifest
+
+    return spread_paths(read_manifest(data_dir / "lung_ct"), count)
