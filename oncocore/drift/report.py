@@ -112,38 +112,45 @@ def _distribution(
     name: str, bins: list[str], ref: Sequence[float], recent: Sequence[float], t: Thresholds
 ) -> Measure:
     n = int(sum(recent))
-    shares = {"bins": bins, "reference": _shares(ref), "recent": _shares(recent)}
+    measure = Measure(name, "psi", None, None, n, "too_few", bins, _shares(ref), _shares(recent))
     if n < t.min_images or sum(ref) == 0:
-        return Measure(name, "psi", None, None, n, "too_few", **shares)
+        return measure
     value = psi(ref, recent)
-    if value < t.psi_watch:  # no p-value could make it more than ok: skip the bootstrap
-        return Measure(name, "psi", round(value, 4), None, n, "ok", **shares)
-    p = psi_p_value(ref, recent)
-    return Measure(name, "psi", round(value, 4), p, n, _psi_status(value, p, t), **shares)
+    measure.value, measure.status = round(value, 4), "ok"
+    if value >= t.psi_watch:  # below it no p-value could make it more than ok: no bootstrap
+        measure.p_value = psi_p_value(ref, recent)
+        measure.status = _psi_status(value, measure.p_value, t)
+    return measure
 
 
 def _out_of_scope(ref: Mapping[str, int], recent: Mapping[str, int], t: Thresholds) -> Measure:
     n, out = int(recent.get("checked", 0)), int(recent.get("out", 0))
     ref_n, ref_out = int(ref.get("checked", 0)), int(ref.get("out", 0))
     bins = ["in scope", "out of scope"]
-    shares = {
-        "bins": bins,
-        "reference": _shares([ref_n - ref_out, ref_out]),
-        "recent": _shares([n - out, out]),
-    }
+    measure = Measure(
+        "out_of_scope",
+        "rate",
+        None,
+        None,
+        n,
+        "too_few",
+        bins,
+        _shares([ref_n - ref_out, ref_out]),
+        _shares([n - out, out]),
+    )
     if n < t.min_images or ref_n == 0:
-        return Measure("out_of_scope", "rate", None, None, n, "too_few", **shares)
+        return measure
     # The reference's rate, smoothed like a bin: a check that flagged none of the validation
     # images still has some chance of flagging a like image.
     base = (ref_out + SMOOTHING) / (ref_n + 2 * SMOOTHING)
     excess = out / n - ref_out / ref_n
     p = binomial_sf(out, n, base)
-    status = "ok"
+    measure.value, measure.p_value, measure.status = round(excess, 4), p, "ok"
     if excess >= t.scope_drift and p < t.p_drift:
-        status = "drift"
+        measure.status = "drift"
     elif excess >= t.scope_watch and p < t.p_watch:
-        status = "watch"
-    return Measure("out_of_scope", "rate", round(excess, 4), p, n, status, **shares)
+        measure.status = "watch"
+    return measure
 
 
 def compare(
