@@ -28,6 +28,9 @@ run: migrate
 	@# A slice of the public training data as base examples, so a Curator can freeze a snapshot and
 	@# retrain at once (idempotent; skipped with a message when ONCOPORTAL_DATA_DIR has no data).
 	-$(PY) manage.py import_base_data --limit-per-class 25
+	@# Drift watch's baselines: each active model's validation images, scored by the worker once it
+	@# starts (about a minute of CPU for the three bundled models; skipped when they have one).
+	-$(PY) manage.py drift_reference --active --missing --queue
 	@$(PY) manage.py api_token demo >/dev/null
 	@bash scripts/run.sh
 

@@ -85,6 +85,7 @@ RESULT_COLUMNS = [
     "error",
     "in_scope",
     "scope_ratio",
+    "input_stats",
 ]
 
 
@@ -112,6 +113,7 @@ def result_columns(
         "error": "",
         "in_scope": result.in_scope,
         "scope_ratio": result.scope_ratio,
+        "input_stats": scored.input_stats,
     }
 
 

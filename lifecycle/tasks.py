@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from celery import shared_task
 
+from lifecycle.services.drift import drift_reference_run
 from lifecycle.services.evaluations import evaluation_run, evaluations_sweep
 from lifecycle.services.shadow import shadow_predictions_run, shadow_sweep
 from oncoportal import celery_config
@@ -27,3 +28,11 @@ def run_shadow_predictions(shadow_prediction_ids: Sequence[int]) -> int:
 def sweep_lifecycle() -> int:
     """Periodic: re-send evaluations and shadow predictions whose message or worker was lost."""
     return evaluations_sweep() + shadow_sweep()
+
+
+@shared_task(acks_late=True, **celery_config.limits(celery_config.BUILD_DRIFT_REFERENCE))
+def build_drift_reference(
+    version_id: int, snapshot_id: int | None = None, actor_id: int | None = None
+) -> int:
+    """Score a model version's validation images as its drift reference. Safe to deliver twice."""
+    return drift_reference_run(version_id=version_id, snapshot_id=snapshot_id, actor_id=actor_id)

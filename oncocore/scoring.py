@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from .decode import dicom_model_input
+from .drift import input_stats
 from .predictor import PredictionResult, Predictor, Prepared, iter_prepared
 from .preprocessing import PreprocessSpec, load_image, to_uint8_display
 from .saliency import SaliencyMap
@@ -69,6 +70,7 @@ class Scored(Generic[K]):
         result: The prediction (None on error).
         saliency_png: The map's cells as a 16-bit PNG; empty without a map.
         saliency_meta: What :meth:`SaliencyMap.from_png16` needs beside the PNG; None without a map.
+        input_stats: Simple statistics of the input (:func:`oncocore.drift.input_stats`), for drift watch.
     """
 
     key: K
@@ -79,6 +81,7 @@ class Scored(Generic[K]):
     result: PredictionResult | None = None
     saliency_png: bytes = b""
     saliency_meta: dict[str, Any] | None = None
+    input_stats: dict[str, float] | None = None
 
     @property
     def saliency(self) -> SaliencyMap | None:
@@ -126,7 +129,10 @@ def score_batches(
             prepared = predictor.prepare(array)
         except catch as exc:
             return Scored(key, error=exc)
-        return Scored(key, array=array, prepared=prepared, decode_ms=decode_ms)
+        # The lead's stage-A input: what its model (and suitability check) sees. Tens of microseconds.
+        seen = prepared.by_spec[predictor.specs[0]][0].numpy()
+        stats = input_stats(array, seen)
+        return Scored(key, array=array, prepared=prepared, decode_ms=decode_ms, input_stats=stats)
 
     for batch in iter_prepared(
         keys, prepare, batch_size=batch_size or predictor.batch_size, num_workers=predictor.num_workers

@@ -44,6 +44,7 @@ SWEEP_TRAINING_JOBS = "retraining.tasks.sweep_training_jobs"
 RUN_EVALUATION = "lifecycle.tasks.run_evaluation"
 RUN_SHADOW_PREDICTIONS = "lifecycle.tasks.run_shadow_predictions"
 SWEEP_LIFECYCLE = "lifecycle.tasks.sweep_lifecycle"
+BUILD_DRIFT_REFERENCE = "lifecycle.tasks.build_drift_reference"
 
 
 class TaskLimits(TypedDict):
@@ -156,6 +157,14 @@ TASKS: dict[str, TaskSpec] = {
     ),
     SWEEP_LIFECYCLE: _task(
         DEFAULT, 60, 120, "periodic: re-send lost evaluations and shadow predictions", name=SWEEP_LIFECYCLE
+    ),
+    # A model's validation images (at most 600, no maps) scored once: model work, the inference queue.
+    BUILD_DRIFT_REFERENCE: _task(
+        INFERENCE,
+        540,
+        600,
+        "score a model's validation images as its drift reference",
+        name=BUILD_DRIFT_REFERENCE,
     ),
 }
 

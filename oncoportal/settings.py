@@ -291,6 +291,11 @@ CELERY_BEAT_SCHEDULE = _celery.beat_schedule()
 INFERENCE_DEVICE = env_choice("ONCOPORTAL_DEVICE", "auto", ("auto", "cuda", "mps", "cpu"))
 INFERENCE_BATCH_SIZE = env_int("ONCOPORTAL_BATCH_SIZE", 16, minimum=1)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Drift watch (docs/drift.md): ISO weeks of recent cases compared, how long the status is cached,
+# and at most how many validation images a model's reference scores.
+DRIFT_WEEKS = env_int("ONCOPORTAL_DRIFT_WEEKS", 4, minimum=1)
+DRIFT_REFERENCE_LIMIT = env_int("ONCOPORTAL_DRIFT_REFERENCE_LIMIT", 600, minimum=30)
+DRIFT_CACHE_SECONDS = env_int("ONCOPORTAL_DRIFT_CACHE_SECONDS", 300, minimum=0)
 # Retraining jobs (retraining/, the "training" queue): trainer processes per job (0: one per
 # visible CUDA GPU, else 1; above 1 under torchrun), how long a silent job keeps its worker,
 # when a queued job's message counts as lost, and how long a cancelled trainer may take to stop.

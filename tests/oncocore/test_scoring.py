@@ -74,3 +74,19 @@ def test_model_input_decodes_as_training_and_overlay_display_is_8_bit(predictor)
     raw = gray.astype(np.float32) * 10 - 1000  # raw values (a spec that windows them itself)
     shown = overlay_display(raw)
     assert shown.dtype == np.uint8 and shown.shape == raw.shape and shown.max() > shown.min()
+
+
+def test_each_scored_input_carries_its_statistics_for_drift_watch(predictor):
+    spec = predictor.members[0].card.preprocessing
+    files = {"scan": jpeg_bytes(synthetic_scan(70, 90, seed=3)), "bad": b"not an image"}
+    (batch,) = score_batches(
+        predictor, ["scan", "bad"], lambda k: model_input(files[k], dicom=False, spec=spec)
+    )
+    ok, bad = batch
+    seen = ok.prepared.by_spec[spec][0].numpy()  # what the model saw, uint8 (C, S, S)
+    assert (
+        ok.input_stats["height"] == 70 and ok.input_stats["width"] == 90 and ok.input_stats["channels"] == 1
+    )
+    assert ok.input_stats["mean"] == pytest.approx(seen.mean() / 255, abs=1e-3)
+    assert 0 <= ok.input_stats["dark"] <= 1 and 0 < ok.input_stats["std"] <= 0.5
+    assert bad.error is not None and bad.input_stats is None
