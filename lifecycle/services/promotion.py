@@ -10,6 +10,7 @@ loading new weights on first use without a restart.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from cases.services.audit import AuditContext, audit_record
 from inference.models import ModelVersion
 from inference.selectors import active_ensemble
 from inference.services import ensemble_activate
-from lifecycle.models import Evaluation, ModelChange, RunStatus
+from lifecycle.models import DriftReference, Evaluation, ModelChange, RunStatus
 from lifecycle.selectors_evaluations import ensemble_members, evaluation_latest_done, same_members
 from lifecycle.selectors_promotion import Members, gate_for
+from lifecycle.services.drift import drift_reference_request
 from lifecycle.services.shadow import shadows_stop_for
-from oncoportal.exceptions import TransitionNotAllowed
+from oncoportal.exceptions import InvalidInput, TransitionNotAllowed
 
+logger = logging.getLogger(__name__)
 EVALUATE_FIRST = "evaluate it against the current champion first"
 
 
@@ -139,7 +142,18 @@ def model_promote(
             "reason": reason,
         },
     )
+    _drift_reference_for(candidate, audit=audit)
     return change
+
+
+def _drift_reference_for(version: ModelVersion, *, audit: AuditContext) -> None:
+    """The new lead's drift baseline (its validation images), queued if it has none and one can be built."""
+    if DriftReference.objects.filter(model_version=version).exists():
+        return
+    try:
+        drift_reference_request(version=version, audit=audit)
+    except InvalidInput as exc:  # no validation images known for it: the Drift page says so
+        logger.info("no drift reference for %s: %s", version, exc.message)
 
 
 def _restore(
@@ -190,6 +204,7 @@ def _restore(
             "reason": reason,
         },
     )
+    _drift_reference_for(lead, audit=audit)
     return change
 
 
