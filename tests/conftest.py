@@ -46,7 +46,7 @@ def database_engine_refusal(engine: str) -> str | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     from django.conf import settings
 
-    refusal = database_engine_refusal(settings.DATABASES["default"]["ENGINE"])
+    refusal = database_engine_refusal(str(settings.DATABASES["default"]["ENGINE"]))
     if refusal:
         pytest.exit(refusal, returncode=pytest.ExitCode.USAGE_ERROR)
 

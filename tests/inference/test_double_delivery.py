@@ -45,7 +45,7 @@ def two_workers(transactional_db, settings, tmp_path):
         with worker_process(
             broker_url=url, var_dir=tmp_path / "var", log_path=second_log, queues=queues, name="gpu-b"
         ) as b:
-            b.log_path = second_log  # type: ignore[attr-defined]
+            b.log_path = second_log
             yield a, b
 
 
