@@ -133,6 +133,17 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+# Every SQLite database, the default one or one named by DATABASE_URL: the web server and
+# the workers write concurrently, so WAL lets readers proceed, IMMEDIATE takes the write
+# lock when a transaction starts (a deferred one that upgrades later fails at once with
+# "database is locked" whatever the timeout), and a writer waits up to 30 s for another.
+SQLITE_OPTIONS: dict[str, object] = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
 def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, object]:
     """Parse ``postgres://user:pass@host:port/name?sslmode=require`` or ``sqlite:///path``."""
     parsed = urlparse(url)
@@ -158,7 +169,11 @@ def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, object]:
             raise ImproperlyConfigured(f"DATABASE_URL {url!r}: use sqlite:////absolute/path.db")
         # sqlite:////abs/x.db -> /abs/x.db ; sqlite:///rel/x.db -> rel/x.db
         path = unquote(parsed.path)[1:]
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path or ":memory:"}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path or ":memory:",
+            "OPTIONS": dict(SQLITE_OPTIONS),
+        }
     raise ImproperlyConfigured(
         f"DATABASE_URL {url!r}: unsupported scheme {scheme!r} (use postgres:// or sqlite:///)"
     )

@@ -14,6 +14,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import (
     PermissionDenied as DjangoPermissionDenied,
 )
@@ -104,8 +105,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         status, code, message, errors = 403, "permission_denied", str(exc) or "Permission denied.", {}
     elif isinstance(exc, (RequestDataTooBig,)):
         status, code, message, errors = 413, "too_large", "The request body is too large.", {}
-    elif isinstance(exc, (TooManyFilesSent, TooManyFieldsSent)):
-        status, code, message, errors = 400, "too_many_parts", str(exc) or "Too many files or fields.", {}
+    elif isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        message = f"Too many files in one upload (the limit is {limit}). Nothing was stored."
+        status, code, errors = 400, "too_many_parts", {}
+    elif isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        message = f"Too many form fields in one request (the limit is {limit}). Nothing was stored."
+        status, code, errors = 400, "too_many_parts", {}
     elif isinstance(exc, SuspiciousOperation):
         status, code, message, errors = 400, "bad_request", "The request was malformed.", {}
     elif isinstance(exc, drf.APIException):

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from oncoportal import celery_config as _celery
 from oncoportal.env import (
+    SQLITE_OPTIONS,
     database_from_url,
     env_bool,
     env_choice,
@@ -164,13 +165,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "oncoportal.sqlite3",
-            # The web server and the worker write concurrently: WAL lets
-            # readers proceed, IMMEDIATE avoids lock-upgrade deadlocks.
-            "OPTIONS": {
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),  # concurrent writers (oncoportal/env.py)
             # A file, not :memory:, so a real worker process can share the test database.
             "TEST": {"NAME": str(VAR_DIR / "test-oncoportal.sqlite3")},
         }

@@ -29,6 +29,28 @@ def require_service(name: str, available: bool, why: str = "") -> None:
     pytest.skip(message)
 
 
+def database_engine_refusal(engine: str) -> str | None:
+    """Why the suite must not run on ``engine`` under ONCOPORTAL_REQUIRE_SERVICES=1 (None when it may).
+
+    CI (``.ci/run``) requires every service, PostgreSQL included: without this check a run
+    that lost its DATABASE_URL would fall back to SQLite and pass, testing the wrong database.
+    """
+    if not REQUIRE_SERVICES or engine == "django.db.backends.postgresql":
+        return None
+    return (
+        f"ONCOPORTAL_REQUIRE_SERVICES=1 needs PostgreSQL, but the database engine is {engine}: "
+        "set DATABASE_URL=postgres://USER@HOST:PORT/NAME (as .ci/run does)"
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from django.conf import settings
+
+    refusal = database_engine_refusal(str(settings.DATABASES["default"]["ENGINE"]))
+    if refusal:
+        pytest.exit(refusal, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
     """No persistent connections in tests.

@@ -86,9 +86,11 @@ def worker_process(
     queues: tuple[str, ...] = celery_config.WORKERS["all"],
     new_session: bool = False,
     extra_env: dict[str, str] | None = None,
+    name: str = "",
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker reading ``queues`` (the "all" worker's unless told); ``new_session`` gives it its own
-    process group, which a test may SIGKILL whole (a training worker with its trainer)."""
+    process group, which a test may SIGKILL whole (a training worker with its trainer); ``name``
+    tells apart two workers of one test on the same queues (Celery wants unique node names)."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -100,7 +102,7 @@ def worker_process(
     cmd = [
         sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(queues),
         "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
-        "--hostname", f"test-{os.getpid()}-{queues[0]}@%h", "--loglevel", "INFO",
+        "--hostname", f"test-{os.getpid()}-{name or queues[0]}@%h", "--loglevel", "INFO",
     ]  # fmt: skip
     log = log_path.open("wb")
     proc = subprocess.Popen(
@@ -145,7 +147,7 @@ def worker_sharing_media(
 
     Skips, or fails under ONCOPORTAL_REQUIRE_SERVICES=1, without Redis. The
     process gets a ``log_path`` attribute for waits that print its log.
-    ``options`` go to :func:`worker_process` (queues, new_session, extra_env).
+    ``options`` go to :func:`worker_process` (queues, new_session, extra_env, name).
     """
     from tests.conftest import require_service
 

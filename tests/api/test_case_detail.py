@@ -202,3 +202,23 @@ def test_retry_requeues_only_a_failed_case(token_client, radiologist, reviewer, 
     assert response.json()["status"] == "queued"
     assert Prediction.objects.get(image__case=case).status == "queued"
     assert AuditEvent.objects.get(action="case.retried").source == "api"
+
+
+def test_retry_of_another_sites_case_is_not_found_and_changes_nothing(
+    token_client, radiologist, other_radiologist, predicted, mocker
+):
+    case = predicted[0]
+    Prediction.objects.filter(image__case=case).update(status="failed", error="boom")
+    Case.objects.filter(pk=case.pk).update(status=CaseStatus.FAILED, failure_reason="boom")
+    delay = mocker.patch("inference.services.run_predictions.delay")
+    # Another site's Radiologist holds cases.change_case and the upload scope: only the site scoping refuses.
+    response = token_client(other_radiologist, "read,upload").post(url(case, "retry/"))
+    body = error(response, 404, "not_found")
+    assert body["errors"] == {} and "boom" not in response.content.decode()
+    case.refresh_from_db()
+    assert (case.status, case.failure_reason) == (CaseStatus.FAILED, "boom")
+    assert list(Prediction.objects.filter(image__case=case).values_list("status", flat=True)) == ["failed"]
+    assert not AuditEvent.objects.filter(action="case.retried").exists()
+    delay.assert_not_called()
+    # The own site's Radiologist retries the same case: the 404 was the site check, nothing else.
+    assert token_client(radiologist, "read,upload").post(url(case, "retry/")).status_code == 202

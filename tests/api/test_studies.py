@@ -212,11 +212,17 @@ def test_broken_multipart_is_400(uploader):
     _error(response, 400, "parse_error")
 
 
-def test_too_many_files_is_400(uploader, data_dir, settings):
-    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 1
-    response = uploader.post(URL, {"files": _brain(data_dir, 2), "task": "brain_mri"})
-    _error(response, 400, "too_many_parts")
+def test_too_many_files_is_400_with_the_limit_and_nothing_is_stored(uploader, data_dir, settings, media_dir):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = uploader.post(URL, {"files": _brain(data_dir, 3), "task": "brain_mri"})
+    body = _error(response, 400, "too_many_parts")
+    assert body["message"] == "Too many files in one upload (the limit is 2). Nothing was stored."
     assert not IntakeBatch.objects.exists()
+    _nothing_stored(media_dir)
+    # At the limit the same files go in: the number of files is what refused them, not the files.
+    response = uploader.post(URL, {"files": _brain(data_dir, 2), "task": "brain_mri"})
+    assert response.status_code == 201, response.content
+    assert len(response.json()["accepted"]) == 2
 
 
 def test_who_may_upload(

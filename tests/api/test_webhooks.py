@@ -246,15 +246,18 @@ def test_the_sweeper_resends_overdue_deliveries_and_disables_stale_failures(
     )
     WebhookSubscription.objects.filter(pk=stale.pk).update(failing_since=timezone.now() - timedelta(days=2))
 
+    fresh_due = WebhookDelivery.objects.get(pk=fresh.pk).next_attempt_at
+    swept_at = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_sweep() == 1
+        assert deliveries_sweep(now=swept_at) == 1
     send.assert_called_once_with("api.tasks.deliver_webhook", args=[overdue.pk], countdown=None)
     stale.refresh_from_db()
     assert not stale.is_active and stale.disabled_reason.startswith("every delivery failed since")
     overdue.refresh_from_db()
     fresh.refresh_from_db()
-    assert overdue.next_attempt_at > timezone.now() - timedelta(seconds=5)  # re-sent once, not every sweep
-    assert deliveries_sweep() == 0
+    assert overdue.next_attempt_at == swept_at  # due again from the sweep: re-sent once, not every sweep
+    assert fresh.next_attempt_at == fresh_due  # not overdue: not touched
+    assert deliveries_sweep(now=swept_at) == 0
 
 
 # --- Events at the right moments -----------------------------------------------------------

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image as PILImage
 
-from cases.models import Case, CaseStatus
+from cases.models import AuditEvent, Case, CaseStatus
 from cases.templatetags.cases_tags import class_label
 from inference.decode import serving_array
 from inference.models import Prediction
@@ -92,6 +92,38 @@ def test_retry_requeues_a_failed_case(
     # A case that has not failed cannot be retried: a message, not an error page.
     response = client.post(url, follow=True)
     assert "only failed cases can be retried" in response.content.decode()
+
+
+def test_retry_of_another_sites_case_is_not_found_and_changes_nothing(
+    client, radiologist, other_radiologist, predicted_case, mocker, django_capture_on_commit_callbacks
+):
+    Prediction.objects.filter(image__case=predicted_case).update(
+        status=Prediction.Status.FAILED, error="boom"
+    )
+    Case.objects.filter(pk=predicted_case.pk).update(status=CaseStatus.FAILED, failure_reason="boom")
+    delay = mocker.patch("inference.services.run_predictions.delay")
+    url = reverse("inference:case_retry", args=[predicted_case.pk])
+    # A Radiologist of another site holds cases.change_case: only the site scoping stops the retry.
+    assert other_radiologist.has_perm("cases.change_case")
+    client.force_login(other_radiologist)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url)
+    assert response.status_code == 404
+    assert "boom" not in response.content.decode()
+    predicted_case.refresh_from_db()
+    assert (predicted_case.status, predicted_case.failure_reason) == (CaseStatus.FAILED, "boom")
+    assert set(Prediction.objects.filter(image__case=predicted_case).values_list("status", flat=True)) == {
+        Prediction.Status.FAILED
+    }
+    assert Prediction.objects.filter(image__case=predicted_case).count() == 1
+    assert not AuditEvent.objects.filter(action="case.retried").exists()
+    delay.assert_not_called()
+    # The same request from the case's own site does retry it: the 404 above was the site check.
+    client.force_login(radiologist)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url).status_code == 302
+    predicted_case.refresh_from_db()
+    assert predicted_case.status == CaseStatus.QUEUED
 
 
 def test_worklist_shows_the_ai_label_in_constant_queries(

@@ -50,7 +50,10 @@ def test_database_url():
         "5433",
     )
     assert pg["OPTIONS"] == {"sslmode": "require"}
-    assert database_from_url("sqlite:////tmp/x.db")["NAME"] == "/tmp/x.db"
+    sqlite = database_from_url("sqlite:////tmp/x.db")
+    assert sqlite["NAME"] == "/tmp/x.db"
+    # A worker given the test database by URL writes as the default SQLite does (concurrent writers).
+    assert sqlite["OPTIONS"]["transaction_mode"] == "IMMEDIATE" and sqlite["OPTIONS"]["timeout"] == 30
     with pytest.raises(ImproperlyConfigured, match="unsupported scheme"):
         database_from_url("mysql://x/y")
     with pytest.raises(ImproperlyConfigured, match="no database name"):

@@ -10,6 +10,7 @@ import pydicom
 import pytest
 from django.apps import apps
 from django.db import connection
+from pydicom.uid import generate_uid
 
 from cases.models import AuditEvent, Case, Image, IntakeBatch, Patient, Series, Study, Task
 from cases.services.intake import intake_sources
@@ -202,31 +203,66 @@ def test_no_patient_identifier_reaches_storage_or_database(data_dir, site, radio
         assert Image.objects.filter(sop_instance_uid=original.SOPInstanceUID).exists()
 
 
+def _variant(data_dir: Path, name: str, **header: str) -> tuple[str, bytes]:
+    """A sample file with a new SOP Instance UID (so no duplicate check answers) and ``header`` set."""
+    ds = pydicom.dcmread(data_dir / "dicom" / name)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    for keyword, value in header.items():
+        setattr(ds, keyword, value)
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    return f"{Path(name).stem}-{ds.SOPInstanceUID[-6:]}.dcm", buf.getvalue()
+
+
 def test_same_patient_in_two_uploads_gets_the_same_pseudonym(data_dir, site, radiologist):
-    intake_sources(
+    # Two studies of one patient (MR_small's Patient ID), and one study of another patient:
+    # distinct SOP Instance and Study UIDs, so the patient link is what decides.
+    first = intake_sources(
         uploads=[_read(data_dir, "pydicom/MR_small.dcm")], site=site, user=radiologist, source="web"
     )
-    intake_sources(
-        uploads=[_read(data_dir, "pydicom/MR_small_RLE.dcm")], site=site, user=radiologist, source="web"
+    same_patient = _variant(
+        data_dir, "pydicom/MR_small.dcm", StudyInstanceUID=generate_uid(), SeriesInstanceUID=generate_uid()
     )
-    studies = Study.objects.all()
-    assert Patient.objects.count() == 1
-    assert {s.patient_id for s in studies} == {Patient.objects.get().pk}
+    other_patient = _variant(
+        data_dir,
+        "pydicom/MR_small.dcm",
+        StudyInstanceUID=generate_uid(),
+        SeriesInstanceUID=generate_uid(),
+        PatientID="4MR2-other",
+    )
+    later = intake_sources(uploads=[same_patient, other_patient], site=site, user=radiologist, source="web")
+    assert [i.status for i in [*first.items, *later.items]] == ["accepted"] * 3
+    assert Study.objects.count() == 3 and Case.objects.count() == 3
+    study_of = {i.name: Study.objects.get(study_instance_uid=i.study_instance_uid) for i in later.items}
+    linked = Study.objects.get(study_instance_uid=first.items[0].study_instance_uid).patient
+    assert study_of[same_patient[0]].patient == linked
+    assert study_of[other_patient[0]].patient != linked
+    assert Patient.objects.count() == 2
 
 
-def test_study_of_another_site_is_not_merged(data_dir, site, other_site, radiologist, other_radiologist):
-    intake_sources(
+def test_study_of_another_site_is_not_merged(
+    data_dir, site, other_site, radiologist, other_radiologist, media_dir
+):
+    first = intake_sources(
         uploads=[_read(data_dir, "pydicom/MR_small.dcm")], site=site, user=radiologist, source="web"
     )
+    files_before = _stored_files(media_dir)
+    # Another instance of the same study (same Study UID, a new SOP Instance UID), sent by another site:
+    # no duplicate check applies, so the site check is what refuses it.
     report = intake_sources(
-        uploads=[_read(data_dir, "pydicom/MR_small_RLE.dcm")],
+        uploads=[_variant(data_dir, "pydicom/MR_small.dcm")],
         site=other_site,
         user=other_radiologist,
         source="web",
     )
     item = report.items[0]
-    assert item.status in {"rejected", "duplicate"}
+    assert item.status == "rejected", item
+    assert "belongs to another site" in item.reason
     assert Case.objects.filter(site=other_site).count() == 0
+    assert Image.objects.count() == 1
+    assert Study.objects.get().site == site and Study.objects.get().case.images.count() == 1
+    assert first.items[0].status == "accepted"
+    assert _stored_files(media_dir) == files_before
 
 
 def test_limits_are_enforced_with_reasons(data_dir, site, radiologist, settings):

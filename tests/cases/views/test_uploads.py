@@ -231,11 +231,30 @@ def test_upload_is_audited_as_web(client, radiologist, data_dir):
     assert (event.source, event.actor, event.ip_address) == ("web", radiologist, "127.0.0.1")
 
 
-def test_upload_with_too_many_files_says_so(client, radiologist, data_dir, settings):
-    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 1
+def test_upload_with_too_many_files_says_so_and_stores_nothing(
+    client, radiologist, data_dir, settings, media_dir
+):
+    from cases.models import Image
+
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
     client.force_login(radiologist)
-    files = [_file(data_dir, f"{PYDICOM}/CT_small.dcm"), _file(data_dir, f"{PYDICOM}/MR_small.dcm")]
-    response = client.post(reverse("cases:upload"), {"files": files}, HTTP_ACCEPT="application/json")
+    names = ["CT_small.dcm", "MR_small.dcm", "JPGExtended.dcm"]
+
+    def files(n: int) -> list[SimpleUploadedFile]:
+        return [_file(data_dir, f"{PYDICOM}/{name}") for name in names[:n]]
+
+    url = reverse("cases:upload")
+    response = client.post(url, {"files": files(3)}, HTTP_ACCEPT="application/json")
     assert response.status_code == 400
-    assert response.json()["error"].startswith("Too many files in one upload (the limit is 1).")
-    assert not IntakeBatch.objects.exists()
+    assert response.json()["error"].startswith(
+        "Too many files in one upload (the limit is 2). Nothing was stored."
+    )
+    page = client.post(url, {"files": files(3)})
+    assert (
+        page.status_code == 400 and "Too many files in one upload (the limit is 2)." in page.content.decode()
+    )
+    assert not IntakeBatch.objects.exists() and not Image.objects.exists() and not Case.objects.exists()
+    assert not [p for p in media_dir.rglob("*") if p.is_file()]
+    # At the limit the same files go in: the number of files is what refused them, not the files.
+    response = client.post(url, {"files": files(2)}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200 and response.json()["accepted"] == 2
