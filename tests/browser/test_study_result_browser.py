@@ -21,11 +21,11 @@ def test_the_viewer_opens_on_the_key_image_and_the_strip_moves_it(
     # Readable class names and one name per image (issue 23).
     assert "Study result: Glioma 0.91" in heading and "from Image 5 (5 of 7)" in heading
     viewer = page.locator("[data-viewer]")
-    page.wait_for_function("document.querySelector('[data-viewer]').dataset.position === '5'")
+    page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.position === '5'")
     assert viewer.locator("[data-readout-image]").inner_text() == "Image 5"
     page.screenshot(path=str(artifacts / "study-result.png"))
     # The strip's second image (instance 3, the weaker glioma) opens the viewer there.
     page.locator(".key-images li").nth(1).locator("a").click()
-    page.wait_for_function("document.querySelector('[data-viewer]').dataset.position === '3'")
+    page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.position === '3'")
     assert viewer.locator("[data-readout-image]").inner_text() == "Image 3"
     assert errors == []

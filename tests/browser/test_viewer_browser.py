@@ -100,12 +100,12 @@ def test_viewer_overlay_window_zoom_reset_and_slices(page, live_server, radiolog
     zoom_readout = viewer.locator("[data-readout-zoom]")
     fitted = zoom_readout.text_content()
     viewer.get_by_role("button", name="Zoom in").click()
-    page.wait_for_function("document.querySelector('[data-viewer]').dataset.zoom === '1.25'")
+    page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.zoom === '1.25'")
     page.mouse.move(x, y)
     page.keyboard.down("Control")
     page.mouse.wheel(0, -100)
     page.keyboard.up("Control")
-    page.wait_for_function("document.querySelector('[data-viewer]').dataset.zoom === '1.563'")
+    page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.zoom === '1.563'")
     assert zoom_readout.text_content() != fitted
     before_pan = page.evaluate(CANVAS_HASH)
     page.keyboard.down("Shift")
@@ -120,7 +120,7 @@ def test_viewer_overlay_window_zoom_reset_and_slices(page, live_server, radiolog
     # R resets zoom, pan and window.
     stage.focus()
     page.keyboard.press("r")
-    page.wait_for_function("document.querySelector('[data-viewer]').dataset.zoom === '1'")
+    page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.zoom === '1'")
     assert window_readout.text_content() == default_window
     assert zoom_readout.text_content() == fitted
 
@@ -131,7 +131,7 @@ def test_viewer_overlay_window_zoom_reset_and_slices(page, live_server, radiolog
     note.filter(has_text="frame 6").wait_for()
     page.mouse.move(x, y)
     page.mouse.wheel(0, 100)
-    page.wait_for_function("document.querySelector('[data-viewer]').dataset.position === '8'")
+    page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.position === '8'")
     page.keyboard.press("ArrowUp")
     page.keyboard.press("ArrowUp")
     assert position.text_content() == "6 / 10"
