@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from lifecycle.selectors_drift import drift_status, task_drift
-from tests.lifecycle.conftest import lung_ct_paths, reference_for, spread_paths, stream
+from tests.lifecycle.drift_support import lung_ct_paths, reference_for, spread_paths, stream
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 STREAM = 36  # above the 30 images a window needs

@@ -10,7 +10,8 @@ from cases.models import Case
 from inference.models import Prediction
 from inference.services import model_version_activate, model_version_register, prediction_request
 from lifecycle.models import DriftReference
-from tests.lifecycle.conftest import BRAIN_BUNDLE, REDIS_DB, ingest, lung_ct_paths
+from tests.lifecycle.conftest import REDIS_DB
+from tests.lifecycle.drift_support import BRAIN_BUNDLE, ingest, lung_ct_paths
 from tests.worker import redis_url, wait_for, worker_sharing_media
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]

@@ -11,7 +11,7 @@ from lifecycle.models import DriftReference
 from lifecycle.services.drift import drift_reference_build, reference_source
 from oncoportal.exceptions import InvalidInput
 from retraining.models import TrainingJob
-from tests.lifecycle.conftest import REFERENCE_IMAGES, reference_for
+from tests.lifecycle.drift_support import REFERENCE_IMAGES, reference_for
 from tests.retraining.conftest import freeze
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
