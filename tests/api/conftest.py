@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
+
+from tests.api.webhook_support import Receiver
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +55,16 @@ def queued(mocker) -> list[int]:
     ids: list[int] = []
     mocker.patch("api.services.webhooks.deliver_webhook.delay", side_effect=ids.append)
     return ids
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    made: list[Receiver] = []
+
+    def make(status: int = 200, gate: threading.Event | None = None) -> Receiver:
+        made.append(Receiver(status, gate))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()

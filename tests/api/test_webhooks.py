@@ -1,9 +1,9 @@
-"""Webhooks: events at the right moments, signed deliveries to a real local receiver, retries, disabling.
+"""Webhooks: signed deliveries to a real local receiver, retries, disabling; then through a real Celery worker.
 
 The receiver is a real HTTP server on loopback; signatures are checked with the
 very snippet docs/webhooks.md gives integrators. Most tests call the delivery
-function directly; the last ones deliver through a real Celery worker process. The API and
-the admin: test_webhooks_api.py.
+function directly; the last ones deliver through a real Celery worker process. Events at
+their moments: test_webhook_events.py. The API and the admin: test_webhooks_api.py.
 """
 
 from __future__ import annotations
@@ -12,108 +12,24 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from api.delivery import deliveries_sweep, delivery_attempt
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from api.services.webhooks import webhook_create, webhook_emit, webhook_ping
-from cases.models import AuditEvent, Case, CaseStatus, ReviewPolicy, Task
-from cases.services.adjudication import adjudication_submit
-from cases.services.review import review_submit
-from inference.models import Prediction
-from inference.pipeline import cases_refresh_status, predictions_run
+from api.services.webhooks import webhook_ping
+from cases.models import AuditEvent, Case
+from inference.pipeline import predictions_run
 from inference.services import prediction_request
+from tests.api.webhook_support import (
+    _subscribe,
+    docs_verify_signature,
+)
 from tests.worker import redis_url, wait_for, worker_sharing_media
-
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
-ALL_EVENTS = ["prediction.completed", "case.failed", "review.completed", "case.adjudicated"]
-
-
-# --- A receiver on loopback, and the docs' signature check ---------------------------------
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records each POST, answers ``status``, and may wait on ``gate`` first."""
-
-    def __init__(self, status: int = 200, gate: threading.Event | None = None) -> None:
-        self.status = status
-        self.gate = gate
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                if receiver.gate is not None:
-                    receiver.gate.wait(timeout=60)
-                answer = b"ok" if receiver.status < 300 else b"receiver is broken"
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-
-    def close(self) -> None:
-        if self.gate is not None:
-            self.gate.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Callable[..., Receiver]]:
-    made: list[Receiver] = []
-
-    def make(status: int = 200, gate: threading.Event | None = None) -> Receiver:
-        made.append(Receiver(status, gate))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
-
-
-def docs_verify_signature() -> Callable[..., bool]:
-    """The ``verify_signature`` function of docs/webhooks.md, run as an integrator would paste it."""
-    section = DOCS.read_text().split("## Verifying a signature", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace: dict[str, Any] = {}
-    exec(compile(code, str(DOCS), "exec"), namespace)
-    return namespace["verify_signature"]
-
-
-def _subscribe(url: str, *, events: list[str] | None = None, site=None, by=None) -> WebhookSubscription:
-    return webhook_create(name="RIS bridge", url=url, events=events or ALL_EVENTS, site=site, created_by=by)
-
-
-def _predicted(cases, capture) -> list[Case]:
-    """Predict each case with the untrained test model in this process (the queued task is not sent)."""
-    ids = []
-    for case in cases:
-        with capture(execute=True):
-            ids += [p.pk for p in prediction_request(case=case)]
-    with capture(execute=True):
-        predictions_run(prediction_ids=ids)
-    return list(Case.objects.filter(pk__in=[c.pk for c in cases]).order_by("created_at"))
 
 
 # --- Signing and delivery -------------------------------------------------------------------
@@ -258,123 +174,6 @@ def test_the_sweeper_resends_overdue_deliveries_and_disables_stale_failures(
     assert overdue.next_attempt_at == swept_at  # due again from the sweep: re-sent once, not every sweep
     assert fresh.next_attempt_at == fresh_due  # not overdue: not touched
     assert deliveries_sweep(now=swept_at) == 0
-
-
-# --- Events at the right moments -----------------------------------------------------------
-@pytest.fixture
-def predicted(brain_case, random_model, django_capture_on_commit_callbacks, mocker) -> list[Case]:
-    mocker.patch("inference.services.run_predictions.delay")
-    return _predicted(list(brain_case), django_capture_on_commit_callbacks)
-
-
-def test_prediction_completed_is_delivered_with_the_predictions(
-    brain_case, random_model, curator, queued, django_capture_on_commit_callbacks, mocker, other_site
-):
-    everything = _subscribe("https://ris.example.org/all", by=curator)
-    _subscribe("https://ris.example.org/other-site", by=curator, site=other_site)
-    _subscribe("https://ris.example.org/reviews", by=curator, events=["review.completed"])
-    mocker.patch("inference.services.run_predictions.delay")
-    cases = _predicted(list(brain_case), django_capture_on_commit_callbacks)
-
-    deliveries = list(WebhookDelivery.objects.order_by("pk"))
-    assert [d.subscription_id for d in deliveries] == [everything.pk, everything.pk]  # site and event filters
-    assert [d.event for d in deliveries] == ["prediction.completed"] * 2
-    assert queued == [d.pk for d in deliveries]  # queued once committed
-    payload = deliveries[0].payload
-    case = next(c for c in cases if c.pk == payload["case"]["id"])
-    prediction = Prediction.objects.get(image__case=case)
-    assert payload["id"] == str(deliveries[0].event_id) and payload["event"] == "prediction.completed"
-    assert payload["case"] == {
-        "id": case.pk,
-        "url": f"http://127.0.0.1:8000/api/v1/cases/{case.pk}/",
-        "site": "uh-radiology",
-        "task": "brain_mri",
-        "status": "predicted",
-        "ai": {"label": case.ai_label, "confidence": case.ai_confidence, "positive": case.ai_positive,
-               "untrained": True, "outside_scope": False},
-        "study_result": {"label": case.ai_label, "confidence": case.ai_confidence,
-                         "probabilities": prediction.probabilities, "positive": case.ai_positive,
-                         "key_image": prediction.image_id, "images": 1, "out_of_scope": 0},
-    }  # fmt: skip
-    assert payload["predictions"] == [
-        {
-            "id": prediction.pk,
-            "image": prediction.image_id,
-            "label": prediction.label,
-            "confidence": prediction.confidence,
-            "untrained": True,
-            "in_scope": None,  # the random test model has no suitability check
-            "model_version": str(random_model),
-        }
-    ]
-    assert "patient" not in json.dumps(payload)
-
-
-def test_case_failed_is_delivered_once_with_the_reason(
-    predicted, curator, queued, django_capture_on_commit_callbacks
-):
-    _subscribe("https://ris.example.org/all", by=curator)
-    case = predicted[0]
-    Prediction.objects.filter(image__case=case).update(status=Prediction.Status.FAILED, error="boom")
-    Case.objects.filter(pk=case.pk).update(status=CaseStatus.PREDICTING)
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        cases_refresh_status(case_ids=[case.pk])
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        cases_refresh_status(case_ids=[case.pk])  # already failed: nothing moves, nothing is announced
-    (delivery,) = WebhookDelivery.objects.all()
-    assert delivery.event == "case.failed" and delivery.payload["reason"] == "boom"
-    assert delivery.payload["case"]["status"] == "failed"
-
-
-def test_a_review_through_the_web_completing_the_case_sends_review_completed(
-    predicted, curator, reviewer, queued, django_capture_on_commit_callbacks
-):
-    _subscribe("https://ris.example.org/all", by=curator)
-    case = predicted[0]
-    image = case.images.get()
-    client = Client()
-    client.force_login(reviewer)
-    with django_capture_on_commit_callbacks(execute=True):
-        answer = client.post(
-            reverse("cases:review_submit", args=[case.pk, image.pk]), {"label": "glioma", "note": "x"}
-        )
-    assert answer.status_code == 302
-    (delivery,) = WebhookDelivery.objects.all()
-    assert delivery.event == "review.completed"
-    assert delivery.payload["case"]["status"] == "reviewed"
-    assert delivery.payload["images"] == [
-        {"image": image.pk, "label": "glioma", "non_diagnostic": False, "readers": 1, "adjudicated": False}
-    ]
-    assert queued == [delivery.pk]
-
-
-def test_a_disagreement_sends_nothing_until_the_adjudication_finishes_the_case(
-    predicted, curator, reviewer, make_user, site, queued, django_capture_on_commit_callbacks
-):
-    ReviewPolicy.objects.create(task=Task.BRAIN_MRI, readers_required=2)
-    second = make_user("rev2", "Reviewer", site)
-    _subscribe("https://ris.example.org/all", by=curator)
-    case = predicted[0]
-    image = case.images.get()
-    with django_capture_on_commit_callbacks(execute=True):
-        review_submit(case=case, image=image, reviewer=reviewer, label="glioma")
-        review_submit(case=case, image=image, reviewer=second, non_diagnostic=True)
-    assert not WebhookDelivery.objects.exists()  # awaiting adjudication: not reviewed yet
-    with django_capture_on_commit_callbacks(execute=True):
-        adjudication_submit(case=case, image=image, curator=curator, label="meningioma")
-    (delivery,) = WebhookDelivery.objects.all()
-    assert delivery.event == "case.adjudicated"
-    assert delivery.payload["images"] == [
-        {"image": image.pk, "label": "meningioma", "non_diagnostic": False, "readers": 2, "adjudicated": True}
-    ]
-
-
-def test_an_inactive_subscription_gets_no_deliveries(
-    predicted, curator, queued, django_capture_on_commit_callbacks
-):
-    subscription = _subscribe("https://ris.example.org/all", by=curator)
-    WebhookSubscription.objects.filter(pk=subscription.pk).update(is_active=False)
-    assert webhook_emit(event="review.completed", case_id=predicted[0].pk, detail={}) == []
 
 
 # --- Through a real worker -------------------------------------------------------------------
