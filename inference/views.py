@@ -20,6 +20,7 @@ from cases.selectors import case_list_for_user
 from cases.task_registry import task_label
 from cases.views.access import AuthenticatedHttpRequest, ui_view, wants_json, web_audit
 from cases.views.images import stored_png
+from cases.views.start_form import status_json
 from inference.models import Prediction, TryOut
 from inference.scoring import prediction_file_name, tryout_png_name
 from inference.selectors import prediction_for_user
@@ -205,9 +206,7 @@ def tryout_payload(item: TryOut) -> dict[str, Any]:
 @ui_view
 def tryout_status(request: AuthenticatedHttpRequest, pk: UUID) -> JsonResponse:
     """The try-out's state and result as JSON, for polling. Owner only (404)."""
-    response = JsonResponse(tryout_payload(_own_tryout(request, pk)))
-    response["Cache-Control"] = "no-store"
-    return response
+    return status_json(tryout_payload(_own_tryout(request, pk)))
 
 
 @require_GET

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
+from typing import Any
+
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cases.views.access import AuthenticatedHttpRequest, permission_view, web_audit
+from cases.views.start_form import list_with_start_form, status_json
 from lifecycle.forms_evaluations import EvaluationStartForm
+from lifecycle.models import Evaluation
 from lifecycle.selectors_evaluations import evaluation_figures, evaluation_list, evaluation_progress
 from lifecycle.services.evaluations import evaluation_request
 from oncocore.evaluation.compare import ALPHA, comparison_rows, paired_verdict
-from oncoportal.exceptions import DomainError
 
 PERMISSION = "curation.curate_dataset"
 curator_view = permission_view(
@@ -25,24 +27,22 @@ LIST_LIMIT = 100
 @curator_view
 def evaluations(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The evaluations, newest first, and the form that starts one (POST)."""
-    form = EvaluationStartForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            evaluation = evaluation_request(
-                candidate=data["candidate"],
-                snapshot=data["snapshot"],
-                split=data["split"],
-                audit=web_audit(request),
-            )
-        except DomainError as exc:
-            form.add_error(None, exc.message)
-        else:
-            messages.success(request, f"Evaluation {evaluation.pk} queued.")
-            return redirect("lifecycle:evaluation", pk=evaluation.pk)
-    context = {"curation_tab": "models", "evaluations": evaluation_list()[:LIST_LIMIT], "form": form}
-    return render(
-        request, "lifecycle/evaluations.html", context, status=400 if request.method == "POST" else 200
+
+    def start(data: dict[str, Any]) -> Evaluation:
+        return evaluation_request(
+            candidate=data["candidate"],
+            snapshot=data["snapshot"],
+            split=data["split"],
+            audit=web_audit(request),
+        )
+
+    return list_with_start_form(
+        request,
+        form=EvaluationStartForm(request.POST or None),
+        start=start,
+        started=lambda e: (f"Evaluation {e.pk} queued.", redirect("lifecycle:evaluation", pk=e.pk)),
+        template="lifecycle/evaluations.html",
+        context={"curation_tab": "models", "evaluations": evaluation_list()[:LIST_LIMIT]},
     )
 
 
@@ -71,6 +71,4 @@ def evaluation_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 @curator_view
 def evaluation_status(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
     """The evaluation's state as JSON, for polling."""
-    response = JsonResponse(evaluation_progress(get_object_or_404(evaluation_list(), pk=pk)))
-    response["Cache-Control"] = "no-store"
-    return response
+    return status_json(evaluation_progress(get_object_or_404(evaluation_list(), pk=pk)))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases.views.access import AuthenticatedHttpRequest, permission_view, web_audit
+from cases.views.start_form import list_with_start_form, status_json
 from oncoportal.exceptions import DomainError
 from retraining.forms import JobStartForm
 from retraining.models import TrainingJob
@@ -23,25 +26,27 @@ LIST_LIMIT = 100
 @curator_view
 def jobs(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The jobs, newest first, and the form that starts one (POST)."""
-    form = JobStartForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            job = job_start(
-                snapshot=data["snapshot"],
-                mode=data["mode"],
-                recipe=data["recipe"],
-                base_version=data["base_version"],
-                audit=web_audit(request),
-            )
-        except DomainError as exc:
-            form.add_error(None, exc.message)
-        else:
-            messages.success(request, f"Training job {job.pk} queued on the training queue.")
-            return redirect("retraining:job", pk=job.pk)
-    status = 400 if request.method == "POST" else 200
-    context = {"curation_tab": "jobs", "jobs": job_list()[:LIST_LIMIT], "form": form}
-    return render(request, "retraining/jobs.html", context, status=status)
+
+    def start(data: dict[str, Any]) -> TrainingJob:
+        return job_start(
+            snapshot=data["snapshot"],
+            mode=data["mode"],
+            recipe=data["recipe"],
+            base_version=data["base_version"],
+            audit=web_audit(request),
+        )
+
+    return list_with_start_form(
+        request,
+        form=JobStartForm(request.POST or None),
+        start=start,
+        started=lambda job: (
+            f"Training job {job.pk} queued on the training queue.",
+            redirect("retraining:job", pk=job.pk),
+        ),
+        template="retraining/jobs.html",
+        context={"curation_tab": "jobs", "jobs": job_list()[:LIST_LIMIT]},
+    )
 
 
 @require_GET
@@ -57,9 +62,7 @@ def job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @curator_view
 def job_status(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
     """The job's state and progress as JSON, for polling."""
-    response = JsonResponse(job_progress(get_object_or_404(job_list(), pk=pk)))
-    response["Cache-Control"] = "no-store"
-    return response
+    return status_json(job_progress(get_object_or_404(job_list(), pk=pk)))
 
 
 @require_POST
