@@ -28,14 +28,11 @@ workers) and of the Celery worker (with its pool process), sampled every second.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import io
 import os
 import secrets
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,17 +43,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.worklist import django_on_fresh_postgres  # noqa: E402  (after the path is set)
+from bench.load_stack import free_port, sample_memory, start_stack, stop_stack  # noqa: E402  (after the path is set)
+from bench.worklist import django_on_fresh_postgres  # noqa: E402
 
 TASK = "brain_mri"
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 POLL_S = 0.25
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -64,27 +56,6 @@ def _percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _family(pid: int) -> list[int]:
-    """The process and its descendants (gunicorn's workers, Celery's pool process)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        with contextlib.suppress(OSError):  # it ended meanwhile
-            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-    return found
 
 
 @dataclass
@@ -230,14 +201,6 @@ def _uploader(
             stats.predict_s.append(time.monotonic() - t0)
 
 
-def _sample_memory(procs: dict[str, subprocess.Popen[bytes]], stats: Stats, stop: threading.Event) -> None:
-    while not stop.wait(1.0):
-        for name, proc in procs.items():
-            sizes = [_rss_kib(pid) for pid in _family(proc.pid)]
-            total, largest = stats.peak_kib.get(name, (0, 0))
-            stats.peak_kib[name] = (max(total, sum(sizes)), max([largest, *sizes]))
-
-
 def _seed(uploaders: int) -> list[str]:
     """A site, a radiologist with one API token per uploader, the brain_mri model active."""
     from django.contrib.auth.models import Group
@@ -262,38 +225,6 @@ def _seed(uploaders: int) -> list[str]:
         token_create(user=user, name=f"load {i}", scopes="read,upload", rate_per_minute=100_000).value
         for i in range(uploaders)
     ]
-
-
-def _start(args: argparse.Namespace, log_dir: Path, port: int) -> dict[str, subprocess.Popen[bytes]]:
-    from oncoportal import celery_config
-
-    def spawn(name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
-        log = (log_dir / f"{name}.log").open("wb")
-        return subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    return {
-        "gunicorn": spawn("web", [
-            sys.executable, "-m", "gunicorn", "oncoportal.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(args.web_workers), "--timeout", "120", "--access-logfile", "-",
-        ]),
-        "celery": spawn("worker", [
-            sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "--concurrency", "1",
-            "-Q", ",".join(celery_config.WORKERS["all"]), "--without-gossip", "--without-mingle",
-            "--hostname", "load@%h", "--loglevel", "INFO",
-        ]),
-    }  # fmt: skip
-
-
-def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs.values():
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _report(args: argparse.Namespace, stats: Stats, elapsed: float) -> int:
@@ -366,9 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     redis.Redis.from_url(args.redis_url).flushdb()
     tokens = _seed(args.uploaders)
     images = Images(args.data_dir)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    procs = _start(args, var / "log", port)
+    procs = start_stack(args, var / "log", port)
     stats, waiter, stop = Stats(), Waiter(), threading.Event()
     waiter.thread.start()
     try:
@@ -389,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        threading.Thread(target=_sample_memory, args=(procs, stats, stop), daemon=True).start()
+        threading.Thread(target=sample_memory, args=(procs, stats.peak_kib, stop), daemon=True).start()
         start = time.monotonic()
         deadline = start + args.duration
         threads = [
@@ -416,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.set()
         waiter.stop.set()
-        _stop(procs)
+        stop_stack(procs)
         print(f"load: logs in {var / 'log'}", file=sys.stderr)
 
 
