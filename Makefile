@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint migrate clean
+.PHONY: run test setup lint audit migrate clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,18 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Deployment checks (docs/security.md "Deployment checks"): Django's `check --deploy` under
+# production settings (throwaway keys, behind a TLS proxy), then the dependency audit, which fails
+# on a known vulnerability with a fix and, by default, when no vulnerability service answers.
+AUDIT_UNAVAILABLE ?= fail
+audit: setup
+	env -u DEBUG -u SECURE_SSL_REDIRECT -u SECURE_HSTS_SECONDS ONCOPORTAL_PRODUCTION=1 \
+		SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+		ONCOPORTAL_PSEUDONYM_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+		ALLOWED_HOSTS=oncoportal.example ONCOPORTAL_BEHIND_PROXY=1 ONCOPORTAL_VAR_DIR=$(CURDIR)/var/deploy-check \
+		$(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) scripts/audit_deps.py --unavailable $(AUDIT_UNAVAILABLE)
 
 clean:
 	rm -rf var test-artifacts

@@ -69,18 +69,25 @@ def django_on_fresh_postgres(url: str, *, script: str) -> bool:
     if not url.startswith("postgres"):
         print(f"{script}: --database-url must be a PostgreSQL URL", file=sys.stderr)
         return False
+    # Before anything imports the oncoportal package: its Celery app loads the settings at import
+    # (oncoportal/celery.py), and _ensure_database imports oncoportal.env. Set later, DATABASE_URL
+    # was read too late and the bench ran on the embedded SQLite database.
+    os.environ["DATABASE_URL"] = url
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("ONCOPORTAL_VAR_DIR", str(REPO / "var" / "bench"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oncoportal.settings")
     try:
         _ensure_database(url)
     except Exception as exc:  # one line for the operator
         print(f"{script}: cannot prepare the database: {exc}".splitlines()[0], file=sys.stderr)
         return False
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("ONCOPORTAL_VAR_DIR", str(REPO / "var" / "bench"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oncoportal.settings")
     import django
+    from django.db import connection
 
     django.setup()
+    if connection.vendor != "postgresql":
+        print(f"{script}: the settings were loaded before DATABASE_URL was set", file=sys.stderr)
+        return False
     return True
 
 
