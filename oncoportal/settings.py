@@ -384,7 +384,10 @@ _cache_url = env_str(
     "ONCOPORTAL_CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
 )
 if _cache_url:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+    # A Redis outage is a cache miss, not a 500 (oncoportal/cache.py).
+    from oncoportal.cache import redis_cache
+
+    CACHES = {"default": redis_cache(_cache_url)}
 else:
     CACHES = {
         "default": {
