@@ -277,6 +277,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = _celery.TASKS[_celery.RUN_PREDICTIONS].soft_time_l
 CELERY_TASK_TIME_LIMIT = _celery.TASKS[_celery.RUN_PREDICTIONS].time_limit
 CELERY_TASK_DEFAULT_QUEUE = _celery.DEFAULT
 CELERY_TASK_ROUTES = _celery.routes()
+# How long a worker that lost its database mid-task keeps trying to put its claimed rows back
+# (then the task is retried): a PostgreSQL restart or failover takes seconds.
+DATABASE_RECONNECT_WAIT = env_int("ONCOPORTAL_DATABASE_RECONNECT_WAIT", 120, minimum=0)
 # The sweeper re-sends predictions queued longer than this (a lost message).
 PREDICTION_REQUEUE_AFTER = env_int("ONCOPORTAL_REQUEUE_AFTER", 600, minimum=30)
 # Try-outs (one image through a model, not a case) are deleted this long after upload.
