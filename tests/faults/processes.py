@@ -159,9 +159,13 @@ class PrivateCluster:
             "-o", self._options(), "restart",
         )  # fmt: skip
 
-    def stop(self) -> None:
+    def create_database(self, name: str) -> None:
+        self._run(PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop``; ``fast`` cuts every open connection and keeps the data."""
         if (self.data / "postmaster.pid").exists():
-            self._run(PG_BIN / "pg_ctl", "-D", str(self.data), "-w", "-m", "immediate", "stop")
+            self._run(PG_BIN / "pg_ctl", "-D", str(self.data), "-w", "-m", mode, "stop")
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -176,6 +180,6 @@ def private_cluster() -> Iterator[PrivateCluster]:
         yield cluster
     finally:
         try:
-            cluster.stop()
+            cluster.stop("immediate")
         finally:
             cluster.remove()
