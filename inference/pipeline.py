@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -37,7 +37,7 @@ from oncocore.registry import BundleError
 from oncocore.scoring import Scored, score_batches
 from oncocore.study_result import ImageOutcome
 from oncoportal import celery_config
-from oncoportal.db import rows_update
+from oncoportal.db import DATABASE_UNAVAILABLE, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +55,27 @@ def predictions_run(*, prediction_ids: Sequence[int]) -> int:
     if not claimed:
         return 0
     case_ids = sorted({p.image.case_id for p in claimed})
-    cases_set_status(case_ids=case_ids, status=CaseStatus.PREDICTING)  # one UPDATE for all of them
     done = 0
     try:
+        # Inside the try: once claimed, a failure anywhere must put the rows back.
+        cases_set_status(case_ids=case_ids, status=CaseStatus.PREDICTING)  # one UPDATE for all of them
         by_lead: dict[int, list[Prediction]] = defaultdict(list)
         for p in claimed:
             by_lead[p.model_version_id].append(p)
         for preds in by_lead.values():
             done += _run_group(preds)
     except Exception as exc:
-        # A missing or corrupt model bundle is a configuration error, not a hiccup.
-        transient = isinstance(exc, (OSError, TransientError)) and not isinstance(exc, BundleError)
+        # A missing or corrupt model bundle is a configuration error, not a hiccup; a database
+        # that went away (restart, failover, cut connection) is one.
+        transient = isinstance(exc, (OSError, TransientError, *DATABASE_UNAVAILABLE)) and not isinstance(
+            exc, BundleError
+        )
         # Put back what this call did not finish; a transient error retries it.
         still = Prediction.objects.filter(pk__in=[p.pk for p in claimed], status=Prediction.Status.RUNNING)
         if transient:
-            still.update(status=Prediction.Status.QUEUED)
+            # The retry claims only QUEUED rows: rows left RUNNING would wait for the sweeper's
+            # lost-worker limit (the hard time limit and more), so wait for the database here.
+            _when_database_is_back(lambda: still.update(status=Prediction.Status.QUEUED))
         else:
             reason = (
                 f"model {lead_label(claimed)} unusable: {_one_line(exc)}"
@@ -77,12 +83,34 @@ def predictions_run(*, prediction_ids: Sequence[int]) -> int:
                 else _one_line(exc)
             )
             still.update(status=Prediction.Status.FAILED, error=reason, finished_at=timezone.now())
-        _refresh_cases(case_ids)
+        _when_database_is_back(lambda: _refresh_cases(case_ids))
         if transient:
             raise TransientError(_one_line(exc)) from exc
         raise
     _refresh_cases(case_ids)
     return done
+
+
+def _when_database_is_back(write: Callable[[], object]) -> None:
+    """Run ``write``, trying again on a fresh connection while the database is unavailable.
+
+    Bounded by DATABASE_RECONNECT_WAIT (a restart takes seconds); past it the error is raised
+    and the rows wait for the sweeper.
+    """
+    deadline = time.monotonic() + settings.DATABASE_RECONNECT_WAIT
+    pause = 0.5
+    while True:
+        try:
+            write()
+            return
+        except DATABASE_UNAVAILABLE as exc:
+            # Not in a transaction here; the broken connection must go, or every try reuses it.
+            connection.close()
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("database unavailable, trying again in %.1f s: %s", pause, _one_line(exc))
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def lead_label(predictions: Sequence[Prediction]) -> str:

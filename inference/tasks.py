@@ -9,11 +9,13 @@ from celery import shared_task
 from inference import pipeline
 from inference.tryout import worker as tryout_worker
 from oncoportal import celery_config
+from oncoportal.db import DATABASE_UNAVAILABLE
 
 
 @shared_task(
     acks_late=True,  # delivered again if the worker dies mid-run
-    autoretry_for=(pipeline.TransientError,),
+    # A database error before the claim committed leaves the rows QUEUED: a retry takes them.
+    autoretry_for=(pipeline.TransientError, *DATABASE_UNAVAILABLE),
     retry_backoff=10,
     retry_backoff_max=300,
     retry_jitter=True,

@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Field, Model
+
+#: The database cannot be reached (down, restarting, connection cut) or refused for a moment
+#: (SQLite's "database is locked", a PostgreSQL deadlock or cancelled statement): worth
+#: trying again, not a bug. Web and API answer 503; the worker retries the task.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; nothing was stored. Try again shortly."
+#: Seconds a client is told to wait (Retry-After) before sending the request again.
+DATABASE_RETRY_AFTER_S = 10
 
 
 def rows_update(model: type[Model], *, fields: Sequence[str], rows: Mapping[Any, Mapping[str, Any]]) -> None:

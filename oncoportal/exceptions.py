@@ -27,6 +27,8 @@ from django.core.exceptions import (
 from django.http import Http404
 from rest_framework import exceptions as drf
 
+from oncoportal.db import DATABASE_RETRY_AFTER_S, DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
+
 if TYPE_CHECKING:
     from rest_framework.response import Response
 
@@ -115,6 +117,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         status, code, errors = 400, "too_many_parts", {}
     elif isinstance(exc, SuspiciousOperation):
         status, code, message, errors = 400, "bad_request", "The request was malformed.", {}
+    elif isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning(
+            "API request refused, database unavailable: %s", (str(exc).strip().splitlines() or [""])[0]
+        )
+        status, code, message, errors = 503, "database_unavailable", DATABASE_UNAVAILABLE_MESSAGE, {}
+        headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
     elif isinstance(exc, drf.APIException):
         status = exc.status_code
         code = exc.default_code if isinstance(exc.default_code, str) else "error"

@@ -277,6 +277,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = _celery.TASKS[_celery.RUN_PREDICTIONS].soft_time_l
 CELERY_TASK_TIME_LIMIT = _celery.TASKS[_celery.RUN_PREDICTIONS].time_limit
 CELERY_TASK_DEFAULT_QUEUE = _celery.DEFAULT
 CELERY_TASK_ROUTES = _celery.routes()
+# How long a worker that lost its database mid-task keeps trying to put its claimed rows back
+# (then the task is retried): a PostgreSQL restart or failover takes seconds.
+DATABASE_RECONNECT_WAIT = env_int("ONCOPORTAL_DATABASE_RECONNECT_WAIT", 120, minimum=0)
 # The sweeper re-sends predictions queued longer than this (a lost message).
 PREDICTION_REQUEUE_AFTER = env_int("ONCOPORTAL_REQUEUE_AFTER", 600, minimum=30)
 # Try-outs (one image through a model, not a case) are deleted this long after upload.
@@ -384,7 +387,10 @@ _cache_url = env_str(
     "ONCOPORTAL_CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
 )
 if _cache_url:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+    # A Redis outage is a cache miss, not a 500 (oncoportal/cache.py).
+    from oncoportal.cache import redis_cache
+
+    CACHES = {"default": redis_cache(_cache_url)}
 else:
     CACHES = {
         "default": {

@@ -16,3 +16,6 @@ urlpatterns = [
     path("", include("results.urls")),
     path("", include("cases.urls")),
 ]
+
+# A database that cannot be reached is a 503 that says so, not "something went wrong".
+handler500 = "oncoportal.error_views.server_error"

@@ -87,10 +87,12 @@ def worker_process(
     new_session: bool = False,
     extra_env: dict[str, str] | None = None,
     name: str = "",
+    beat: bool = False,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker reading ``queues`` (the "all" worker's unless told); ``new_session`` gives it its own
     process group, which a test may SIGKILL whole (a training worker with its trainer); ``name``
-    tells apart two workers of one test on the same queues (Celery wants unique node names)."""
+    tells apart two workers of one test on the same queues (Celery wants unique node names);
+    ``beat`` runs celery beat in it (the sweepers), its schedule file in ``var_dir``."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -104,6 +106,8 @@ def worker_process(
         "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
         "--hostname", f"test-{os.getpid()}-{name or queues[0]}@%h", "--loglevel", "INFO",
     ]  # fmt: skip
+    if beat:
+        cmd += ["--beat", "--schedule", str(var_dir / "celerybeat-schedule")]
     log = log_path.open("wb")
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session
@@ -147,7 +151,7 @@ def worker_sharing_media(
 
     Skips, or fails under ONCOPORTAL_REQUIRE_SERVICES=1, without Redis. The
     process gets a ``log_path`` attribute for waits that print its log.
-    ``options`` go to :func:`worker_process` (queues, new_session, extra_env, name).
+    ``options`` go to :func:`worker_process` (queues, new_session, extra_env, name, beat).
     """
     from tests.conftest import require_service
 
