@@ -61,8 +61,7 @@ def start_stack(args: argparse.Namespace, log_dir: Path, port: int) -> dict[str,
         return subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     # Recent gunicorn opens a control socket at one fixed path in $HOME: two stacks would share it.
-    # (The ignore is for a mypy run where gunicorn, in the prod extra, is not installed.)
-    from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-not-found, unused-ignore]
+    from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
     own_socket = (
         ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
