@@ -28,7 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .dicom_io import has_dicom_preamble
+from .errors import Rejected, one_line, readable
 from .limits import Limits, describe_bytes
+from .names import display_name
 
 __all__ = ["SourceFile", "SourceRejected", "archive_kind", "expand_path", "expand_upload"]
 
@@ -49,6 +52,9 @@ class SourceFile:
     data: bytes
     original_sha256: str | None = None
 
+    def __post_init__(self) -> None:
+        self.name = display_name(self.name)
+
 
 @dataclass
 class SourceRejected:
@@ -57,9 +63,22 @@ class SourceRejected:
     name: str
     reason: str
 
+    def __post_init__(self) -> None:
+        self.name = display_name(self.name)
+        self.reason = one_line(readable(self.reason), Rejected.MAX_REASON_CHARS) or "rejected"
+
 
 def archive_kind(data: bytes) -> str | None:
-    """The archive format ``data`` starts with ('zip', 'gzip', 'tar', ...), or None."""
+    """The archive format ``data`` starts with ('zip', 'gzip', 'tar', ...), or None.
+
+    A DICOM Part 10 file (``DICM`` at byte 128) is never an archive, whatever its
+    128-byte preamble holds: the preamble is free for applications, and one that
+    begins with ``PK`` (or makes the file a zip too, a polyglot) is still DICOM.
+    DICOM wins because the standard defines the file by that marker; its zip
+    side is never opened.
+    """
+    if has_dicom_preamble(data):
+        return None
     if data[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
         return "zip"
     if data[:2] == b"\x1f\x8b":
@@ -142,15 +161,26 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        yield SourceRejected(zip_name, f"corrupt zip file: {exc}")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        yield SourceRejected(zip_name, "corrupt zip file: it is damaged or incomplete and cannot be opened")
         return
     whole_zip_problem = _check_zip_directory(infos, limits, len(data))
     if whole_zip_problem:
         yield SourceRejected(zip_name, whole_zip_problem)
         return
 
-    budget = _Budget(_inflation_limit(len(data), limits))
+    found = 0
+    for item in _zip_entries(zf, infos, zip_name, limits, len(data)):
+        found += 1
+        yield item
+    if not found:
+        yield SourceRejected(zip_name, "the zip holds no files (only folders, hidden or system files)")
+
+
+def _zip_entries(
+    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], zip_name: str, limits: Limits, size: int
+) -> Iterator[SourceFile | SourceRejected]:
+    budget = _Budget(_inflation_limit(size, limits))
     with zf:
         for info in infos:
             if info.is_dir():
@@ -190,8 +220,10 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
                 EOFError,
                 NotImplementedError,
                 ValueError,
-            ) as exc:
-                yield SourceRejected(entry, f"corrupt zip entry: {type(exc).__name__}: {exc}")
+            ):
+                yield SourceRejected(
+                    entry, "corrupt zip entry: this file in the zip is damaged and cannot be extracted"
+                )
                 continue
             nested = archive_kind(content)
             if nested is not None:
@@ -249,7 +281,7 @@ def _check_zip_directory(infos: list[zipfile.ZipInfo], limits: Limits, archive_b
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > _RATIO_FLOOR and ratio > limits.max_zip_ratio:
             return (
-                f"zip entry {info.filename!r} expands {ratio:.0f}:1, over the "
+                f"zip entry “{display_name(info.filename, 80)}” expands {ratio:.0f}:1, over the "
                 f"{limits.max_zip_ratio:g}:1 limit (possible zip bomb)"
             )
     return None
@@ -269,7 +301,7 @@ def _overlapping(infos: list[zipfile.ZipInfo]) -> str | None:
         end = before.header_offset + _LOCAL_HEADER_BYTES + before.compress_size
         if after.header_offset < end:
             return (
-                f"zip entries {before.filename!r} and {after.filename!r} overlap "
+                f"zip entries “{display_name(before.filename, 80)}” and “{display_name(after.filename, 80)}” overlap "
                 "(they share compressed data: a zip-bomb technique)"
             )
     return None
@@ -290,13 +322,15 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budg
                 limit = describe_bytes(budget.limit)
                 raise _ZipBomb(
                     f"zip inflates past {limit} (the {describe_bytes(limits.max_zip_total_bytes)} total "
-                    f"or {limits.max_zip_ratio:g}:1 limit); stopped at entry {info.filename!r} (possible zip bomb)"
+                    f"or {limits.max_zip_ratio:g}:1 limit); stopped at entry “{display_name(info.filename, 80)}” (possible zip bomb)"
                 )
             if len(out) > cap:
-                raise _ZipBomb(f"zip entry {info.filename!r} is larger than it declares (possible zip bomb)")
+                raise _ZipBomb(
+                    f"zip entry “{display_name(info.filename, 80)}” is larger than it declares (possible zip bomb)"
+                )
     if len(out) > _RATIO_FLOOR and len(out) / max(info.compress_size, 1) > limits.max_zip_ratio:
         raise _ZipBomb(
-            f"zip entry {info.filename!r} expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)"
+            f"zip entry “{display_name(info.filename, 80)}” expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)"
         )
     return bytes(out)
 
@@ -304,50 +338,126 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budg
 def expand_path(path: Path, limits: Limits) -> Iterator[SourceFile | SourceRejected]:
     """For the CLI: a file, a folder (recursive, sorted, hidden files skipped) or a zip on disk.
 
-    Names are relative to the folder given (POSIX separators); entries of a zip
-    found in a folder are named ``'<zip path>/<entry path>'``; a zip given
-    directly yields its entries' own paths. Symbolic links are not followed.
+    Names are relative to the folder given (POSIX separators), in their display
+    form (:func:`.names.display_name`: a name that is not UTF-8 is shown, never
+    fatal); entries of a zip found in a folder are named ``'<zip path>/<entry
+    path>'``; a zip given directly yields its entries' own paths. Symbolic links
+    are not followed (a link inside a folder is refused by name, so the walk never
+    leaves the tree), and only regular files are read: a FIFO, socket or device
+    is refused without being opened, so nothing can make the import wait forever.
     """
     path = Path(path)
     if path.is_dir():
-        for file in _walk_sorted(path):
-            rel = file.relative_to(path).as_posix()
+        for file, problem in _walk_sorted(path):
+            rel = display_name(file.relative_to(path).as_posix()) if file != path else path.name
             if _is_junk(rel):
+                continue
+            if problem:
+                yield SourceRejected(rel, problem)
                 continue
             for item in _expand_disk_file(file, rel, limits):
                 if item.name != rel:  # an entry of a zip inside the folder
-                    item.name = f"{rel}/{item.name}"
+                    item.name = display_name(f"{rel}/{item.name}")
                 yield item
-    elif path.exists():
+    elif path.exists() or path.is_symlink():
         yield from _expand_disk_file(path, path.name, limits)
     else:
         yield SourceRejected(str(path), "no such file or folder")
 
 
-def _walk_sorted(root: Path) -> list[Path]:
-    """Every non-hidden file under ``root``, in sorted order of its relative path."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found += [Path(dirpath) / f for f in filenames if not f.startswith(".")]
-    return sorted(found, key=lambda p: p.relative_to(root).parts)
+def _walk_sorted(root: Path) -> list[tuple[Path, str]]:
+    """Every non-hidden file under ``root`` in sorted order of its relative path, with a problem or ''.
+
+    Symbolic links to folders are listed (as refused links), not walked; a folder
+    that cannot be listed is reported, not silently skipped.
+    """
+    found: list[tuple[Path, str]] = []
+
+    def unreadable(error: OSError) -> None:
+        if error.filename is not None:
+            found.append((Path(error.filename), "cannot read folder: permission denied or gone"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
+        linked = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in linked]
+        found += [(Path(dirpath) / f, "") for f in filenames if not f.startswith(".")]
+        found += [(Path(dirpath) / d, "") for d in linked if not d.startswith(".")]
+    return sorted(found, key=lambda item: item[0].relative_to(root).parts)
+
+
+# What a path that is not a regular file is, for its refusal.
+_NOT_REGULAR = [
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a folder"),
+]
+
+
+def _not_regular_reason(mode: int) -> str:
+    kind = next((what for test, what in _NOT_REGULAR if test(mode)), "not a regular file")
+    return f"not a regular file ({kind}): skipped"
 
 
 def _expand_disk_file(file: Path, name: str, limits: Limits) -> Iterator[SourceFile | SourceRejected]:
-    """One file on disk -> ``expand_upload`` of its bytes (a zip yields its entries)."""
-    if file.is_symlink():
-        yield SourceRejected(name, "symbolic link: skipped")
-        return
+    """One file on disk -> ``expand_upload`` of its bytes (a zip yields its entries).
+
+    The path is ``lstat``-ed before it is opened, and opened with ``O_NOFOLLOW |
+    O_NONBLOCK`` then ``fstat``-ed again, so a link, a FIFO or a device swapped in
+    between is refused too rather than followed or waited on.
+    """
     if _is_dicomdir(name):
         yield SourceRejected(name, DICOMDIR_REASON)
         return
     try:
-        size = file.stat().st_size
-        if size > limits.max_file_bytes:
-            yield SourceRejected(name, limits.file_size_reason(size))
-            return
-        data = file.read_bytes()
+        mode = os.lstat(file).st_mode
+    except OSError:
+        yield SourceRejected(name, "cannot read file: it is gone or its folder cannot be read")
+        return
+    if stat.S_ISLNK(mode):
+        yield SourceRejected(name, "symbolic link: skipped")
+        return
+    if not stat.S_ISREG(mode):
+        yield SourceRejected(name, _not_regular_reason(mode))
+        return
+    try:
+        data = _read_regular(file, limits)
+    except _NotRegular as exc:
+        yield SourceRejected(name, str(exc))
+        return
+    except PermissionError:
+        yield SourceRejected(name, "cannot read file: permission denied")
+        return
     except OSError as exc:
-        yield SourceRejected(name, f"cannot read file: {exc.strerror or exc}")
+        yield SourceRejected(name, f"cannot read file: {exc.strerror or 'input/output error'}")
+        return
+    if data is None:
+        yield SourceRejected(name, limits.file_size_reason(os.lstat(file).st_size))
         return
     yield from expand_upload(name, data, limits)
+
+
+class _NotRegular(Exception):
+    pass
+
+
+def _read_regular(file: Path, limits: Limits) -> bytes | None:
+    """The bytes of regular file ``file``; None when it is over the file limit."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(file, flags)
+    with os.fdopen(fd, "rb", buffering=0) as stream:
+        info = os.fstat(fd)
+        if stat.S_ISLNK(info.st_mode):
+            raise _NotRegular("symbolic link: skipped")
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular(_not_regular_reason(info.st_mode))
+        if info.st_size > limits.max_file_bytes:
+            return None
+        chunks, total = [], 0
+        while chunk := stream.read(_READ_CHUNK):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limits.max_file_bytes:  # grew while read
+                return None
+        return b"".join(chunks)
