@@ -143,7 +143,7 @@ def lenient_part_headers(request: HttpRequest) -> None:
     )
     stream = getattr(request, "_stream", None)
     if boundary and stream is not None:
-        request._stream = LenientPartHeaders(stream, boundary.encode("latin-1"))  # type: ignore[attr-defined]
+        request._stream = LenientPartHeaders(stream, boundary.encode("latin-1"))  # type: ignore[assignment]
 
 
 class LenientPartHeaders:
