@@ -15,7 +15,8 @@ import pytest
 from pydicom.dataset import Dataset
 
 from oncocore.imaging import DeidOptions, Limits, Prepared, Rejected, SourceFile, SourceRejected, prepare
-from oncocore.imaging.archive import archive_kind, expand_path, expand_upload
+from oncocore.imaging.archive import archive_kind, expand_upload
+from oncocore.imaging.disk import expand_path
 from oncocore.imaging.errors import file_value, readable
 from oncocore.imaging.names import display_name
 
