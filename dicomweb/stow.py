@@ -70,7 +70,7 @@ _REASON_CODES: list[tuple[tuple[str, ...], int]] = [
         ),
         DATASET_DOES_NOT_MATCH_SOP_CLASS,
     ),
-    (("this study belongs to another site", "series UID already belongs"), PROCESSING_FAILURE),
+    (("the upload was refused",), PROCESSING_FAILURE),  # cases.services.intake_store.REFUSED_HERE
 ]
 
 

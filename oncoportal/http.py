@@ -10,6 +10,12 @@ it is stored:
 3. parsing, with Django's own limits (too many files or fields, a body over
    DATA_UPLOAD_MAX_MEMORY_SIZE, a malformed multipart) as a clear 400.
 
+Before anything parses a multipart/form-data body, its part headers are made
+valid UTF-8 (:class:`LenientPartHeaders`): Django drops a part whose header
+does not decode, so a file named in Latin-1 vanished and the upload said
+"choose at least one file". Now it arrives, its undecodable bytes shown as
+U+FFFD, the same display form ``oncocore.imaging.names`` gives a CLI name.
+
 A view using the guard must be ``csrf_exempt``: the CSRF middleware would
 otherwise read the body (for the form's token) before the size is checked.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -75,6 +82,7 @@ def upload_guard(
     limit = settings.INTAKE_MAX_REQUEST_BYTES if max_bytes is None else max_bytes
     if size > limit:
         return refuse(413, _fill(words.too_large, size=size, limit=limit))
+    lenient_part_headers(request)
     try:
         # The CSRF check reads the form's token, so it parses the body too: both sit
         # inside this try, and a bad body is a clear 400 whichever touches it first.
@@ -109,3 +117,115 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
 def _never_called(request: HttpRequest) -> HttpResponse:
     # Stands in for the view and the rest of the stack: only the CSRF checks run.
     raise AssertionError("the upload guard runs the CSRF checks only")
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+# A part's headers end at the first blank line; a "header" longer than this is not one.
+_MAX_PART_HEADER_BYTES = 64 * 1024
+_CHUNK = 64 * 1024
+
+
+def lenient_part_headers(request: HttpRequest) -> None:
+    """Wrap a multipart/form-data body not yet read so that its part headers are valid UTF-8."""
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if not content_type.startswith("multipart/form-data") or getattr(request, "_read_started", True):
+        return
+    boundary = next(
+        (
+            value.strip().strip('"')
+            for key, _, value in (p.strip().partition("=") for p in content_type.split(";")[1:])
+            if key.lower() == "boundary"
+        ),
+        "",
+    )
+    stream = getattr(request, "_stream", None)
+    if boundary and stream is not None:
+        request._stream = LenientPartHeaders(stream, boundary.encode("latin-1"))  # type: ignore[assignment]
+
+
+class LenientPartHeaders:
+    """A multipart body stream whose part headers are re-encoded as UTF-8 (bad bytes become U+FFFD).
+
+    Part bodies pass through byte for byte: only the bytes between a boundary line
+    and the blank line that ends its headers are touched, and only when they are not
+    UTF-8 already.
+    """
+
+    def __init__(self, stream: _Readable, boundary: bytes) -> None:
+        self._stream = stream
+        self._delimiter = b"--" + boundary
+        self._raw = b""  # read, not yet looked at
+        self._ready = bytearray()  # looked at, to hand out
+        self._in_headers = False
+        self._eof = False
+
+    def read(self, size: int = -1, *_: Any) -> bytes:
+        while not self._eof and (size is None or size < 0 or len(self._ready) < size):
+            self._fill()
+        if size is None or size < 0:
+            size = len(self._ready)
+        out = bytes(self._ready[:size])
+        del self._ready[:size]
+        return out
+
+    def readline(self, size: int = -1, *_: Any) -> bytes:
+        while (
+            not self._eof
+            and b"\n" not in self._ready
+            and (size is None or size < 0 or len(self._ready) < size)
+        ):
+            self._fill()
+        end = self._ready.find(b"\n") + 1 or len(self._ready)
+        if size is not None and size >= 0:
+            end = min(end, size)
+        out = bytes(self._ready[:end])
+        del self._ready[:end]
+        return out
+
+    def _fill(self) -> None:
+        chunk = self._stream.read(_CHUNK)
+        if not chunk:
+            self._eof = True
+            self._ready += _utf8(self._raw) if self._in_headers else self._raw
+            self._raw = b""
+            return
+        self._raw += chunk
+        while self._step():
+            pass
+
+    def _step(self) -> bool:
+        """Move what can be decided from ``_raw`` to ``_ready``; True when it may go on."""
+        if not self._in_headers:
+            at = self._raw.find(self._delimiter)
+            if at < 0:
+                keep = len(self._delimiter) - 1  # a delimiter may straddle two chunks
+                cut = max(len(self._raw) - keep, 0)
+                self._ready += self._raw[:cut]
+                self._raw = self._raw[cut:]
+                return False
+            end = at + len(self._delimiter)
+            self._ready += self._raw[:end]
+            self._raw = self._raw[end:]
+            self._in_headers = True
+        at = self._raw.find(b"\r\n\r\n")
+        if at < 0:
+            if len(self._raw) > _MAX_PART_HEADER_BYTES:  # not a header block: leave it to the parser
+                self._ready += self._raw
+                self._raw = b""
+                self._in_headers = False
+            return False
+        self._ready += _utf8(self._raw[:at]) + b"\r\n\r\n"
+        self._raw = self._raw[at + 4 :]
+        self._in_headers = False
+        return True
+
+
+def _utf8(header: bytes) -> bytes:
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        return header.decode("utf-8", "replace").encode("utf-8")
+    return header

@@ -28,7 +28,7 @@ from cases.models import (
     User,
 )
 from cases.services.audit import AuditContext, audit_record
-from cases.services.intake_store import StudyElsewhere, store_prepared
+from cases.services.intake_store import REFUSED_HERE, StudyElsewhere, store_prepared
 from cases.signals import images_ingested
 from cases.task_registry import task_get, task_keys
 from oncocore.imaging import (
@@ -217,9 +217,9 @@ def _intake_one(
         return ItemResult(
             name=src.name, status="duplicate", reason=f"same bytes as {seen_sha[sha]} in this upload"
         )
-    existing = Image.objects.filter(sha256=sha).values("pk", "case_id").first()
+    existing = Image.objects.filter(sha256=sha).values("pk", "case_id", "case__site_id").first()
     if existing:
-        return _duplicate(src.name, existing, "these bytes were already uploaded")
+        return _duplicate(src.name, existing, "these bytes were already uploaded", site=site)
     try:
         prepared = prepare(src, limits=limits, deid=options, pseudonym_key=key)
     except Rejected as exc:
@@ -234,10 +234,12 @@ def _intake_one(
                 reason=f"same SOP Instance UID as {seen_sop[prepared.sop_instance_uid]} in this upload",
             )
         existing = (
-            Image.objects.filter(sop_instance_uid=prepared.sop_instance_uid).values("pk", "case_id").first()
+            Image.objects.filter(sop_instance_uid=prepared.sop_instance_uid)
+            .values("pk", "case_id", "case__site_id")
+            .first()
         )
         if existing:
-            return _duplicate(src.name, existing, "this SOP Instance UID is already stored")
+            return _duplicate(src.name, existing, "this SOP Instance UID is already stored", site=site)
         seen_sop[prepared.sop_instance_uid] = src.name
     if prepared.kind == "image" and patient_ref:
         prepared.patient_pseudonym = pseudonym_for(
@@ -245,14 +247,19 @@ def _intake_one(
         )
     try:
         image = store_prepared(prepared, site=site, user=user, task=task)
-    except StudyElsewhere as exc:
-        return ItemResult(name=src.name, status="rejected", reason=str(exc))
+    except StudyElsewhere:
+        return ItemResult(name=src.name, status="rejected", reason=REFUSED_HERE)
     except IntegrityError:
         # A concurrent upload stored the same instance between our check and insert.
         return ItemResult(name=src.name, status="duplicate", reason="stored by a concurrent upload")
-    except OSError as exc:
+    except OSError:
+        # The server's fault, not the file's: the detail (paths, errno) goes to the log only.
         logger.exception("storage failed for %s", src.name)
-        return ItemResult(name=src.name, status="rejected", reason=f"storage error: {exc.strerror or exc}")
+        return ItemResult(
+            name=src.name,
+            status="rejected",
+            reason="storage error: the server could not save this file; nothing was stored, try again later",
+        )
     return ItemResult(
         name=src.name,
         status="accepted",
@@ -267,13 +274,21 @@ def _intake_one(
 
 
 class _StoredImage(TypedDict):
-    """An already stored image, as ``Image.objects.values("pk", "case_id")`` gives it."""
+    """An already stored image, as ``Image.objects.values("pk", "case_id", "case__site_id")`` gives it."""
 
     pk: int
     case_id: int
+    case__site_id: int
 
 
-def _duplicate(name: str, existing: _StoredImage, why: str) -> ItemResult:
+def _duplicate(name: str, existing: _StoredImage, why: str, *, site: Site) -> ItemResult:
+    """Same site: a duplicate naming the case (the uploader can see it). Another site's: refused.
+
+    The refusal is the one any cross-site collision gets (:data:`REFUSED_HERE`), with no
+    image or case: saying "already stored" would tell a user of one site what another holds.
+    """
+    if existing["case__site_id"] != site.pk:
+        return ItemResult(name=name, status="rejected", reason=REFUSED_HERE)
     return ItemResult(
         name=name,
         status="duplicate",

@@ -29,6 +29,15 @@ IMAGE_REASON = (
 )
 
 
+# The one reason for every upload that collides with what another site holds (its study, series,
+# instance or bytes). It names nothing of the other site, and it is the same whichever object
+# collided, so a user of one site cannot tell what another site stores.
+REFUSED_HERE = (
+    "the upload was refused: this file cannot be added to your site's records; "
+    "ask a Curator if it should be here"
+)
+
+
 class StudyElsewhere(Exception):
     """The study (or series) UID is already stored under another site or study."""
 
@@ -114,7 +123,7 @@ def _create_rows(
         },
     )
     if study.site_id != site.pk:
-        raise StudyElsewhere("this study belongs to another site; ask a Curator to move it")
+        raise StudyElsewhere("study of another site")  # reported as REFUSED_HERE, never this text
     if study_created:
         case = Case.objects.create(
             site=site,
@@ -152,7 +161,7 @@ def _create_rows(
         },
     )
     if series.study_id != study.pk:
-        raise StudyElsewhere("series UID already belongs to a different study")
+        raise StudyElsewhere("series of another study")  # reported as REFUSED_HERE
     if is_dicom:
         # In this transaction, so a kept identity and the rows stand or fall together.
         responses = study_instance_stored.send(

@@ -10,8 +10,9 @@ Django-free on purpose: the Django side calls only the names exported here.
             record(item.name, exc.reason)
 """
 
-from .archive import SourceFile, SourceRejected, expand_path, expand_upload
+from .archive import SourceFile, SourceRejected, expand_upload
 from .deid import DeidOptions, deidentify, pseudonym_for
+from .disk import expand_path
 from .errors import Rejected
 from .limits import Limits
 from .prepare import Prepared, prepare, routing_header_of

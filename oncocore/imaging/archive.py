@@ -1,4 +1,4 @@
-"""Turn one uploaded blob (or a path on disk, for the CLI) into the files inside it.
+"""Turn one uploaded blob into the files inside it (paths on disk: see ``.disk``).
 
 Zip archives are opened defensively: the central directory is checked before
 any entry is read (entry count, entries whose compressed data overlap, total
@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import posixpath
 import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+from .dicom_io import has_dicom_preamble
+from .errors import Rejected, one_line, readable
 from .limits import Limits, describe_bytes
+from .names import display_name
 
-__all__ = ["SourceFile", "SourceRejected", "archive_kind", "expand_path", "expand_upload"]
+__all__ = ["DICOMDIR_REASON", "SourceFile", "SourceRejected", "archive_kind", "expand_upload"]
 
 _READ_CHUNK = 1024 * 1024
 DICOMDIR_REASON = "DICOMDIR index file skipped"
@@ -49,6 +50,9 @@ class SourceFile:
     data: bytes
     original_sha256: str | None = None
 
+    def __post_init__(self) -> None:
+        self.name = display_name(self.name)
+
 
 @dataclass
 class SourceRejected:
@@ -57,9 +61,22 @@ class SourceRejected:
     name: str
     reason: str
 
+    def __post_init__(self) -> None:
+        self.name = display_name(self.name)
+        self.reason = one_line(readable(self.reason), Rejected.MAX_REASON_CHARS) or "rejected"
+
 
 def archive_kind(data: bytes) -> str | None:
-    """The archive format ``data`` starts with ('zip', 'gzip', 'tar', ...), or None."""
+    """The archive format ``data`` starts with ('zip', 'gzip', 'tar', ...), or None.
+
+    A DICOM Part 10 file (``DICM`` at byte 128) is never an archive, whatever its
+    128-byte preamble holds: the preamble is free for applications, and one that
+    begins with ``PK`` (or makes the file a zip too, a polyglot) is still DICOM.
+    DICOM wins because the standard defines the file by that marker; its zip
+    side is never opened.
+    """
+    if has_dicom_preamble(data):
+        return None
     if data[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
         return "zip"
     if data[:2] == b"\x1f\x8b":
@@ -80,7 +97,7 @@ def archive_kind(data: bytes) -> str | None:
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zipx")
 
 
-def _is_junk(path: str) -> bool:
+def is_junk(path: str) -> bool:
     """macOS/Windows litter and hidden files: skipped without a message."""
     parts = path.split("/")
     base = parts[-1]
@@ -91,7 +108,7 @@ def _is_junk(path: str) -> bool:
     )
 
 
-def _is_dicomdir(path: str) -> bool:
+def is_dicomdir(path: str) -> bool:
     return posixpath.basename(path).upper() == "DICOMDIR"
 
 
@@ -142,15 +159,26 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        yield SourceRejected(zip_name, f"corrupt zip file: {exc}")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        yield SourceRejected(zip_name, "corrupt zip file: it is damaged or incomplete and cannot be opened")
         return
     whole_zip_problem = _check_zip_directory(infos, limits, len(data))
     if whole_zip_problem:
         yield SourceRejected(zip_name, whole_zip_problem)
         return
 
-    budget = _Budget(_inflation_limit(len(data), limits))
+    found = 0
+    for item in _zip_entries(zf, infos, zip_name, limits, len(data)):
+        found += 1
+        yield item
+    if not found:
+        yield SourceRejected(zip_name, "the zip holds no files (only folders, hidden or system files)")
+
+
+def _zip_entries(
+    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], zip_name: str, limits: Limits, size: int
+) -> Iterator[SourceFile | SourceRejected]:
+    budget = _Budget(_inflation_limit(size, limits))
     with zf:
         for info in infos:
             if info.is_dir():
@@ -160,12 +188,12 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
             if entry is None:
                 yield SourceRejected(shown, "unsafe path in zip (absolute or '..'): skipped")
                 continue
-            if _is_junk(entry):
+            if is_junk(entry):
                 continue
             if stat.S_ISLNK(info.external_attr >> 16):
                 yield SourceRejected(entry, "symbolic link in zip: skipped")
                 continue
-            if _is_dicomdir(entry):
+            if is_dicomdir(entry):
                 yield SourceRejected(entry, DICOMDIR_REASON)
                 continue
             if entry.lower().endswith(_ARCHIVE_SUFFIXES):
@@ -190,8 +218,10 @@ def _expand_zip(zip_name: str, data: bytes, limits: Limits) -> Iterator[SourceFi
                 EOFError,
                 NotImplementedError,
                 ValueError,
-            ) as exc:
-                yield SourceRejected(entry, f"corrupt zip entry: {type(exc).__name__}: {exc}")
+            ):
+                yield SourceRejected(
+                    entry, "corrupt zip entry: this file in the zip is damaged and cannot be extracted"
+                )
                 continue
             nested = archive_kind(content)
             if nested is not None:
@@ -249,7 +279,7 @@ def _check_zip_directory(infos: list[zipfile.ZipInfo], limits: Limits, archive_b
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > _RATIO_FLOOR and ratio > limits.max_zip_ratio:
             return (
-                f"zip entry {info.filename!r} expands {ratio:.0f}:1, over the "
+                f"zip entry “{display_name(info.filename, 80)}” expands {ratio:.0f}:1, over the "
                 f"{limits.max_zip_ratio:g}:1 limit (possible zip bomb)"
             )
     return None
@@ -269,7 +299,7 @@ def _overlapping(infos: list[zipfile.ZipInfo]) -> str | None:
         end = before.header_offset + _LOCAL_HEADER_BYTES + before.compress_size
         if after.header_offset < end:
             return (
-                f"zip entries {before.filename!r} and {after.filename!r} overlap "
+                f"zip entries “{display_name(before.filename, 80)}” and “{display_name(after.filename, 80)}” overlap "
                 "(they share compressed data: a zip-bomb technique)"
             )
     return None
@@ -290,64 +320,14 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budg
                 limit = describe_bytes(budget.limit)
                 raise _ZipBomb(
                     f"zip inflates past {limit} (the {describe_bytes(limits.max_zip_total_bytes)} total "
-                    f"or {limits.max_zip_ratio:g}:1 limit); stopped at entry {info.filename!r} (possible zip bomb)"
+                    f"or {limits.max_zip_ratio:g}:1 limit); stopped at entry “{display_name(info.filename, 80)}” (possible zip bomb)"
                 )
             if len(out) > cap:
-                raise _ZipBomb(f"zip entry {info.filename!r} is larger than it declares (possible zip bomb)")
+                raise _ZipBomb(
+                    f"zip entry “{display_name(info.filename, 80)}” is larger than it declares (possible zip bomb)"
+                )
     if len(out) > _RATIO_FLOOR and len(out) / max(info.compress_size, 1) > limits.max_zip_ratio:
         raise _ZipBomb(
-            f"zip entry {info.filename!r} expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)"
+            f"zip entry “{display_name(info.filename, 80)}” expands over {limits.max_zip_ratio:g}:1 (possible zip bomb)"
         )
     return bytes(out)
-
-
-def expand_path(path: Path, limits: Limits) -> Iterator[SourceFile | SourceRejected]:
-    """For the CLI: a file, a folder (recursive, sorted, hidden files skipped) or a zip on disk.
-
-    Names are relative to the folder given (POSIX separators); entries of a zip
-    found in a folder are named ``'<zip path>/<entry path>'``; a zip given
-    directly yields its entries' own paths. Symbolic links are not followed.
-    """
-    path = Path(path)
-    if path.is_dir():
-        for file in _walk_sorted(path):
-            rel = file.relative_to(path).as_posix()
-            if _is_junk(rel):
-                continue
-            for item in _expand_disk_file(file, rel, limits):
-                if item.name != rel:  # an entry of a zip inside the folder
-                    item.name = f"{rel}/{item.name}"
-                yield item
-    elif path.exists():
-        yield from _expand_disk_file(path, path.name, limits)
-    else:
-        yield SourceRejected(str(path), "no such file or folder")
-
-
-def _walk_sorted(root: Path) -> list[Path]:
-    """Every non-hidden file under ``root``, in sorted order of its relative path."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found += [Path(dirpath) / f for f in filenames if not f.startswith(".")]
-    return sorted(found, key=lambda p: p.relative_to(root).parts)
-
-
-def _expand_disk_file(file: Path, name: str, limits: Limits) -> Iterator[SourceFile | SourceRejected]:
-    """One file on disk -> ``expand_upload`` of its bytes (a zip yields its entries)."""
-    if file.is_symlink():
-        yield SourceRejected(name, "symbolic link: skipped")
-        return
-    if _is_dicomdir(name):
-        yield SourceRejected(name, DICOMDIR_REASON)
-        return
-    try:
-        size = file.stat().st_size
-        if size > limits.max_file_bytes:
-            yield SourceRejected(name, limits.file_size_reason(size))
-            return
-        data = file.read_bytes()
-    except OSError as exc:
-        yield SourceRejected(name, f"cannot read file: {exc.strerror or exc}")
-        return
-    yield from expand_upload(name, data, limits)

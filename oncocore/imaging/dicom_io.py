@@ -9,9 +9,12 @@ can decode, is native pixel data complete.
 from __future__ import annotations
 
 import io
+import logging
+import math
 import re
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pydicom
@@ -25,8 +28,10 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from .errors import Rejected, one_line
+from .errors import Rejected, file_value
 from .limits import Limits, describe_bytes
+
+logger = logging.getLogger(__name__)
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
 PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -129,8 +134,8 @@ def check_deflate_bomb(data: bytes, limits: Limits) -> None:
     while pending and not inflater.eof:
         try:
             total += len(inflater.decompress(pending, _INFLATE_CHUNK))
-        except zlib.error as exc:
-            raise Rejected(f"corrupt deflated dataset: {exc}") from None
+        except zlib.error:
+            raise Rejected("corrupt deflated dataset: the compressed header cannot be inflated") from None
         pending = inflater.unconsumed_tail
         if total > cap:
             if cap == limits.max_file_bytes:
@@ -152,8 +157,9 @@ def read_dataset(data: bytes, limits: Limits) -> Dataset:
         check_deflate_bomb(data, limits)
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=not preamble)
-    except Exception as exc:  # pydicom raises many types for corrupt headers
-        raise Rejected(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from None
+    except Exception:  # pydicom raises many types for corrupt headers
+        logger.info("unreadable DICOM header", exc_info=True)
+        raise Rejected("unreadable DICOM header: the file is damaged or truncated") from None
     if not preamble and not any(k in ds for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")):
         raise Rejected("not a DICOM file or a supported image")
     return ds
@@ -207,7 +213,9 @@ def check_uids(ds: Dataset) -> list[str]:
     for kw, label in needed.items():
         value = str(ds.get(kw)).strip().rstrip("\x00")
         if len(value) > 64 or not value.isprintable() or not value.isascii():
-            raise Rejected(f"invalid {label}: {value[:70]!r}")
+            raise Rejected(
+                f"invalid {label}: {file_value(value)} is not a UID (over 64 characters, or not plain text)"
+            )
         if not _UID_RE.match(value):
             warnings.append(f"{label} is not a valid DICOM UID: {value}")
     return warnings
@@ -236,7 +244,9 @@ def _int_attr(ds: Dataset, keyword: str, label: str, default: int | None = None)
     try:
         return int(str(elem).strip())
     except (TypeError, ValueError):
-        raise Rejected(f"invalid {label}: {str(elem)[:40]!r}") from None
+        raise Rejected(
+            f"invalid {label}: {file_value(getattr(elem, 'value', elem))} is not a whole number"
+        ) from None
 
 
 def read_geometry(ds: Dataset, limits: Limits) -> Geometry:
@@ -342,7 +352,47 @@ def write_part10(ds: Dataset, ts: UID) -> bytes:
     buf = io.BytesIO()
     try:
         ds.save_as(buf, enforce_file_format=True)
-    except Exception as exc:
-        detail = one_line(str(exc), 200)
-        raise Rejected(f"could not write the de-identified file: {type(exc).__name__}: {detail}") from None
+    except Exception:
+        logger.info("could not write the de-identified file", exc_info=True)
+        raise Rejected(
+            "could not write the de-identified file: a header value does not fit its DICOM type"
+        ) from None
     return buf.getvalue()
+
+
+# Header values that turn stored pixel values into real ones (Hounsfield units): a NaN or an
+# infinity there makes every pixel NaN, which a model still scores ("benign 0.77").
+_RESCALE = {"RescaleSlope": "Rescale Slope", "RescaleIntercept": "Rescale Intercept"}
+
+
+def check_rescale(ds: Dataset) -> None:
+    """Refuse a Rescale Slope or Intercept that is not a finite number (top level or any frame's).
+
+    An unparsable value was already treated as absent by the renderer; a NaN or an
+    infinity parses, so it is refused here, before decoding. A Window Center/Width that
+    is not finite is display only: it is treated as absent (the renderer's own window).
+    """
+    sources = [ds]
+    for groups_kw in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for group in ds.get(groups_kw) or []:
+            sources += list(group.get("PixelValueTransformationSequence") or [])
+    for source in sources:
+        for keyword, label in _RESCALE.items():
+            if keyword not in source:
+                continue
+            value = source[keyword].value
+            values = (
+                list(value)
+                if isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+                else [value]
+            )
+            for item in values:
+                try:
+                    number = float(item)
+                except (TypeError, ValueError):
+                    continue
+                if not math.isfinite(number):
+                    raise Rejected(
+                        f"invalid {label}: {file_value(item)} is not a finite number, so the "
+                        "pixel values cannot be converted to real units"
+                    )

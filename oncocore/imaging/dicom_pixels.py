@@ -130,7 +130,7 @@ def decode_error(exc: BaseException, ts_name: str) -> Rejected:
     elif "less than expected" in text:
         detail = text
     else:
-        detail = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+        detail = lines[0] if lines else "the decoder gave no reason"
     return Rejected(f"could not decode pixel data ({ts_name}): {one_line(detail, 200)}")
 
 

@@ -101,7 +101,9 @@ def plain_image_pixels(
                 raise Rejected(f"image is over the {limits.megapixel_text()} limit")
             im.load()
             pixels, bits = _display_pixels(im)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        raise Rejected("corrupt or unsupported image: the image data cannot be read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise Rejected(f"corrupt or unsupported image: {exc}") from None
     if pixels.ndim == 3:
         return _colour(pixels)

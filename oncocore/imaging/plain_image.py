@@ -186,7 +186,9 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
         im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         raise Rejected(f"image is over the {limits.megapixel_text()} limit") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        raise Rejected("corrupt or unsupported image: the image data cannot be read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise Rejected(f"corrupt or unsupported image: {exc}") from None
     _check_size(*im.size, limits)
     return im

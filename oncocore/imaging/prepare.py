@@ -27,6 +27,7 @@ from .dicom_io import (
     Geometry,
     check_decodable,
     check_is_image,
+    check_rescale,
     check_uids,
     has_dicom_preamble,
     looks_like_bare_dataset,
@@ -104,7 +105,7 @@ def prepare(source: SourceFile, *, limits: Limits, deid: DeidOptions, pseudonym_
     """Turn ``source`` into a :class:`Prepared`, or raise :class:`Rejected` with a one-line reason.
 
     Any unexpected exception is logged with its traceback and converted to
-    ``Rejected('could not decode pixel data: <type>: <message>')``. The one
+    ``Rejected('could not decode pixel data: ...')`` (the detail goes to the log). The one
     exception to "only Rejected": an empty ``pseudonym_key`` raises ValueError,
     because that is a deployment error that must not read as a bad upload.
     """
@@ -118,10 +119,11 @@ def prepare(source: SourceFile, *, limits: Limits, deid: DeidOptions, pseudonym_
         raise Rejected("file too large to process in memory") from None
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
-    except BaseException as exc:  # BaseException: Rust extensions panic with pyo3's PanicException
+    except BaseException:  # BaseException: Rust extensions panic with pyo3's PanicException
         logger.warning("unexpected error preparing %r", source.name, exc_info=True)
-        first_line = (str(exc).splitlines() or [""])[0]
-        raise Rejected(f"could not decode pixel data: {type(exc).__name__}: {first_line}") from None
+        raise Rejected(
+            "could not decode pixel data: the image data is damaged or in a form we cannot read"
+        ) from None
 
 
 def _prepare(source: SourceFile, *, limits: Limits, deid: DeidOptions, pseudonym_key: bytes) -> Prepared:
@@ -216,6 +218,7 @@ def _validate_and_deidentify(data: bytes, limits: Limits, deid: DeidOptions, key
     check_is_image(ds)
     warnings = check_uids(ds)
     geometry = read_geometry(ds, limits)
+    check_rescale(ds)
     ts = transfer_syntax_of(ds)
     check_decodable(ds, ts, geometry)
     identity = identity_of(ds)  # before de-identification, which removes it
@@ -244,9 +247,9 @@ def _prepare_dicom(
         done = _validate_and_deidentify(source.data, limits, deid, key)
     except Rejected:
         raise
-    except Exception as exc:  # values are parsed lazily: a corrupt element surfaces here
-        first_line = (str(exc).splitlines() or [""])[0]
-        raise Rejected(f"corrupt DICOM header: {type(exc).__name__}: {first_line}") from None
+    except Exception:  # values are parsed lazily: a corrupt element surfaces here
+        logger.info("corrupt DICOM header in %r", source.name, exc_info=True)
+        raise Rejected("corrupt DICOM header: a header value is damaged and cannot be read") from None
 
     stored, geometry, ts = done.stored, done.geometry, done.ts
     # Work from the stored file from here on: it is what we keep and will serve.

@@ -211,5 +211,7 @@ def test_failure_codes_for_intake_reasons():
     assert failure_code("unsupported transfer syntax: JPIP (x)") == 0xC122
     assert failure_code("image is 9000x9000, over the 40-megapixel limit") == 0xA700
     assert failure_code("storage error: disk full") == 0xA700
-    assert failure_code("this study belongs to another site; ask a Curator to move it") == 0x0110
+    from cases.services.intake_store import REFUSED_HERE
+
+    assert failure_code(REFUSED_HERE) == 0x0110
     assert failure_code("corrupt DICOM header: ValueError: x") == 0xC000

@@ -14,6 +14,7 @@ from pydicom.uid import generate_uid
 
 from cases.models import AuditEvent, Case, Image, IntakeBatch, Patient, Series, Study, Task
 from cases.services.intake import intake_sources
+from cases.services.intake_store import REFUSED_HERE
 
 pytestmark = pytest.mark.django_db
 
@@ -257,7 +258,7 @@ def test_study_of_another_site_is_not_merged(
     )
     item = report.items[0]
     assert item.status == "rejected", item
-    assert "belongs to another site" in item.reason
+    assert item.reason == REFUSED_HERE and "another site" not in item.reason
     assert Case.objects.filter(site=other_site).count() == 0
     assert Image.objects.count() == 1
     assert Study.objects.get().site == site and Study.objects.get().case.images.count() == 1

@@ -24,7 +24,7 @@ from tests.oncocore.imaging import bombs
 
 pytestmark = pytest.mark.django_db
 
-OVERLAP = "zip entries 'a.dcm' and 'a.dcm' overlap (they share compressed data: a zip-bomb technique)"
+OVERLAP = "zip entries “a.dcm” and “a.dcm” overlap (they share compressed data: a zip-bomb technique)"
 
 
 def _corpus() -> dict[str, tuple[bytes, str]]:

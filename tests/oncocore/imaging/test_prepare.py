@@ -119,7 +119,7 @@ def test_known_rejection_reasons(prepare_sample, data_path):
     expected = {
         "pydicom/MR_truncated.dcm": "truncated pixel data: 8130 of 8192 bytes",
         "pydicom/rtplan.dcm": "no pixel data (RT Plan Storage): only images can be ingested",
-        "pydicom/badVR.dcm": "invalid Number of Frames: '1A'",
+        "pydicom/badVR.dcm": "invalid Number of Frames: “1A” is not a whole number",
         "pydicom/dicomdirtests/DICOMDIR": "DICOMDIR index file skipped",
         "pydicom/dicomdirtests/README.txt": "not a DICOM file or a supported image (JPEG, PNG, TIFF)",
     }
