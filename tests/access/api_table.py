@@ -10,7 +10,17 @@ from typing import Any
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from api.models import Scope
-from tests.access.principals import FOREIGN, GLOBAL, OWN, OWNER, OWNER_OR_ALL, SITE, SITE_BODY, Principal
+from tests.access.principals import (
+    FOREIGN,
+    GLOBAL,
+    MISSING,
+    OWN,
+    OWNER,
+    OWNER_OR_ALL,
+    SITE,
+    SITE_BODY,
+    Principal,
+)
 from tests.access.world import World
 
 # --- The table ----------------------------------------------------------------
@@ -32,10 +42,15 @@ class Endpoint:
     # Strings an allowed answer must show (the own site's, or each visible site's for a list):
     # a list that answered nothing would pass the leak check trivially.
     shows: Callable[[World, str], list[str]] | None = None
+    accept: str = ""  # the Accept header (DICOMweb's retrieve negotiates it)
+    raw: Callable[[World], tuple[bytes, str]] | None = None  # a body sent as is: (bytes, Content-Type)
+    hidden: int = 404  # the status of an object the account may not see (a QIDO search under it: 204, empty)
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (OWN,) if self.scoping == GLOBAL else (OWN, FOREIGN)
+        if self.scoping == GLOBAL:
+            return (OWN,)
+        return (OWN, FOREIGN) if self.scoping == SITE_BODY else (OWN, FOREIGN, MISSING)
 
     def __str__(self) -> str:
         return f"{self.method} {self.name}"

@@ -13,6 +13,11 @@ SAFE = ("GET", "HEAD", "OPTIONS")
 CSRF_SECRET = "m" * 32  # a CSRF cookie value; sent back unmasked in X-CSRFToken
 ERROR_KEYS = {"code", "message", "errors"}
 OWN, FOREIGN = "own", "foreign"
+# The third column: an object that does not exist. A foreign object must be refused exactly as it is.
+MISSING = "missing"
+MISSING_PK = 2**31 - 1
+MISSING_UUID = "00000000-0000-4000-8000-00000000dead"
+MISSING_UID = "1.2.826.0.1.3680043.10.1234.404"
 UPLOADERS = {OWN: "rad.uh", FOREIGN: "rad.cc"}  # who uploaded each site's batch and made its try-outs
 
 # How an endpoint's object is scoped.
@@ -30,14 +35,18 @@ class Principal:
     username: str | None = None
     role: str | None = None
     scopes: frozenset[str] = frozenset(Scope.values)
+    superuser: bool = False
 
     @property
     def permissions(self) -> set[str]:
         return set(ROLE_PERMISSIONS.get(self.role, [])) if self.role else set()
 
+    def has(self, permission: str) -> bool:
+        return self.superuser or permission in self.permissions
+
     @property
     def all_sites(self) -> bool:
-        return "cases.view_all_sites" in self.permissions
+        return self.has("cases.view_all_sites")
 
 
 PRINCIPALS = [
@@ -49,6 +58,7 @@ PRINCIPALS = [
     Principal("reviewer", "token", "rev.uh", Role.REVIEWER),
     Principal("curator", "token", "cur.all", Role.CURATOR),
     Principal("curator-read", "token", "cur.all", Role.CURATOR, frozenset({Scope.READ})),
+    Principal("superuser", "token", "admin.all", None, superuser=True),  # no role: every permission
     *[
         Principal(f"integration-{scope}", "token", "pacs.uh", Role.INTEGRATION, frozenset({scope}))
         for scope in Scope.values

@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 from tests.access.api_table import Endpoint
-from tests.access.principals import FOREIGN, GLOBAL, OWN, OWNER, SAFE, SITE, SITE_BODY, UPLOADERS, Principal
+from tests.access.principals import (
+    FOREIGN,
+    GLOBAL,
+    MISSING,
+    OWN,
+    OWNER,
+    SAFE,
+    SITE,
+    SITE_BODY,
+    UPLOADERS,
+    Principal,
+)
 from tests.access.world import World
 
 
 # --- Deriving the expected status ----------------------------------------------
 def visible(endpoint: Endpoint, who: Principal, which: str) -> bool:
     """Whether the account may see the object (or act on the site) the call names."""
-    if endpoint.scoping == GLOBAL:
+    return visible_for(endpoint.scoping, who, which)
+
+
+def visible_for(scoping: str, who: Principal, which: str) -> bool:
+    """The same, for any surface's row: by how its object is scoped."""
+    if scoping == GLOBAL:
         return True
-    if endpoint.scoping in (SITE, SITE_BODY):
+    if which == MISSING:
+        return False
+    if scoping in (SITE, SITE_BODY):
         return who.all_sites or which == OWN  # every site account here belongs to the own site
-    owner = who.username == UPLOADERS[which]
-    if endpoint.scoping == OWNER:
+    owner = who.username == UPLOADERS.get(which)
+    if scoping == OWNER:
         return owner
     return owner or who.all_sites  # OWNER_OR_ALL
 
@@ -25,12 +43,12 @@ def expected(endpoint: Endpoint, who: Principal, which: str) -> frozenset[int]:
         return frozenset({401})
     if who.kind == "session-no-csrf" and endpoint.method not in SAFE:
         return frozenset({403})  # SessionAuthentication's CSRF check, before anything else is looked at
-    if who.role is None or endpoint.scope not in who.scopes:
+    if (who.role is None and not who.superuser) or endpoint.scope not in who.scopes:
         return frozenset({403})
-    if endpoint.permission and endpoint.permission not in who.permissions:
+    if endpoint.permission and not who.has(endpoint.permission):
         return frozenset({403})  # the role, checked before the object is looked up
     if not visible(endpoint, who, which):
-        return frozenset({400}) if endpoint.scoping == SITE_BODY else frozenset({404})
+        return frozenset({400}) if endpoint.scoping == SITE_BODY else frozenset({endpoint.hidden})
     return endpoint.ok
 
 

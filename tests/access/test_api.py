@@ -28,7 +28,7 @@ from rest_framework.test import APIClient
 import api.urls
 from api.models import Scope
 from api.views.base import api_not_found
-from tests.access.api_calls import call, cells, problems_of
+from tests.access.api_calls import call, cells, endpoint_problems
 from tests.access.api_table import ENDPOINTS, V1, Endpoint
 from tests.access.principals import FOREIGN, OWN, PRINCIPALS, Principal
 from tests.access.rules import expected, forbidden_strings
@@ -57,11 +57,7 @@ def test_every_route_has_a_row() -> None:
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 def test_access(endpoint: Endpoint, world: World, clients: dict[str, APIClient]) -> None:
-    problems = []
-    for who, which in cells(endpoint):
-        answer = call(clients[who.name], endpoint, who, which, world)
-        for problem in problems_of(answer, endpoint, who, which, world):
-            problems.append(f"{endpoint} as {who.name}, {which} site: {problem}")
+    problems = endpoint_problems(endpoint, world, clients)
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,7 +13,16 @@ from django.utils import timezone
 
 from api.models import ApiToken
 from cases.models import Role
-from tests.access.principals import ALL_SCOPES, FOREIGN, OWN, PRINCIPALS
+from tests.access.principals import (
+    ALL_SCOPES,
+    FOREIGN,
+    MISSING,
+    MISSING_PK,
+    MISSING_UID,
+    MISSING_UUID,
+    OWN,
+    PRINCIPALS,
+)
 
 
 # --- The world ----------------------------------------------------------------
@@ -33,6 +43,7 @@ class SiteData:
     webhook: Any
     destination: Any  # a DIMSE one whose PACS does not answer: the test call reports that, 200
     result: Any = None  # a result object of the predicted case, queued to a destination
+    dicom: Any = None  # an Image stored from a DICOM file (DICOMweb serves only those), with series and study
     strings: list[str] = field(
         default_factory=list
     )  # distinctive identifiers: must not leak to the other site
@@ -48,9 +59,54 @@ class World:
     score_jpeg: Path
     snapshot: Any = None  # of brain_mri: examples over both sites' images (Curators see all sites)
     model_change: Any = None  # the promotion that made ``model`` the champion (nothing active before it)
+    users: dict[str, Any] = field(default_factory=dict)  # username -> user
+    job: Any = None  # a queued training job of the snapshot (global: Curators)
+    evaluation: Any = None  # a queued evaluation of ``model`` on the snapshot
+    shadow: Any = None  # ``model`` running in shadow
+    ghost: SiteData | None = None  # the MISSING column: the same fields, naming objects that do not exist
 
     def __getitem__(self, which: str) -> SiteData:
+        if which == MISSING:
+            assert self.ghost is not None
+            return self.ghost
         return self.sites[which]
+
+
+def _ghost() -> SiteData:
+    """Objects that do not exist, for the existence-oracle column: ids no row has."""
+    gone = SimpleNamespace(
+        pk=MISSING_PK,
+        study_instance_uid=MISSING_UID,
+        series_instance_uid=MISSING_UID,
+        sop_instance_uid=MISSING_UID,
+        name="no such object",
+    )
+    gone_uuid = SimpleNamespace(pk=MISSING_UUID)
+    gone_dicom = SimpleNamespace(
+        pk=MISSING_PK,
+        sop_instance_uid=MISSING_UID,
+        series=SimpleNamespace(
+            series_instance_uid=MISSING_UID, study=SimpleNamespace(study_instance_uid=MISSING_UID)
+        ),
+    )
+    return SiteData(
+        code="no-such-site",
+        uploader="",
+        case=gone,
+        image=gone,
+        prediction=gone,
+        study=gone,
+        failed=gone,
+        disputed=gone,
+        disputed_image=gone,
+        batch_id=MISSING_UUID,
+        tryout=gone_uuid,
+        tryout_to_delete=gone_uuid,
+        webhook=gone,
+        destination=gone,
+        result=gone,
+        dicom=gone_dicom,
+    )
 
 
 def _make_user(username: str, role: str | None, site: Any, **extra: Any) -> Any:
@@ -64,7 +120,13 @@ def _jpegs(data_dir: Path, label: str) -> list[Path]:
 
 
 def _site_data(
-    site: Any, uploader: Any, readers: list[Any], curator: Any, files: list[Path], tryouts: list[Path]
+    site: Any,
+    uploader: Any,
+    readers: list[Any],
+    curator: Any,
+    files: list[Path],
+    tryouts: list[Path],
+    dicom: Path,
 ) -> SiteData:
     from api.services.webhooks import webhook_create, webhook_ping
     from cases.models import Case, CaseStatus, IntakeBatch, Task
@@ -143,6 +205,16 @@ def _site_data(
     )
     ResultDelivery.objects.create(result=result, destination=destination, status="gave_up", attempts=3)
 
+    from cases.models import Image
+
+    stored = intake_sources(
+        uploads=[(dicom.name, dicom.read_bytes())], site=site, user=uploader, source="web"
+    )
+    assert len(stored.accepted) == 1, stored.to_dict()
+    dicom_image = Image.objects.select_related("series__study__patient").get(
+        pk=int(stored.accepted[0].image_id or 0)
+    )
+
     image = predicted.images.get()
     data = SiteData(
         code=site.code,
@@ -160,7 +232,9 @@ def _site_data(
         webhook=webhook,
         destination=destination,
         result=result,
+        dicom=dicom_image,
     )
+    dicom_study = dicom_image.series.study
     data.strings = sorted(
         {
             site.code,
@@ -177,6 +251,11 @@ def _site_data(
             *(c.study.patient.pseudonym for c in cases if c.study.patient is not None),
             *(i.sop_instance_uid for c in cases for i in c.images.all()),
             *(i.storage_prefix for c in cases for i in c.images.all()),
+            dicom_image.sop_instance_uid,
+            dicom_image.series.series_instance_uid,
+            dicom_study.study_instance_uid,
+            dicom_image.storage_prefix,
+            *([dicom_study.patient.pseudonym] if dicom_study.patient is not None else []),
         }
     )
     assert IntakeBatch.objects.filter(pk=report.batch_id).exists()
@@ -187,7 +266,8 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
     from api.services.tokens import token_create, token_revoke
     from cases.models import ReviewPolicy, Site, Task
     from inference.services import model_version_activate, model_version_register
-    from lifecycle.models import ModelChange
+    from lifecycle.models import Evaluation, ModelChange, ShadowDeployment
+    from retraining.models import TrainingJob
 
     own = Site.objects.create(code="uh-radiology", name="University Hospital Radiology")
     foreign = Site.objects.create(code="cc-oncology", name="City Clinic Oncology")
@@ -203,6 +283,7 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
             ("rad.cc", Role.RADIOLOGIST, foreign, {}),
             ("rev.cc", Role.REVIEWER, foreign, {}),
             ("rev2.cc", Role.REVIEWER, foreign, {}),
+            ("admin.all", None, None, {"is_staff": True, "is_superuser": True}),
         ]
     }
     version, _ = model_version_register(bundle_dir=random_bundle)
@@ -220,6 +301,7 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
             users["cur.all"],
             glioma[:3],
             pituitary[:2],
+            data_dir / "dicom" / "pydicom" / "CT_small.dcm",
         ),
         FOREIGN: _site_data(
             foreign,
@@ -228,6 +310,7 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
             users["cur.all"],
             meningioma[:3],
             pituitary[2:4],
+            data_dir / "dicom" / "pydicom" / "MR_small.dcm",
         ),
     }
 
@@ -243,6 +326,7 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
     expired = token_create(user=users["pacs.uh"], name="expired", scopes=ALL_SCOPES)
     ApiToken.objects.filter(pk=expired.token.pk).update(expires_at=timezone.now() - timedelta(days=1))
     tokens["expired-token"] = expired.value
+    snapshot = _snapshot(own, users["rad.uh"], notumor[2:4] + pituitary[4:6])
     return World(
         sites=sites,
         model=version,
@@ -250,7 +334,18 @@ def _build(data_dir: Path, random_bundle: Path) -> World:
         session_user=users["rad.uh"],
         upload_jpeg=notumor[0],
         score_jpeg=notumor[1],
-        snapshot=_snapshot(own, users["rad.uh"], notumor[2:4] + pituitary[4:6]),
+        snapshot=snapshot,
+        ghost=_ghost(),
+        users=users,
+        job=TrainingJob.objects.create(
+            snapshot=snapshot, task=version.task, recipe="tiny", created_by=users["cur.all"]
+        ),
+        evaluation=Evaluation.objects.create(
+            task=version.task, snapshot=snapshot, candidate=version, created_by=users["cur.all"]
+        ),
+        shadow=ShadowDeployment.objects.create(
+            task=version.task, candidate=version, started_by=users["cur.all"]
+        ),
         model_change=ModelChange.objects.create(
             task=version.task, kind=ModelChange.Kind.PROMOTE, version=version, before=[], after=[]
         ),
