@@ -16,7 +16,7 @@ from django.test import Client
 
 from tests.access.api_calls import Answer
 from tests.access.oracle import oracle_problems
-from tests.access.principals import FOREIGN, MISSING
+from tests.access.principals import FOREIGN, MISSING, OWN
 from tests.access.rules import forbidden_strings
 from tests.access.web_calls import call_web, expected_web
 from tests.access.web_table import PAGES, WEB_PRINCIPALS, Page
@@ -50,6 +50,11 @@ def _problems(page: Page, answers: dict[tuple[str, str], Answer], world: World) 
             leaked = sorted(s for s in forbidden_strings(who, world) if s in text)
             if leaked:
                 found.append(f"{where}: foreign data in the body: {leaked}")
+            if page.shows and answer.status == 200:
+                sites = [s for s in (OWN, FOREIGN) if who.all_sites or s == OWN]
+                missing = [s for site in sites for s in page.shows(world, site) if s not in text]
+                if missing:
+                    found.append(f"{where}: the answer lacks {missing}")
         if MISSING in page.columns and expected_web(page, who, FOREIGN) != page.ok:
             pair: list[tuple[int, str, str]] = [
                 (

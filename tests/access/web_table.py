@@ -49,6 +49,9 @@ class Page:
     after: str | None = None  # checked after the object is found
     body: Form | None = None
     ok: frozenset[int] = frozenset({200})
+    # What an allowed answer must show, per site the account sees (a list that showed nothing would
+    # pass the leak check trivially).
+    shows: Callable[[World, str], list[str]] | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -71,7 +74,13 @@ GET_OR_BAD = _ok(200, 400)  # a page whose filters are required: without them, 4
 
 PAGES: list[Page] = [
     # --- Cases: the worklist, uploads, one case, its images (the viewer) ---
-    Page("cases:worklist", "GET", lambda w, s: "/", scoping=GLOBAL),
+    Page(
+        "cases:worklist",
+        "GET",
+        lambda w, s: "/",
+        scoping=GLOBAL,
+        shows=lambda w, s: [f"/cases/{w[s].case.pk}/"],
+    ),
     Page(
         "cases:case_statuses",
         "GET",
@@ -79,7 +88,14 @@ PAGES: list[Page] = [
         scoping=GLOBAL,
     ),
     Page("cases:worklist_new", "GET", lambda w, s: "/cases/new.json?after=0", scoping=GLOBAL),
-    Page("cases:adjudication_queue", "GET", lambda w, s: "/adjudication/", "cases.adjudicate_case", GLOBAL),
+    Page(
+        "cases:adjudication_queue",
+        "GET",
+        lambda w, s: "/adjudication/",
+        "cases.adjudicate_case",
+        GLOBAL,
+        shows=lambda w, s: [f"/cases/{w[s].disputed.pk}/"],
+    ),
     Page("cases:upload", "GET", lambda w, s: "/upload/", "cases.upload_study", GLOBAL),
     Page(
         "cases:upload",
