@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.authentication import BearerTokenAuthentication, UnparsedBodySessionAuthentication
 from api.errors import FieldErrors, TooLarge
 from api.views.base import AuthenticatedRequest
 from cases.models import Site, User
@@ -104,6 +105,7 @@ def _study_pk(row: Any, level: qido.Level) -> int:
 
 class DicomWebView(APIView):
     schema = None  # not in the REST API's OpenAPI document; see docs/dicomweb.md
+    authentication_classes = [BearerTokenAuthentication, UnparsedBodySessionAuthentication]
     renderer_classes = [DicomJSONRenderer, JSONRenderer]
     parser_classes: list[Any] = []  # STOW-RS reads its multipart/related body itself
 

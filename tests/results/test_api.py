@@ -1,4 +1,4 @@
-"""GET /api/v1/cases/{id}/results/ and POST /api/v1/results/{id}/resend/ (access per role and site: test_access_matrix)."""
+"""GET /api/v1/cases/{id}/results/ and POST /api/v1/results/{id}/resend/ (access per role and site: tests/access)."""
 
 from __future__ import annotations
 
