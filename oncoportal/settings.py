@@ -285,6 +285,9 @@ CELERY_BEAT_SCHEDULE = _celery.beat_schedule()
 # Inference device: auto picks cuda, then mps, then cpu.
 INFERENCE_DEVICE = env_choice("ONCOPORTAL_DEVICE", "auto", ("auto", "cuda", "mps", "cpu"))
 INFERENCE_BATCH_SIZE = env_int("ONCOPORTAL_BATCH_SIZE", 16, minimum=1)
+# Loaded ensembles a worker process keeps (least recently used dropped first): the clinical
+# one plus shadow/evaluation/drift ensembles that take turns with it.
+PREDICTOR_CACHE_SIZE = env_int("ONCOPORTAL_PREDICTOR_CACHE", 3, minimum=1)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Drift watch (docs/drift.md): ISO weeks of recent cases compared, how long the status is cached,
 # and at most how many validation images a model's reference scores.
