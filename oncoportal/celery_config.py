@@ -26,9 +26,11 @@ DEFAULT = "default"
 INFERENCE = "inference"
 INTERACTIVE = "interactive"
 TRAINING = "training"
+BACKGROUND = "background"
 #: Every queue the platform uses. "training" takes the retraining jobs only: GPU training
-#: nodes read it, the web and inference workers never do.
-QUEUES = (DEFAULT, INTERACTIVE, INFERENCE, TRAINING)
+#: nodes read it, the web and inference workers never do. "background" takes model work
+#: nobody waits on (drift references): the inference workers read it after "inference".
+QUEUES = (DEFAULT, INTERACTIVE, INFERENCE, BACKGROUND, TRAINING)
 
 RUN_PREDICTIONS = "inference.tasks.run_predictions"
 SWEEP_STUCK_PREDICTIONS = "inference.tasks.sweep_stuck_predictions"
@@ -158,9 +160,11 @@ TASKS: dict[str, TaskSpec] = {
     SWEEP_LIFECYCLE: _task(
         DEFAULT, 60, 120, "periodic: re-send lost evaluations and shadow predictions", name=SWEEP_LIFECYCLE
     ),
-    # A model's validation images (at most 600, no maps) scored once: model work, the inference queue.
+    # A model's validation images (at most 600, no maps) scored once: model work nobody waits
+    # on, so its own queue, read after "inference": `make run` queues one per active model at
+    # start-up (a minute of CPU), and the first uploads must not wait behind them.
     BUILD_DRIFT_REFERENCE: _task(
-        INFERENCE,
+        BACKGROUND,
         540,
         600,
         "score a model's validation images as its drift reference",
@@ -168,11 +172,15 @@ TASKS: dict[str, TaskSpec] = {
     ),
 }
 
-#: The queues each kind of worker consumes (``-Q``), in the order it takes them.
+#: The queues each kind of worker consumes (``-Q``), in the order it takes them. kombu polls
+#: a worker's queues in turn, starting after the one that last delivered, so with one
+#: process and a prefetch of 1 a prediction queued behind background work waits for the
+#: background task in progress only, not for the whole background queue.
 WORKERS: dict[str, tuple[str, ...]] = {
-    "gpu": (INTERACTIVE, INFERENCE),  # one process per GPU, model loaded once
+    "gpu": (INTERACTIVE, INFERENCE, BACKGROUND),  # one process per GPU, model loaded once
     "cpu": (DEFAULT,),  # the periodic tasks; run exactly one with --beat
-    "all": (DEFAULT, INTERACTIVE, INFERENCE),  # `make run`, the tests: one worker does all but training
+    # `make run`, the tests: one worker does all but training
+    "all": (DEFAULT, INTERACTIVE, INFERENCE, BACKGROUND),
     "training": (TRAINING,),  # GPU training nodes: one job at a time (--concurrency 1)
 }
 

@@ -84,6 +84,21 @@ def test_every_routed_queue_has_a_worker():
     assert all(set(queues) <= set(celery_config.QUEUES) for queues in celery_config.WORKERS.values())
 
 
+def test_background_model_work_waits_behind_clinical_work():
+    """Drift references (a minute of CPU each, queued by `make run` at start-up) have their own
+    queue, which every worker that reads it reads after the clinical ones."""
+    assert routed_queue(celery_config.BUILD_DRIFT_REFERENCE) == celery_config.BACKGROUND
+    for name in (celery_config.RUN_PREDICTIONS, celery_config.RUN_TRYOUT):
+        assert routed_queue(name) != celery_config.BACKGROUND
+    readers = {kind for kind, queues in celery_config.WORKERS.items() if celery_config.BACKGROUND in queues}
+    assert readers == {"gpu", "all"}
+    for kind in readers:
+        queues = celery_config.WORKERS[kind]
+        assert queues.index(celery_config.BACKGROUND) > queues.index(celery_config.INFERENCE)
+        assert queues.index(celery_config.BACKGROUND) > queues.index(celery_config.INTERACTIVE)
+        assert queues[-1] == celery_config.BACKGROUND
+
+
 def test_only_the_training_worker_trains():
     trains = {kind for kind, queues in celery_config.WORKERS.items() if celery_config.TRAINING in queues}
     assert trains == {"training"}
