@@ -172,15 +172,18 @@ TASKS: dict[str, TaskSpec] = {
     ),
 }
 
-#: The queues each kind of worker consumes (``-Q``), in the order it takes them. kombu polls
-#: a worker's queues in turn, starting after the one that last delivered, so with one
-#: process and a prefetch of 1 a prediction queued behind background work waits for the
-#: background task in progress only, not for the whole background queue.
+#: The queues each kind of worker consumes (``-Q``), in the order it takes them. On Redis
+#: the order is a strict priority (``queue_order_strategy`` "priority" in settings): a
+#: worker takes from "background" only when the queues before it are empty, so a
+#: prediction waits at most for the background task in progress. kombu's filesystem
+#: transport (the embedded default) only takes queues in turn, so `make run` gives
+#: background work a worker of its own at a lower CPU priority ("run" and "background").
 WORKERS: dict[str, tuple[str, ...]] = {
     "gpu": (INTERACTIVE, INFERENCE, BACKGROUND),  # one process per GPU, model loaded once
     "cpu": (DEFAULT,),  # the periodic tasks; run exactly one with --beat
-    # `make run`, the tests: one worker does all but training
-    "all": (DEFAULT, INTERACTIVE, INFERENCE, BACKGROUND),
+    "all": (DEFAULT, INTERACTIVE, INFERENCE, BACKGROUND),  # the tests: one worker does all but training
+    "run": (DEFAULT, INTERACTIVE, INFERENCE),  # `make run`'s main worker (with --beat)
+    "background": (BACKGROUND,),  # `make run`'s second worker, under nice
     "training": (TRAINING,),  # GPU training nodes: one job at a time (--concurrency 1)
 }
 

@@ -263,7 +263,9 @@ else:
             f"CELERY_VISIBILITY_TIMEOUT={_visibility} must exceed the longest task time limit "
             f"({_celery.longest_time_limit()} s), or Redis hands a running task to a second worker"
         )
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility}
+    # "priority": a worker empties its -Q queues in the order given (celery_config.WORKERS),
+    # so background work never goes before a queued prediction or try-out.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility, "queue_order_strategy": "priority"}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
