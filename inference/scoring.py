@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,7 +30,11 @@ from oncocore.saliency import SaliencyMap, cam_to_png16, overlay_png, png16_to_c
 from oncocore.scoring import Scored, model_input
 
 # --- Predictors: loaded once per worker process -----------------------------
-_predictors: dict[tuple[tuple[int, str, str, float], ...], Predictor] = {}
+# The few most recently used ensembles stay loaded (settings.PREDICTOR_CACHE_SIZE),
+# so shadow runs, evaluations and drift references interleaved with clinical
+# predictions do not reload the clinical ensemble each time they take turns.
+_PredictorKey = tuple[tuple[int, str, str, float], ...]
+_predictors: OrderedDict[_PredictorKey, Predictor] = OrderedDict()
 _predictors_lock = threading.Lock()
 
 
@@ -40,7 +45,12 @@ def ensemble_for(lead: ModelVersion) -> list[ModelVersion]:
 
 
 def predictor_for(members: Sequence[ModelVersion]) -> Predictor:
-    """A cached Predictor for these versions; the first call per process loads the weights."""
+    """A cached Predictor for these versions; the first call per process loads the weights.
+
+    Keyed by each member's version, weights digest, folder and ensemble weight, so
+    a promotion (new members or new weights) loads a new one; the least recently
+    used is dropped past ``settings.PREDICTOR_CACHE_SIZE`` ensembles.
+    """
     # The weights' digest and folder as well as the pk: SQLite hands a deleted
     # row's pk to the next version registered, which must not get the old model.
     key = tuple((m.pk, m.weights_sha256, m.bundle_path, m.weight) for m in members)
@@ -54,8 +64,11 @@ def predictor_for(members: Sequence[ModelVersion]) -> Predictor:
                 device=device,
                 batch_size=settings.INFERENCE_BATCH_SIZE,
             )
-            _predictors.clear()  # one ensemble per task is live; keep memory bounded
             _predictors[key] = predictor
+            while len(_predictors) > settings.PREDICTOR_CACHE_SIZE:
+                _predictors.popitem(last=False)  # keep memory bounded
+        else:
+            _predictors.move_to_end(key)
     return predictor
 
 

@@ -26,9 +26,11 @@ DEFAULT = "default"
 INFERENCE = "inference"
 INTERACTIVE = "interactive"
 TRAINING = "training"
+BACKGROUND = "background"
 #: Every queue the platform uses. "training" takes the retraining jobs only: GPU training
-#: nodes read it, the web and inference workers never do.
-QUEUES = (DEFAULT, INTERACTIVE, INFERENCE, TRAINING)
+#: nodes read it, the web and inference workers never do. "background" takes model work
+#: nobody waits on (drift references): the inference workers read it after "inference".
+QUEUES = (DEFAULT, INTERACTIVE, INFERENCE, BACKGROUND, TRAINING)
 
 RUN_PREDICTIONS = "inference.tasks.run_predictions"
 SWEEP_STUCK_PREDICTIONS = "inference.tasks.sweep_stuck_predictions"
@@ -158,9 +160,11 @@ TASKS: dict[str, TaskSpec] = {
     SWEEP_LIFECYCLE: _task(
         DEFAULT, 60, 120, "periodic: re-send lost evaluations and shadow predictions", name=SWEEP_LIFECYCLE
     ),
-    # A model's validation images (at most 600, no maps) scored once: model work, the inference queue.
+    # A model's validation images (at most 600, no maps) scored once: model work nobody waits
+    # on, so its own queue, read after "inference": `make run` queues one per active model at
+    # start-up (a minute of CPU), and the first uploads must not wait behind them.
     BUILD_DRIFT_REFERENCE: _task(
-        INFERENCE,
+        BACKGROUND,
         540,
         600,
         "score a model's validation images as its drift reference",
@@ -168,11 +172,18 @@ TASKS: dict[str, TaskSpec] = {
     ),
 }
 
-#: The queues each kind of worker consumes (``-Q``), in the order it takes them.
+#: The queues each kind of worker consumes (``-Q``), in the order it takes them. On Redis
+#: the order is a strict priority (``queue_order_strategy`` "priority" in settings): a
+#: worker takes from "background" only when the queues before it are empty, so a
+#: prediction waits at most for the background task in progress. kombu's filesystem
+#: transport (the embedded default) only takes queues in turn, so `make run` gives
+#: background work a worker of its own at a lower CPU priority ("run" and "background").
 WORKERS: dict[str, tuple[str, ...]] = {
-    "gpu": (INTERACTIVE, INFERENCE),  # one process per GPU, model loaded once
+    "gpu": (INTERACTIVE, INFERENCE, BACKGROUND),  # one process per GPU, model loaded once
     "cpu": (DEFAULT,),  # the periodic tasks; run exactly one with --beat
-    "all": (DEFAULT, INTERACTIVE, INFERENCE),  # `make run`, the tests: one worker does all but training
+    "all": (DEFAULT, INTERACTIVE, INFERENCE, BACKGROUND),  # the tests: one worker does all but training
+    "run": (DEFAULT, INTERACTIVE, INFERENCE),  # `make run`'s main worker (with --beat)
+    "background": (BACKGROUND,),  # `make run`'s second worker, under nice
     "training": (TRAINING,),  # GPU training nodes: one job at a time (--concurrency 1)
 }
 

@@ -263,7 +263,9 @@ else:
             f"CELERY_VISIBILITY_TIMEOUT={_visibility} must exceed the longest task time limit "
             f"({_celery.longest_time_limit()} s), or Redis hands a running task to a second worker"
         )
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility}
+    # "priority": a worker empties its -Q queues in the order given (celery_config.WORKERS),
+    # so background work never goes before a queued prediction or try-out.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility, "queue_order_strategy": "priority"}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -288,6 +290,9 @@ CELERY_BEAT_SCHEDULE = _celery.beat_schedule()
 # Inference device: auto picks cuda, then mps, then cpu.
 INFERENCE_DEVICE = env_choice("ONCOPORTAL_DEVICE", "auto", ("auto", "cuda", "mps", "cpu"))
 INFERENCE_BATCH_SIZE = env_int("ONCOPORTAL_BATCH_SIZE", 16, minimum=1)
+# Loaded ensembles a worker process keeps (least recently used dropped first): the clinical
+# one plus shadow/evaluation/drift ensembles that take turns with it.
+PREDICTOR_CACHE_SIZE = env_int("ONCOPORTAL_PREDICTOR_CACHE", 3, minimum=1)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Drift watch (docs/drift.md): ISO weeks of recent cases compared, how long the status is cached,
 # and at most how many validation images a model's reference scores.

@@ -25,10 +25,17 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-# One worker reads every queue here; the list comes from oncoportal/celery_config.py.
-QUEUES=$($PY -m oncoportal.celery_config queues all)
+# One worker reads every queue but "background"; the lists come from oncoportal/celery_config.py.
+QUEUES=$($PY -m oncoportal.celery_config queues run)
 .venv/bin/celery -A oncoportal worker -Q "$QUEUES" --concurrency 1 --beat \
     --schedule "$VAR/celerybeat-schedule" --loglevel INFO >"$VAR/log/worker.log" 2>&1 &
+pids+=($!)
+# Background model work (the drift references queued at start-up, a minute or more of CPU):
+# its own worker at a lower CPU priority, so uploads are scored first and at full speed (the
+# filesystem broker cannot order one worker's queues by priority; docs/celery.md).
+BACKGROUND_QUEUES=$($PY -m oncoportal.celery_config queues background)
+nice -n 15 .venv/bin/celery -A oncoportal worker -Q "$BACKGROUND_QUEUES" --concurrency 1 \
+    --hostname "background@%h" --loglevel INFO >"$VAR/log/background.log" 2>&1 &
 pids+=($!)
 # Retraining jobs have their own worker (the "training" queue; the one above never reads it):
 # one job at a time, the trainer as its subprocess. README: Retraining.
@@ -79,7 +86,7 @@ $API_LINE
     curator     / demo-curator       sees every site, adjudicates, admin
     pacs        / demo-integration   API only
 
-  Logs: $VAR/log/web.log, $VAR/log/worker.log, $VAR/log/training.log, $VAR/log/dicom.log.
+  Logs: $VAR/log/web.log, $VAR/log/worker.log, $VAR/log/background.log, $VAR/log/training.log, $VAR/log/dicom.log.
   Press Ctrl-C to stop.
 
 TXT

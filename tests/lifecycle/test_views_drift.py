@@ -40,7 +40,7 @@ def test_the_build_button_queues_the_task_after_commit(
     assert response.status_code == 302 and response.url == reverse("lifecycle:drift")
     send.assert_called_once_with(celery_config.BUILD_DRIFT_REFERENCE, args=[brain_model.pk, None, curator.pk])
     assert AuditEvent.objects.filter(action="drift_reference.requested", actor=curator).exists()
-    assert celery_config.TASKS[celery_config.BUILD_DRIFT_REFERENCE].queue == celery_config.INFERENCE
+    assert celery_config.TASKS[celery_config.BUILD_DRIFT_REFERENCE].queue == celery_config.BACKGROUND
 
 
 def test_a_build_that_cannot_succeed_is_refused_at_once(

@@ -14,6 +14,8 @@ import inference.tasks  # noqa: F401  (registers the tasks)
 import retraining.tasks  # noqa: F401
 from oncoportal import celery_config
 from oncoportal.celery import app
+from tests.conftest import require_service
+from tests.worker import redis_available, redis_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,6 +84,61 @@ def test_every_routed_queue_has_a_worker():
     # `make run`'s and the tests' one worker does everything but training (its own worker).
     assert routed - {celery_config.TRAINING} <= set(celery_config.WORKERS["all"])
     assert all(set(queues) <= set(celery_config.QUEUES) for queues in celery_config.WORKERS.values())
+
+
+def test_background_model_work_waits_behind_clinical_work():
+    """Drift references (a minute of CPU each, queued by `make run` at start-up) have their own
+    queue, read last by the GPU worker and by a niced worker of its own under `make run`."""
+    assert routed_queue(celery_config.BUILD_DRIFT_REFERENCE) == celery_config.BACKGROUND
+    for name in (celery_config.RUN_PREDICTIONS, celery_config.RUN_TRYOUT):
+        assert routed_queue(name) != celery_config.BACKGROUND
+    readers = {kind for kind, queues in celery_config.WORKERS.items() if celery_config.BACKGROUND in queues}
+    assert readers == {"gpu", "all", "background"}
+    for kind in readers:
+        assert celery_config.WORKERS[kind][-1] == celery_config.BACKGROUND
+    # `make run`: its main worker never takes background work; the two together take all but training.
+    routed = {spec.queue for spec in celery_config.TASKS.values()}
+    run = set(celery_config.WORKERS["run"]) | set(celery_config.WORKERS["background"])
+    assert celery_config.BACKGROUND not in celery_config.WORKERS["run"]
+    assert routed - {celery_config.TRAINING} <= run
+    script = (REPO / "scripts" / "run.sh").read_text(encoding="utf-8")
+    assert "celery_config queues run)" in script and "celery_config queues background)" in script
+    assert re.search(r"nice -n \d+ \.venv/bin/celery -A oncoportal worker -Q \"\$BACKGROUND_QUEUES\"", script)
+
+
+def test_on_redis_a_worker_takes_its_queues_in_priority_order():
+    """With Redis a queued prediction goes before background work queued earlier (real broker)."""
+    url = redis_url(db=12)
+    require_service("Redis", redis_available(url))
+    code = """
+import django; django.setup()
+from kombu import Consumer, Queue
+from oncoportal import celery_config
+from oncoportal.celery import app
+queues = [Queue(q, routing_key=q) for q in celery_config.WORKERS["gpu"]]
+with app.connection_for_write() as conn:
+    for q in queues:
+        q.bind(conn.default_channel).declare()
+        q.bind(conn.default_channel).purge()
+    producer = conn.Producer()
+    # Taken in turn (kombu's default), a second prediction would go after the background work
+    # once the first moved "inference" to the back of the turn.
+    producer.publish({"n": "scan 1"}, routing_key=celery_config.INFERENCE)
+    for i in range(3):
+        producer.publish({"n": i}, routing_key=celery_config.BACKGROUND)
+    producer.publish({"n": "scan 2"}, routing_key=celery_config.INFERENCE)
+    got = []
+    def take(body, message):
+        got.append((message.delivery_info["routing_key"], body["n"]))
+        message.ack()
+    with Consumer(conn, queues, callbacks=[take], prefetch_count=1):
+        while len(got) < 5:
+            conn.drain_events(timeout=10)
+    print(*[key for key, _ in got])
+"""
+    result = _python(code, CELERY_BROKER_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["inference", "inference", "background", "background", "background"]
 
 
 def test_only_the_training_worker_trains():
