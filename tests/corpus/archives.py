@@ -17,7 +17,7 @@ from tests.corpus.model import HostileInput
 from tests.oncocore.imaging import bombs
 
 # Pillow's message names the BytesIO it read ("cannot identify image file <_io.BytesIO object at 0x...>").
-UNCLEAR = {"*": "intake7: unclear reason (a BytesIO repr)"}
+UNCLEAR = {e: "intake7: unclear reason (a BytesIO repr)" for e in ("web", "cli", "api")}  # STOW: not DICOM
 INTAKE7_EMPTY = "intake7: a zip that yields no file gives an empty report (no reason)"
 # STOW-RS and DIMSE refuse a zip before intake (not a DICOM instance): only these see the bug.
 EMPTY_KNOWN = {entry: INTAKE7_EMPTY for entry in ("web", "cli", "api")}

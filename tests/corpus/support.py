@@ -47,8 +47,11 @@ def assert_readable(reason: str) -> None:
     assert not bad, f"unreadable reason ({bad}): {reason!r}"
 
 
-def assert_outcome(item: HostileInput, expect: Expect, *, accepted: int, reasons: list[str]) -> None:
+def assert_outcome(item: HostileInput, entry_point: str, *, accepted: int, reasons: list[str]) -> None:
     """``accepted`` images stored from the input, and the reasons it (or parts of it) were refused."""
+    expect = expected_at(item, entry_point)
+    # Refused before intake (not a DICOM instance): the intake's own word does not apply.
+    word = item.reason_has if expect == item.expect else ""
     where = f"{item.name}: accepted {accepted}, reasons {reasons}"
     if expect == "reject":
         assert accepted == 0 and reasons, f"must be refused with a reason; {where}"
