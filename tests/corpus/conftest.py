@@ -36,3 +36,7 @@ def uploader(site):
 @pytest.fixture
 def corpus_curator(site):
     return _user("corpus-cur", "Curator", None, is_staff=True)
+
+
+# The DIMSE test's listener and spool, as tests/dimse has them.
+from tests.dimse.conftest import spool_root, start_listener  # noqa: E402, F401

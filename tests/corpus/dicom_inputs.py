@@ -177,7 +177,7 @@ def truncated(seeds: dict[str, Seed]) -> list[HostileInput]:
     """
     out = []
     for seed in seeds.values():
-        data = fresh(seed, f"truncated/{seed.name}")
+        data = seed.data
         pixel_at = seed.pixel_at if seed.pixel_at > 0 else len(data) // 2
         cuts = {
             "in-meta": 150,
@@ -193,7 +193,7 @@ def truncated(seeds: dict[str, Seed]) -> list[HostileInput]:
                 HostileInput(
                     name=f"truncated/{seed.name}/{label}",
                     category="truncated",
-                    data=data[:cut],
+                    data=fresh(seed, f"truncated/{seed.name}/{label}")[:cut],
                     expect="either" if tail_of_codestream or deflated else "reject",
                     filename=f"{seed.name}-{label}.dcm",
                 )
@@ -203,8 +203,8 @@ def truncated(seeds: dict[str, Seed]) -> list[HostileInput]:
 
 def _flip(data: bytes, positions: list[int], rng: np.random.Generator) -> bytes:
     out = bytearray(data)
-    for at in positions:
-        out[at] ^= 1 << int(rng.integers(0, 8))
+    for at in positions:  # clamped: a rewritten deflated seed may come out a byte shorter
+        out[min(at, len(out) - 1)] ^= 1 << int(rng.integers(0, 8))
     return bytes(out)
 
 
@@ -215,7 +215,7 @@ def bit_flipped(seeds: dict[str, Seed]) -> list[HostileInput]:
     out = []
     for index, seed in enumerate(seeds.values()):
         rng = np.random.default_rng(1000 + index)
-        data = fresh(seed, f"bit-flip/{seed.name}")
+        data = seed.data
         header_end = seed.pixel_at - 12 if seed.pixel_at > 0 else len(data)
         plans: dict[str, tuple[list[int], str]] = {
             "meta-1": ([int(rng.integers(132, 200))], "either"),
@@ -234,7 +234,7 @@ def bit_flipped(seeds: dict[str, Seed]) -> list[HostileInput]:
                 HostileInput(
                     name=f"bit-flip/{seed.name}/{label}",
                     category="bit-flip",
-                    data=_flip(data, positions, rng),
+                    data=_flip(fresh(seed, f"bit-flip/{seed.name}/{label}"), positions, rng),
                     expect=expect,  # type: ignore[arg-type]
                     filename=f"{seed.name}-flip-{label}.dcm",
                 )
