@@ -93,7 +93,7 @@ def test_dimse_corpus(start_listener, spool_root, media_dir, tmp_path, settings,
     assoc = ae.associate("127.0.0.1", listener.port, ae_title="ONCOTEST")
     assert assoc.is_established
     statuses: dict[str, str] = {}
-    for item, path, sop, _sop_class, ts in sends:
+    for item, path, _sop, _sop_class, ts in sends:
         try:
             status = assoc.send_c_store(path)
         except ValueError:  # no accepted presentation context: the SCP took no such syntax
