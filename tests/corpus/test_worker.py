@@ -11,8 +11,8 @@ import math
 import pytest
 from django.urls import reverse
 
-from tests.corpus.http_inputs import FORM, form_body
 from tests.corpus.hostile import for_entry_point
+from tests.corpus.http_inputs import FORM, form_body
 from tests.corpus.support import assert_readable
 from tests.worker import redis_url, wait_for, worker_sharing_media
 
