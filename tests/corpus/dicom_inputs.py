@@ -262,7 +262,7 @@ def _with_short_length(data: bytes, group: int, element: int, length: int) -> by
     return data[: at + 6] + struct.pack("<H", length) + data[at + 8 :]
 
 
-def _rewritten(seed: Seed, key: str, change) -> bytes:  # type: ignore[no-untyped-def]
+def _rewritten(seed: Seed, key: str, change) -> bytes:
     ds: Dataset = pydicom.dcmread(io.BytesIO(fresh(seed, key)))
     change(ds)
     buf = io.BytesIO()
@@ -283,7 +283,7 @@ def wrong_vr_and_length(seeds: dict[str, Seed]) -> list[HostileInput]:
     def pixel_length(n: int) -> bytes:
         return base[: px + 8] + struct.pack("<I", n) + base[px + 12 :]
 
-    cases: dict[str, tuple] = {  # type: ignore[type-arg]
+    cases: dict[str, tuple] = {
         # name: (bytes, expect, word the reason must hold[, known])
         "rows-vr-xx": (_with_vr(base, 0x0028, 0x0010, b"XX"), "either", ""),
         "rows-vr-ul": (_with_vr(base, 0x0028, 0x0010, b"UL"), "either", "", RAW_BYTES),
@@ -323,7 +323,7 @@ def wrong_vr_and_length(seeds: dict[str, Seed]) -> list[HostileInput]:
             name=f"vr-length/{label}",
             category="vr-length",
             data=data,
-            expect=expect,  # type: ignore[arg-type]
+            expect=expect,
             reason_has=word,
             filename=f"{label}.dcm",
             known=known[0] if known else {},
@@ -336,7 +336,7 @@ def dimensions(seeds: dict[str, Seed]) -> list[HostileInput]:
     """Absurd and inconsistent geometry, set through pydicom on the 64 x 64 16-bit MR seed."""
     seed = seeds["mr-explicit"]
 
-    def setting(**values):  # type: ignore[no-untyped-def]
+    def setting(**values):
         def change(ds: Dataset) -> None:
             for keyword, value in values.items():
                 setattr(ds, keyword, value)
@@ -505,7 +505,7 @@ def deflated(dataset_body: bytes, zeros: int) -> bytes:
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
     meta.MediaStorageSOPInstanceUID = _same_length_uid("1" * 40, f"deflate/{len(dataset_body)}/{zeros}")
     meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    buf = io.BytesIO()
+    buf = pydicom.filebase.DicomBytesIO()
     pydicom.filewriter.write_file_meta_info(buf, pydicom.dataset.FileMetaDataset(meta))
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     out = [b"\x00" * 128 + b"DICM" + buf.getvalue(), compressor.compress(dataset_body)]

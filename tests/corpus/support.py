@@ -21,7 +21,7 @@ _WORD = re.compile(r"[A-Za-z]{3,}")
 
 def params(entry_point: str) -> list[object]:
     """The corpus for ``entry_point`` as pytest params: known bugs are strict xfails."""
-    out = []
+    out: list[object] = []
     for item in for_entry_point(entry_point):
         known = item.known_bug(entry_point)
         marks = [pytest.mark.xfail(strict=True, reason=known)] if known else []

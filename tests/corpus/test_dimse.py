@@ -22,8 +22,9 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, _config
 from pynetdicom.dsutils import split_dataset
 
@@ -63,16 +64,18 @@ def _file_to_send(item: HostileInput, folder: Path) -> tuple[Path, str, str, str
     dataset, sop_class, ts = _dataset_and_meta(item.data)
     sop = _same_length_uid("1" * 50, f"dimse/{item.name}")
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, meta.TransferSyntaxUID = sop_class, sop, ts
-    buf = io.BytesIO()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop)
+    meta.TransferSyntaxUID = UID(ts)
+    buf = DicomBytesIO()
     buf.write(bytes(128) + b"DICM")
     write_file_meta_info(buf, meta, enforce_standard=True)
     path = folder / f"{len(list(folder.iterdir())):04d}.dcm"
     path.write_bytes(buf.getvalue() + dataset)
     # The SCU reads the meta up to the first element past group 0002: a dataset that starts with
     # group 0002 elements of its own (a flipped meta) names its own SOP Instance UID.
-    meta, _ = split_dataset(path)
-    return path, str(meta.MediaStorageSOPInstanceUID), sop_class, ts
+    sent_meta, _ = split_dataset(path)
+    return path, str(sent_meta.MediaStorageSOPInstanceUID), sop_class, ts
 
 
 def test_dimse_corpus(start_listener, spool_root, media_dir, tmp_path, settings, monkeypatch):

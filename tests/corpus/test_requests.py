@@ -59,7 +59,7 @@ def test_request_is_refused_and_nothing_stored(
         client.force_login(uploader)
         sender, path = client, reverse("cases:upload")
     else:
-        sender, path = token_client, PATHS[target]
+        sender, path = token_client, str(PATHS[target])
         if target == "stow":
             extra["HTTP_ACCEPT"] = "application/dicom+json"
     response = sender.generic("POST", path, request_.body, content_type=request_.content_type, **extra)
