@@ -76,6 +76,10 @@ class _Reader:
         while True:
             index = self._buf.find(sep, start)
             if index >= 0:
+                # Checked here too: a separator found in the same chunk as the bytes before it
+                # would otherwise let those bytes run past the limit.
+                if limit is not None and index > limit:
+                    raise MultipartError(f"{what} is longer than {limit} bytes")
                 out = bytes(self._buf[:index])
                 del self._buf[: index + len(sep)]
                 return out

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import (
@@ -104,6 +105,7 @@ def looks_like_bare_dataset(data: bytes) -> bool:
 
 
 _DEFLATED_TS = b"1.2.840.10008.1.2.1.99"
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 _INFLATE_CHUNK = 1024 * 1024
 
 
@@ -320,6 +322,10 @@ def check_decodable(ds: Dataset, ts: UID, geometry: Geometry) -> None:
     keyword = pixel_data_keyword(ds)
     if keyword is None:  # check_is_image rejects these first; a caller that skips it gets this
         raise Rejected("no pixel data")
+    raw = ds.get_item(keyword)
+    # The length the element declares, as read (pydicom reads a value cut short by the end of
+    # the file without a word, and keeps it as long as it is).
+    declared = raw.length if isinstance(raw, RawDataElement) else None
     actual = len(ds[keyword].value or b"")
     g = geometry
     samples = 2 if (g.photometric == "YBR_FULL_422" and g.samples_per_pixel == 3) else g.samples_per_pixel
@@ -327,6 +333,10 @@ def check_decodable(ds: Dataset, ts: UID, geometry: Geometry) -> None:
     expected = (bits + 7) // 8
     if actual < expected:
         raise Rejected(f"truncated pixel data: {actual} of {expected} bytes")
+    if declared is not None and declared != _UNDEFINED_LENGTH and actual < declared:
+        raise Rejected(
+            f"truncated pixel data: the file ends {actual} bytes into a {declared}-byte Pixel Data element"
+        )
 
 
 def write_part10(ds: Dataset, ts: UID) -> bytes:
