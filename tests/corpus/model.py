@@ -17,8 +17,8 @@ class HostileInput:
     name that is not UTF-8. ``disk`` makes it a CLI-only input that is not a plain file
     (``symlink-out``, ``symlink-dangling``, ``symlink-loop``, ``symlink-dir``, ``fifo``).
     ``reason_has`` is a word the refusal must give (lower case), when one is certain.
-    ``known`` maps an entry point (or ``*``) to the known bug that fails it today
-    (``intake7: ...``), for an ``xfail(strict=True)`` the lead flips at merge.
+    ``known`` maps an entry point (or ``*``) to a known bug that fails it today, for an
+    ``xfail(strict=True)`` that turns into a failure once the bug is fixed (none is known now).
     """
 
     name: str
