@@ -131,14 +131,19 @@ def strip_frame_metadata(ds: Dataset, ts: str) -> int:
     count = int(ds.get("NumberOfFrames") or 1)
     extended = "ExtendedOffsetTable" in ds
     frames, removed = [], 0
-    for frame in generate_frames(
-        pixel_data,
-        number_of_frames=count,
-        extended_offsets=(ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths) if extended else None,
-    ):
-        stripped, n = strip_jpeg_frame(frame)
-        frames.append(stripped)
-        removed += n
+    try:
+        for frame in generate_frames(
+            pixel_data,
+            number_of_frames=count,
+            extended_offsets=(ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths) if extended else None,
+        ):
+            stripped, n = strip_jpeg_frame(frame)
+            frames.append(stripped)
+            removed += n
+    except (ValueError, KeyError, struct.error) as exc:  # pydicom's encapsulation parser
+        raise Rejected(f"cannot split the compressed pixel data into frames: {exc}") from None
+    if len(frames) != count:
+        raise Rejected(f"the compressed pixel data holds {len(frames)} frames, the header says {count}")
     if not removed:
         return 0
     if extended:
