@@ -103,7 +103,7 @@ class IntakeReport:
             "batch_id": self.batch_id,
             "accepted": [asdict(i) for i in self.accepted],
             "duplicates": [asdict(i) for i in self.duplicates],
-            "rejected": [{"name": i.name, "reason": i.reason} for i in self.rejected],
+            "rejected": [{"name": i.name, "reason": i.reason, "position": i.position} for i in self.rejected],
             "case_ids": self.case_ids,
         }
 
