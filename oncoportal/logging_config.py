@@ -19,5 +19,8 @@ LOGGING: dict[str, Any] = {
         "django.request": {"filters": ["forbidden_one_line"]},
         # pynetdicom logs every PDU at INFO; the listener logs what an operator needs.
         "pynetdicom": {"level": "WARNING"},
+        # Pillow's debug records quote an image's metadata as it reads it (EXIF Artist,
+        # text chunks): an uploaded file's identity, even at LOG_LEVEL=DEBUG, never reaches a log.
+        "PIL": {"level": "INFO"},
     },
 }

@@ -26,7 +26,9 @@ BATCH_ID = path_id(
 
 
 class UploadItemSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="The file's name (inside a zip: archive/entry).")
+    name = serializers.CharField(
+        help_text="A neutral name by position, e.g. file-003.dcm: the name sent is never stored or shown."
+    )
     status = serializers.ChoiceField(choices=["accepted", "duplicate"])
     reason = serializers.CharField(allow_blank=True, help_text="Why a duplicate added nothing.")
     image_id = serializers.IntegerField(allow_null=True)
@@ -36,11 +38,15 @@ class UploadItemSerializer(serializers.Serializer):
     sop_instance_uid = serializers.CharField(allow_blank=True)
     modality = serializers.CharField(allow_blank=True)
     warnings = serializers.ListField(child=serializers.CharField())
+    position = serializers.IntegerField(
+        help_text="1-based place of the file in the upload, zip entries counted in archive order."
+    )
 
 
 class RejectedItemSerializer(serializers.Serializer):
     name = serializers.CharField()
     reason = serializers.CharField(help_text="Why the file was not stored.")
+    position = serializers.IntegerField(help_text="1-based place of the file in the upload.")
 
 
 class UploadReportSerializer(serializers.Serializer):
@@ -57,7 +63,7 @@ EXAMPLE_REPORT = {
     "batch_id": "6f1c2a9e-3d4b-4e8f-9a31-5b7c0d2e8f14",
     "accepted": [
         {
-            "name": "study.zip/CT_small.dcm",
+            "name": "file-001.dcm",
             "status": "accepted",
             "reason": "",
             "image_id": 5120,
@@ -67,10 +73,11 @@ EXAMPLE_REPORT = {
             "sop_instance_uid": "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322",
             "modality": "CT",
             "warnings": [],
+            "position": 1,
         }
     ],
     "duplicates": [],
-    "rejected": [{"name": "notes.txt", "reason": "not a DICOM file or a JPEG/PNG/TIFF image"}],
+    "rejected": [{"name": "file-002", "reason": "not a DICOM file or a JPEG/PNG/TIFF image", "position": 2}],
     "case_ids": [4182],
     "cases": ["https://oncoportal.example.org/api/v1/cases/4182/"],
     "report_url": "https://oncoportal.example.org/api/v1/uploads/6f1c2a9e-3d4b-4e8f-9a31-5b7c0d2e8f14/",

@@ -10,6 +10,7 @@ Re-uploading the same bytes or the same SOP Instance UID adds nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import uuid
@@ -38,8 +39,10 @@ from oncocore.imaging import (
     SourceFile,
     SourceRejected,
     expand_upload,
+    neutral_name,
     prepare,
     pseudonym_for,
+    scrub_name,
 )
 from oncocore.tasks import UNASSIGNED
 
@@ -69,6 +72,9 @@ class ItemResult:
     sop_instance_uid: str = ""
     modality: str = ""
     warnings: list[str] = field(default_factory=list)
+    # 1-based place of the file in the upload (zip entries in archive order): how a caller
+    # that knows what it sent finds its file, since ``name`` is neutral (file-003.dcm).
+    position: int = 0
 
 
 @dataclass
@@ -97,7 +103,7 @@ class IntakeReport:
             "batch_id": self.batch_id,
             "accepted": [asdict(i) for i in self.accepted],
             "duplicates": [asdict(i) for i in self.duplicates],
-            "rejected": [{"name": i.name, "reason": i.reason} for i in self.rejected],
+            "rejected": [{"name": i.name, "reason": i.reason, "position": i.position} for i in self.rejected],
             "case_ids": self.case_ids,
         }
 
@@ -152,26 +158,26 @@ def intake_sources(
     items: list[ItemResult] = []
     seen_sha: dict[str, str] = {}
     seen_sop: dict[str, str] = {}
-    for src in _expand_all(uploads, limits):
+    for position, src in enumerate(_expand_all(uploads, limits), start=1):
         if progress is not None:
             progress(src.name)
         if isinstance(src, SourceRejected):
-            items.append(ItemResult(name=src.name, status="rejected", reason=src.reason))
+            items.append(ItemResult(name=src.name, status="rejected", reason=src.reason, position=position))
             continue
-        items.append(
-            _intake_one(
-                src,
-                site=site,
-                user=user,
-                task=task,
-                patient_ref=patient_ref,
-                limits=limits,
-                options=options,
-                key=key,
-                seen_sha=seen_sha,
-                seen_sop=seen_sop,
-            )
+        item = _intake_one(
+            src,
+            site=site,
+            user=user,
+            task=task,
+            patient_ref=patient_ref,
+            limits=limits,
+            options=options,
+            key=key,
+            seen_sha=seen_sha,
+            seen_sop=seen_sop,
         )
+        item.position = position
+        items.append(item)
     report = IntakeReport(batch_id=str(batch_id), items=items)
     if audit is None:
         audit = AuditContext.system(source=_AUDIT_SOURCE.get(source, AuditSource.CLI), actor=user)
@@ -191,12 +197,25 @@ def intake_sources(
 def _expand_all(
     uploads: Iterable[tuple[str, bytes]] | Iterable[SourceFile | SourceRejected], limits: Limits
 ) -> Iterator[SourceFile | SourceRejected]:
+    """Every file of the upload under its neutral name (``file-001.dcm``...), the original one gone.
+
+    The name a file was uploaded under may be the patient's, and from here on it
+    would reach the batch report, the upload page, the audit and the logs.
+    """
+    position = 0
     for upload in uploads:
         if isinstance(upload, (SourceFile, SourceRejected)):
-            yield upload
+            expanded: Iterable[SourceFile | SourceRejected] = [upload]
         else:
             name, data = upload
-            yield from expand_upload(name, data, limits)
+            expanded = expand_upload(name, data, limits)
+        for src in expanded:
+            position += 1
+            neutral = neutral_name(position, src.name)
+            if isinstance(src, SourceRejected):
+                yield SourceRejected(neutral, scrub_name(src.reason, src.name, neutral))
+            else:
+                yield dataclasses.replace(src, name=neutral)
 
 
 def _intake_one(

@@ -186,15 +186,24 @@ def base_data_import(
         announce=False,
     )
     report.accepted, report.duplicates = len(intake.accepted), len(intake.duplicates)
-    report.rejected += [(item.name, item.reason) for item in intake.rejected]
-    stored = [item.name for item in [*intake.accepted, *intake.duplicates] if item.name in sha_of]
+    # Intake names files by position (file-003.jpg); the manifest path is the row at that position.
+    paths = list(sha_of)  # in the order uploads() read them
+    path_of = {
+        item.position: paths[item.position - 1] for item in intake.items if 0 < item.position <= len(paths)
+    }
+    report.rejected += [(path_of.get(item.position, item.name), item.reason) for item in intake.rejected]
+    stored = [
+        path_of[item.position] for item in [*intake.accepted, *intake.duplicates] if item.position in path_of
+    ]
     _examples_ensure(
         rows=[by_name[name] for name in stored], sha_of=sha_of, site=site, spec=spec, report=report
     )
     # "Already imported" are the known images that are (now) base examples; a known image the
     # examples refused (stored at another site, same bytes as another row) is counted as rejected only.
     refused_paths = {path for path, _ in report.rejected}
-    report.duplicates = sum(1 for item in intake.duplicates if item.name not in refused_paths)
+    report.duplicates = sum(
+        1 for item in intake.duplicates if path_of.get(item.position) not in refused_paths
+    )
     audit_record(
         action="curation.base_data_imported",
         site=site,

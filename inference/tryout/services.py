@@ -11,7 +11,6 @@ import logging
 import uuid
 from datetime import timedelta
 from functools import partial
-from pathlib import PurePath
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -30,7 +29,7 @@ from inference.models import TryOut
 from inference.services import active_versions
 from inference.tasks import run_tryout
 from inference.tryout.worker import tryout_delete_files
-from oncocore.imaging import Prepared, Rejected, SourceFile, prepare
+from oncocore.imaging import Prepared, Rejected, SourceFile, neutral_name, prepare
 from oncocore.imaging.archive import archive_kind
 from oncoportal.exceptions import InvalidInput
 
@@ -106,8 +105,8 @@ def _prepare_one(upload: File) -> Prepared:
         raise InvalidInput(limits.file_size_reason(upload.size))
     upload.seek(0)
     data = upload.read()
-    # The name is only shown back to its owner; keep the last path part.
-    name = PurePath(str(upload.name or "image").replace("\\", "/")).name[-255:] or "image"
+    # The uploaded name may be the patient's: stored and shown as a neutral one (extension kept).
+    name = neutral_name(1, str(upload.name or ""))
     try:
         return prepare(
             SourceFile(name=name, data=data),

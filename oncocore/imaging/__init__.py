@@ -15,6 +15,7 @@ from .deid import DeidOptions, deidentify, pseudonym_for
 from .disk import expand_path
 from .errors import Rejected
 from .limits import Limits
+from .names import neutral_name, scrub_name
 from .prepare import Prepared, prepare, routing_header_of
 from .render import PRESETS, choose_window, png_bytes, render_frame, thumbnail_png
 
@@ -30,10 +31,12 @@ __all__ = [
     "deidentify",
     "expand_path",
     "expand_upload",
+    "neutral_name",
     "png_bytes",
     "prepare",
     "pseudonym_for",
     "render_frame",
     "routing_header_of",
+    "scrub_name",
     "thumbnail_png",
 ]

@@ -8,9 +8,10 @@ The per-attribute actions come from Table E.1-1, kept as data in
 * removes every private attribute, every retired group length, curve groups
   (50xx) and whole overlay planes (60xx: the profile removes Overlay Data and
   Comments; a plane without its data is invalid, so the rest of it goes too);
-* empties any person name (PN) the table does not list, and removes public
-  attributes unknown to the data dictionary (opaque, so not checkable): two
-  conservative safety nets beyond the table;
+* empties any person name (PN) the table does not list, and removes every
+  public attribute unknown to the data dictionary, whatever its VR (the table
+  is a deny-list; the dictionary is the allow-list of what we can judge):
+  two conservative safety nets beyond the table;
 * records what was done: Patient Identity Removed, De-identification Method and
   its code sequence (CID 7050), Longitudinal Temporal Information Modified.
 
@@ -26,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 import pydicom
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_VR, get_entry
 from pydicom.dataelem import empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -213,6 +214,15 @@ def _is_removed_outright(tag: int) -> bool:
     return group & 0xFF00 == 0x6000 and group % 2 == 0  # overlay planes (60xx)
 
 
+def _in_dictionary(tag: int) -> bool:
+    """True for attributes of pydicom's data dictionary, repeating groups included."""
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
+
+
 def _walk(ds: Dataset, plan: ActionPlan, options: DeidOptions, uid_salt: str) -> None:
     for tag in list(ds.keys()):
         if _is_removed_outright(tag):
@@ -223,13 +233,14 @@ def _walk(ds: Dataset, plan: ActionPlan, options: DeidOptions, uid_salt: str) ->
             # A private attribute under any option is removed: cleaning is not implemented.
             del ds[tag]
             continue
+        if action is None and not _in_dictionary(tag):
+            # A public attribute the data dictionary does not know (a newer edition's, or a
+            # vendor's misuse of an even group, e.g. (0010,0099) LO): what it means is
+            # unknown, so nothing says it is safe to keep, whatever VR it was written with.
+            del ds[tag]
+            continue
         vr = _vr_of(ds, tag)
         if action is None:
-            if vr == "UN":
-                # Unknown to the data dictionary: opaque bytes we cannot inspect (they may
-                # hold a whole sequence of names), so they cannot be kept as de-identified.
-                del ds[tag]
-                continue
             if vr == "PN":
                 action = "Z"  # a person name the table does not list: empty it
             elif vr == "SQ":

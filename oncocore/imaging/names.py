@@ -1,20 +1,28 @@
-"""The display form of a file name, for every name the intake reports or stores.
+"""File names inside the platform: a neutral name for every uploaded file, and a safe display form.
+
+An uploaded file's own name is often the patient's (``DOE_JOHN_19450101.png``),
+so it is never stored, logged or shown back: every file of an upload is
+called ``file-NNN`` plus a known image or archive extension, by its position
+in the upload (zip entries counted in archive order).
 
 Names come from users and from disks: a Linux file name is bytes, and Python
 hands undecodable ones to us as lone surrogates (``os.fsdecode``'s
 ``surrogateescape``: byte 0xFF becomes U+DCFF). A lone surrogate cannot be
 encoded as UTF-8, so one such name in a report made every page, admin list,
-JSON column, audit entry or log line that formats it fail. Names are therefore
-normalised once, where the intake first sees them (``SourceFile`` and
-``SourceRejected``): undecodable bytes become U+FFFD, control characters go,
-and the result is one line of bounded length.
+JSON column, audit entry or log line that formats it fail. What is still shown
+of a name (the operator's own terminal, a reason) is therefore normalised once,
+where the intake first sees it (``SourceFile`` and ``SourceRejected``):
+undecodable bytes become U+FFFD, control characters go, and the result is one
+line of bounded length.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import PurePosixPath
 
-__all__ = ["MAX_NAME_CHARS", "display_name"]
+__all__ = ["MAX_NAME_CHARS", "display_name", "neutral_name", "scrub_name"]
+
 
 MAX_NAME_CHARS = 255
 REPLACEMENT = "\N{REPLACEMENT CHARACTER}"
@@ -46,3 +54,30 @@ def display_name(raw: str | bytes, limit: int = MAX_NAME_CHARS) -> str:
 
 def _has_surrogates(text: str) -> bool:
     return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
+# Extensions worth keeping (they say what the file is); any other suffix could be text.
+_EXTENSIONS = frozenset(
+    {".dcm", ".dicom", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".zip"}
+)
+
+
+def neutral_name(position: int, original: str) -> str:
+    """'file-003.png' for the third file of an upload whatever it was called (e.g. 'DOE_JOHN.png')."""
+    suffix = PurePosixPath(original.replace("\\", "/")).suffix.lower()
+    return f"file-{position:03d}{suffix if suffix in _EXTENSIONS else ''}"
+
+
+def scrub_name(text: str, original: str, neutral: str) -> str:
+    """``text`` (a rejection reason) with the original name and its path parts replaced.
+
+    Reasons come from the archive reader and the decoders (a zip library's error
+    may quote an entry's name). Parts shorter than 3 characters are left alone:
+    replacing 'a' or 'CT' would mangle the reason's own words.
+    """
+    parts = [p for p in original.replace("\\", "/").split("/") if p]
+    # Longest first, so a path is replaced whole before its parts are.
+    for needle in sorted({original, *parts}, key=len, reverse=True):
+        if len(needle) >= 3:
+            text = text.replace(needle, neutral)
+    return text

@@ -3,12 +3,21 @@
 JPEG and PNG are stored as the original bytes minus their metadata segments, so
 the compressed image data is untouched (no generation loss):
 
-* JPEG: APPn segments are dropped except APP0 (JFIF), APP14 (Adobe colour
-  transform) and APP2 ICC_PROFILE; COM is dropped; bytes after EOI are dropped.
-* PNG: tEXt, zTXt, iTXt, eXIf and tIME chunks are dropped; bytes after IEND too.
+* JPEG: COM and every APPn segment are dropped, except two that are rewritten
+  from the few fields decoding reads: APP0 JFIF (version, density units and
+  values; its thumbnail, a picture of its own, goes) and APP14 Adobe (the
+  colour transform flag, which says whether 3 components are YCbCr or RGB;
+  the version and flag words are zeroed). The ICC profile (APP2) goes: its
+  description, copyright and any private tags are free text, and decoding to
+  pixel values does not read it. Bytes after EOI are dropped.
+* PNG: an allow-list. The critical chunks (IHDR, PLTE, IDAT, IEND) and the
+  ancillary chunks that hold no text (tRNS, gAMA, cHRM, sRGB, sBIT, pHYs,
+  bKGD) stay; everything else goes: tEXt, zTXt, iTXt, eXIf, tIME, sPLT (a
+  named palette), iCCP (a free-text profile name and profile), private and
+  unknown chunks. Bytes after IEND go too.
 
 Everything else PIL can read (TIFF, BMP, GIF, WebP) is re-encoded losslessly to
-PNG, which carries no text metadata. Dimensions are read from the headers and
+PNG, which carries no text metadata and no ICC profile. Dimensions are read from the headers and
 checked against the limits before any pixel is decoded.
 """
 
@@ -25,7 +34,20 @@ from .errors import Rejected
 from .limits import Limits
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+# PNG chunks kept: decoding needs the critical ones; these ancillary ones carry numbers only.
+_PNG_KEEP = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"gAMA",
+    b"cHRM",
+    b"sRGB",
+    b"sBIT",
+    b"pHYs",
+    b"bKGD",
+}
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _PIL_FORMATS = {"tiff": "TIFF", "bmp": "BMP", "gif": "GIF", "webp": "WEBP"}
@@ -101,14 +123,14 @@ def strip_jpeg(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
             height, width = struct.unpack(">HH", body[1:5])
             _check_size(width, height, limits)  # before anything is decoded
             size = (width, height)
-        if 0xE0 <= marker <= 0xEF:
-            keep = marker in (0xE0, 0xEE) or (marker == 0xE2 and body.startswith(b"ICC_PROFILE\x00"))
+        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+            minimal = _minimal_app(marker, body)
+            if minimal is not None:
+                out += minimal
+            if minimal is None or len(minimal) < len(segment):  # something was cut
+                dropped.append(_segment_label(marker, body))
         else:
-            keep = marker != 0xFE  # COM
-        if keep:
             out += segment
-        else:
-            dropped.append(_segment_label(marker, body))
         if marker == 0xDA:  # start of scan: copy the entropy-coded data up to the next marker
             if size is None:
                 raise Rejected("corrupt JPEG: scan before frame header")
@@ -118,6 +140,22 @@ def strip_jpeg(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
     if size is None:
         raise Rejected("corrupt JPEG: no frame header")
     return bytes(out), dropped
+
+
+def _minimal_app(marker: int, body: bytes) -> bytes | None:
+    """APP0 JFIF or APP14 Adobe rebuilt from the fields decoders read; None for any other segment.
+
+    JFIF: identifier, version 1.01, density units and X/Y density, no thumbnail.
+    Adobe: identifier, version 100, both flag words zero, and the original
+    colour transform byte (0 RGB/CMYK, 1 YCbCr, 2 YCCK), which decoders need.
+    """
+    if marker == 0xE0 and body.startswith(b"JFIF\x00") and len(body) >= 12:
+        fields = b"JFIF\x00\x01\x01" + body[7:12] + b"\x00\x00"
+        return b"\xff\xe0" + struct.pack(">H", len(fields) + 2) + fields
+    if marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
+        fields = b"Adobe" + struct.pack(">HHHB", 100, 0, 0, body[11])
+        return b"\xff\xee" + struct.pack(">H", len(fields) + 2) + fields
+    return None
 
 
 # APPn identifiers we name in the header; anything else is reported by number only,
@@ -155,7 +193,7 @@ def _scan_end(data: bytes, pos: int) -> int:
 
 
 def strip_png(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
-    """The PNG without text/time/EXIF chunks, and the names of what was dropped."""
+    """The PNG with only the chunks of ``_PNG_KEEP``, and the names of what was dropped."""
     out, dropped, pos, first = bytearray(_PNG_SIGNATURE), [], len(_PNG_SIGNATURE), True
     while True:
         if pos + 12 > len(data):
@@ -170,10 +208,13 @@ def strip_png(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
             width, height = struct.unpack(">II", data[pos + 8 : pos + 16])
             _check_size(width, height, limits)  # before anything is decoded
             first = False
-        if ctype in _PNG_DROP:
-            dropped.append(ctype.decode("ascii"))
-        else:
+        if ctype in _PNG_KEEP:
             out += data[pos:end]
+        else:
+            # A private chunk's type is four letters of the writer's choosing: report only
+            # public (upper-case second letter) types by name.
+            public = ctype.isalpha() and ctype[1:2].isupper()
+            dropped.append(ctype.decode("ascii") if public else "private chunk")
         pos = end
         if ctype == b"IEND":
             return bytes(out), dropped
@@ -208,7 +249,8 @@ def _reencode_png(im: Image.Image) -> tuple[bytes, list[str]]:
         notes.append(f"{im.mode} image converted to RGB")
         im = im.convert("RGBA" if "A" in im.mode else "RGB")
     buf = io.BytesIO()
-    im.save(buf, format="PNG", icc_profile=im.info.get("icc_profile"))
+    # icc_profile=None: PIL would copy the source profile, whose description is free text.
+    im.save(buf, format="PNG", icc_profile=None)
     return buf.getvalue(), notes
 
 

@@ -2,7 +2,8 @@
 
 :func:`prepare` never raises anything but :class:`~.errors.Rejected`. For DICOM
 it sniffs, validates the header and limits, de-identifies, writes a Part 10
-file (original transfer syntax, pixel data untouched, fresh file meta), then
+file (original transfer syntax, fresh file meta, image data untouched: only
+COM/APPn segments inside JPEG frames go, see :mod:`.frame_metadata`), then
 re-reads *that stored file* to decode and render, so what we show is what we
 keep. Plain images are stripped of metadata (JPEG/PNG) or re-encoded to PNG.
 """
@@ -38,6 +39,7 @@ from .dicom_io import (
 )
 from .dicom_pixels import render_dicom
 from .errors import Rejected, one_line
+from .frame_metadata import strip_frame_metadata
 from .header import header_dict
 from .identity import identity_of
 from .limits import Limits
@@ -237,6 +239,7 @@ def _validate_and_deidentify(data: bytes, limits: Limits, deid: DeidOptions, key
         study_uid = _text(ds, "StudyInstanceUID")
         pseudonym = pseudonym_for(issuer=NO_PATIENT_ID_ISSUER, patient_id=study_uid, key=key)
     warnings += deidentify(ds, pseudonym=pseudonym, options=deid)
+    strip_frame_metadata(ds, str(ts))  # COM/APPn text inside the compressed frames themselves
     return _Deidentified(write_part10(ds, ts), geometry, ts, pseudonym, warnings, identity, routing_header)
 
 

@@ -99,10 +99,12 @@ def test_upload_dicom_and_a_zip_with_duplicates_and_rejections(uploader, data_di
     )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert sorted(i["name"].rsplit("/", 1)[-1] for i in body["accepted"]) == ["CT_small.dcm", "MR_small.dcm"]
+    # Files are named by their position in the upload (zip entries in archive order), never as sent.
+    assert sorted(i["name"] for i in body["accepted"]) == ["file-001.dcm", "file-003.dcm"]
     assert {i["modality"] for i in body["accepted"]} == {"CT", "MR"}
-    rejected = {i["name"].rsplit("/", 1)[-1]: i["reason"] for i in body["rejected"]}
-    assert set(rejected) == {"notes.txt", "rtplan.dcm"} and all(rejected.values())
+    rejected = {i["name"]: i["reason"] for i in body["rejected"]}
+    assert set(rejected) == {"file-002", "file-004.dcm"} and all(rejected.values())
+    assert "CT_small" not in response.content.decode() and "rtplan" not in response.content.decode()
     assert Case.objects.count() == 2 == len(body["case_ids"])
 
     # The same bytes again: nothing new, 200, each a duplicate of the case it is in.
@@ -126,7 +128,7 @@ def test_every_file_rejected_is_400_with_each_reason_and_nothing_stored(uploader
     )
     body = _error(response, 400, "rejected")
     assert "Every file was rejected" in body["message"]
-    assert set(body["errors"]) == {"notes.txt", "MR_truncated.dcm"}
+    assert set(body["errors"]) == {"file-001", "file-002.dcm"}
     assert all(reasons and reasons[0] for reasons in body["errors"].values())
     _nothing_stored(media_dir)
     # The report is kept: the batch says what was refused and why.

@@ -116,10 +116,11 @@ def test_upload_and_review_in_chromium(page, live_server, radiologist, tmp_path,
     page.screenshot(path=str(artifacts / "upload-result.png"), full_page=True)
 
     batch = IntakeBatch.objects.get()
+    # Files are named by their position in the upload, never by the names sent.
     names = {item["name"] for item in batch.report["accepted"]}
-    assert names == {p.name for p in files}
+    assert names == {f"file-{n:03d}{p.suffix.lower()}" for n, p in enumerate(files, start=1)}
 
-    ct_case_id = next(i["case_id"] for i in batch.report["accepted"] if i["name"] == "CT_small.dcm")
+    ct_case_id = next(i["case_id"] for i in batch.report["accepted"] if i["modality"] == "CT")
     page.get_by_role("link", name=f"Case #{ct_case_id}").first.click()
     page.wait_for_url(f"{base}/cases/{ct_case_id}/")
     page.get_by_role("heading", name=re.compile(rf"Case #{ct_case_id}")).wait_for()
@@ -183,12 +184,13 @@ def test_drop_and_folder_picker_keep_relative_paths(page, live_server, radiologi
     page.get_by_role("button", name="Upload", exact=True).click()
     page.get_by_role("heading", name="Upload result").wait_for()
     report = IntakeBatch.objects.get().report
-    assert sorted(item["name"] for item in report["accepted"]) == [
-        "study-1/series-2/CT_small.dcm",
-        "study-1/series-2/MR_small.dcm",
-    ]
-    assert [item["name"] for item in report["rejected"]] == ["notes.txt"]
-    assert page.locator("tr.rejected-row").inner_text().startswith("notes.txt")
+    # Stored and shown by position (file-001.dcm...), never under the folder's own paths.
+    accepted = [item["name"] for item in report["accepted"]]
+    assert len(accepted) == 2 and all(re.fullmatch(r"file-00[1-3]\.dcm", n) for n in accepted), accepted
+    [rejected] = [item["name"] for item in report["rejected"]]
+    assert re.fullmatch(r"file-00[1-3]", rejected)  # notes.txt: '.txt' is not kept
+    assert page.locator("tr.rejected-row").inner_text().startswith(rejected)
+    assert "series-2/" not in page.content() and "notes.txt" not in page.content()
 
     # Clearing the selection and submitting nothing is caught in the page, not sent.
     page.goto(f"{base}/upload/")

@@ -36,7 +36,7 @@ def test_post_redirects_to_the_result_page(client, radiologist, random_model, gl
     )
     created = TryOut.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/tryout/{created.pk}/"
-    assert created.user == radiologist and created.original_name == glioma.name
+    assert created.user == radiologist and created.original_name == "file-001.jpg"
 
 
 def test_bad_upload_is_a_400_with_the_reason_and_nothing_stored(

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from cases.management.commands._common import resolve_site
 from cases.models import AuditSource, IntakeBatch, User
 from cases.services.audit import AuditContext
-from cases.services.intake import intake_limits, intake_sources
+from cases.services.intake import ItemResult, intake_limits, intake_sources
 from cases.task_registry import task_keys
 from oncocore.imaging import SourceFile, SourceRejected, expand_path
 from oncocore.imaging.errors import one_line
@@ -47,8 +47,11 @@ class Command(BaseCommand):
         # cheap file count, so the bar is right for folders and counts zips as one.
         total = sum(_count_files(p) for p in opts["paths"])
         bar = tqdm(total=total, unit="file", desc="ingest", file=sys.stderr, disable=None)
+        # The operator's own terminal names each file by its path; nothing stored does
+        # (the batch report, the audit and --json name files by position: file-001.dcm).
+        originals: list[str] = []
         report = intake_sources(
-            uploads=self._sources(opts["paths"]),
+            uploads=self._sources(opts["paths"], originals),
             site=site,
             user=user,
             source=IntakeBatch.Source.CLI,
@@ -64,9 +67,11 @@ class Command(BaseCommand):
             # One line per file, whatever a reason holds (an unexpected storage error may span lines).
             # The decoders' own chatter is in the debug log (oncocore.imaging.decoder_log), not here.
             for item in report.rejected:
-                self.stdout.write(f"rejected  {one_line(item.name)}: {one_line(item.reason, 500)}")
+                shown = _original(item, originals)
+                self.stdout.write(f"rejected  {one_line(shown)}: {one_line(item.reason, 500)}")
             for item in report.duplicates:
-                self.stdout.write(f"duplicate {one_line(item.name)}: {one_line(item.reason, 500)}")
+                shown = _original(item, originals)
+                self.stdout.write(f"duplicate {one_line(shown)}: {one_line(item.reason, 500)}")
             self.stdout.write(
                 f"{len(report.accepted)} accepted into {len(report.case_ids)} case(s), "
                 f"{len(report.duplicates)} duplicate, {len(report.rejected)} rejected (batch {report.batch_id})"
@@ -74,13 +79,22 @@ class Command(BaseCommand):
         if not report.accepted and not report.duplicates:
             raise CommandError("nothing could be ingested")
 
-    def _sources(self, paths: list[Path]) -> Iterator[SourceFile | SourceRejected]:
+    def _sources(self, paths: list[Path], originals: list[str]) -> Iterator[SourceFile | SourceRejected]:
+        """Every file under ``paths``; ``originals`` collects their names in order, for the terminal only."""
         limits = intake_limits()
         for path in paths:
             if not path.exists():
+                originals.append(str(path))
                 yield SourceRejected(name=str(path), reason="no such file or folder")
                 continue
-            yield from expand_path(path, limits)
+            for src in expand_path(path, limits):
+                originals.append(src.name)
+                yield src
+
+
+def _original(item: ItemResult, originals: list[str]) -> str:
+    """The path of the file at ``item.position``, as the operator gave it (for the terminal only)."""
+    return originals[item.position - 1] if 0 < item.position <= len(originals) else item.name
 
 
 def _count_files(path: Path) -> int:

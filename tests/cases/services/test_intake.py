@@ -81,11 +81,11 @@ def test_batch_with_a_bad_file_keeps_the_good_ones_and_stores_nothing_half(
         user=radiologist,
         source="web",
     )
-    by_name = {i.name: i for i in report.items}
-    assert by_name["CT_small.dcm"].status == "accepted"
-    assert by_name["MR_truncated.dcm"].status == "rejected"
-    assert by_name["MR_truncated.dcm"].reason
-    assert by_name["notes.txt"].status == "rejected"
+    by_name = {i.name: i for i in report.items}  # by position in the upload, not the name sent
+    assert by_name["file-001.dcm"].status == "accepted"
+    assert by_name["file-002.dcm"].status == "rejected"
+    assert by_name["file-002.dcm"].reason
+    assert by_name["file-003"].status == "rejected"
     assert Image.objects.count() == 1
     # Every stored file belongs to the one accepted image.
     prefix = Image.objects.get().storage_prefix
@@ -234,10 +234,10 @@ def test_same_patient_in_two_uploads_gets_the_same_pseudonym(data_dir, site, rad
     later = intake_sources(uploads=[same_patient, other_patient], site=site, user=radiologist, source="web")
     assert [i.status for i in [*first.items, *later.items]] == ["accepted"] * 3
     assert Study.objects.count() == 3 and Case.objects.count() == 3
-    study_of = {i.name: Study.objects.get(study_instance_uid=i.study_instance_uid) for i in later.items}
+    same_item, other_item = later.items
     linked = Study.objects.get(study_instance_uid=first.items[0].study_instance_uid).patient
-    assert study_of[same_patient[0]].patient == linked
-    assert study_of[other_patient[0]].patient != linked
+    assert Study.objects.get(study_instance_uid=same_item.study_instance_uid).patient == linked
+    assert Study.objects.get(study_instance_uid=other_item.study_instance_uid).patient != linked
     assert Patient.objects.count() == 2
 
 

@@ -199,7 +199,7 @@ def test_overlapping_zip_entries_are_refused_before_anything_is_inflated():
     assert items == [
         SourceRejected(
             "bomb.zip",
-            "zip entries “a.dcm” and “a.dcm” overlap (they share compressed data: a zip-bomb technique)",
+            "zip entries #1 and #2 overlap (they share compressed data: a zip-bomb technique)",
         )
     ]
 
@@ -222,7 +222,7 @@ def test_what_is_actually_inflated_is_counted_across_entries_and_stops_at_the_li
     zf = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
     budget = _Budget(limit=5000)
     assert len(_read_entry(zf, zf.getinfo("a.dcm"), Limits(), budget)) == 3000
-    with pytest.raises(_ZipBomb, match=r"zip inflates past 4.9 KiB .*stopped at entry “b.dcm”"):
+    with pytest.raises(_ZipBomb, match=r"zip inflates past 4.9 KiB .*stopped at entry #2"):
         _read_entry(zf, zf.getinfo("b.dcm"), Limits(), budget)
     assert budget.used <= 5001  # it read one byte past the limit, no more
 

@@ -320,3 +320,26 @@ def test_same_patient_same_pseudonym(prepare_sample, manifest, limits, data_path
     other = prepare(source, limits=limits, deid=DeidOptions(), pseudonym_key=b"another-key")
     assert same.patient_pseudonym != other.patient_pseudonym
     assert same.patient_pseudonym == prepare_sample("pydicom/MR_small.dcm").patient_pseudonym
+
+
+@pytest.mark.parametrize("vr", ["LO", "SH", "LT", "UT", "PN", "CS", "DS"])
+def test_unknown_public_attribute_removed_whatever_its_vr(make_dicom, limits, pseudonym_key, vr):
+    """An even-group attribute missing from the dictionary, e.g. (0010,0099) LO, is gone from file and header."""
+    from pydicom.datadict import dictionary_has_tag
+
+    assert not dictionary_has_tag(0x00100099)
+    value = "1.5" if vr == "DS" else "CANARYUNKNOWN"
+
+    def extra(ds):
+        ds.add_new(0x00100099, vr, value)
+        ds.add_new(0x00180099, vr, value)
+
+    data = make_dicom(np.zeros((8, 8), np.uint16), extra=extra)
+    assert value.encode() in data
+    p = prepare(SourceFile("x.dcm", data), limits=limits, deid=DeidOptions(), pseudonym_key=pseudonym_key)
+    assert isinstance(p, Prepared)
+    stored = pydicom.dcmread(io.BytesIO(p.stored_bytes))
+    assert 0x00100099 not in stored and 0x00180099 not in stored
+    assert value.encode() not in p.stored_bytes
+    assert value not in json.dumps(p.header)
+    assert stored.Rows == 8  # dictionary attributes the table does not list are kept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -63,14 +64,88 @@ def test_jpeg_exif_and_comment_stripped(data_path, limits):
     assert np.array_equal(a, b)  # entropy-coded data untouched
 
 
-def test_jpeg_keeps_icc_profile(limits):
+def _segment(marker: int, body: bytes) -> bytes:
+    return bytes((0xFF, marker)) + struct.pack(">H", len(body) + 2) + body
+
+
+def _insert_after_soi(jpeg: bytes, *segments: bytes) -> bytes:
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+def test_jpeg_app_segments_and_icc_profile_go(limits):
+    """APP0 keeps only JFIF's numbers (no thumbnail), APP14 only the transform flag, ICC and APPn go."""
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = np.random.default_rng(1).integers(0, 255, (16, 32, 3), dtype=np.uint8)
+    for transform in (0, 1):  # Adobe RGB and YCbCr: decoding depends on the flag kept
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", icc_profile=icc, quality=95)
+        canary = b"CANARY-APP-" + NAME.encode()
+        jfif_thumb = b"JFIF\x00\x01\x02\x01\x00\x48\x00\x48\x02\x01" + canary[:6]  # 2x1 RGB thumbnail
+        tagged = _insert_after_soi(
+            buf.getvalue(),
+            _segment(0xE0, jfif_thumb),
+            _segment(0xEE, b"Adobe" + struct.pack(">HHHB", 101, 0x8000, 1, transform) + canary),
+            _segment(0xE3, canary),
+            _segment(0xEF, canary),
+            _segment(0xFE, canary),
+        )
+        original = Image.open(io.BytesIO(tagged))
+        before, density = np.asarray(original.convert("RGB")), original.info.get("jfif_density")
+        p = _prepare(tagged, limits, "app.jpg")
+        assert canary not in p.stored_bytes and canary[:6] not in p.stored_bytes
+        stored = Image.open(io.BytesIO(p.stored_bytes))
+        assert stored.info.get("icc_profile") is None and b"ICC_PROFILE" not in p.stored_bytes
+        assert stored.info.get("adobe_transform") == transform
+        assert stored.info.get("jfif_density") == density
+        assert np.array_equal(np.asarray(stored.convert("RGB")), before)  # pixels untouched
+        removed = p.header["Removed metadata"]
+        assert {"APP0", "APP2", "APP3", "APP14", "APP15", "COM"} <= set(removed)
+
+
+def test_png_private_chunks_and_iccp_go(limits):
+    """Only chunks that hold no text stay: iCCP (its name), sPLT, private and unknown chunks go."""
+    import zlib
+
+    from PIL import ImageCms
+
+    def chunk(ctype: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
+
+    canary = b"CANARYPNG" + NAME.encode()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = np.random.default_rng(2).integers(0, 255, (12, 20, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG", dpi=(96, 96))
+    plain = buf.getvalue()
+    ihdr_end = 8 + 25
+    extra = (
+        chunk(b"iCCP", canary[:40] + b"\x00\x00" + zlib.compress(icc))
+        + chunk(b"prVt", canary)
+        + chunk(b"sPLT", canary[:40] + b"\x00\x08")
+        + chunk(b"tIME", b"\x07\xe8\x01\x01\x00\x00\x00")
+        + chunk(b"eXIf", canary)
+    )
+    tagged = plain[:ihdr_end] + extra + plain[ihdr_end:]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(tagged)).convert("RGB")), rgb)
+    p = _prepare(tagged, limits, "chunks.png")
+    assert canary[:9] not in p.stored_bytes
+    for ctype in (b"iCCP", b"prVt", b"sPLT", b"tIME", b"eXIf"):
+        assert ctype not in p.stored_bytes
+    assert b"pHYs" in p.stored_bytes  # numbers only: kept
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(p.stored_bytes)).convert("RGB")), rgb)
+    assert {"iCCP", "sPLT", "tIME", "eXIf", "private chunk"} <= set(p.header["Removed metadata"])
+
+
+def test_reencoded_image_drops_icc_profile(limits):
     from PIL import ImageCms
 
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     buf = io.BytesIO()
-    Image.new("RGB", (32, 16), (200, 30, 30)).save(buf, "JPEG", icc_profile=icc)
-    p = _prepare(buf.getvalue(), limits, "icc.jpg")
-    assert Image.open(io.BytesIO(p.stored_bytes)).info.get("icc_profile") == icc
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, "TIFF", icc_profile=icc)
+    p = _prepare(buf.getvalue(), limits, "icc.tif")
+    assert Image.open(io.BytesIO(p.stored_bytes)).info.get("icc_profile") is None
 
 
 def test_png_text_chunks_stripped(limits):
