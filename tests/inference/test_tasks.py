@@ -11,7 +11,7 @@ from django.utils import timezone
 from cases.models import Case, CaseStatus, Task
 from cases.services.intake import intake_sources
 from inference.models import Prediction
-from inference.pipeline import predictions_sweep
+from inference.sweep import predictions_sweep
 from tests.worker import (
     redis_url,
     wait_for,
