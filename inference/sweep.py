@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -46,25 +46,32 @@ def predictions_create_missing(
     """Create a QUEUED prediction of ``lead`` for each image of the case that has none; returns the new rows.
 
     Safe against a concurrent caller: the unique constraint (image, model
-    version) decides, and a row another caller created is not returned.
+    version) decides, and a row another caller created is not returned (one
+    INSERT for all; one a row after a conflict).
     Sends nothing: the caller does, after commit.
     """
     missing = list(case.images.exclude(predictions__model_version=lead).values_list("pk", flat=True))
-    if not missing:
-        return []
-    before = set(Prediction.objects.filter(image__case=case, model_version=lead).values_list("pk", flat=True))
-    Prediction.objects.bulk_create(
-        [
-            Prediction(image_id=pk, model_version=lead, requested_by=requested_by, untrained=lead.untrained)
-            for pk in missing
-        ],
-        ignore_conflicts=True,
-    )
-    return list(
-        Prediction.objects.filter(image_id__in=missing, model_version=lead, status=Prediction.Status.QUEUED)
-        .exclude(pk__in=before)
-        .order_by("pk")
-    )
+
+    def row(image_id: int) -> Prediction:
+        return Prediction(
+            image_id=image_id, model_version=lead, requested_by=requested_by, untrained=lead.untrained
+        )
+
+    try:
+        with transaction.atomic():  # a savepoint: a conflict leaves the caller's transaction usable
+            return Prediction.objects.bulk_create([row(pk) for pk in missing])
+    except IntegrityError:
+        pass
+    # Another caller inserted some of these rows meanwhile: one at a time, each keeping what it finds.
+    created = []
+    for pk in missing:
+        try:
+            with transaction.atomic():
+                created.append(row(pk))
+                created[-1].save(force_insert=True)
+        except IntegrityError:
+            created.pop()
+    return created
 
 
 def cases_without_predictions(*, now: datetime | None = None) -> list[Case]:

@@ -178,7 +178,8 @@ WORKERS: dict[str, tuple[str, ...]] = {
 
 #: Periodic tasks (celery beat), every this many seconds.
 BEAT: dict[str, tuple[str, float]] = {
-    "sweep-stuck-predictions": (SWEEP_STUCK_PREDICTIONS, 60.0),
+    # Every 10 s: a dead worker's predictions are back in the queue within a minute (inference.claims).
+    "sweep-stuck-predictions": (SWEEP_STUCK_PREDICTIONS, 10.0),
     "expire-tryouts": (EXPIRE_TRYOUTS, 60.0),
     "sweep-webhooks": (SWEEP_WEBHOOKS, 60.0),
     "sweep-results": (SWEEP_RESULTS, 60.0),
