@@ -5,6 +5,8 @@ Two units of recovery:
 * a **prediction** row QUEUED too long (its message was lost) or RUNNING under
   a dead worker (stale heartbeat, or a pid gone on this host: inference.claims)
   is put back to QUEUED and sent again;
+* a case "queued" or "predicting" whose predictions all ended (its worker
+  died between saving them and refreshing the case) gets its status refreshed;
 * a **case** still "received" whose images have no prediction for the active
   model of its task (the intake's ``images_ingested`` handler, run after commit
   and swallowed with ``robust=True``, failed: a locked SQLite database, a
@@ -32,6 +34,7 @@ from cases.models import Case, CaseStatus, Image, Site, User
 from cases.services.lifecycle import case_set_status
 from inference.claims import worker_gone
 from inference.models import ModelVersion, Prediction
+from inference.pipeline import cases_refresh_status
 from inference.selectors import active_ensemble
 from oncoportal import celery_config
 
@@ -115,6 +118,32 @@ def cases_sweep(*, now: datetime | None = None) -> int:
     return sent
 
 
+def cases_sweep_settled(*, now: datetime | None = None) -> list[int]:
+    """Refresh the status of queued or predicting cases whose predictions all ended; returns their ids.
+
+    A worker killed after it saved a batch but before it refreshed the case
+    leaves the case "predicting" with nothing left to run, so no run would
+    ever move it on. Only cases unchanged for ``PREDICTION_CASE_SWEEP_AFTER``.
+    """
+    now = now or timezone.now()
+    old = now - timedelta(seconds=settings.PREDICTION_CASE_SWEEP_AFTER)
+    open_work = Prediction.objects.filter(
+        image__case=OuterRef("pk"), status__in=[Prediction.Status.QUEUED, Prediction.Status.RUNNING]
+    )
+    ended = Prediction.objects.filter(image__case=OuterRef("pk"))
+    case_ids = list(
+        Case.objects.filter(status__in=[CaseStatus.QUEUED, CaseStatus.PREDICTING], status_changed_at__lt=old)
+        .filter(Exists(ended))
+        .exclude(Exists(open_work))
+        .values_list("pk", flat=True)
+    )
+    if case_ids:
+        with transaction.atomic():
+            moved = cases_refresh_status(case_ids=case_ids)
+        logger.warning("sweeper settled %d case(s) left %s", len(moved), "queued or predicting")
+    return case_ids
+
+
 def _send(ids: Sequence[int]) -> None:
     current_app.send_task(RUN_TASK, args=[list(ids)])
 
@@ -129,7 +158,9 @@ def predictions_sweep(*, now: datetime | None = None) -> int:
     ``started_at`` marks a re-send, so one row is not re-sent on every sweep.
     """
     now = now or timezone.now()
-    return _rows_sweep(now) + cases_sweep(now=now)
+    sent = _rows_sweep(now) + cases_sweep(now=now)
+    cases_sweep_settled(now=now)
+    return sent
 
 
 def _rows_sweep(now: datetime) -> int:

@@ -87,10 +87,13 @@ def worker_process(
     new_session: bool = False,
     extra_env: dict[str, str] | None = None,
     name: str = "",
+    pool: str = "solo",
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker reading ``queues`` (the "all" worker's unless told); ``new_session`` gives it its own
     process group, which a test may SIGKILL whole (a training worker with its trainer); ``name``
-    tells apart two workers of one test on the same queues (Celery wants unique node names)."""
+    tells apart two workers of one test on the same queues (Celery wants unique node names);
+    ``pool="prefork"`` runs the tasks in one child process, as production does, which a test may
+    SIGKILL alone (the main process forks a new one)."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -101,7 +104,7 @@ def worker_process(
     }
     cmd = [
         sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(queues),
-        "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
+        "--pool", pool, "--concurrency", "1", "--without-gossip", "--without-mingle",
         "--hostname", f"test-{os.getpid()}-{name or queues[0]}@%h", "--loglevel", "INFO",
     ]  # fmt: skip
     log = log_path.open("wb")

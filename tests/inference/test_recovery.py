@@ -198,3 +198,22 @@ def test_a_slow_worker_whose_rows_were_claimed_again_writes_nothing(
         assert (p.status, p.worker, p.label) == (Prediction.Status.RUNNING, "fresh:2", "")
     assert pipeline._run_claimed(new) == 2
     assert set(Prediction.objects.values_list("status", flat=True)) == {Prediction.Status.DONE}
+
+
+def test_a_case_left_predicting_by_a_killed_worker_is_settled_by_the_sweeper(
+    queued, django_capture_on_commit_callbacks, mocker, settings
+):
+    # The worker saved the rows, then died before it refreshed the case: nothing is left to run.
+    claimed = _claimed(queued, worker="gone:1")
+    Case.objects.filter(images__predictions__in=queued).update(status=CaseStatus.PREDICTING)
+    Prediction.objects.filter(pk__in=[p.pk for p in claimed]).update(
+        status=Prediction.Status.DONE, label="notumor", finished_at=timezone.now()
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        predictions_sweep()
+    assert set(Case.objects.values_list("status", flat=True)) == {CaseStatus.PREDICTING}  # too young
+    old = timezone.now() - timedelta(seconds=settings.PREDICTION_CASE_SWEEP_AFTER + 1)
+    Case.objects.update(status_changed_at=old)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert predictions_sweep() == 0  # nothing sent
+    assert set(Case.objects.values_list("status", flat=True)) == {CaseStatus.PREDICTED}
