@@ -176,7 +176,7 @@ def test_sigkill_the_worker_20_times_over_a_stream_of_uploads(
                     proc = worker.__enter__()
                 # Recovered: each interrupted row is done, or running again in a live process.
                 wait_for(
-                    lambda rows=interrupted: rows <= _running() | _done(),  # type: ignore[misc]
+                    lambda rows=interrupted: rows <= _running() | _done(),
                     what="recovery",
                     log_path=log_path,
                 )
