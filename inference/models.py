@@ -140,7 +140,12 @@ class Prediction(ScoredResult):
     )
     frame = models.PositiveIntegerField(default=0, help_text="Frame the model was run on.")
     saliency_overlay = models.FileField(max_length=255, blank=True)
+    # The claim: ``attempts`` counts claims and is the token a run writes its result
+    # under; ``worker`` (host:pid) and ``heartbeat_at`` tell the sweeper a run's
+    # worker died (inference.claims).
     attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=120, blank=True, help_text="host:pid of the run that claimed it.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of that run.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

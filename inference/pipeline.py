@@ -16,10 +16,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -30,6 +28,7 @@ from cases.services.audit import AuditContext, audit_records
 from cases.services.case import cases_set_ai_summaries, study_order_key
 from cases.services.events import CASE_FAILED, PREDICTION_COMPLETED, case_event_send
 from cases.services.lifecycle import case_set_status, cases_set_status, cases_set_status_moved
+from inference.claims import heartbeat, worker_identity
 from inference.decode import serving_array
 from inference.models import ModelVersion, Prediction
 from inference.scoring import RESULT_COLUMNS, ensemble_for, forget_renders, predictor_for, put, result_columns
@@ -51,9 +50,15 @@ class TransientError(Exception):
 # --- The run ----------------------------------------------------------------
 def predictions_run(*, prediction_ids: Sequence[int]) -> int:
     """Run the given predictions; returns how many this call completed. Idempotent."""
-    claimed = _claim(prediction_ids)
+    me = worker_identity()
+    claimed = _claim(prediction_ids, worker=me)
     if not claimed:
         return 0
+    with heartbeat(prediction_ids=[p.pk for p in claimed], worker=me):
+        return _run_claimed(claimed)
+
+
+def _run_claimed(claimed: list[Prediction]) -> int:
     case_ids = sorted({p.image.case_id for p in claimed})
     done = 0
     try:
@@ -71,7 +76,7 @@ def predictions_run(*, prediction_ids: Sequence[int]) -> int:
             exc, BundleError
         )
         # Put back what this call did not finish; a transient error retries it.
-        still = Prediction.objects.filter(pk__in=[p.pk for p in claimed], status=Prediction.Status.RUNNING)
+        still = Prediction.objects.filter(_owned(claimed))
         if transient:
             # The retry claims only QUEUED rows: rows left RUNNING would wait for the sweeper's
             # lost-worker limit (the hard time limit and more), so wait for the database here.
@@ -122,24 +127,38 @@ def _refresh_cases(case_ids: Sequence[int]) -> None:
         cases_refresh_status(case_ids=case_ids)
 
 
-def _claim(prediction_ids: Sequence[int]) -> list[Prediction]:
+def _claim(prediction_ids: Sequence[int], *, worker: str) -> list[Prediction]:
     now = timezone.now()
     # One conditional UPDATE decides which rows this call owns: only rows still
     # QUEUED move to RUNNING, so a second delivery, or another worker, claims
     # none of them. The claim time marks ours among the ids asked for (another
     # worker claiming others of these ids in the same microsecond is the only
     # way to mistake one, and then it would be scored twice, never written twice).
+    # The worker and the first beat let the sweeper see this run die (inference.claims);
+    # the new claim count is the token its results are written under.
     with transaction.atomic():
         Prediction.objects.filter(pk__in=list(prediction_ids), status=Prediction.Status.QUEUED).update(
-            status=Prediction.Status.RUNNING, started_at=now, attempts=F("attempts") + 1
+            status=Prediction.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker,
+            attempts=F("attempts") + 1,
         )
     return list(
         Prediction.objects.filter(
-            pk__in=list(prediction_ids), status=Prediction.Status.RUNNING, started_at=now
+            pk__in=list(prediction_ids), status=Prediction.Status.RUNNING, started_at=now, worker=worker
         )
         .select_related("image", "model_version")
         .order_by("pk")
     )
+
+
+def _owned(preds: Sequence[Prediction]) -> Q:
+    """The rows still RUNNING under the claims of ``preds`` (none a sweeper gave to another run)."""
+    owned = Q(pk__in=[])
+    for p in preds:
+        owned |= Q(pk=p.pk, attempts=p.attempts)
+    return owned & Q(status=Prediction.Status.RUNNING)
 
 
 def _run_group(preds: list[Prediction]) -> int:
@@ -193,8 +212,10 @@ def _save_rows(
 ) -> int:
     """Write a batch's results in one transaction and one UPDATE; returns how many rows this call finished.
 
-    Rows already DONE (a second delivery finished them first) are left alone;
-    on PostgreSQL they are locked while this decides, so no two runs write one row.
+    Only rows still RUNNING under this run's claim are written: rows already
+    DONE (a second delivery finished them first), or put back and claimed again
+    after the sweeper took this run for dead, are left alone. On PostgreSQL they
+    are locked while this decides, so no two runs write one row.
     """
     if not batch:
         return 0
@@ -202,8 +223,7 @@ def _save_rows(
     with transaction.atomic():
         open_rows = set(
             Prediction.objects.select_for_update()
-            .filter(pk__in=[s.key.pk for s in batch])
-            .exclude(status=Prediction.Status.DONE)
+            .filter(_owned([s.key for s in batch]))
             .values_list("pk", flat=True)
         )
         rows: dict[int, dict[str, Any]] = {}
@@ -248,7 +268,7 @@ def _save_rows(
 
 
 def _finish_failed(prediction: Prediction, error: str) -> None:
-    Prediction.objects.filter(pk=prediction.pk).exclude(status=Prediction.Status.DONE).update(
+    Prediction.objects.filter(_owned([prediction])).update(
         status=Prediction.Status.FAILED, error=error, finished_at=timezone.now()
     )
 
@@ -403,34 +423,3 @@ def _refresh_ai_summaries(case_ids: Sequence[int]) -> None:
             for case_id, task in tasks.items()
         }
     )
-
-
-def predictions_sweep(*, now: datetime | None = None) -> int:
-    """Re-send work lost by a broker or a killed worker. Returns how many predictions were re-sent.
-
-    RUNNING for longer than the hard time limit means the worker died; QUEUED
-    for longer than PREDICTION_REQUEUE_AFTER means the message was lost.
-    ``started_at`` marks a re-send, so one row is not re-sent on every sweep.
-    """
-    now = now or timezone.now()
-    stuck_running = now - timedelta(seconds=celery_config.lost_after_s(RUN_TASK))
-    stuck_queued = now - timedelta(seconds=settings.PREDICTION_REQUEUE_AFTER)
-    with transaction.atomic():
-        stuck = list(
-            Prediction.objects.select_for_update(skip_locked=True)
-            .filter(
-                Q(status=Prediction.Status.RUNNING, started_at__lt=stuck_running)
-                | Q(status=Prediction.Status.QUEUED, started_at__isnull=True, created_at__lt=stuck_queued)
-                | Q(status=Prediction.Status.QUEUED, started_at__lt=stuck_queued)
-            )
-            .values_list("pk", "image__case_id")
-        )
-        if not stuck:
-            return 0
-        ids = [pk for pk, _ in stuck]
-        Prediction.objects.filter(pk__in=ids).update(status=Prediction.Status.QUEUED, started_at=now)
-        for case_id in {case_id for _, case_id in stuck}:
-            case_set_status(case_id=case_id, status=CaseStatus.QUEUED)
-        transaction.on_commit(lambda: current_app.send_task(RUN_TASK, args=[ids]), robust=True)
-    logger.warning("sweeper re-queued %d prediction(s)", len(ids))
-    return len(ids)

@@ -15,6 +15,7 @@ from cases.services.lifecycle import case_set_status
 from cases.services.task import task_ensure_for_card
 from inference.models import ModelVersion, Prediction
 from inference.selectors import active_ensemble
+from inference.sweep import predictions_create_missing
 from inference.tasks import run_predictions
 from oncocore import registry
 from oncocore.suitability import load_check
@@ -207,24 +208,16 @@ def prediction_request(*, case: Case, requested_by: User | None = None) -> list[
     """Queue a prediction for every image of the case not yet scored by the task's active model.
 
     Idempotent: images already holding a prediction for the lead version are
-    skipped (a unique constraint backs this up). Returns the new rows; none
+    skipped (a unique constraint decides, also against the sweeper). Returns the new rows; none
     when the case has no task or the task has no active model.
     """
     members = active_versions(task=case.task)
     if not members:
         return []
-    lead = members[0]
-    done = Prediction.objects.filter(image__case=case, model_version=lead).values("image_id")
-    new = [
-        Prediction(image=image, model_version=lead, requested_by=requested_by, untrained=lead.untrained)
-        for image in case.images.exclude(pk__in=done)
-    ]
-    if not new:
+    # The unique constraint decides against a concurrent request (the sweeper's case sweep).
+    created = predictions_create_missing(case=case, lead=members[0], requested_by=requested_by)
+    if not created:
         return []
-    Prediction.objects.bulk_create(new)
-    created = list(
-        Prediction.objects.filter(image__case=case, model_version=lead, status=Prediction.Status.QUEUED)
-    )
     case_set_status(case_id=case.pk, status=CaseStatus.QUEUED)
     ids = [p.pk for p in created]
     # After commit, so the worker is sure to find the rows. Robust: if the broker is

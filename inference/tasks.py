@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from celery import shared_task
 
-from inference import pipeline
+from inference import pipeline, sweep
 from inference.tryout import worker as tryout_worker
 from oncoportal import celery_config
 from oncoportal.db import DATABASE_UNAVAILABLE
@@ -29,8 +29,8 @@ def run_predictions(prediction_ids: Sequence[int]) -> int:
 
 @shared_task(acks_late=True, **celery_config.limits(celery_config.SWEEP_STUCK_PREDICTIONS))
 def sweep_stuck_predictions() -> int:
-    """Periodic: re-send predictions stuck in queued or running."""
-    return pipeline.predictions_sweep()
+    """Periodic: re-send predictions stuck in queued or running under a dead worker, queue cases never queued."""
+    return sweep.predictions_sweep()
 
 
 @shared_task(

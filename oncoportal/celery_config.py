@@ -193,7 +193,8 @@ SWEEP_INTERVAL_S = float(env_int("ONCOPORTAL_SWEEP_INTERVAL", 60, minimum=1))
 
 #: Periodic tasks (celery beat), every this many seconds.
 BEAT: dict[str, tuple[str, float]] = {
-    "sweep-stuck-predictions": (SWEEP_STUCK_PREDICTIONS, SWEEP_INTERVAL_S),
+    # At most every 10 s: a dead worker's predictions are back in the queue within a minute (inference.claims).
+    "sweep-stuck-predictions": (SWEEP_STUCK_PREDICTIONS, min(SWEEP_INTERVAL_S, 10.0)),
     "expire-tryouts": (EXPIRE_TRYOUTS, SWEEP_INTERVAL_S),
     "sweep-webhooks": (SWEEP_WEBHOOKS, SWEEP_INTERVAL_S),
     "sweep-results": (SWEEP_RESULTS, SWEEP_INTERVAL_S),

@@ -284,6 +284,12 @@ CELERY_TASK_ROUTES = _celery.routes()
 DATABASE_RECONNECT_WAIT = env_int("ONCOPORTAL_DATABASE_RECONNECT_WAIT", 120, minimum=0)
 # The sweeper re-sends predictions queued longer than this (a lost message).
 PREDICTION_REQUEUE_AFTER = env_int("ONCOPORTAL_REQUEUE_AFTER", 600, minimum=30)
+# A running prediction whose worker has not beaten its heartbeat (every 5 s) for this long
+# lost its worker: the sweeper queues it again (inference.claims).
+PREDICTION_HEARTBEAT_STALE_S = env_int("ONCOPORTAL_HEARTBEAT_STALE", 30, minimum=10)
+# A received case whose images have had no prediction for the task's active model for this
+# long lost its queueing (the intake's after-commit handler failed): the sweeper queues it.
+PREDICTION_CASE_SWEEP_AFTER = env_int("ONCOPORTAL_CASE_SWEEP_AFTER", 60, minimum=10)
 # Try-outs (one image through a model, not a case) are deleted this long after upload.
 TRYOUT_TTL_SECONDS = env_int("ONCOPORTAL_TRYOUT_TTL", 3600, minimum=60)
 CELERY_BEAT_SCHEDULE = _celery.beat_schedule()

@@ -88,11 +88,14 @@ def worker_process(
     extra_env: dict[str, str] | None = None,
     name: str = "",
     beat: bool = False,
+    pool: str = "solo",
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker reading ``queues`` (the "all" worker's unless told); ``new_session`` gives it its own
     process group, which a test may SIGKILL whole (a training worker with its trainer); ``name``
     tells apart two workers of one test on the same queues (Celery wants unique node names);
-    ``beat`` runs celery beat in it (the sweepers), its schedule file in ``var_dir``."""
+    ``beat`` runs celery beat in it (the sweepers), its schedule file in ``var_dir``;
+    ``pool="prefork"`` runs the tasks in one child process, as production does, which a test may
+    SIGKILL alone (the main process forks a new one)."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -103,7 +106,7 @@ def worker_process(
     }
     cmd = [
         sys.executable, "-m", "celery", "-A", "oncoportal", "worker", "-Q", ",".join(queues),
-        "--pool", "solo", "--concurrency", "1", "--without-gossip", "--without-mingle",
+        "--pool", pool, "--concurrency", "1", "--without-gossip", "--without-mingle",
         "--hostname", f"test-{os.getpid()}-{name or queues[0]}@%h", "--loglevel", "INFO",
     ]  # fmt: skip
     if beat:

@@ -19,9 +19,10 @@ from cases.models import Case, CaseStatus
 from inference import pipeline as pipeline_module
 from inference.decode import serving_array
 from inference.models import Prediction
-from inference.pipeline import case_refresh_status, cases_refresh_status, predictions_run, predictions_sweep
+from inference.pipeline import case_refresh_status, cases_refresh_status, predictions_run
 from inference.scoring import prediction_overlay_name, saliency_png_name
 from inference.services import case_retry, prediction_request
+from inference.sweep import predictions_sweep
 from oncocore.preprocessing import normalize_uint8, preprocess
 from oncocore.registry import BundleError, load_card
 from oncocore.training.data import BatchLoader, CachedImageDataset
@@ -143,7 +144,7 @@ def test_sweeper_requeues_work_of_a_killed_worker(
     created, _ = _request(brain_case, django_capture_on_commit_callbacks, mocker)
     long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
     Prediction.objects.filter(pk=created[0].pk).update(status=Prediction.Status.RUNNING, started_at=long_ago)
-    send = mocker.patch("inference.pipeline.current_app.send_task")
+    send = mocker.patch("inference.sweep.current_app.send_task")
     with django_capture_on_commit_callbacks(execute=True):
         assert predictions_sweep() == 1
     send.assert_called_once_with("inference.tasks.run_predictions", args=[[created[0].pk]])
@@ -234,7 +235,7 @@ def test_broker_outage_keeps_the_upload_and_the_sweeper_sends_later(
     Prediction.objects.filter(pk=prediction.pk).update(
         created_at=timezone.now() - timedelta(seconds=settings.PREDICTION_REQUEUE_AFTER + 5)
     )
-    send = mocker.patch("inference.pipeline.current_app.send_task")
+    send = mocker.patch("inference.sweep.current_app.send_task")
     with django_capture_on_commit_callbacks(execute=True):
         assert predictions_sweep() == 1
     send.assert_called_once_with("inference.tasks.run_predictions", args=[[prediction.pk]])

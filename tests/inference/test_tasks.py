@@ -11,7 +11,7 @@ from django.utils import timezone
 from cases.models import Case, CaseStatus, Task
 from cases.services.intake import intake_sources
 from inference.models import Prediction
-from inference.pipeline import predictions_sweep
+from inference.sweep import predictions_sweep
 from tests.worker import (
     redis_url,
     wait_for,
@@ -62,10 +62,11 @@ def test_killed_worker_recovery_through_the_sweeper(
         what="first prediction",
         log_path=worker.log_path,
     )
-    # Simulate a worker killed mid-task: the row is left RUNNING, long ago, its message gone.
+    # Simulate a worker killed mid-task: the row is left RUNNING, its last heartbeat long ago,
+    # its message gone (the live worker's pid stays on it, so only the heartbeat tells).
     long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 300)
     Prediction.objects.filter(image__case_id=case_id).update(
-        status=Prediction.Status.RUNNING, started_at=long_ago, label=""
+        status=Prediction.Status.RUNNING, started_at=long_ago, heartbeat_at=long_ago, label=""
     )
     Case.objects.filter(pk=case_id).update(status=CaseStatus.PREDICTING)
     assert predictions_sweep() == 1
