@@ -8,8 +8,8 @@ from django.dispatch import receiver
 
 from cases.models import Case
 from cases.signals import case_task_changed, images_ingested, task_from_image
+from inference.case_status import case_refresh_ai_summary
 from inference.image_routing import route_receiver
-from inference.pipeline import case_refresh_ai_summary
 from inference.services import prediction_request
 
 

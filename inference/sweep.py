@@ -32,9 +32,9 @@ from django.utils import timezone
 
 from cases.models import Case, CaseStatus, Image, Site, User
 from cases.services.lifecycle import case_set_status
+from inference.case_status import cases_refresh_status
 from inference.claims import worker_gone
 from inference.models import ModelVersion, Prediction
-from inference.pipeline import cases_refresh_status
 from inference.selectors import active_ensemble
 from oncoportal import celery_config
 

@@ -323,8 +323,8 @@ def mr_study_predicted(mr_study, random_model):
     from django.utils import timezone
 
     from cases.models import Case
+    from inference.case_status import cases_refresh_status
     from inference.models import Prediction
-    from inference.pipeline import cases_refresh_status
 
     images = {image.instance_number: image for image in mr_study.images.all()}
     for number, probabilities in MR_STUDY_PROBABILITIES.items():

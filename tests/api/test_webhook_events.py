@@ -14,8 +14,8 @@ from api.services.webhooks import webhook_emit
 from cases.models import Case, CaseStatus, ReviewPolicy, Task
 from cases.services.adjudication import adjudication_submit
 from cases.services.review import review_submit
+from inference.case_status import cases_refresh_status
 from inference.models import Prediction
-from inference.pipeline import cases_refresh_status
 from tests.api.webhook_support import (
     _predicted,
     _subscribe,

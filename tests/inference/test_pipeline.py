@@ -17,9 +17,10 @@ from PIL import Image as PILImage
 
 from cases.models import Case, CaseStatus
 from inference import pipeline as pipeline_module
+from inference.case_status import case_refresh_status, cases_refresh_status
 from inference.decode import serving_array
 from inference.models import Prediction
-from inference.pipeline import case_refresh_status, cases_refresh_status, predictions_run
+from inference.pipeline import predictions_run
 from inference.scoring import prediction_overlay_name, saliency_png_name
 from inference.services import case_retry, prediction_request
 from inference.sweep import predictions_sweep

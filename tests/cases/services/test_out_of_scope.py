@@ -6,8 +6,8 @@ import pytest
 
 from cases.models import ReviewDecision
 from cases.services.review import review_submit
+from inference.case_status import case_refresh_ai_summary
 from inference.models import Prediction
-from inference.pipeline import case_refresh_ai_summary
 
 pytestmark = pytest.mark.django_db
 

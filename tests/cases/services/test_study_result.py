@@ -48,8 +48,8 @@ def _version(model, *, name, version, task):
 def test_the_newest_prediction_of_the_cases_task_counts(mr_study_predicted, random_model):
     from django.utils import timezone
 
+    from inference.case_status import case_refresh_ai_summary
     from inference.models import ModelVersion, Prediction
-    from inference.pipeline import case_refresh_ai_summary
 
     case, images = mr_study_predicted
     # A newer result for instance 5 says normal: instance 3 becomes the key image.
@@ -76,7 +76,7 @@ def test_a_task_change_empties_the_study_result(mr_study_predicted, radiologist)
 
     case, _ = mr_study_predicted
     case_change_task(case=case, task="lung_ct", user=radiologist)
-    from inference.pipeline import case_refresh_ai_summary
+    from inference.case_status import case_refresh_ai_summary
 
     case_refresh_ai_summary(case_id=case.pk)
     case.refresh_from_db()
