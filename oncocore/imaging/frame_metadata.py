@@ -13,7 +13,8 @@ then encapsulated again, with a Basic Offset Table when the original had one
 and an Extended Offset Table when it had that; a file whose frames carry no
 such segment is not rewritten at all.
 
-JPEG 2000 COM segments are not handled here (see docs/security.md).
+JPEG 2000 and HTJ2K frames go through the same rewrite and re-encapsulation,
+with their own marker syntax (:mod:`.j2k_metadata`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import struct
 
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames, parse_basic_offsets
+from pydicom.uid import JPEG2000TransferSyntaxes
 
 from .errors import Rejected
+from .j2k_metadata import strip_j2k_frame
 
 __all__ = ["JPEG_MARKER_SYNTAXES", "strip_frame_metadata", "strip_jpeg_frame"]
 
@@ -121,11 +124,17 @@ def strip_jpeg_frame(frame: bytes) -> tuple[bytes, int]:
 
 
 def strip_frame_metadata(ds: Dataset, ts: str) -> int:
-    """Remove COM/APPn payloads from every frame of ``ds`` (JPEG and JPEG-LS syntaxes); return how many.
+    """Remove COM/APPn payloads from every frame of ``ds`` (JPEG, JPEG-LS, JPEG 2000); return how many.
 
     The Pixel Data element is replaced only when something was removed.
     """
-    if ts not in JPEG_MARKER_SYNTAXES or "PixelData" not in ds:
+    if ts in JPEG_MARKER_SYNTAXES:
+        strip = strip_jpeg_frame
+    elif ts in JPEG2000TransferSyntaxes:  # HTJ2K included
+        strip = strip_j2k_frame
+    else:
+        return 0
+    if "PixelData" not in ds:
         return 0
     pixel_data = ds.PixelData
     count = int(ds.get("NumberOfFrames") or 1)
@@ -137,7 +146,7 @@ def strip_frame_metadata(ds: Dataset, ts: str) -> int:
             number_of_frames=count,
             extended_offsets=(ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths) if extended else None,
         ):
-            stripped, n = strip_jpeg_frame(frame)
+            stripped, n = strip(frame)
             frames.append(stripped)
             removed += n
     except (ValueError, KeyError, struct.error) as exc:  # pydicom's encapsulation parser

@@ -1,5 +1,6 @@
-"""The DICOMweb tokens and clients, for the canary test's API and STOW-RS uploads."""
+"""The DICOMweb tokens and clients, and the DIMSE listener, for the canary tests."""
 
 from tests.dicomweb.conftest import make_token, token_client
+from tests.dimse.conftest import spool_root, start_listener
 
-__all__ = ["make_token", "token_client"]
+__all__ = ["make_token", "spool_root", "start_listener", "token_client"]

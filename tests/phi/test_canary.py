@@ -3,7 +3,8 @@
 Uploads carry one canary string in every text attribute the profile removes,
 empties or replaces, in an attribute the data dictionary does not know
 ((0010,0099) LO), in a private block, in COM/APPn segments inside the
-compressed frames, in a plain JPEG's COM/APP1/APP2 (ICC)/APP15 segments, in a
+compressed JPEG frames and COM segments in a JPEG 2000 frame's main and
+tile-part headers, in a plain JPEG's COM/APP1/APP2 (ICC)/APP15 segments, in a
 PNG's text chunks, iCCP name and a private chunk, in every file name and in
 the patient reference. They go in through the web upload page, the REST API
 and STOW-RS; predictions then run on every image (the worker's pipeline) and
@@ -59,12 +60,38 @@ def _segment(marker: int, body: bytes) -> bytes:
     return bytes((0xFF, marker)) + struct.pack(">H", len(body) + 2) + body
 
 
-def _canary_dicom(data_dir: Path, n: int) -> bytes:
-    """A JPEG-baseline DICOM (real frame, COM/APPn canaries inside it) with canaries in the header."""
-    ds = pydicom.dcmread(data_dir / "dicom" / "pydicom" / "SC_rgb_jpeg_dcmtk.dcm")
+def _com(text: bytes) -> bytes:
+    """A JPEG 2000 COM marker segment, Rcom 1 (Latin-1 text)."""
+    return b"\xff\x64" + struct.pack(">HH", len(text) + 4, 1) + text
+
+
+def _tag_jpeg(frame: bytes) -> bytes:
+    return (
+        frame[:2]
+        + _segment(0xFE, CANARY.encode())
+        + _segment(0xE1, b"Exif\x00\x00" + CANARY.encode())
+        + frame[2:]
+    )
+
+
+def _tag_j2k(frame: bytes) -> bytes:
+    """A COM canary after SIZ (main header) and one after SOT (tile-part header, Psot grown to match)."""
+    siz_end = 4 + struct.unpack(">H", frame[4:6])[0]
+    frame = frame[:siz_end] + _com(CANARY.encode()) + frame[siz_end:]
+    sot = frame.index(b"\xff\x90\x00\x0a")
+    (psot,) = struct.unpack(">I", frame[sot + 6 : sot + 10])
+    extra = _com(CANARY.encode())
+    psot_new = struct.pack(">I", psot + len(extra) if psot else 0)
+    return frame[: sot + 6] + psot_new + frame[sot + 10 : sot + 12] + extra + frame[sot + 12 :]
+
+
+def _canary_dicom(data_dir: Path, n: int, *, j2k: bool = False) -> bytes:
+    """A JPEG-baseline (or JPEG 2000) DICOM with canaries in the header and in its real frame's segments."""
+    sample = "MR_small_jp2klossless.dcm" if j2k else "SC_rgb_jpeg_dcmtk.dcm"
+    ds = pydicom.dcmread(data_dir / "dicom" / "pydicom" / sample)
     frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    tagged = frame[:2] + _segment(0xFE, CANARY.encode()) + _segment(0xE1, b"Exif\x00\x00" + CANARY.encode())
-    ds.PixelData = encapsulate([tagged + frame[2:]], has_bot=True)
+    tagged = _tag_j2k(frame) if j2k else _tag_jpeg(frame)
+    ds.PixelData = encapsulate([tagged], has_bot=True)
     ds["PixelData"].is_undefined_length = True
     for tag in _acted_on_text_tags():
         if tag in (0x00100020, 0x00100021):  # Patient ID and its issuer: hashed, set below
@@ -218,7 +245,7 @@ def test_no_canary_is_stored_shown_or_logged(
     pages.append(answer.content.decode())
 
     # STOW-RS.
-    body, ctype = multipart_related([_canary_dicom(data_dir, 3)])
+    body, ctype = multipart_related([_canary_dicom(data_dir, 3), _canary_dicom(data_dir, 4, j2k=True)])
     stow = token_client(integration, "read,upload")
     with django_capture_on_commit_callbacks(execute=True):
         stored = stow.generic(
@@ -226,7 +253,7 @@ def test_no_canary_is_stored_shown_or_logged(
         )
     assert stored.status_code == 200, stored.content
     pages.append(stored.content.decode())
-    assert Image.objects.count() == 7
+    assert Image.objects.count() == 8
 
     # The worker's pipeline on every image: predictions, saliency maps, AI summaries.
     # Intake queued them (the Celery call is mocked: the pipeline runs here, as the worker runs it).
@@ -248,7 +275,7 @@ def test_no_canary_is_stored_shown_or_logged(
 
     # The pseudonyms are there instead of the identity...
     stored_dicom = [i for i in Image.objects.all() if i.file.name.endswith(".dcm")]
-    assert len(stored_dicom) == 3
+    assert len(stored_dicom) == 4
     for image in stored_dicom:
         ds = pydicom.dcmread(image.file.path)
         assert ds.PatientID == image.case.study.patient.pseudonym and ds.PatientIdentityRemoved == "YES"

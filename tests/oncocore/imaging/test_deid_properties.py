@@ -3,8 +3,9 @@
 Datasets are generated with a canary string in random attributes: ones the
 profile removes, empties or replaces, attributes the data dictionary does not
 know (even groups, any VR), private blocks, person names, nested sequences,
-and text in the compressed frames. Only attributes the profile keeps by design
-(Rows, Modality, ...) never receive a canary: keeping them is the profile.
+and text in the compressed frames (JPEG COM/APPn, JPEG 2000 COM). Only
+attributes the profile keeps by design (Rows, Modality, ...) never receive a
+canary: keeping them is the profile.
 """
 
 from __future__ import annotations
@@ -116,3 +117,42 @@ def test_the_strategy_reaches_every_acted_on_text_attribute():
     assert len(_ACTED_ON) > 100
     assert 0x00100010 in _ACTED_ON and 0x00081030 in _ACTED_ON  # Patient's Name, Study Description
     assert pydicom.datadict.keyword_for_tag(0x00100099) == ""
+
+
+def _j2k_boundaries(stream: bytes) -> list[int]:
+    """Offsets between the main header's marker segments (after SIZ up to the first SOT)."""
+    cuts, pos = [], 2
+    while stream[pos : pos + 2] != b"\xff\x90":
+        pos += 2 + int.from_bytes(stream[pos + 2 : pos + 4], "big")
+        cuts.append(pos)
+    return cuts
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(canaries, min_size=1, max_size=4), st.integers(0, 255), st.integers(0, 7), st.booleans())
+def test_no_canary_survives_in_j2k_frames_and_pixels_stay(texts, seed, where, in_tile):
+    """Random COM canaries in a JPEG 2000 main header (any boundary) or tile-part header; same pixels."""
+    import openjpeg
+    from openjpeg.utils import encode_array
+
+    from oncocore.imaging.j2k_metadata import strip_j2k_frame
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (32, 32), dtype=np.uint8)
+    stream = encode_array(pixels)
+    inserted = b"".join(
+        b"\xff\x64" + (len(c) + 4).to_bytes(2, "big") + b"\x00\x01" + c.encode() for c in texts
+    )
+    if in_tile:  # right after SOT, Psot grown to match
+        sot = stream.index(b"\xff\x90\x00\x0a")
+        psot = int.from_bytes(stream[sot + 6 : sot + 10], "big")
+        grown = (psot + len(inserted) if psot else 0).to_bytes(4, "big")
+        tagged = stream[: sot + 6] + grown + stream[sot + 10 : sot + 12] + inserted + stream[sot + 12 :]
+    else:
+        cuts = _j2k_boundaries(stream)
+        at = cuts[min(where, len(cuts) - 1)]
+        tagged = stream[:at] + inserted + stream[at:]
+    assert np.array_equal(openjpeg.decode(tagged), pixels)
+    out, removed = strip_j2k_frame(tagged)
+    assert removed >= len(texts)
+    assert not any(c.encode() in out for c in texts)
+    assert np.array_equal(openjpeg.decode(out), pixels)
