@@ -68,16 +68,22 @@ def neutral_name(position: int, original: str) -> str:
     return f"file-{position:03d}{suffix if suffix in _EXTENSIONS else ''}"
 
 
+# Names the DICOM standard fixes (PS3.10: the media directory file): they say nothing of the
+# patient, and the reasons name them ("DICOMDIR index file skipped").
+_STANDARD_NAMES = frozenset({"DICOMDIR"})
+
+
 def scrub_name(text: str, original: str, neutral: str) -> str:
     """``text`` (a rejection reason) with the original name and its path parts replaced.
 
     Reasons come from the archive reader and the decoders (a zip library's error
     may quote an entry's name). Parts shorter than 3 characters are left alone:
-    replacing 'a' or 'CT' would mangle the reason's own words.
+    replacing 'a' or 'CT' would mangle the reason's own words; so are names the
+    DICOM standard fixes (``DICOMDIR``).
     """
     parts = [p for p in original.replace("\\", "/").split("/") if p]
     # Longest first, so a path is replaced whole before its parts are.
     for needle in sorted({original, *parts}, key=len, reverse=True):
-        if len(needle) >= 3:
+        if len(needle) >= 3 and needle.upper() not in _STANDARD_NAMES:
             text = text.replace(needle, neutral)
     return text

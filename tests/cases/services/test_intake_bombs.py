@@ -113,5 +113,6 @@ def test_a_zip_holding_a_codestream_bomb_rejects_that_entry_only(client, radiolo
         {
             "name": "file-001.dcm",
             "reason": "frame 1: JPEG-LS codestream is 512 x 512, the header says 64 x 64",
+            "position": 1,
         }
     ]
