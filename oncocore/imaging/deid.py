@@ -215,12 +215,17 @@ def _is_removed_outright(tag: int) -> bool:
 
 
 def _in_dictionary(tag: int) -> bool:
-    """True for attributes of pydicom's data dictionary, repeating groups included."""
+    """True for named attributes of pydicom's data dictionary, repeating groups included.
+
+    The dictionary also lists a few retired numbers with no name at all
+    ((0008,0202), (0018,0061), (0018,9445): "Retired-blank"); nothing says what
+    they hold, so they count as unknown.
+    """
     try:
-        get_entry(tag)
+        keyword = get_entry(tag)[4]
     except KeyError:
         return False
-    return True
+    return bool(keyword)
 
 
 def _walk(ds: Dataset, plan: ActionPlan, options: DeidOptions, uid_salt: str) -> None:

@@ -343,3 +343,22 @@ def test_unknown_public_attribute_removed_whatever_its_vr(make_dicom, limits, ps
     assert value.encode() not in p.stored_bytes
     assert value not in json.dumps(p.header)
     assert stored.Rows == 8  # dictionary attributes the table does not list are kept
+
+
+@pytest.mark.parametrize("tag", [0x00080202, 0x00180061, 0x00189445])
+def test_nameless_retired_attribute_removed(make_dicom, limits, pseudonym_key, tag):
+    """Numbers the dictionary lists with no name ("Retired-blank") are as unknown as unlisted ones.
+
+    Found by the property test: a canary in (0018,0061) survived, since only a missing entry counted.
+    """
+    from pydicom.datadict import dictionary_has_tag, keyword_for_tag
+
+    assert dictionary_has_tag(tag) and keyword_for_tag(tag) == ""
+
+    def extra(ds):
+        ds.add_new(tag, "LO", "CANARYBLANK")
+
+    data = make_dicom(np.zeros((8, 8), np.uint16), extra=extra)
+    p = prepare(SourceFile("x.dcm", data), limits=limits, deid=DeidOptions(), pseudonym_key=pseudonym_key)
+    assert isinstance(p, Prepared)
+    assert b"CANARYBLANK" not in p.stored_bytes and tag not in pydicom.dcmread(io.BytesIO(p.stored_bytes))
