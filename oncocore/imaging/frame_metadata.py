@@ -27,6 +27,7 @@ from pydicom.uid import JPEG2000TransferSyntaxes
 
 from .errors import Rejected
 from .j2k_metadata import strip_j2k_frame
+from .jpeg_markers import Walk, is_metadata, minimal_segment, segments
 
 __all__ = ["JPEG_MARKER_SYNTAXES", "strip_frame_metadata", "strip_jpeg_frame"]
 
@@ -35,42 +36,13 @@ JPEG_MARKER_SYNTAXES = frozenset(
     {f"1.2.840.10008.1.2.4.{n}" for n in range(50, 71)} | {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
 )
 
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RST0..RST7
-_SOS, _EOI = 0xDA, 0xD9
-
-
-def _minimal(marker: int, body: bytes) -> bytes | None:
-    """The segment rebuilt from the fields a decoder reads, or None when it can simply go."""
-    fields: bytes | None = None
-    if marker == 0xE0 and body.startswith(b"JFIF\x00") and len(body) >= 12:
-        fields = b"JFIF\x00\x01\x01" + body[7:12] + b"\x00\x00"  # no thumbnail
-    elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
-        fields = b"Adobe" + struct.pack(">HHHB", 100, 0, 0, body[11])  # transform flag only
-    elif marker == 0xEE and body.startswith(b"Adobe"):
-        fields = b"Adobe" + bytes(len(body) - 5)  # too short to be read; zeroed, same length
-    elif marker == 0xE8 and body.startswith(b"mrfx") and len(body) >= 5:
-        fields = b"mrfx" + body[4:5]  # CharLS: JPEG-LS HP colour transform id
-    if fields is None:
-        return None
-    return bytes((0xFF, marker)) + struct.pack(">H", len(fields) + 2) + fields
-
-
-def _scan_end(data: bytes, pos: int) -> int:
-    """Where the entropy-coded data starting at ``pos`` ends: at the next real marker.
-
-    In JPEG a 0xFF in scan data is followed by 0x00 (stuffing) or a restart
-    marker; in JPEG-LS by a byte below 0x80. Either way a marker is 0xFF then a
-    byte of 0x80 or more that is not RSTn; 0xFF 0xFF is fill.
-    """
-    while True:
-        i = data.find(b"\xff", pos)
-        if i < 0 or i + 1 >= len(data):
-            return len(data)  # no EOI: the scan runs to the end (decoders accept it)
-        nxt = data[i + 1]
-        if nxt < 0x80 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
-            pos = i + 1 if nxt == 0xFF else i + 2
-            continue
-        return i
+_FRAME_WALK = Walk(
+    truncated="compressed frame is truncated in a marker segment",
+    missing="compressed frame is truncated in a marker segment",
+    stray="compressed frame has bytes between its marker segments",
+    scan="compressed frame is truncated in its scan data",
+    lenient_end=True,  # a frame may end without EOI and is padded to even length
+)
 
 
 def strip_jpeg_frame(frame: bytes) -> tuple[bytes, int]:
@@ -81,45 +53,15 @@ def strip_jpeg_frame(frame: bytes) -> tuple[bytes, int]:
     """
     if frame[:2] != b"\xff\xd8":
         raise Rejected("compressed frame does not start with a JPEG SOI marker: cannot remove its metadata")
-    out, pos, removed = bytearray(b"\xff\xd8"), 2, 0
-    while pos < len(frame):
-        if frame[pos] != 0xFF:
-            if not frame[pos:].strip(b"\x00"):
-                break  # even-length padding after the codestream
-            raise Rejected("compressed frame has bytes between its marker segments")
-        while pos < len(frame) and frame[pos] == 0xFF:
-            pos += 1
-        if pos >= len(frame):
-            break
-        marker = frame[pos]
-        pos += 1
-        if marker == _EOI:
-            out += b"\xff\xd9"
-            break  # anything after EOI (a vendor trailer) goes
-        if marker in _STANDALONE:
-            out += bytes((0xFF, marker))
-            continue
-        if marker == 0xD8:
-            continue  # a SPIFF header (APP8, dropped) is followed by a second SOI: one is enough
-        if pos + 2 > len(frame):
-            raise Rejected("compressed frame is truncated in a marker segment")
-        (length,) = struct.unpack(">H", frame[pos : pos + 2])
-        if length < 2 or pos + length > len(frame):
-            raise Rejected("compressed frame is truncated in a marker segment")
-        body = frame[pos + 2 : pos + length]
-        segment = bytes((0xFF, marker)) + frame[pos : pos + length]
-        pos += length
-        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
-            kept = _minimal(marker, body)
+    out, removed = bytearray(b"\xff\xd8"), 0
+    for seg in segments(frame, _FRAME_WALK):
+        if is_metadata(seg.marker):
+            kept = minimal_segment(seg.marker, seg.body)
             if kept is not None:
                 out += kept
-            removed += kept is None or len(kept) < len(segment)
+            removed += kept is None or len(kept) < len(seg.raw)
             continue
-        out += segment
-        if marker == _SOS:
-            end = _scan_end(frame, pos)
-            out += frame[pos:end]
-            pos = end
+        out += seg.raw + seg.scan
     return bytes(out), removed
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import Rejected
+from .jpeg_markers import SOS, Walk, is_metadata, minimal_segment, segments
 from .limits import Limits
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -49,7 +50,6 @@ _PNG_KEEP = {
     b"bKGD",
 }
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _PIL_FORMATS = {"tiff": "TIFF", "bmp": "BMP", "gif": "GIF", "webp": "WEBP"}
 # Modes PNG stores losslessly as they are.
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}
@@ -91,71 +91,38 @@ def _check_size(width: int, height: int, limits: Limits) -> None:
         raise Rejected(f"image is {width}x{height}, over the {limits.megapixel_text()} limit")
 
 
+_JPEG_WALK = Walk(
+    truncated="corrupt JPEG: truncated segment",
+    missing="corrupt JPEG: truncated or missing marker",
+    stray="corrupt JPEG: truncated or missing marker",
+    scan="corrupt JPEG: truncated scan data",
+    lenient_end=False,
+)
+
+
 def strip_jpeg(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
     """The JPEG without identifying segments, and the names of what was dropped."""
-    out, dropped, pos, size = bytearray(b"\xff\xd8"), [], 2, None
-    while True:
-        if pos >= len(data) or data[pos] != 0xFF:
-            raise Rejected("corrupt JPEG: truncated or missing marker")
-        while pos < len(data) and data[pos] == 0xFF:
-            pos += 1  # fill bytes before a marker
-        if pos >= len(data):
-            raise Rejected("corrupt JPEG: truncated")
-        marker = data[pos]
-        pos += 1
-        if marker == 0xD9:  # EOI: anything after it (vendor trailers) is dropped
-            out += b"\xff\xd9"
-            break
-        if marker in _JPEG_STANDALONE:
-            out += bytes((0xFF, marker))
-            continue
-        if pos + 2 > len(data):
-            raise Rejected("corrupt JPEG: truncated segment")
-        (length,) = struct.unpack(">H", data[pos : pos + 2])
-        if length < 2 or pos + length > len(data):
-            raise Rejected("corrupt JPEG: truncated segment")
-        body = data[pos + 2 : pos + length]
-        segment = bytes((0xFF, marker)) + data[pos : pos + length]
-        pos += length
-        if marker in _JPEG_SOF:
-            if len(body) < 5:
+    out, dropped, size = bytearray(b"\xff\xd8"), [], None
+    for seg in segments(data, _JPEG_WALK):
+        if seg.marker in _JPEG_SOF:
+            if len(seg.body) < 5:
                 raise Rejected("corrupt JPEG: short frame header")
-            height, width = struct.unpack(">HH", body[1:5])
+            height, width = struct.unpack(">HH", seg.body[1:5])
             _check_size(width, height, limits)  # before anything is decoded
             size = (width, height)
-        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
-            minimal = _minimal_app(marker, body)
+        if seg.marker == SOS and size is None:
+            raise Rejected("corrupt JPEG: scan before frame header")
+        if is_metadata(seg.marker):
+            minimal = minimal_segment(seg.marker, seg.body)
             if minimal is not None:
                 out += minimal
-            if minimal is None or len(minimal) < len(segment):  # something was cut
-                dropped.append(_segment_label(marker, body))
+            if minimal is None or len(minimal) < len(seg.raw):  # something was cut
+                dropped.append(_segment_label(seg.marker, seg.body))
         else:
-            out += segment
-        if marker == 0xDA:  # start of scan: copy the entropy-coded data up to the next marker
-            if size is None:
-                raise Rejected("corrupt JPEG: scan before frame header")
-            end = _scan_end(data, pos)
-            out += data[pos:end]
-            pos = end
+            out += seg.raw + seg.scan
     if size is None:
         raise Rejected("corrupt JPEG: no frame header")
     return bytes(out), dropped
-
-
-def _minimal_app(marker: int, body: bytes) -> bytes | None:
-    """APP0 JFIF or APP14 Adobe rebuilt from the fields decoders read; None for any other segment.
-
-    JFIF: identifier, version 1.01, density units and X/Y density, no thumbnail.
-    Adobe: identifier, version 100, both flag words zero, and the original
-    colour transform byte (0 RGB/CMYK, 1 YCbCr, 2 YCCK), which decoders need.
-    """
-    if marker == 0xE0 and body.startswith(b"JFIF\x00") and len(body) >= 12:
-        fields = b"JFIF\x00\x01\x01" + body[7:12] + b"\x00\x00"
-        return b"\xff\xe0" + struct.pack(">H", len(fields) + 2) + fields
-    if marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
-        fields = b"Adobe" + struct.pack(">HHHB", 100, 0, 0, body[11])
-        return b"\xff\xee" + struct.pack(">H", len(fields) + 2) + fields
-    return None
 
 
 # APPn identifiers we name in the header; anything else is reported by number only,
@@ -177,19 +144,6 @@ def _segment_label(marker: int, body: bytes) -> str:
     ident = next((i for i in _APP_IDENTIFIERS if body.startswith(i)), None)
     label = f"APP{marker - 0xE0}"
     return f"{label} ({ident.decode('ascii')})" if ident else label
-
-
-def _scan_end(data: bytes, pos: int) -> int:
-    """Index of the 0xFF that starts the first real marker after entropy-coded data at ``pos``."""
-    while True:
-        i = data.find(b"\xff", pos)
-        if i < 0 or i + 1 >= len(data):
-            raise Rejected("corrupt JPEG: truncated scan data")
-        nxt = data[i + 1]
-        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
-            pos = i + 1 if nxt == 0xFF else i + 2  # stuffed byte, restart marker or fill
-            continue
-        return i
 
 
 def strip_png(data: bytes, limits: Limits) -> tuple[bytes, list[str]]:
