@@ -63,7 +63,8 @@ def test_shadow_results_are_stored_hidden_then_compared_against_the_final_labels
         source="web", task=Task.BRAIN_MRI, patient_ref="pt-shadow",
     )  # fmt: skip
     assert len(report.accepted) == len(UPLOADS)
-    truth = {item.case_id: files[item.name][0] for item in report.accepted}
+    labels = [label for label, _ in files.values()]  # report items say their place in the upload
+    truth = {item.case_id: labels[item.position - 1] for item in report.accepted}
     assert list(truth.values()) == [label for label, _ in UPLOADS]  # the unread one last
     case_ids = list(truth)
 
