@@ -112,15 +112,19 @@ def test_sigkill_the_worker_20_times_over_a_stream_of_uploads(
     from tests.conftest import MR_SERIES
 
     rng = random.Random(24)
+    # Enough distinct images for however many groups the stream takes: a fast worker empties the
+    # queue between kills, and each empty queue gets another group (the 120 first ran out in CI).
     plain = sorted((data_dir / "brain_mri" / "train" / "glioma").glob("*.jpg"))[
-        : 3 * KILLS * IMAGES_PER_ROUND
+        : 10 * KILLS * IMAGES_PER_ROUND
     ]
     groups = [plain[i : i + IMAGES_PER_ROUND] for i in range(0, len(plain), IMAGES_PER_ROUND)]
     groups[0] = sorted((data_dir / MR_SERIES).iterdir()) + groups[0]
     uploads = iter(groups)
 
     def upload_next() -> None:
-        _upload(next(uploads), site=site, user=radiologist)
+        group = next(uploads, None)
+        assert group is not None, f"the stream ran out of distinct images ({len(groups)} groups)"
+        _upload(group, site=site, user=radiologist)
 
     def await_claim() -> set[int]:
         """Rows claimed now; uploads more whenever the worker has nothing left to do."""
