@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 
 # A path segment that names an object: a number, a UUID, or a DICOM UID (with a .png/.json suffix at most).
-_ID = re.compile(r"^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9]+(\.[0-9]+)+)")
+# Longest form first: a UUID or a UID starts with digits that ``\d+`` alone would stop at.
+_ID = re.compile(
+    r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9]+(?:\.[0-9]+)+|\d+)"
+    r"(?:\.(?:png|json))?$"
+)
 
 
 def masked(text: str, path: str) -> str:
@@ -17,7 +21,8 @@ def masked(text: str, path: str) -> str:
     for segment in path.split("?")[0].split("/"):
         found = _ID.match(segment)
         if found:
-            text = text.replace(found.group(1), "<id>")
+            # Whole tokens only: an id of 8 must not turn the page's "utf-8" into "utf-<id>".
+            text = re.sub(rf"(?<![\w.-]){re.escape(found.group(1))}(?![\w.-])", "<id>", text)
     return text
 
 
