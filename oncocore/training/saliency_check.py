@@ -25,9 +25,10 @@ import numpy as np
 from PIL import Image
 
 from oncocore.predictor import Predictor
+from oncocore.preprocessing import lung_fields
 from oncocore.training.data import GROUP_COLUMNS, card_dataset, card_split_rows
 
-__all__ = ["foreground_mask", "inside_share", "main", "saliency_report"]
+__all__ = ["foreground_mask", "inside_share", "lung_mask", "main", "saliency_report"]
 
 
 def foreground_mask(gray: np.ndarray, *, threshold: float = 0.06) -> np.ndarray:
@@ -58,12 +59,38 @@ def inside_share(cam: np.ndarray, mask: np.ndarray) -> float:
     return 1.0 if total <= 0 else float(cam[mask].sum() / total)
 
 
+def lung_mask(gray: np.ndarray, *, threshold: float = 0.06) -> np.ndarray | None:
+    """Bool (H, W): the lung fields grown by 1/64 of the image (pleura, hilum), or None if none are found."""
+    from scipy import ndimage
+
+    lungs, _ = lung_fields(gray, threshold)
+    if not lungs.any():
+        return None
+    return ndimage.binary_dilation(lungs, iterations=max(1, round(max(gray.shape) / 64.0)))
+
+
+def _summary(prefix: str, shares: Sequence[float]) -> dict[str, Any]:
+    a = np.asarray(shares, dtype=np.float64)
+    if a.size == 0:
+        return {f"{prefix}_images": 0}
+    return {
+        f"{prefix}_share_mean": float(a.mean()),
+        f"{prefix}_share_median": float(np.median(a)),
+        f"{prefix}_share_p10": float(np.percentile(a, 10)),
+    }
+
+
 def saliency_report(
-    predictor: Predictor, paths: Sequence[Path], *, threshold: float = 0.06
+    predictor: Predictor, paths: Sequence[Path], *, threshold: float = 0.06, lungs: bool = False
 ) -> dict[str, Any]:
-    """Per-image inside-foreground shares and their summary."""
+    """Per-image inside-foreground shares and their summary.
+
+    With ``lungs`` (chest CT) it also reports the share of the map's mass inside
+    the lung fields (``lung_mask``), over the images where lungs were found.
+    """
     shares: list[float] = []
     corners: list[float] = []
+    lung_shares: list[float] = []
     for start in range(0, len(paths), predictor.batch_size):
         batch = list(paths[start : start + predictor.batch_size])
         results = predictor.predict_sources(batch, saliency=True)
@@ -72,6 +99,8 @@ def saliency_report(
             cam = result.cam
             assert cam is not None and cam.shape == gray.shape
             shares.append(inside_share(cam, foreground_mask(gray, threshold=threshold)))
+            if lungs and (mask := lung_mask(gray, threshold=threshold)) is not None:
+                lung_shares.append(inside_share(cam, mask))
             h, w = gray.shape
             corner = np.zeros_like(cam, dtype=bool)
             ch, cw = h // 8, w // 8
@@ -86,6 +115,7 @@ def saliency_report(
         "images_mostly_outside": int((a < 0.5).sum()),
         "corner_share_mean": float(np.mean(corners)),
         "threshold": threshold,
+        **({"lung_images": len(lung_shares), **_summary("lung", lung_shares)} if lungs else {}),
     }
 
 
@@ -135,7 +165,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except (ValueError, FileNotFoundError) as exc:
         parser.exit(2, f"saliency_check: {exc}\n")
     paths = [Path(r["abs_path"]) for r in val][: args.limit or None]
-    report = {"bundle": f"{card.name}@{card.version}", **saliency_report(predictor, paths)}
+    report = {
+        "bundle": f"{card.name}@{card.version}",
+        **saliency_report(predictor, paths, lungs=args.task == "lung_ct"),
+    }
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))

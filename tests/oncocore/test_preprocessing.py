@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from oncocore.predictor import Predictor
 from oncocore.preprocessing import (
     PreprocessSpec,
     load_image,
+    lung_fields,
     normalize_uint8,
     prepare_uint8,
     preprocess,
@@ -192,7 +194,48 @@ def test_body_crop_keeps_the_patient_and_leaves_out_the_table():
     assert bottom < 226  # the table is outside the crop
     assert 15 <= left <= 35 and 220 <= right <= 241  # the blur widens the blob by a few pixels
     with pytest.raises(ValueError, match="foreground_mode"):
-        PreprocessSpec(foreground_mode="lungs")
+        PreprocessSpec(foreground_mode="spleen")
+
+
+def _chest(lungs: bool = True) -> np.ndarray:
+    """A 256 px synthetic chest slice: speckled body, two dark lungs, a bright spine, a table line."""
+    gray = np.zeros((256, 256), np.uint8)
+    yy, xx = np.mgrid[:256, :256]
+    body = ((yy - 110) / 75.0) ** 2 + ((xx - 128) / 110.0) ** 2 <= 1.0  # rows 35..185, cols 18..238
+    speckle = (np.random.default_rng(0).random((256, 256)) > 0.5).astype(np.uint8)
+    gray[body] = (120 * speckle[body] + 60).astype(np.uint8)
+    if lungs:
+        for cx in (85, 171):  # rows 70..140, cols 57..113 and 143..199
+            gray[((yy - 105) / 35.0) ** 2 + ((xx - cx) / 28.0) ** 2 <= 1.0] = 0
+    gray[((yy - 165) / 12.0) ** 2 + ((xx - 128) / 12.0) ** 2 <= 1.0] = 230  # the spine, behind the lungs
+    gray[226:228, 20:236] = 255  # the table
+    return gray
+
+
+def test_lung_crop_boxes_the_lung_fields_and_leaves_out_the_spine_and_table():
+    """lung_ct's "lungs" mode: the box of the dark fields the body encloses, plus a 5 % margin."""
+    gray = _chest()
+    lungs, body = lung_fields(gray)
+    assert lungs[105, 85] and lungs[105, 171] and not lungs[165, 128] and not lungs[50, 128]
+    assert body[165, 128] and not body[227, 128]
+    spec = PreprocessSpec(input_size=64, channels=1, crop_foreground=True, foreground_mode="lungs")
+    _, geometry = prepare_uint8(gray, spec)
+    top, left, bottom, right = geometry.crop_box
+    assert 55 <= top <= 72 and 138 <= bottom <= 155, geometry.crop_box  # the spine (153..177) mostly out
+    assert 45 <= left <= 58 and 198 <= right <= 212, geometry.crop_box
+    # The body's box is much larger: the lungs fill the model's input instead.
+    body_box = prepare_uint8(gray, replace(spec, foreground_mode="body"))[1].crop_box
+    assert (bottom - top) * (right - left) < 0.5 * (body_box[2] - body_box[0]) * (body_box[3] - body_box[1])
+
+
+def test_lung_crop_falls_back_to_the_body_below_the_diaphragm():
+    gray = _chest(lungs=False)
+    assert not lung_fields(gray)[0].any()
+    spec = PreprocessSpec(input_size=64, channels=1, crop_foreground=True, foreground_mode="lungs")
+    assert (
+        prepare_uint8(gray, spec)[1].crop_box
+        == prepare_uint8(gray, replace(spec, foreground_mode="body"))[1].crop_box
+    )
 
 
 def _convert_l(path) -> np.ndarray:
