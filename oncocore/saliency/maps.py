@@ -134,10 +134,27 @@ def cam_to_original(cam: np.ndarray, geometry: Geometry) -> np.ndarray:
     top, left, bottom, right = geometry.content_box
     ctop, cleft, cbottom, cright = geometry.crop_box
     out = np.zeros(geometry.original_hw, dtype=np.float32)
-    out[ctop:cbottom, cleft:cright] = _resize_float(
-        cam[top:bottom, left:right], cbottom - ctop, cright - cleft
-    )
+    inner = _resize_float(cam[top:bottom, left:right], cbottom - ctop, cright - cleft)
+    h, w = geometry.original_hw
+    inner *= _edge_ramp(cbottom - ctop, cright - cleft, (ctop > 0, cbottom < h, cleft > 0, cright < w))
+    out[ctop:cbottom, cleft:cright] = inner
     return np.clip(out, 0.0, 1.0)
+
+
+def _edge_ramp(height: int, width: int, cut: tuple[bool, bool, bool, bool]) -> np.ndarray:
+    """(height, width) weights rising from 0 at a crop box's cut edges to 1 at 1/16 of its side inside.
+
+    The model saw nothing outside the crop box, so the map is 0 there; a coarse
+    Grad-CAM cell cut off at the box's edge would otherwise draw the box as a
+    hard line in the overlay. ``cut`` says which sides (top, bottom, left,
+    right) lie inside the image; the image's own borders are left alone.
+    """
+    band = max(1.0, max(height, width) / 16.0)
+    i, j = np.arange(height) + 0.5, np.arange(width) + 0.5
+    far_i, far_j = np.full(height, band), np.full(width, band)
+    ys = np.minimum(i if cut[0] else far_i, height - i if cut[1] else far_i) / band
+    xs = np.minimum(j if cut[2] else far_j, width - j if cut[3] else far_j) / band
+    return np.minimum(np.clip(ys, 0.0, 1.0)[:, None], np.clip(xs, 0.0, 1.0)[None, :]).astype(np.float32)
 
 
 @lru_cache(maxsize=8)

@@ -62,8 +62,24 @@ def test_cam_to_original_inverts_letterbox_and_crop():
     cam[top:bottom, left:right] = 1.0  # saliency exactly on the content
     out = cam_to_original(cam, g)
     assert out.shape == (60, 100)
-    assert out[12:48, 22:88].min() == pytest.approx(1.0)
+    # Issue 22: the map fades to 0 over 1/16 of the box's side inside the box's cut
+    # edges (it was 1 right up to them: a hard line in the overlay).
+    assert out[15:45, 25:85].min() == pytest.approx(1.0)
     assert out[:10].max() == 0 and out[:, :20].max() == 0  # outside the crop box
+    assert out[10, 50] < 0.2 and out[30, 20] < 0.2  # the cut edges: no step
+    assert np.all(np.diff(out[10:16, 50]) >= 0)  # a ramp up from the edge
+
+
+def test_the_ramp_leaves_the_image_borders_alone():
+    """A crop box reaching the image's edge is not faded there: only cut edges are."""
+    spec = PreprocessSpec(input_size=32, crop_foreground=True, foreground_margin=0.0)
+    img = np.zeros((60, 100), np.uint8)
+    img[0:50, 20:100] = 180  # touches the top and right borders
+    _, (g,) = preprocess_batch([img], spec)
+    assert g.crop_box == (0, 20, 50, 100)
+    out = cam_to_original(np.ones((32, 32), np.float32), g)
+    assert out[0, 40:90].min() == pytest.approx(1.0) and out[10:40, 99].min() == pytest.approx(1.0)
+    assert out[49, 60] < 0.2 and out[25, 20] < 0.2
 
 
 def test_overlay_png_gray_and_rgb_and_png16_round_trip():
