@@ -122,6 +122,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="crop to the bright foreground before resizing (default: the task's; on for brain MR and CT)",
     )
     model.add_argument(
+        "--foreground-mode",
+        default=None,
+        choices=("mass", "body", "lungs"),
+        help="what --crop-foreground crops to: the bright mass, the patient's body, or the lung fields "
+        "(default: the task's)",
+    )
+    model.add_argument(
         "--init-from",
         default=None,
         help="start from a backbone written by oncocore.training.pretrain (pretrained.pt); the head starts "
@@ -172,6 +179,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "optimizer step, e.g. 0.999; validation, best.pt and the exported bundle then use the average (0: off)",
     )
     opt.add_argument("--patience", type=int, default=20, help="early stop: epochs without better macro-F1")
+    opt.add_argument(
+        "--select",
+        choices=("best", "last"),
+        default="best",
+        help="weights that best.pt and the bundle keep: the epoch with the best validation macro-F1, or the "
+        "last epoch of a fixed schedule (then validation picks nothing, and the temperature fitted on it is "
+        "fitted on images the model was not selected on)",
+    )
     opt.add_argument("--max-steps-per-epoch", type=int, default=0, help="smoke runs: cap batches per epoch")
     opt.add_argument("--seed", type=int, default=0, help="seeds split, init, batch order and augmentation")
     opt.add_argument(

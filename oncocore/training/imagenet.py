@@ -54,6 +54,9 @@ def run_preprocessing(args: argparse.Namespace, dataset: str) -> PreprocessSpec:
         changes["resize_mode"] = args.resize_mode
     if getattr(args, "crop_foreground", None) is not None:
         changes["crop_foreground"] = args.crop_foreground
+    if getattr(args, "foreground_mode", None):
+        changes["foreground_mode"] = args.foreground_mode
+        changes["crop_foreground"] = True if args.crop_foreground is None else args.crop_foreground
     spec = replace(spec, **changes)
     normalization = getattr(args, "normalization", "auto") or "auto"
     if normalization == "auto":

@@ -25,6 +25,20 @@ class Recipe:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+# What the lite0-* recipes share: the plain fine-tune's backbone and optimiser.
+_LITE0: dict[str, Any] = {
+    "arch": "efficientnet_lite0",
+    "pretrained": "imagenet",
+    "normalization": "imagenet",
+    "input_size": 224,
+    "augment": "auto",
+    "batch_size": 32,
+    "lr": 1e-3,
+    "min_lr_ratio": 0.001,
+    "label_smoothing": 0.1,
+    "select": "last",
+}
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
@@ -99,6 +113,34 @@ RECIPES: dict[str, Recipe] = {
                 "label_smoothing": 0.1,
                 "patience": 30,
             },
+        ),
+        # The issue-22 CPU recipes: the plain fine-tune's backbone and optimiser, with the
+        # task's own crop, a fixed short one-cycle schedule and the last epoch kept
+        # (--select last), so validation chooses nothing and stays clean for the temperature.
+        Recipe(
+            "lite0-brain",
+            "Brain MRI from ImageNet: EfficientNet-Lite0 at 224 px, cropped to the head and letterboxed, "
+            "ImageNet normalisation, AdamW one-cycle at 1e-3 over 6 epochs, flips and small affine moves, "
+            "label smoothing 0.1, class-weighted loss, the last epoch kept (about 25 minutes on 2 CPU cores).",
+            {**_LITE0, "epochs": 6, "warmup_epochs": 1.8},
+        ),
+        Recipe(
+            "lite0-lung-ct",
+            "Lung CT from ImageNet: EfficientNet-Lite0 at 224 px, cropped to the lung fields, class-balanced "
+            "sampling (benign is rare), AdamW one-cycle at 1e-3 over 10 epochs, the last epoch kept.",
+            {
+                **_LITE0,
+                "epochs": 10,
+                "warmup_epochs": 3.0,
+                "imbalance": "sampler",
+                "foreground_mode": "lungs",
+            },
+        ),
+        Recipe(
+            "lite0-histology",
+            "Lung histology from ImageNet: EfficientNet-Lite0 at 224 px, strong colour and geometric "
+            "augmentation with MixUp 0.2, AdamW one-cycle at 1e-3 over 5 epochs, the last epoch kept.",
+            {**_LITE0, "epochs": 5, "warmup_epochs": 1.5, "augment": "strong", "mixup_alpha": 0.2},
         ),
     )
 }

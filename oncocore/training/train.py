@@ -212,7 +212,7 @@ def _run(args: argparse.Namespace, d: Dist, device: torch.device, stop: StopSign
     progress.start_training(epoch=start, steps=micro)
     epoch = start
     for epoch in range(start, args.epochs):
-        if stale >= args.patience:
+        if stale >= args.patience and getattr(args, "select", "best") == "best":
             break
         t0 = time.perf_counter()
         # Per-epoch reseeding makes a resumed run replay exactly what a
@@ -253,7 +253,8 @@ def _run(args: argparse.Namespace, d: Dist, device: torch.device, stop: StopSign
             more = epoch + 1 < args.epochs
             late = budget_s > 0 and time.monotonic() - started + 1.5 * (time.perf_counter() - t0) > budget_s
             decision = {
-                "improved": val["macro_f1"] > best,
+                # --select last: every epoch replaces best.pt, so the run keeps its final weights.
+                "improved": val["macro_f1"] > best or getattr(args, "select", "best") == "last",
                 "macro_f1": val["macro_f1"],
                 "time_stop": more and late,
             }

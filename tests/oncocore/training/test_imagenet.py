@@ -86,3 +86,33 @@ def test_smoke_run_from_imagenet_exports_a_bundle_served_with_gradcam(tmp_path, 
         cam = r.cam
         assert cam is not None and np.isfinite(cam).all() and cam.max() <= 1.0
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("recipe", "task", "crop", "mode"),
+    [
+        ("lite0-brain", "brain_mri", True, "mass"),
+        ("lite0-lung-ct", "lung_ct", True, "lungs"),
+        ("lite0-histology", "histo_lung", False, "mass"),
+    ],
+)
+def test_the_task_recipes_keep_the_last_epoch_of_a_fixed_imagenet_schedule(recipe, task, crop, mode):
+    """Issue 22: validation chooses no epoch (--select last), so the temperature fitted on it is clean."""
+    args = parse_args([*BASE[:-1], task, "--recipe", recipe])
+    assert (args.arch, args.pretrained, args.select, args.input_size) == (
+        "efficientnet_lite0",
+        "imagenet",
+        "last",
+        224,
+    )
+    assert args.warmup_epochs / args.epochs == pytest.approx(0.3)
+    spec = run_preprocessing(args, task)
+    assert (spec.crop_foreground, spec.foreground_mode, spec.mean) == (
+        crop,
+        mode,
+        imagenet_stats(spec.channels)[0],
+    )
+    if task == "lung_ct":
+        assert args.imbalance == "sampler"  # benign is rare
+    if task == "histo_lung":
+        assert args.mixup_alpha > 0 and args.augment == "strong"

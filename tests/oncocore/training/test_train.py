@@ -231,6 +231,21 @@ def test_ema_weights_are_judged_saved_and_resumed(tmp_path, require_data):
     )  # the average went on, not restarted
 
 
+def test_select_last_keeps_the_final_epoch_whatever_validation_says(tmp_path, require_data):
+    """--select last: best.pt (and so the bundle) is the last epoch, and patience stops nothing."""
+    data_dir = require_data("brain_mri")
+    out = tmp_path / "run"
+    argv = [
+        "--data-dir", str(data_dir), "--task", "brain_mri", "--arch", "tinycnn", "--input-size", "32",
+        "--batch-size", "4", "--limit-per-class", "3", "--val-fraction", "0.34", "--output-dir", str(out),
+        "--lr", "0.01", "--warmup-epochs", "0.5", "--no-progress", "--workers", "2", "--epochs", "3",
+        "--patience", "1", "--select", "last",
+    ]  # fmt: skip
+    train_mod.main(train_mod.get_args_parser().parse_args(argv))
+    assert load_checkpoint(out / "best.pt")["epoch"] == 2
+    assert len((out / "log.jsonl").read_text().splitlines()) == 3
+
+
 def test_card_limitations_say_how_the_weights_came_about():
     from oncocore.training.checkpoint import weights_origin
 
