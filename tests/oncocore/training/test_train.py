@@ -87,6 +87,23 @@ def test_temperature_recovers_overconfidence():
     assert t == pytest.approx(2.5, rel=0.1)
 
 
+def test_cross_fitted_ece_scores_each_half_with_the_other_halfs_temperature():
+    from oncocore.training.evaluate import build_report, cross_fitted_ece
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2, (2000, 3))
+    targets = np.array([rng.choice(3, p=p) for p in softmax(true_logits)])
+    over = true_logits * 2.5
+    raw = expected_calibration_error(softmax(over), targets)
+    crossed = cross_fitted_ece(over, targets)
+    assert crossed is not None and crossed < raw / 3  # the temperature carries over between halves
+    report = build_report(over, targets, ["a", "b", "c"])
+    assert report["ece_cross_fitted"] == pytest.approx(crossed)
+    assert report["calibrated"]["ece"] <= crossed + 0.02  # fitted on its own images: a little flattered
+    assert cross_fitted_ece(over[:3], targets[:3]) is None
+    assert "ece_cross_fitted" not in build_report(over, targets, ["a", "b", "c"], temperature=2.0)
+
+
 def test_scheduler_warmup_then_cosine():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = make_scheduler(opt, total_steps=20, warmup_steps=4, min_lr_ratio=0.1)
