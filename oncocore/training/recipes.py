@@ -37,6 +37,11 @@ _LITE0: dict[str, Any] = {
     "min_lr_ratio": 0.001,
     "label_smoothing": 0.1,
     "select": "last",
+    # Lite0's BatchNorm keeps TF's momentum (0.01): over a few hundred CPU steps its running
+    # statistics lag far behind the weights. Recomputed on the clean training images after
+    # the last epoch of the first brain MRI run, its validation accuracy rose from 0.888 to
+    # 0.902; the first lung CT run's from 0.628 to 0.683.
+    "precise_bn": True,
 }
 
 RECIPES: dict[str, Recipe] = {
@@ -126,15 +131,11 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "lite0-lung-ct",
-            "Lung CT from ImageNet: EfficientNet-Lite0 at 224 px, cropped to the lung fields, class-balanced "
-            "sampling (benign is rare), AdamW one-cycle at 1e-3 over 10 epochs, the last epoch kept.",
-            {
-                **_LITE0,
-                "epochs": 10,
-                "warmup_epochs": 3.0,
-                "imbalance": "sampler",
-                "foreground_mode": "lungs",
-            },
+            "Lung CT from ImageNet: EfficientNet-Lite0 at 224 px, cropped to the patient's body and "
+            "letterboxed, unweighted loss, AdamW one-cycle at 1e-3 over 10 epochs, the last epoch kept.",
+            # Unweighted: class weights (and a balanced sampler) pushed the validation patients'
+            # normal slices into the rare benign class (normal recall 0.35), as with ResNet-10.
+            {**_LITE0, "epochs": 10, "warmup_epochs": 3.0, "imbalance": "none"},
         ),
         Recipe(
             "lite0-histology",
