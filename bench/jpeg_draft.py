@@ -85,7 +85,7 @@ def main() -> None:
         type=Path,
         default=Path(os.environ.get("ONCOPORTAL_DATA_DIR", REPO.parent / "shared" / "data")),
     )
-    parser.add_argument("--bundles", nargs="*", default=["brain_mri-cpu", "lung_ct-cpu", "histology-cpu"])
+    parser.add_argument("--bundles", nargs="*", default=["brain_mri-lite0", "lung_ct-cpu", "histology-cpu"])
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average {os.getloadavg()}")

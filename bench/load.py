@@ -215,7 +215,7 @@ def _seed(uploaders: int) -> list[str]:
     site = Site.objects.create(code="load", name="Load bench")
     user = User.objects.create_user("load-radiologist", password=secrets.token_urlsafe(16), site=site)
     user.groups.add(Group.objects.get(name="Radiologist"))
-    bundle = REPO / "inference" / "bundles" / "brain_mri-cpu"
+    bundle = REPO / "inference" / "bundles" / "brain_mri-lite0"
     if not (bundle / "model.json").exists():
         bundle = Path(os.environ["ONCOPORTAL_VAR_DIR"]) / "bundle"
         registry.make_random_bundle(bundle, task=TASK, class_names=CLASSES, arch="resnet10", input_size=128)

@@ -38,7 +38,7 @@ from oncocore.training.data import GROUP_COLUMNS, card_dataset, card_split_rows,
 from oncocore.training.suitability import bundle_features, fit_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLES = ["brain_mri-cpu", "lung_ct-cpu", "histology-cpu", "histology-cpu-s1"]
+BUNDLES = ["brain_mri-lite0", "lung_ct-cpu", "histology-cpu", "histology-cpu-s1"]
 BRAIN_WORDS = ("HEAD", "BRAIN", "NEURO", "CRANE", "SKULL")
 CHEST_WORDS = ("CHEST", "THORAX", "LUNG", "SMARTSCORE", "CARDIAC", "HEART", "TORSO")
 

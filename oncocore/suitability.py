@@ -24,7 +24,7 @@ card's ``suitability`` field):
 A bundle without the file is loaded as before and reported as "no check"
 (``in_scope`` None). Fit the shipped bundles with ``oncocore.training.suitability``::
 
-    python -m oncocore.training.suitability fit inference/bundles/brain_mri-cpu ... --data-root ../shared/data
+    python -m oncocore.training.suitability fit inference/bundles/brain_mri-lite0 ... --data-root ../shared/data
 """
 
 from __future__ import annotations

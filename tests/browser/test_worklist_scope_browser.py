@@ -17,7 +17,7 @@ from tests.browser.support import log_in
 # Serialized rollback like every other browser test here, so the suite's order stays valid (tests/conftest.py).
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-REPO_BUNDLE = "inference/bundles/brain_mri-cpu"
+REPO_BUNDLE = "inference/bundles/brain_mri-lite0"
 BRAIN = "brain_mri/train/meningioma/meningioma_001d1f5dcaf3.jpg"
 TILE = "histo_lung/train/lung_benign/lungn1000.jpg"
 OUTSIDE = "Outside the model's scope"

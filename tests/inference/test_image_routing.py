@@ -19,7 +19,7 @@ TILE = "histo_lung/train/lung_benign/lungn1000.jpg"
 @pytest.fixture
 def shipped_models(db):
     """The shipped brain MRI and lung CT models, active (no histology model: a tile fits none)."""
-    for name in ("brain_mri-cpu", "lung_ct-cpu"):
+    for name in ("brain_mri-lite0", "lung_ct-cpu"):
         version, _ = model_version_register(bundle_dir=BUNDLES / name)
         model_version_activate(version=version)
 

@@ -22,7 +22,7 @@ from tests.retraining.conftest import freeze
 
 #: Redis database of the lifecycle worker tests (tests/worker.py: each module family its own).
 REDIS_DB = 1
-CHAMPION_BUNDLE = Path(__file__).resolve().parents[2] / "inference" / "bundles" / "brain_mri-cpu"
+CHAMPION_BUNDLE = Path(__file__).resolve().parents[2] / "inference" / "bundles" / "brain_mri-lite0"
 
 BRAIN = ["glioma", "meningioma", "notumor", "pituitary"]
 

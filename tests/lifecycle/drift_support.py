@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BRAIN_BUNDLE = REPO / "inference" / "bundles" / "brain_mri-cpu"
+BRAIN_BUNDLE = REPO / "inference" / "bundles" / "brain_mri-lite0"
 #: Images in a reference built by the tests (evenly spread over the 482 validation images).
 REFERENCE_IMAGES = 60
 

@@ -20,7 +20,7 @@ from tests.worker import redis_url, wait_for, worker_sharing_media
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-REAL_BUNDLE = REPO / "inference" / "bundles" / "brain_mri-cpu"
+REAL_BUNDLE = REPO / "inference" / "bundles" / "brain_mri-lite0"
 
 
 @pytest.fixture

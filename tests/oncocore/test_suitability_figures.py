@@ -23,7 +23,7 @@ from .conftest import DATA_DIR, REPO
 
 pytestmark = pytest.mark.slow
 
-BUNDLES = ["brain_mri-cpu", "lung_ct-cpu", "histology-cpu"]
+BUNDLES = ["brain_mri-lite0", "lung_ct-cpu", "histology-cpu"]
 PER_SOURCE = 6
 OWN = 12
 # Not brain MR, chest CT or histology: a head CT, a CT scout, a pancreas CT, a shoulder MR,

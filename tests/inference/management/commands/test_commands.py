@@ -69,7 +69,7 @@ def test_predict_json_lines_for_files_and_folders(random_model, data_dir, tmp_pa
 
 
 def test_predict_says_outside_the_models_scope_instead_of_a_class(data_dir, capsys):
-    bundle = Path(__file__).resolve().parents[4] / "inference" / "bundles" / "brain_mri-cpu"
+    bundle = Path(__file__).resolve().parents[4] / "inference" / "bundles" / "brain_mri-lite0"
     brain = data_dir / "brain_mri" / "train" / "meningioma" / "meningioma_001d1f5dcaf3.jpg"
     tile = data_dir / "histo_lung" / "train" / "lung_benign" / "lungn1000.jpg"
     call_command("predict", str(brain), str(tile), "--bundle", str(bundle), "--json")
