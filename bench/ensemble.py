@@ -55,8 +55,10 @@ def two_pass(ens: Predictor, images: list[np.ndarray]) -> None:
 
 def main() -> None:
     shipped = json.loads((REPO / "inference" / "bundles" / "ensembles.json").read_text())
-    # The first declared ensemble's members; none ships now, so name the members with --bundles.
-    default = [REPO / "inference" / "bundles" / f for spec in list(shipped.values())[:1] for f in spec["members"]]
+    # The first declared ensemble's members (with none declared, name them with --bundles).
+    default = [
+        REPO / "inference" / "bundles" / f for spec in list(shipped.values())[:1] for f in spec["members"]
+    ]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--bundles", type=Path, nargs="+", default=default, help="ensemble members (first: the single)"
