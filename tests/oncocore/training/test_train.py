@@ -224,15 +224,19 @@ def test_main_resume_and_export(tiny_rows, tmp_path, require_data):
     assert sum(r.probabilities.values()) == pytest.approx(1.0) and not r.untrained
 
 
-def test_ema_weights_are_judged_saved_and_resumed(tmp_path, require_data):
-    """--ema-decay: validation and best.pt use the average; the raw weights travel for --resume."""
-    data_dir = require_data("brain_mri")
-    out = tmp_path / "run"
-    base = [
+def _tiny_run(data_dir, out, *extra: str) -> list[str]:
+    """train.py arguments for a seconds-long brain MRI run (tinycnn, 32 px, 3 images a class)."""
+    return [
         "--data-dir", str(data_dir), "--task", "brain_mri", "--arch", "tinycnn", "--input-size", "32",
         "--batch-size", "4", "--limit-per-class", "3", "--val-fraction", "0.34", "--output-dir", str(out),
-        "--lr", "0.01", "--warmup-epochs", "0.5", "--no-progress", "--workers", "2", "--ema-decay", "0.9",
+        "--lr", "0.01", "--warmup-epochs", "0.5", "--no-progress", "--workers", "2", *extra,
     ]  # fmt: skip
+
+
+def test_ema_weights_are_judged_saved_and_resumed(tmp_path, require_data):
+    """--ema-decay: validation and best.pt use the average; the raw weights travel for --resume."""
+    out = tmp_path / "run"
+    base = _tiny_run(require_data("brain_mri"), out, "--ema-decay", "0.9")
     parser = train_mod.get_args_parser()
     train_mod.main(parser.parse_args([*base, "--epochs", "1"]))
     ckpt = load_checkpoint(out / "checkpoint.pt")
@@ -250,14 +254,8 @@ def test_ema_weights_are_judged_saved_and_resumed(tmp_path, require_data):
 
 def test_select_last_keeps_the_final_epoch_whatever_validation_says(tmp_path, require_data):
     """--select last: best.pt (and so the bundle) is the last epoch, and patience stops nothing."""
-    data_dir = require_data("brain_mri")
     out = tmp_path / "run"
-    argv = [
-        "--data-dir", str(data_dir), "--task", "brain_mri", "--arch", "tinycnn", "--input-size", "32",
-        "--batch-size", "4", "--limit-per-class", "3", "--val-fraction", "0.34", "--output-dir", str(out),
-        "--lr", "0.01", "--warmup-epochs", "0.5", "--no-progress", "--workers", "2", "--epochs", "3",
-        "--patience", "1", "--select", "last",
-    ]  # fmt: skip
+    argv = _tiny_run(require_data("brain_mri"), out, "--epochs", "3", "--patience", "1", "--select", "last")
     train_mod.main(train_mod.get_args_parser().parse_args(argv))
     assert load_checkpoint(out / "best.pt")["epoch"] == 2
     assert len((out / "log.jsonl").read_text().splitlines()) == 3
