@@ -327,22 +327,6 @@ def _body_box(gray: np.ndarray, spec: PreprocessSpec) -> tuple[int, int, int, in
     return max(0, top - m), max(0, left - m), min(h, bottom + m), min(w, right + m)
 
 
-def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of 8-bit-range values: the cut that best separates two classes."""
-    hist = np.bincount(np.clip(values, 0, 255).astype(np.int64), minlength=256).astype(np.float64)
-    total = hist.sum()
-    if total == 0:
-        return 128.0
-    levels = np.arange(256, dtype=np.float64)
-    w0 = np.cumsum(hist)
-    m0 = np.cumsum(hist * levels)
-    w1 = total - w0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (m0[-1] * w0 / total - m0) ** 2 / (w0 * w1)
-    between[~np.isfinite(between)] = -1.0
-    return float(between.argmax()) + 0.5
-
-
 def lung_fields(gray: np.ndarray, threshold: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
     """The lung fields and the closed body of a chest CT slice, as two bool (H, W) masks.
 
