@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from oncocore.crop import lung_fields
 from oncocore.predictor import Predictor
-from oncocore.preprocessing import lung_fields
 from oncocore.training.data import GROUP_COLUMNS, card_dataset, card_split_rows
 
 __all__ = ["foreground_mask", "inside_share", "lung_mask", "main", "saliency_report"]

@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
+from oncocore.crop import lung_fields
 from oncocore.nets import build_model
 from oncocore.predictor import Predictor
 from oncocore.preprocessing import (
     PreprocessSpec,
     load_image,
-    lung_fields,
     normalize_uint8,
     prepare_uint8,
     preprocess,
