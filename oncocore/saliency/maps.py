@@ -136,7 +136,9 @@ def cam_to_original(cam: np.ndarray, geometry: Geometry) -> np.ndarray:
     out = np.zeros(geometry.original_hw, dtype=np.float32)
     inner = _resize_float(cam[top:bottom, left:right], cbottom - ctop, cright - cleft)
     h, w = geometry.original_hw
-    inner *= _edge_ramp(cbottom - ctop, cright - cleft, (ctop > 0, cbottom < h, cleft > 0, cright < w))
+    cut = (ctop > 0, cbottom < h, cleft > 0, cright < w)
+    if any(cut):  # no crop (or one as large as the image): nothing to fade, no full-size multiply
+        inner *= _edge_ramp(cbottom - ctop, cright - cleft, cut)
     out[ctop:cbottom, cleft:cright] = inner
     return np.clip(out, 0.0, 1.0)
 
