@@ -114,9 +114,15 @@ def _f32(a: np.ndarray) -> np.ndarray:
 
 
 def _nearest(x: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distance of each row of ``x`` to its nearest class mean (N,)."""
-    diff = x[:, None, :] - means[None, :, :]  # (N, K, D)
-    return np.einsum("nkd,de,nke->nk", diff, precision, diff).min(axis=1)
+    """Squared Mahalanobis distance of each row of ``x`` to its nearest class mean (N,).
+
+    The (N*K, D) x (D, D) product goes through BLAS: the three-operand ``einsum``
+    it replaces ran as one unoptimised loop, 250 ms a batch of 16 for Lite0's
+    1280 features (two views: 32 ms an image, more than the model's own pass).
+    """
+    n, k, d = len(x), len(means), means.shape[1]
+    diff = (x[:, None, :] - means[None, :, :]).reshape(n * k, d)
+    return np.einsum("ij,ij->i", diff @ precision, diff).reshape(n, k).min(axis=1)
 
 
 @dataclass(frozen=True)

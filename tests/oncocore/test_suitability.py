@@ -33,6 +33,21 @@ def test_the_threshold_flags_at_most_the_share_asked_of_the_validation_images():
     assert (check.ratios(val) > 1.0).sum() == (check.scores(val) > check.threshold).sum()
 
 
+def test_the_score_is_the_mahalanobis_distance_to_the_nearest_class_mean():
+    """Each view's distance, written out pair by pair, against the batched BLAS form the check uses."""
+    from oncocore.suitability import VIEWS, _view
+
+    train, labels = clusters(300, 0, dim=24)
+    check = fit_check(train, labels, clusters(100, 1, dim=24)[0], ["a", "b"])
+    x = np.random.default_rng(2).normal(0, 3, (7, 24))
+    logs = []
+    for v in VIEWS:
+        f, means, precision = _view(x, v), check.means[v], check.precision[v]
+        nearest = [min(float((r - m) @ precision @ (r - m)) for m in means) for r in f]
+        logs.append(np.log(nearest))
+    np.testing.assert_allclose(check.scores(x), np.exp(np.mean(logs, axis=0)), rtol=1e-10)
+
+
 def test_features_unlike_the_training_ones_are_outside_the_scope():
     train, labels = clusters(400, 0)
     val, _ = clusters(200, 1)
