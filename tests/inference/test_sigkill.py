@@ -221,7 +221,13 @@ def test_sigkill_the_worker_20_times_over_a_stream_of_uploads(
     assert set(Case.objects.values_list("status", flat=True)) == {CaseStatus.PREDICTED}
     interrupted = [pk for _, rows, _ in kills for pk in rows]
     assert len(kills) == KILLS and interrupted, "no kill landed on a claimed prediction"
-    assert sweeper.requeued >= len(set(interrupted))
+    # Every row a kill interrupted and that then ran again was put back by the sweeper. A row whose
+    # batch commit reached the database just as its process died counts as interrupted here, yet it
+    # is DONE with one claim: nothing ran it again, so the sweeper had nothing to put back (CI saw
+    # 18 re-queues for 19 such rows once).
+    attempts = {p.pk: p.attempts for p in predictions}
+    rerun = {pk for pk in interrupted if attempts[pk] > 1}
+    assert sweeper.requeued >= len(rerun)
 
     recovery = {kind: [t for t, rows, of in kills if rows and of == kind] for kind in ("child", "main")}
     print(
