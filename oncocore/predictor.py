@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .devices import iter_prepared, select_device
+from .devices import iter_prepared, prefers_channels_last, select_device
 from .nets import gradcam_target_layer
+from .nets.fuse import fold_batchnorm
 from .prediction import PredictionResult, Prepared
 from .preprocessing import Geometry, ImageSource, PreprocessSpec, load_image, normalize_uint8, prepare_uint8
 from .registry import ModelCard, load_model
@@ -31,6 +32,13 @@ from .suitability import FeatureTap, SuitabilityCheck, load_check
 __all__ = ["PredictionResult", "Predictor", "Prepared", "iter_prepared", "select_device"]
 
 PathLike = str | Path
+
+
+def _example_input(spec: PreprocessSpec, device: torch.device) -> torch.Tensor:
+    """Two random inputs of the spec's shape (fixed seed), for checking a folded model at load."""
+    generator = torch.Generator().manual_seed(0)
+    shape = (2, spec.channels, spec.input_size, spec.input_size)
+    return torch.randn(shape, generator=generator).to(device)
 
 
 @dataclass
@@ -58,6 +66,7 @@ class Predictor:
         num_workers: int = 2,
         amp: bool | None = None,
         channels_last: bool | None = None,
+        fold_bn: bool = True,
         suitability: bool = True,
     ) -> None:
         """Load the bundle(s).
@@ -69,7 +78,10 @@ class Predictor:
             batch_size: Images per forward pass.
             num_workers: Threads decoding/preprocessing ahead of the model.
             amp: bf16 autocast for the forward pass; default on for CUDA only.
-            channels_last: NHWC memory format; default on for CUDA only.
+            channels_last: NHWC memory format; default: where it runs faster
+                (``devices.prefers_channels_last``: CUDA and the CPU).
+            fold_bn: Fold each BatchNorm into the convolution before it
+                (``oncocore.nets.fuse``; the same logits to float rounding, checked at load).
             suitability: Run the lead member's input suitability check, if its bundle has one.
 
         Raises:
@@ -85,11 +97,13 @@ class Predictor:
         self.device = select_device(device)
         cuda = self.device.type == "cuda"
         self.amp = cuda if amp is None else amp
-        self.channels_last = cuda if channels_last is None else channels_last
+        self.channels_last = prefers_channels_last(self.device) if channels_last is None else channels_last
         self.batch_size, self.num_workers = batch_size, num_workers
         self.members: list[_Member] = []
         for d, wt in zip(dirs, w, strict=True):
             model, card = load_model(d, self.device)
+            if fold_bn:
+                model, _ = fold_batchnorm(model, _example_input(card.preprocessing, self.device))
             if self.channels_last:
                 model = model.to(memory_format=torch.channels_last)
             self.members.append(_Member(model, card, gradcam_target_layer(model, card.arch), wt / sum(w)))

@@ -121,6 +121,24 @@ def test_bf16_channels_last_path_matches_fp32(tmp_path):
         assert b.cam.shape == (50, 50) and np.isfinite(b.cam).all()
 
 
+@pytest.mark.parametrize("arch", ["resnet10", "efficientnet_lite0"])
+def test_serving_defaults_fold_batchnorm_and_use_nhwc_on_the_cpu(tmp_path, arch):
+    # The defaults (BatchNorm folded, NHWC) give what the plain model gives.
+    bundle = tmp_path / arch
+    make_random_bundle(bundle, task="brain_mri", class_names=BRAIN_CLASSES, arch=arch, input_size=64)
+    plain = Predictor(bundle, device="cpu", channels_last=False, fold_bn=False)
+    fast = Predictor(bundle, device="cpu")
+    assert fast.channels_last and not plain.channels_last
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.members[0].model.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.members[0].model.modules())
+    images = [synthetic_scan(70, 60, seed=i) for i in range(3)]
+    for a, b in zip(plain.predict_batch(images), fast.predict_batch(images), strict=True):
+        assert a.label == b.label
+        for c in BRAIN_CLASSES:
+            assert a.probabilities[c] == pytest.approx(b.probabilities[c], abs=1e-5)
+        np.testing.assert_allclose(b.cam, a.cam, atol=1e-3)
+
+
 def test_iter_prepared_overlaps_and_keeps_order():
     active, peak, lock = [0], [0], threading.Lock()
 

@@ -1,0 +1,103 @@
+"""Serving-time folding of BatchNorm into the convolution before it.
+
+In eval mode a BatchNorm is an affine map per channel, so a convolution
+followed by one equals a single convolution with scaled weights and a bias.
+Folding them removes one pass over every feature map: on this project's CPU the
+Lite0 brain model's forward went from about 23 to 14 ms an image (with NHWC
+memory format, docs/performance.md). Training never folds: the statistics are
+still being learned there.
+
+Which convolution feeds which BatchNorm is read off a real forward pass
+(hooks), not off the order the modules were registered in, and the folded
+copy is checked against the original on the same input before it is used.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+__all__ = ["fold_batchnorm"]
+
+
+def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
+    """(conv name, bn name) where the BatchNorm's input is exactly that convolution's output, alone.
+
+    A convolution whose output also reaches another module, or a BatchNorm fed
+    by anything else, is left out.
+    """
+    names = {id(m): n for n, m in model.named_modules()}
+    produced: dict[int, str] = {}  # id(output tensor) -> conv name
+    consumers: dict[int, list[str]] = {}  # id(input tensor) -> names of the leaf modules reading it
+    keep: list[torch.Tensor] = []  # every tensor seen stays alive, so ids stay unique during the pass
+    handles = []
+
+    def pre(module: nn.Module, args: tuple[object, ...]) -> None:
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                keep.append(a)
+                consumers.setdefault(id(a), []).append(names[id(module)])
+
+    def post(module: nn.Module, _args: object, out: object) -> None:
+        if isinstance(out, torch.Tensor):
+            keep.append(out)
+            produced[id(out)] = names[id(module)]
+
+    for module in model.modules():
+        if next(module.children(), None) is None:  # leaf modules only
+            handles.append(module.register_forward_pre_hook(pre))
+        if isinstance(module, nn.Conv2d):
+            handles.append(module.register_forward_hook(post))
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in handles:
+            h.remove()
+    modules = dict(model.named_modules())
+    pairs = []
+    for tensor_id, conv in produced.items():
+        readers = consumers.get(tensor_id, [])
+        if len(readers) == 1 and isinstance(modules[readers[0]], nn.BatchNorm2d):
+            pairs.append((conv, readers[0]))
+    return pairs
+
+
+def _set(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, attr, module)
+
+
+def fold_batchnorm(model: nn.Module, example: torch.Tensor, *, atol: float = 1e-4) -> tuple[nn.Module, int]:
+    """A copy of ``model`` (in eval mode) with each BatchNorm folded into the convolution feeding it.
+
+    Args:
+        model: Classifier in eval mode.
+        example: An input batch of the model's shape, on its device (any values).
+        atol: Largest absolute difference of the logits, relative to their
+            scale, that the folded copy may show on ``example``.
+
+    Returns:
+        ``(folded copy, number of BatchNorms folded)``; ``(model, 0)`` itself,
+        unchanged, when nothing folds or the copy's output differs.
+    """
+    if model.training:
+        raise ValueError("fold_batchnorm needs a model in eval mode")
+    pairs = _conv_bn_pairs(model, example)
+    if not pairs:
+        return model, 0
+    folded = copy.deepcopy(model)
+    for conv_name, bn_name in pairs:
+        conv, bn = folded.get_submodule(conv_name), folded.get_submodule(bn_name)
+        assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+        _set(folded, conv_name, fuse_conv_bn_eval(conv, bn))  # a copy of the conv, subclass kept
+        _set(folded, bn_name, nn.Identity())
+    with torch.no_grad():
+        want, got = model(example).float(), folded(example).float()
+    scale = max(1.0, float(want.abs().max()))
+    if not torch.allclose(got, want, rtol=0.0, atol=atol * scale):
+        return model, 0
+    return folded, len(pairs)
