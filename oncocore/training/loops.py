@@ -16,6 +16,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from ..devices import prefers_channels_last
 from ..preprocessing import PreprocessSpec, normalize_uint8, normalize_unit, to_unit
 from .augment import mix_batch
 from .data import BatchLoader
@@ -77,7 +78,7 @@ def train_one_epoch(
         x, y_a, y_b, lam = mix_batch(x, y, generator, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha)
         part = share(y.shape[0], d)
         xs = x[part]
-        if device.type == "cuda":
+        if prefers_channels_last(device):
             xs = xs.contiguous(memory_format=torch.channels_last)
         last_micro = (step + 1) % accum_steps == 0 or step + 1 == steps
         sync = contextlib.nullcontext() if last_micro or not d.enabled else model.no_sync()  # type: ignore[operator]

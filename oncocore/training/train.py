@@ -50,6 +50,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ..devices import prefers_channels_last
 from ..nets import build_model
 from .args import get_args_parser, parse_args
 from .augment import make_augment
@@ -153,7 +154,7 @@ def _run(args: argparse.Namespace, d: Dist, device: torch.device, stop: StopSign
         pretrained, finetuned = ckpt.get("pretrained"), ckpt.get("finetuned_from")
         imagenet = ckpt.get("pretrained_weights")
     model = sync_batchnorm(model, d, device).to(device)
-    if device.type == "cuda":
+    if prefers_channels_last(device):
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr)
     micro = (
