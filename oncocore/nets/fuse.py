@@ -23,11 +23,11 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 __all__ = ["fold_batchnorm"]
 
 
-def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
+def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> tuple[list[tuple[str, str]], torch.Tensor]:
     """(conv name, bn name) where the BatchNorm's input is exactly that convolution's output, alone.
 
     A convolution whose output also reaches another module, or a BatchNorm fed
-    by anything else, is left out.
+    by anything else, is left out. Also returns the model's output on ``example``.
     """
     names = {id(m): n for n, m in model.named_modules()}
     produced: dict[int, str] = {}  # id(output tensor) -> conv name
@@ -53,7 +53,7 @@ def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, s
             handles.append(module.register_forward_hook(post))
     try:
         with torch.no_grad():
-            model(example)
+            output = model(example).float()
     finally:
         for h in handles:
             h.remove()
@@ -63,7 +63,7 @@ def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, s
         readers = consumers.get(tensor_id, [])
         if len(readers) == 1 and isinstance(modules[readers[0]], nn.BatchNorm2d):
             pairs.append((conv, readers[0]))
-    return pairs
+    return pairs, output
 
 
 def _set(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -76,7 +76,8 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor, *, atol: float = 1e-
 
     Args:
         model: Classifier in eval mode.
-        example: An input batch of the model's shape, on its device (any values).
+        example: An input batch on the model's device (any values; a small side
+            is enough, the folding does not depend on it).
         atol: Largest absolute difference of the logits, relative to their
             scale, that the folded copy may show on ``example``.
 
@@ -86,7 +87,7 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor, *, atol: float = 1e-
     """
     if model.training:
         raise ValueError("fold_batchnorm needs a model in eval mode")
-    pairs = _conv_bn_pairs(model, example)
+    pairs, want = _conv_bn_pairs(model, example)
     if not pairs:
         return model, 0
     folded = copy.deepcopy(model)
@@ -96,7 +97,7 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor, *, atol: float = 1e-
         _set(folded, conv_name, fuse_conv_bn_eval(conv, bn))  # a copy of the conv, subclass kept
         _set(folded, bn_name, nn.Identity())
     with torch.no_grad():
-        want, got = model(example).float(), folded(example).float()
+        got = folded(example).float()
     scale = max(1.0, float(want.abs().max()))
     if not torch.allclose(got, want, rtol=0.0, atol=atol * scale):
         return model, 0
