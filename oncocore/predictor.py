@@ -108,7 +108,7 @@ class Predictor:
         for d, wt in zip(dirs, w, strict=True):
             model, card = load_model(d, self.device)
             if fold_bn:
-                model, _ = fold_batchnorm(model, _example_input(card.preprocessing, self.device))
+                fold_batchnorm(model, _example_input(card.preprocessing, self.device))
             if self.channels_last:
                 model = model.to(memory_format=torch.channels_last)
             self.members.append(_Member(model, card, gradcam_target_layer(model, card.arch), wt / sum(w)))

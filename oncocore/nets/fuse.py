@@ -14,8 +14,6 @@ copy is checked against the original on the same input before it is used.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -71,34 +69,41 @@ def _set(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent_name) if parent_name else model, attr, module)
 
 
-def fold_batchnorm(model: nn.Module, example: torch.Tensor, *, atol: float = 1e-4) -> tuple[nn.Module, int]:
-    """A copy of ``model`` (in eval mode) with each BatchNorm folded into the convolution feeding it.
+def fold_batchnorm(model: nn.Module, example: torch.Tensor, *, atol: float = 1e-4) -> int:
+    """Fold, in place, each BatchNorm of ``model`` (in eval mode) into the convolution feeding it.
+
+    The convolution is replaced by a folded copy and the BatchNorm by an
+    ``Identity``; nothing else is copied (model loading stays cheap: a naive
+    worker loads the model for every image). If the folded model's output on
+    ``example`` differs from the original's, every replaced module is put back.
 
     Args:
         model: Classifier in eval mode.
         example: An input batch on the model's device (any values; a small side
             is enough, the folding does not depend on it).
         atol: Largest absolute difference of the logits, relative to their
-            scale, that the folded copy may show on ``example``.
+            scale, that the folded model may show on ``example``.
 
     Returns:
-        ``(folded copy, number of BatchNorms folded)``; ``(model, 0)`` itself,
-        unchanged, when nothing folds or the copy's output differs.
+        The number of BatchNorms folded (0: the model is as it was).
     """
     if model.training:
         raise ValueError("fold_batchnorm needs a model in eval mode")
     pairs, want = _conv_bn_pairs(model, example)
-    if not pairs:
-        return model, 0
-    folded = copy.deepcopy(model)
+    replaced: list[tuple[str, nn.Module]] = []
     for conv_name, bn_name in pairs:
-        conv, bn = folded.get_submodule(conv_name), folded.get_submodule(bn_name)
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
         assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
-        _set(folded, conv_name, fuse_conv_bn_eval(conv, bn))  # a copy of the conv, subclass kept
-        _set(folded, bn_name, nn.Identity())
+        replaced += [(conv_name, conv), (bn_name, bn)]
+        _set(model, conv_name, fuse_conv_bn_eval(conv, bn))  # a copy of the conv, subclass kept
+        _set(model, bn_name, nn.Identity())
+    if not pairs:
+        return 0
     with torch.no_grad():
-        got = folded(example).float()
+        got = model(example).float()
     scale = max(1.0, float(want.abs().max()))
     if not torch.allclose(got, want, rtol=0.0, atol=atol * scale):
-        return model, 0
-    return folded, len(pairs)
+        for name, module in reversed(replaced):
+            _set(model, name, module)
+        return 0
+    return len(pairs)

@@ -1,4 +1,4 @@
-"""BatchNorm folding for serving: same logits and Grad-CAM, fewer modules, nothing wrong folded."""
+"""BatchNorm folding for serving: same logits and Grad-CAM, no BatchNorm left, nothing wrongly folded."""
 
 from __future__ import annotations
 
@@ -37,17 +37,18 @@ def test_folded_model_gives_the_same_logits_and_gradcam(arch: str, size: int, fo
     torch.manual_seed(0)
     model = _trained_like(build_model(arch, num_classes=3, in_channels=1))
     x = torch.randn(4, 1, size, size)
-    folded, n = fold_batchnorm(model, x[:2])
-    assert n == folds  # every conv -> BN pair of these nets
-    assert folded is not model
-    assert _count(folded, nn.BatchNorm2d) == _count(model, nn.BatchNorm2d) - folds == 0
-    assert _count(model, nn.BatchNorm2d) == folds  # the original is untouched
+    assert _count(model, nn.BatchNorm2d) == folds
     with torch.no_grad():
-        want, got = model(x), folded(x)
+        want = model(x)
+    ref, _ = gradcam_lowres(model, x, gradcam_target_layer(model, arch), None)
+    convs = _count(model, nn.Conv2d)
+    assert fold_batchnorm(model, x[:2, :, :32, :32]) == folds  # every conv -> BN pair, from a small input
+    assert _count(model, nn.BatchNorm2d) == 0 and _count(model, nn.Conv2d) == convs
+    with torch.no_grad():
+        got = model(x)
     assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
     # Grad-CAM at the same (folded) target layer gives the same map, NHWC or not.
-    ref, _ = gradcam_lowres(model, x, gradcam_target_layer(model, arch), None)
-    nhwc = folded.to(memory_format=torch.channels_last)
+    nhwc = model.to(memory_format=torch.channels_last)
     maps, logits = gradcam_lowres(
         nhwc, x.contiguous(memory_format=torch.channels_last), gradcam_target_layer(nhwc, arch), None
     )
@@ -82,19 +83,25 @@ class _BnFirst(nn.Module):
         return self.head(self.conv(self.bn(x)).mean((2, 3)))
 
 
-def test_a_conv_output_used_twice_is_checked_and_left_alone() -> None:
+def test_a_conv_output_used_twice_is_checked_and_put_back() -> None:
     # The conv's output also reaches a functional add that no hook sees, so the
-    # pair looks foldable; the output check at load catches it.
+    # pair looks foldable; the output check catches it and restores both modules.
     model = _trained_like(_SharedConv())
+    conv, bn = model.conv, model.bn
     x = torch.randn(2, 1, 8, 8)
-    folded, n = fold_batchnorm(model, x)
-    assert (folded, n) == (model, 0)
+    with torch.no_grad():
+        want = model(x)
+    assert fold_batchnorm(model, x) == 0
+    assert model.conv is conv and model.bn is bn
+    with torch.no_grad():
+        assert torch.equal(model(x), want)
 
 
 def test_registration_order_is_not_taken_for_data_flow() -> None:
     model = _trained_like(_BnFirst())
-    folded, n = fold_batchnorm(model, torch.randn(2, 1, 8, 8))
-    assert (folded, n) == (model, 0)  # the BN reads the input, not the conv
+    conv, bn = model.conv, model.bn
+    assert fold_batchnorm(model, torch.randn(2, 1, 8, 8)) == 0  # the BN reads the input, not the conv
+    assert model.conv is conv and model.bn is bn
 
 
 def test_training_mode_is_refused() -> None:
