@@ -104,6 +104,27 @@ def test_registration_order_is_not_taken_for_data_flow() -> None:
     assert model.conv is conv and model.bn is bn
 
 
+class _FixedSize(nn.Module):
+    """A head that only takes 8 x 8 inputs: the small example fails and the model is served as it is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.bn = nn.BatchNorm2d(2)
+        self.head = nn.Linear(2 * 8 * 8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.bn(self.conv(x)).flatten(1))
+
+
+def test_a_net_that_cannot_run_on_the_example_is_left_alone() -> None:
+    model = _trained_like(_FixedSize())
+    conv, bn = model.conv, model.bn
+    assert fold_batchnorm(model, torch.randn(2, 1, 4, 4)) == 0
+    assert model.conv is conv and model.bn is bn
+    assert fold_batchnorm(model, torch.randn(2, 1, 8, 8)) == 1
+
+
 def test_training_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="eval mode"):
         fold_batchnorm(build_model("resnet10", num_classes=2, in_channels=1), torch.randn(2, 1, 32, 32))
