@@ -17,6 +17,8 @@ reported, not asserted.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import random
 import signal
@@ -39,7 +41,8 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 REDIS_DB = 11
 KILLS = 20
-IMAGES_PER_ROUND = 2  # plus one 7-image MR series in the first round: 47 images
+IMAGES_PER_ROUND = 2  # plus one 7-image MR series in the first round
+MAX_GROUP = 32  # the largest group an idle worker gets (two batches of the default 16)
 
 
 class Sweeper(threading.Thread):
@@ -112,29 +115,38 @@ def test_sigkill_the_worker_20_times_over_a_stream_of_uploads(
     from tests.conftest import MR_SERIES
 
     rng = random.Random(24)
-    # Enough distinct images for however many groups the stream takes: a fast worker empties the
-    # queue between kills, and each empty queue gets another group (the 120 first ran out in CI).
-    plain = sorted((data_dir / "brain_mri" / "train" / "glioma").glob("*.jpg"))[
-        : 10 * KILLS * IMAGES_PER_ROUND
-    ]
-    groups = [plain[i : i + IMAGES_PER_ROUND] for i in range(0, len(plain), IMAGES_PER_ROUND)]
-    groups[0] = sorted((data_dir / MR_SERIES).iterdir()) + groups[0]
-    uploads = iter(groups)
+    # Distinct images (the intake refuses a copy it already holds) from every brain class, for however
+    # many the stream takes: a fast worker empties the queue between kills, and each empty queue gets
+    # another group, twice as large as the last one it missed, so the window in which the worker holds
+    # claimed rows grows until a poll sees it (groups of 2 alone ran out after 200 in CI).
+    seen: set[str] = set()
+    distinct = []
+    for path in sorted((data_dir / "brain_mri" / "train").glob("*/*.jpg")):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            distinct.append(path)
+    series, stream = sorted((data_dir / MR_SERIES).iterdir()), iter(distinct)
+    uploaded = [0]
 
-    def upload_next() -> None:
-        group = next(uploads, None)
-        assert group is not None, f"the stream ran out of distinct images ({len(groups)} groups)"
+    def upload_next(size: int = IMAGES_PER_ROUND) -> None:
+        group = list(itertools.islice(stream, size))
+        assert group, f"the stream ran out of distinct images ({uploaded[0]} uploaded)"
+        group = group if uploaded[0] else series + group
         _upload(group, site=site, user=radiologist)
+        uploaded[0] += len(group)
 
     def await_claim() -> set[int]:
-        """Rows claimed now; uploads more whenever the worker has nothing left to do."""
+        """Rows claimed now; uploads more, in growing groups, whenever the worker has nothing left to do."""
         deadline = time.monotonic() + 180
+        size = IMAGES_PER_ROUND
         while time.monotonic() < deadline:
             if claimed := _running():
                 return claimed
             if not Prediction.objects.exclude(status=Prediction.Status.DONE).exists():
-                upload_next()
-            time.sleep(0.05)
+                upload_next(size)
+                size = min(2 * size, MAX_GROUP)
+            time.sleep(0.01)
         raise AssertionError(f"no prediction was claimed\n{log_path.read_text()[-3000:]}")
 
     log_path = tmp_path / "worker.log"
@@ -199,9 +211,12 @@ def test_sigkill_the_worker_20_times_over_a_stream_of_uploads(
                 log_path=log_path,
             )
             worker.__exit__(None, None, None)
+            worker = None
         finally:
             sweeper.stop.set()
             sweeper.join()
+            if worker is not None:  # a failed round: stop it, or it takes the next test's messages
+                worker.__exit__(None, None, None)
 
     images = Image.objects.count()
     predictions = list(Prediction.objects.all())
