@@ -121,3 +121,24 @@ def test_gradcam_on_the_head_block(channels):
     full = gradcam(model, x, layer)  # the pytorch_grad_cam reference path, at input resolution
     assert full.shape == (2, 160, 160) and np.isfinite(full).all()
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_same_padding_through_the_kernel_equals_padding_the_input(kernel, stride):
+    """The odd pixel of TF's SAME padding, as a zero kernel row/column (no copy of the input), sums the same."""
+    torch.manual_seed(kernel * 10 + stride)
+    conv = lite.Conv2dSame(4, 6, kernel, stride, 0, bias=True)
+    for height, width in [(7, 8), (16, 15), (224, 224), (225, 113)]:
+        x = torch.randn(2, 4, height, width).contiguous(memory_format=torch.channels_last)
+        pads = []
+        for size in (height, width):
+            total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        expected = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, [left, right, top, bottom]), conv.weight, conv.bias, stride
+        )
+        out = conv(x)
+        assert out.shape == expected.shape == (2, 6, -(-height // stride), -(-width // stride))
+        torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
