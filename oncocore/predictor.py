@@ -213,10 +213,14 @@ class Predictor:
             torch.cuda.synchronize(self.device)
 
     def _inputs(self, prepared: list[Prepared], spec: PreprocessSpec) -> torch.Tensor:
-        u8 = torch.stack([p.by_spec[spec][0] for p in prepared])  # (B, C, S, S) uint8
-        # Ship uint8 (4x less traffic) and normalise on the device.
-        x = normalize_uint8(u8.to(self.device, non_blocking=True), spec)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        if self.channels_last:
+            # Stacked straight into NHWC (a (B, C, S, S) view of it), while still uint8: converting
+            # the float batch afterwards was another full copy, a third of this step on the CPU.
+            u8 = torch.stack([p.by_spec[spec][0].permute(1, 2, 0) for p in prepared]).permute(0, 3, 1, 2)
+        else:
+            u8 = torch.stack([p.by_spec[spec][0] for p in prepared])  # (B, C, S, S) uint8
+        # Ship uint8 (4x less traffic) and normalise on the device; the memory format carries over.
+        return normalize_uint8(u8.to(self.device, non_blocking=True), spec)
 
     def _run_batch(self, prepared: list[Prepared], saliency: bool) -> list[PredictionResult]:
         n = len(prepared)

@@ -339,8 +339,14 @@ def normalize_unit(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
 
 
 def normalize_uint8(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
-    """Stage B: uint8 (..., C, H, W) -> normalised float32 (..., C, H, W)."""
-    return normalize_unit(to_unit(x), spec)
+    """Stage B: uint8 (..., C, H, W) -> normalised float32 (..., C, H, W), in x's memory format.
+
+    The same arithmetic as ``normalize_unit(to_unit(x), spec)``, bit for bit, on one
+    new tensor updated in place rather than a new tensor per step.
+    """
+    mean = torch.tensor(spec.mean, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+    std = torch.tensor(spec.std, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+    return x.to(torch.float32, copy=True).div_(255.0).sub_(mean).div_(std)
 
 
 def preprocess_with_geometry(array: np.ndarray, spec: PreprocessSpec) -> tuple[torch.Tensor, Geometry]:

@@ -132,6 +132,12 @@ def test_serving_defaults_fold_batchnorm_and_use_nhwc_on_the_cpu(tmp_path, arch)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.members[0].model.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.members[0].model.modules())
     images = [synthetic_scan(70, 60, seed=i) for i in range(3)]
+    # The batch is stacked straight into NHWC, with the values the plain path gives.
+    spec = fast.members[0].card.preprocessing
+    prepared = [fast.prepare(img) for img in images]
+    x_fast, x_plain = fast._inputs(prepared, spec), plain._inputs(prepared, spec)
+    assert x_fast.is_contiguous(memory_format=torch.channels_last) and x_plain.is_contiguous()
+    assert torch.equal(x_fast, x_plain)
     for a, b in zip(plain.predict_batch(images), fast.predict_batch(images), strict=True):
         assert a.label == b.label
         for c in BRAIN_CLASSES:

@@ -21,8 +21,10 @@ from oncocore.preprocessing import (
     prepare_uint8,
     preprocess,
     preprocess_batch,
+    normalize_unit,
     preprocess_with_geometry,
     to_uint8_display,
+    to_unit,
 )
 from oncocore.registry import ModelCard, save_bundle
 from oncocore.training.data import BatchLoader, CachedImageDataset
@@ -270,3 +272,15 @@ def test_one_channel_jpeg_decode_of_a_colour_photo_is_its_luma(tmp_path):
     assert np.array_equal(
         load_image(photo, 3), np.asarray(Image.open(photo).convert("RGB"))
     )  # 3 channels: unchanged
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_normalize_uint8_is_the_two_halves_of_stage_b_bit_for_bit_in_the_inputs_memory_format(channels_last):
+    spec = PreprocessSpec(input_size=32, channels=3, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    x8 = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    if channels_last:
+        x8 = x8.contiguous(memory_format=torch.channels_last)
+    out = normalize_uint8(x8, spec)
+    assert torch.equal(out, normalize_unit(to_unit(x8), spec))
+    assert out.is_contiguous(memory_format=torch.channels_last) is channels_last
+    assert x8.dtype == torch.uint8  # the input is left as it was
