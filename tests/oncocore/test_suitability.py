@@ -124,3 +124,18 @@ def test_an_image_outside_the_scope_is_never_the_finding():
     assert finding.ranked_image_ids == (2,) and finding.out_of_scope == 1 and not finding.all_out_of_scope
     alone = study_finding([outside], tumours)
     assert alone.all_out_of_scope and alone.label == "" and not alone.positive and alone.key_image_id is None
+
+
+def test_whitened_and_plain_distances_agree_and_a_precision_that_is_not_positive_definite_falls_back():
+    from oncocore.suitability import _nearest, _whitened
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(40, 40))
+    precision = np.linalg.inv(a @ a.T / 40 + np.eye(40))
+    x, means = rng.normal(size=(9, 40)), rng.normal(size=(3, 40))
+    whitened = _whitened(means, precision)
+    assert whitened is not None
+    np.testing.assert_allclose(
+        _nearest(x, means, precision, whitened), _nearest(x, means, precision, None), rtol=1e-10
+    )
+    assert _whitened(means, -precision) is None
