@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from api.models import DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookSubscription
@@ -237,16 +236,15 @@ def _queue(deliveries: list[WebhookDelivery]) -> None:
 @transaction.atomic
 def webhook_emit(*, event: str, case_id: int, detail: dict[str, Any] | None = None) -> list[WebhookDelivery]:
     """One delivery of this case event for every active subscription that wants it (site and event)."""
+    # Subscriptions first: most installations have none for most events, and the worker asks this
+    # once per finished case, so the case is read only when someone listens.
+    subscriptions = [s for s in WebhookSubscription.objects.filter(is_active=True) if event in s.events]
+    if not subscriptions:
+        return []
     case = Case.objects.select_related("site").filter(pk=case_id).first()
     if case is None:
         return []
-    subscriptions = [
-        s
-        for s in WebhookSubscription.objects.filter(is_active=True).filter(
-            Q(site__isnull=True) | Q(site_id=case.site_id)
-        )
-        if event in s.events
-    ]
+    subscriptions = [s for s in subscriptions if s.site_id is None or s.site_id == case.site_id]
     if not subscriptions:
         return []
     now = timezone.now()

@@ -26,10 +26,10 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
-from cases.models import Case
+from cases.models import Case, Image
 from cases.services.audit import AuditContext, audit_record
 from cases.task_registry import task_get
 from inference.decode import serving_array
@@ -124,12 +124,11 @@ def shadow_predictions_queue(*, case_id: int) -> list[int]:
     already has a row for gets none (the unique (image, model_version)), and a
     row still QUEUED is sent again (the worker's claim takes it once).
     """
-    case = Case.objects.filter(pk=case_id).only("pk", "task").first()
-    if case is None:
-        return []
+    # One query, with the case's task as a subquery: most cases have no shadow to feed (a case that
+    # is gone has no task, so none either), and the worker asks this once per finished case.
     deployments = list(
         ShadowDeployment.objects.filter(
-            task=case.task,
+            task=Subquery(Case.objects.filter(pk=case_id).values("task")[:1]),
             stopped_at__isnull=True,
             # Promoted or retired meanwhile (through a way that did not stop it): nothing to shadow.
             candidate__status=ModelVersion.Status.REGISTERED,
@@ -137,7 +136,7 @@ def shadow_predictions_queue(*, case_id: int) -> list[int]:
     )
     if not deployments:
         return []
-    image_ids = list(case.images.order_by("pk").values_list("pk", flat=True))
+    image_ids = list(Image.objects.filter(case_id=case_id).order_by("pk").values_list("pk", flat=True))
     with transaction.atomic():
         for deployment in deployments:
             ShadowPrediction.objects.bulk_create(
