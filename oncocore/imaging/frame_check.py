@@ -9,7 +9,7 @@ sizes, when it is not Rows x Columns with Samples per Pixel components, or
 (RLE) when its segments are not one per sample byte or expand past the frame.
 Native pixel data needs no such check (its length is checked against the
 header), and Deflated datasets are inflated under a byte cap when read
-(:func:`~.dicom_io.check_deflate_bomb`).
+(:func:`~.deflate.check_deflate_bomb`).
 """
 
 from __future__ import annotations
