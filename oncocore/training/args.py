@@ -81,9 +81,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     data.add_argument("--cache-file", action="store_true", help="also save decoded caches in the run dir")
     data.add_argument(
         "--augment",
-        choices=("auto", "strong", "none"),
+        choices=("auto", "strong", "geometric", "none"),
         default="auto",
-        help="auto: the modality's standard augmentation; strong: wider ranges (histology: zoomed, rotated crops)",
+        help="auto: the modality's standard augmentation; strong: wider ranges (histology: zoomed, rotated crops); "
+        "geometric: flips (histology: and 90-degree turns) and a small affine move, no colour or intensity jitter",
     )
 
     model = p.add_argument_group("model")

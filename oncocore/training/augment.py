@@ -51,13 +51,14 @@ def random_affine(
     degrees: float = 10.0,
     scale: tuple[float, float] = (0.9, 1.1),
     translate: float = 0.05,
+    padding: str = "zeros",
 ) -> torch.Tensor:
-    """Mild rotation/scale/translation with zero (black) fill, per sample."""
+    """Mild rotation/scale/translation, per sample; uncovered corners zero (black) or ``"reflection"``."""
     b, dev = x.shape[0], x.device
     angle = _uniform(b, -degrees, degrees, g, dev) * (math.pi / 180.0)
     s = _uniform(b, scale[0], scale[1], g, dev)
     tx, ty = _uniform(b, -translate, translate, g, dev) * 2, _uniform(b, -translate, translate, g, dev) * 2
-    return _warp(x, angle, s, tx, ty, "zeros")
+    return _warp(x, angle, s, tx, ty, padding)
 
 
 def _warp(
@@ -181,7 +182,7 @@ def mix_batch(
 
 
 #: Augmentation strengths ``make_augment`` (and ``train.py --augment``) know.
-STRENGTHS = ("standard", "strong")
+STRENGTHS = ("standard", "strong", "geometric")
 
 
 def make_augment(modality: str, strength: str = "standard") -> Augment:
@@ -190,7 +191,10 @@ def make_augment(modality: str, strength: str = "standard") -> Augment:
     ``strength="strong"`` widens every range and, for histology, adds zoomed,
     freely rotated crops and stronger stain jitter: for data sets with few
     distinct originals (LC25000's lung tiles are ~100 originals, each copied
-    ~20 times by rotation and flips).
+    ~20 times by rotation and flips). ``strength="geometric"`` moves pixels
+    and leaves their values alone: the standard flips (and, for histology, 90°
+    turns) plus a small affine move, no stain or intensity jitter (the plain
+    fine-tune's "flips and small affine").
 
     Returns:
         ``augment(x, generator) -> x`` on float [0, 1] (B, C, S, S).
@@ -199,10 +203,18 @@ def make_augment(modality: str, strength: str = "standard") -> Augment:
         ValueError: Unknown modality or strength.
     """
     if strength not in STRENGTHS:
-        raise ValueError(f"unknown augmentation strength {strength!r}; use {' or '.join(STRENGTHS)}")
+        raise ValueError(f"unknown augmentation strength {strength!r}; use one of {', '.join(STRENGTHS)}")
     strong = strength == "strong"
     if modality == "none":
         return lambda x, g: x
+    if strength == "geometric":
+        if modality not in ("histology", "mr", "ct"):
+            raise ValueError(f"unknown modality {modality!r}; use histology, mr, ct or none")
+        # Anatomy has an up direction and a black background; tiles have neither (mirrored tissue fills).
+        tile = modality == "histology"
+        return lambda x, g: random_affine(
+            random_flips_rot90(x, g, vertical=tile, rot90=tile), g, padding="reflection" if tile else "zeros"
+        )
     if modality == "histology":
         if strong:
             return lambda x, g: random_color_jitter(

@@ -170,7 +170,7 @@ def _run(args: argparse.Namespace, d: Dist, device: torch.device, stop: StopSign
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
     augment = make_augment(
         "none" if args.augment == "none" else data.augment_family,
-        "strong" if args.augment == "strong" else "standard",
+        args.augment if args.augment in ("strong", "geometric") else "standard",
     )
 
     # The weight average: smoother than the last step's weights when validation swings

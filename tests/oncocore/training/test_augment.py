@@ -8,7 +8,7 @@ import torch
 from oncocore.training.augment import make_augment
 
 
-@pytest.mark.parametrize("strength", ["standard", "strong"])
+@pytest.mark.parametrize("strength", ["standard", "strong", "geometric"])
 @pytest.mark.parametrize("modality", ["histology", "mr", "ct", "none"])
 def test_augment_shapes_ranges_determinism(modality, strength):
     x = torch.rand(4, 3 if modality == "histology" else 1, 16, 16)
@@ -29,3 +29,19 @@ def test_zoom_rotate_crops_inside_the_tile_without_black_corners():
     assert torch.allclose(same, x, atol=1e-5)  # zoom 1 without rotation leaves the tile alone
     with pytest.raises(ValueError, match="strength"):
         make_augment("histology", "extreme")
+
+
+def test_geometric_moves_pixels_and_leaves_their_values_alone():
+    # A constant tile stays constant under flips, turns and a small affine move (reflected borders),
+    # while the standard histology augmentation's stain jitter changes its colour.
+    x = torch.full((8, 3, 16, 16), 0.6)
+    g = torch.Generator().manual_seed(0)
+    geometric = make_augment("histology", "geometric")(x, g)
+    standard = make_augment("histology", "standard")(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(geometric, x, atol=1e-5)
+    assert (standard - x).abs().max() > 0.01
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16).expand(8, 1, 16, 16).clone()
+    moved = make_augment("mr", "geometric")(ramp, torch.Generator().manual_seed(1))
+    assert (moved - ramp).abs().mean() > 0.005  # the pixels moved
+    with pytest.raises(ValueError, match="modality"):
+        make_augment("ultrasound", "geometric")
