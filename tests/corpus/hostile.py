@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 
-from tests.corpus import archives, dicom_inputs, http_inputs, names
+from tests.corpus import archives, dicom_bombs, dicom_inputs, dicom_surgery, http_inputs, names
 from tests.corpus.model import ENTRY_POINTS, HostileInput, HostileRequest
 
 __all__ = [
@@ -75,11 +75,11 @@ def corpus() -> tuple[HostileInput, ...]:
     items: list[HostileInput] = [
         *dicom_inputs.truncated(seeds),
         *dicom_inputs.bit_flipped(seeds),
-        *dicom_inputs.wrong_vr_and_length(seeds),
-        *dicom_inputs.dimensions(seeds),
-        *dicom_inputs.rescale(seeds),
-        *dicom_inputs.codestream_bombs(),
-        *dicom_inputs.deflate_bombs(seeds),
+        *dicom_surgery.wrong_vr_and_length(seeds),
+        *dicom_surgery.dimensions(seeds),
+        *dicom_surgery.rescale(seeds),
+        *dicom_bombs.codestream_bombs(),
+        *dicom_bombs.deflate_bombs(seeds),
         *archives.zips(seeds),
         *archives.traversal(seeds),
         *archives.polyglots(seeds),
