@@ -8,6 +8,11 @@ A task whose ensemble beat its best member on validation is declared in
 
 ``--activate-missing`` then activates all its members, with these weights,
 for a task that has no trained active model yet.
+
+A shipped bundle removed from the folder (replaced by a newer model, as the
+ResNet-10s were by the Lite0s) leaves its versions registered but without
+weights; ``--activate-missing`` retires those that are still active, so the
+task counts as having no model and the shipped one takes over.
 """
 
 import json
@@ -20,7 +25,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cases.models import AuditSource
 from cases.services.audit import AuditContext
 from inference.models import ModelVersion
-from inference.services import ensemble_activate, model_version_activate, model_version_register
+from inference.services import (
+    ensemble_activate,
+    model_version_activate,
+    model_version_register,
+    model_version_retire,
+)
 from oncocore import registry
 from oncocore.tasks import BUILTIN_TASKS
 from oncoportal.exceptions import DomainError
@@ -63,6 +73,16 @@ def declared_ensembles(
             pairs.append((by_folder[folder], float(weight)))
         ensembles[task] = pairs
     return ensembles
+
+
+def _removed_shipped_versions(root: Path) -> list[ModelVersion]:
+    """Active versions registered from a bundle folder directly under ``root`` that is gone."""
+    gone = []
+    for version in ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exclude(bundle_path=""):
+        bundle = Path(version.bundle_path)
+        if bundle.parent.resolve() == root and not (bundle / registry.CARD_FILE).is_file():
+            gone.append(version)
+    return gone
 
 
 class Command(BaseCommand):
@@ -114,6 +134,9 @@ class Command(BaseCommand):
                 )
         ensembles = declared_ensembles(root, by_folder)
         if opts["activate_missing"] or opts["untrained_fallback"]:
+            for gone in _removed_shipped_versions(root):
+                model_version_retire(version=gone, audit=audit)
+                self.stdout.write(f"retired    {gone.label} ({gone.task}): its bundle is no longer shipped")
             for task in sorted({v.task for v in versions}):
                 active = ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE)
                 # Prefer trained bundles, then the newest.

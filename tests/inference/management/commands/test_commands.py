@@ -290,3 +290,37 @@ def test_model_commands_are_audited_as_the_command_line(random_bundle, capsys):
         "model.activated",
     ]
     assert {e.source for e in events} == {"cli"}
+
+
+def test_register_models_retires_a_shipped_bundle_that_was_removed_and_activates_its_successor(
+    tmp_path, settings, capsys
+):
+    """A newer shipped model replaces a removed one on an existing database (`make run` on an old var/)."""
+    from cases.models import AuditEvent
+    from inference.services import active_versions
+
+    settings.VAR_DIR = tmp_path / "var"
+    root = tmp_path / "bundles"
+    elsewhere = tmp_path / "candidates" / "brain-candidate"
+    trained_random_bundle(elsewhere, "9")
+    trained_random_bundle(root / "brain-old", "1")
+    call_command("register_models", "--dir", str(root), "--activate-missing")
+    assert [v.version for v in active_versions(task="brain_mri")] == ["1"]
+    call_command("register_model", str(elsewhere))  # registered, not shipped: left as it is
+
+    shutil.rmtree(root / "brain-old")
+    trained_random_bundle(root / "brain-new", "2")
+    call_command("register_models", "--dir", str(root), "--activate-missing")
+    out = capsys.readouterr().out
+    assert "retired    brain_mri@1 (brain_mri): its bundle is no longer shipped" in out
+    assert "activated  brain_mri@2 for brain_mri" in out
+    assert [v.version for v in active_versions(task="brain_mri")] == ["2"]
+    assert ModelVersion.objects.get(version="9").status == ModelVersion.Status.REGISTERED
+    assert AuditEvent.objects.filter(
+        action="model.retired", object_id=str(ModelVersion.objects.get(version="1").pk)
+    ).exists()
+
+    # Run again: nothing more to retire, the successor stays.
+    call_command("register_models", "--dir", str(root), "--activate-missing")
+    assert "retired" not in capsys.readouterr().out
+    assert [v.version for v in active_versions(task="brain_mri")] == ["2"]
