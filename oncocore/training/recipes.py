@@ -139,9 +139,13 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "lite0-histology",
-            "Lung histology from ImageNet: EfficientNet-Lite0 at 224 px, strong colour and geometric "
-            "augmentation with MixUp 0.2, AdamW one-cycle at 1e-3 over 5 epochs, the last epoch kept.",
-            {**_LITE0, "epochs": 5, "warmup_epochs": 1.5, "augment": "strong", "mixup_alpha": 0.2},
+            "Lung histology from ImageNet: EfficientNet-Lite0 at 224 px, flips, 90-degree turns and small "
+            "affine moves with no colour jitter, AdamW one-cycle at 1e-3 over 4 epochs, the last epoch kept "
+            "with its own BatchNorm statistics (about 12 minutes on 2 CPU cores).",
+            # Over three group splits: validation accuracy 0.930 +- 0.048 (adenocarcinoma recall 0.891)
+            # with this augmentation and no precise BN, against 0.746 +- 0.047 (0.246) with the colour
+            # jitter and precise BN (docs/models.md, "Histology").
+            {**_LITE0, "epochs": 4, "warmup_epochs": 1.2, "augment": "geometric", "precise_bn": False},
         ),
     )
 }
